@@ -1,0 +1,145 @@
+/**
+ * Parsers for config attribute values. Each knows how to read one raw string and how to say, in a phrase that
+ * completes "must be …", what it accepts: the error message is built from that phrase, so the two never drift.
+ */
+export interface AttributeType<T> {
+  /** The value, or `undefined` when `raw` is not acceptable. */
+  parse(raw: string): T | undefined;
+  /** What is allowed, completing "must be …". */
+  readonly allowed: string;
+}
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+export function integer(min: number, max: number): AttributeType<number> {
+  return {
+    allowed: `an integer from ${min} to ${max}`,
+    parse(raw) {
+      const text = raw.trim();
+      if (!INTEGER.test(text)) return undefined;
+      const value = Number(text);
+      return value >= min && value <= max ? value : undefined;
+    },
+  };
+}
+
+export function decimal(min: number, max: number, note = ''): AttributeType<number> {
+  return {
+    allowed: `a number from ${min} to ${max}${note}`,
+    parse(raw) {
+      const text = raw.trim();
+      if (!DECIMAL.test(text)) return undefined;
+      const value = Number(text);
+      return Number.isFinite(value) && value >= min && value <= max ? value : undefined;
+    },
+  };
+}
+
+/** A number strictly above zero (durations, areas), with an upper bound. */
+export function positive(max: number, unit: string): AttributeType<number> {
+  return {
+    allowed: `a number of ${unit} above 0 and at most ${max}`,
+    parse(raw) {
+      const text = raw.trim();
+      if (!DECIMAL.test(text)) return undefined;
+      const value = Number(text);
+      return Number.isFinite(value) && value > 0 && value <= max ? value : undefined;
+    },
+  };
+}
+
+export function oneOf<const T extends string>(...choices: readonly T[]): AttributeType<T> {
+  return {
+    allowed: `one of ${choices.map((c) => `"${c}"`).join(', ')}`,
+    parse(raw) {
+      return (choices as readonly string[]).includes(raw.trim()) ? (raw.trim() as T) : undefined;
+    },
+  };
+}
+
+/** A space- or comma-separated subset of `choices`, kept in the order of `choices`. */
+export function subsetOf<const T extends string>(...choices: readonly T[]): AttributeType<readonly T[]> {
+  return {
+    allowed: `a space-separated list of ${choices.map((c) => `"${c}"`).join(', ')} (or empty)`,
+    parse(raw) {
+      const words = raw.split(/[\s,]+/).filter((w) => w !== '');
+      if (!words.every((w) => (choices as readonly string[]).includes(w))) return undefined;
+      return choices.filter((c) => words.includes(c));
+    },
+  };
+}
+
+export const boolean: AttributeType<boolean> = {
+  allowed: '"true" or "false"',
+  parse(raw) {
+    const text = raw.trim();
+    if (text === 'true') return true;
+    if (text === 'false') return false;
+    return undefined;
+  },
+};
+
+export const nonEmptyText: AttributeType<string> = {
+  allowed: 'a non-empty text',
+  parse(raw) {
+    return raw.trim() === '' ? undefined : raw.trim();
+  },
+};
+
+/** An address to listen on: an IPv4/IPv6 literal or a host name. */
+export const listenAddress: AttributeType<string> = {
+  allowed: 'an IP address or host name such as "0.0.0.0", "127.0.0.1" or "::"',
+  parse(raw) {
+    const text = raw.trim();
+    return /^[0-9A-Za-z.:_-]+$/.test(text) ? text : undefined;
+  },
+};
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/** A byte size such as "1GiB", "500MB" or "1048576". Decimal and binary units mean what they say. */
+export function byteSize(minBytes: number): AttributeType<number> {
+  return {
+    allowed: `a size of at least ${minBytes} bytes such as "512MiB", "1GiB" or "2GB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)`,
+    parse(raw) {
+      const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(raw);
+      if (!match) return undefined;
+      const factor = SIZE_UNITS[(match[2] ?? '').toLowerCase()];
+      if (factor === undefined) return undefined;
+      const bytes = Math.floor(Number(match[1]) * factor);
+      return bytes >= minBytes && Number.isSafeInteger(bytes) ? bytes : undefined;
+    },
+  };
+}
+
+export type OriginTarget = { kind: 'embedded' } | { kind: 'url'; url: URL };
+
+/** "embedded" (the bundled demo site) or an absolute http(s) URL without credentials or fragment. */
+export const originUrl: AttributeType<OriginTarget> = {
+  allowed: '"embedded" or an absolute http:// or https:// URL such as "http://127.0.0.1:8080"',
+  parse(raw) {
+    const text = raw.trim();
+    if (text === 'embedded') return { kind: 'embedded' };
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return undefined;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (url.username !== '' || url.password !== '' || url.hash !== '' || url.search !== '') return undefined;
+    return { kind: 'url', url };
+  },
+};

@@ -1,0 +1,45 @@
+import type { OriginTarget } from './attribute-types.js';
+import type { PresetName } from './presets.js';
+
+/** Where to send what is not ours to answer, and how long to wait for it. */
+export interface OriginConfig {
+  readonly target: OriginTarget;
+  /** No response headers (or no body progress) within this time: 504, or the response is aborted. */
+  readonly timeoutMs: number;
+  /** Which `Host` the origin sees: its own (as in its URL) or the one the client sent. */
+  readonly host: 'origin' | 'client';
+}
+
+export type ModernFormat = 'webp' | 'avif' | 'zorro';
+
+export interface ImageCompressionConfig {
+  readonly preset: PresetName;
+  /** DSSIM target; `<= 0` means JPEG uses the fixed `quality` instead of searching. */
+  readonly d: number;
+  readonly quality: number;
+  readonly formats: readonly ModernFormat[];
+  readonly minQuality: number;
+  readonly maxQuality: number;
+  readonly losslessPng: boolean;
+  /** `all`: the DSSIM search applies to WebP and AVIF too, not only JPEG. */
+  readonly aiqa: 'jpeg' | 'all';
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** The file the config was read from (for messages). */
+  readonly source: string;
+  readonly listen: { readonly address: string; readonly port: number };
+  readonly origin: OriginConfig;
+  /** `null`: compression is off (element absent, or overridden by `<image-scaling/>`). */
+  readonly imageCompression: ImageCompressionConfig | null;
+  readonly imageScaling: Readonly<Record<string, never>> | null;
+  readonly intervalCachingSeconds: number;
+  readonly store: { readonly path: string; readonly maxBytes: number };
+  readonly limits: { readonly maxImageAreaPixels: number; readonly maxImageProcesses: number };
+  readonly admin: { readonly enabled: boolean; readonly address: string; readonly port: number };
+  readonly log: { readonly level: LogLevel };
+  /** Things worth saying at start that do not stop it. */
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,4 @@
+export type { Config, ImageCompressionConfig, LogLevel, ModernFormat, OriginConfig } from './config.js';
+export type { OriginTarget } from './attribute-types.js';
+export { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile, parseConfig } from './load.js';
+export { COMPRESSION_PRESETS, type PresetName } from './presets.js';

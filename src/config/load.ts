@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { AttributeType } from './attribute-types.js';
+import type { Config, ImageCompressionConfig } from './config.js';
+import { COMPRESSION_PRESETS, DEFAULT_PRESET } from './presets.js';
+import { CONFIG_SCHEMA, ENVIRONMENT_OVERRIDES, type ElementName, type ElementValues } from './schema.js';
+import { readConfigElements, XmlShapeError } from './xml-elements.js';
+
+/** A config that cannot be used. The message is one line that names where, what, and what is allowed. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const DEFAULT_CONFIG_PATH = 'conf/config.xml';
+
+/** SPEC §1 defaults for what the file leaves out. */
+const DEFAULTS = {
+  listen: { address: '0.0.0.0', port: 8000 },
+  originTimeoutSeconds: 30,
+  store: { path: 'var/store', maxBytes: 2 ** 30 },
+  maxImageAreaMegapixels: 50,
+  maxImageProcesses: 2,
+  minQuality: 20,
+  maxQuality: 95,
+  admin: { address: '127.0.0.1', port: 8001 },
+} as const;
+
+interface ParsedElement {
+  readonly values: Record<string, unknown>;
+  /** Where it stands in the file; absent when only the environment set it. */
+  readonly line: number | undefined;
+}
+
+type ParsedElements = Partial<Record<ElementName, ParsedElement>>;
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let xml: string;
+  try {
+    xml = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new ConfigError(`${path}: cannot read the config file: ${reason} (choose one with --config FILE or SLIMPROXY_CONFIG)`);
+  }
+  return parseConfig(xml, path, env);
+}
+
+export function parseConfig(xml: string, source: string, env: NodeJS.ProcessEnv = {}): Config {
+  const elements = parseElements(xml, source);
+  applyEnvironment(elements, env);
+  return buildConfig(elements, source);
+}
+
+function isElementName(name: string): name is ElementName {
+  return Object.hasOwn(CONFIG_SCHEMA, name);
+}
+
+function attributesOf(element: ElementName): Readonly<Record<string, AttributeType<unknown>>> {
+  return CONFIG_SCHEMA[element];
+}
+
+function listOf(names: readonly string[]): string {
+  return names.join(', ');
+}
+
+function parseElements(xml: string, source: string): ParsedElements {
+  let written;
+  try {
+    written = readConfigElements(xml);
+  } catch (err) {
+    if (err instanceof XmlShapeError) throw new ConfigError(`${source}:${err.line}: ${err.message}`);
+    throw err;
+  }
+  const parsed: ParsedElements = {};
+  for (const element of written) {
+    const where = `${source}:${element.line}`;
+    if (!isElementName(element.name)) {
+      const allowed = listOf(Object.keys(CONFIG_SCHEMA).map((n) => `<${n}>`));
+      throw new ConfigError(`${where}: unknown element <${element.name}>; allowed elements: ${allowed}`);
+    }
+    const earlier = parsed[element.name];
+    if (earlier) {
+      throw new ConfigError(`${where}: <${element.name}> appears twice (first on line ${earlier.line}); keep one`);
+    }
+    const schema = attributesOf(element.name);
+    const values: Record<string, unknown> = {};
+    for (const [attribute, raw] of element.attributes) {
+      const type = schema[attribute];
+      if (!type) {
+        const names = Object.keys(schema);
+        const allowed = names.length === 0 ? 'it takes no attributes' : `allowed attributes: ${listOf(names)}`;
+        throw new ConfigError(`${where}: <${element.name}>: unknown attribute "${attribute}"; ${allowed}`);
+      }
+      values[attribute] = parseValue(type, raw, attribute, `${where}: <${element.name} ${attribute}="${raw}">`);
+    }
+    parsed[element.name] = { values, line: element.line };
+  }
+  return parsed;
+}
+
+function parseValue(type: AttributeType<unknown>, raw: string, attribute: string, where: string): unknown {
+  const value = type.parse(raw);
+  if (value === undefined) throw new ConfigError(`${where}: ${attribute} must be ${type.allowed}`);
+  return value;
+}
+
+function applyEnvironment(elements: ParsedElements, env: NodeJS.ProcessEnv): void {
+  for (const { variable, element, attribute } of ENVIRONMENT_OVERRIDES) {
+    const raw = env[variable];
+    if (raw === undefined || raw === '') continue;
+    const type = attributesOf(element)[attribute];
+    if (!type) throw new Error(`schema has no ${element}@${attribute} for ${variable}`);
+    const where = `environment ${variable}="${raw}" (sets <${element} ${attribute}>)`;
+    const value = parseValue(type, raw, attribute, where);
+    const existing = elements[element];
+    elements[element] = { values: { ...existing?.values, [attribute]: value }, line: existing?.line };
+  }
+}
+
+function valuesOf<E extends ElementName>(elements: ParsedElements, element: E): ElementValues<E> {
+  return (elements[element]?.values ?? {}) as ElementValues<E>;
+}
+
+function buildConfig(elements: ParsedElements, source: string): Config {
+  const warnings: string[] = [];
+  const listen = valuesOf(elements, 'listen');
+  const origin = valuesOf(elements, 'origin');
+  if (origin.url === undefined) {
+    const line = elements.origin?.line;
+    const where = line === undefined ? `${source}: <config>` : `${source}:${line}: <origin>`;
+    throw new ConfigError(
+      `${where}: the origin is missing; add <origin url="http://your-site:port"/> (or url="embedded" for the demo site), or set SLIMPROXY_ORIGIN`,
+    );
+  }
+
+  let imageCompression = elements['image-compression'] ? buildCompression(elements, source) : null;
+  const imageScaling = elements['image-scaling'] ? {} : null;
+  if (imageScaling && imageCompression) {
+    warnings.push(
+      '<image-scaling/> and <image-compression/> cannot be used together: scaling wins and compression is disabled',
+    );
+    imageCompression = null;
+  }
+
+  const store = valuesOf(elements, 'store');
+  const limits = valuesOf(elements, 'limits');
+  const admin = valuesOf(elements, 'admin');
+  const config: Config = {
+    source,
+    listen: { address: listen.address ?? DEFAULTS.listen.address, port: listen.port ?? DEFAULTS.listen.port },
+    origin: {
+      target: origin.url,
+      timeoutMs: Math.round((origin.timeout ?? DEFAULTS.originTimeoutSeconds) * 1000),
+      host: origin.host ?? 'origin',
+    },
+    imageCompression,
+    imageScaling,
+    intervalCachingSeconds: valuesOf(elements, 'interval-caching').seconds ?? 0,
+    store: { path: resolve(store.path ?? DEFAULTS.store.path), maxBytes: store['max-size'] ?? DEFAULTS.store.maxBytes },
+    limits: {
+      maxImageAreaPixels: Math.round((limits['max-image-area'] ?? DEFAULTS.maxImageAreaMegapixels) * 1e6),
+      maxImageProcesses: limits['max-image-processes'] ?? DEFAULTS.maxImageProcesses,
+    },
+    admin: {
+      enabled: admin.enabled ?? true,
+      address: admin.address ?? DEFAULTS.admin.address,
+      port: admin.port ?? DEFAULTS.admin.port,
+    },
+    log: { level: valuesOf(elements, 'log').level ?? 'info' },
+    warnings,
+  };
+  return deepFreeze(config);
+}
+
+function buildCompression(elements: ParsedElements, source: string): ImageCompressionConfig {
+  const values = valuesOf(elements, 'image-compression');
+  const preset = values.preset ?? DEFAULT_PRESET;
+  const minQuality = values['min-quality'] ?? DEFAULTS.minQuality;
+  const maxQuality = values['max-quality'] ?? DEFAULTS.maxQuality;
+  if (minQuality > maxQuality) {
+    const line = elements['image-compression']?.line ?? 0;
+    throw new ConfigError(
+      `${source}:${line}: <image-compression min-quality="${minQuality}" max-quality="${maxQuality}">: min-quality must be at most max-quality`,
+    );
+  }
+  return {
+    preset,
+    d: values.d ?? COMPRESSION_PRESETS[preset].d,
+    quality: values.quality ?? COMPRESSION_PRESETS[preset].quality,
+    formats: values.formats ?? ['webp', 'avif', 'zorro'],
+    minQuality,
+    maxQuality,
+    losslessPng: values['lossless-png'] ?? false,
+    aiqa: values.aiqa ?? 'jpeg',
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof URL)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

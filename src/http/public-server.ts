@@ -1,0 +1,119 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
+import { passThrough } from '../proxy/pass-through.js';
+import { answerError } from './error-response.js';
+import { answerHealth, isHealthRequest } from './health.js';
+import { beginRequestLog } from './request-log.js';
+
+export interface PublicServerParts {
+  readonly originProxy: OriginProxy;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+const FAILURE_EXPLANATION = {
+  timeout: 'the origin did not answer in time',
+  refused: 'the origin refused the connection',
+  reset: 'the origin closed the connection',
+  dns: 'the origin host name could not be resolved',
+  unreachable: 'the origin is unreachable',
+  tls: 'the TLS connection to the origin failed',
+  protocol: 'the origin sent an invalid HTTP response',
+  other: 'the origin could not be reached',
+} as const;
+
+/** The public listener: `/.slimproxy/health`, and everything else to the origin. */
+export interface PublicServer {
+  readonly server: Server;
+  /** Upgraded (WebSocket) connections: Node's server no longer tracks them, shutdown must. */
+  readonly upgradedSockets: ReadonlySet<Duplex>;
+  /** From now on, answer in-flight requests with `Connection: close` so keep-alive clients go away. */
+  startDraining(): void;
+}
+
+export function createPublicServer({ originProxy, logger, metrics }: PublicServerParts): PublicServer {
+  let draining = false;
+  const upgradedSockets = new Set<Duplex>();
+  const server = createServer({ requireHostHeader: false });
+
+  function settle(res: ServerResponse, outcome: ForwardOutcome, finish: ReturnType<typeof beginRequestLog>): void {
+    switch (outcome.kind) {
+      case 'response':
+        finish({ bytes: outcome.bytes, error: outcome.error?.message, aborted: outcome.error !== undefined });
+        return;
+      case 'refused':
+        metrics.refusedRequests.inc({ reason: outcome.reason });
+        finish({ bytes: answerError(res, 400, outcome.reason), error: outcome.reason });
+        return;
+      case 'failed': {
+        metrics.originFailures.inc({ reason: outcome.failure.reason });
+        const error = `origin ${outcome.failure.reason}: ${outcome.error.message}`;
+        if (outcome.responseStarted || res.headersSent) {
+          // Too late for an error status: cut the response so it cannot pass for a complete one.
+          res.destroy(outcome.error);
+          finish({ bytes: 0, error, aborted: true });
+        } else {
+          const bytes = answerError(res, outcome.failure.status, FAILURE_EXPLANATION[outcome.failure.reason]);
+          finish({ bytes, error });
+        }
+      }
+    }
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (draining) res.shouldKeepAlive = false;
+    if (isHealthRequest(req)) {
+      const finish = beginRequestLog(req, res, 'health', logger, metrics);
+      finish({ bytes: answerHealth(req, res) });
+      return;
+    }
+    const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
+    originProxy.forward(req, res, passThrough, (outcome) => settle(res, outcome, finish));
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgradedSockets.add(socket);
+    socket.once('close', () => upgradedSockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const path = req.url;
+    originProxy.upgrade(req, socket, head, (outcome) => {
+      if (outcome.kind === 'refused') {
+        metrics.refusedRequests.inc({ reason: outcome.reason });
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+      if (outcome.kind === 'failed') metrics.originFailures.inc({ reason: outcome.failure.reason });
+      const error = outcome.kind === 'failed' ? outcome.error.message : outcome.kind === 'refused' ? outcome.reason : undefined;
+      metrics.requests.inc({ route: 'upgrade', outcome: error === undefined ? 'closed' : 'failed' });
+      logger.info({ method: req.method, path, route: 'upgrade', ...(error === undefined ? {} : { error }) }, 'upgrade');
+    });
+  });
+
+  // A reverse proxy has no business opening tunnels: CONNECT is refused without contacting anything.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    metrics.refusedRequests.inc({ reason: 'CONNECT' });
+    logger.warn({ method: req.method, path: req.url, status: 405, route: 'refused' }, 'request');
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    logger.debug({ error: err.message, code: err.code }, 'client error');
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  return {
+    server,
+    upgradedSockets,
+    startDraining() {
+      draining = true;
+    },
+  };
+}

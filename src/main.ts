@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile, type Config } from './config/index.js';
+import { createLogger } from './observability/log.js';
+import { startSlimproxy } from './slimproxy.js';
+
+/** Exit codes: 2 for a config that cannot be used (the message says why), 1 for anything else at start. */
+const EXIT_BAD_CONFIG = 2;
+const EXIT_START_FAILED = 1;
+/** Below Docker's default 10 s between SIGTERM and SIGKILL, so in-flight responses finish before the kill. */
+const SHUTDOWN_GRACE_MS = 8000;
+
+const USAGE = `usage: slimproxy [--config FILE]
+
+Runs the proxy. The config is read from --config FILE, else $SLIMPROXY_CONFIG, else ${DEFAULT_CONFIG_PATH}.
+See README.md for the config reference.`;
+
+function readArguments(argv: string[]): { configPath: string } {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  return { configPath: values.config ?? process.env.SLIMPROXY_CONFIG ?? DEFAULT_CONFIG_PATH };
+}
+
+async function main(): Promise<void> {
+  let configPath: string;
+  try {
+    ({ configPath } = readArguments(process.argv.slice(2)));
+  } catch (err) {
+    process.stderr.write(`slimproxy: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(EXIT_BAD_CONFIG);
+  }
+  let config: Config;
+  try {
+    config = loadConfigFile(configPath);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`slimproxy: bad config: ${err.message}\n`);
+    process.exit(EXIT_BAD_CONFIG);
+  }
+
+  const logger = createLogger(config.log.level);
+  let running;
+  try {
+    running = await startSlimproxy(config, logger);
+  } catch (err) {
+    logger.fatal({ error: (err as Error).message }, 'cannot start');
+    logger.flush();
+    process.stderr.write(`slimproxy: cannot start: ${(err as Error).message}\n`);
+    process.exit(EXIT_START_FAILED);
+  }
+  const origin = config.origin.target.kind === 'embedded' ? 'the embedded demo site' : running.origin.href;
+  const shown = new URL(running.url);
+  if (shown.hostname === '0.0.0.0' || shown.hostname === '[::]') shown.hostname = 'localhost';
+  logger.info({ url: shown.href, origin: running.origin.href, config: config.source }, `slimproxy is listening: open ${shown.href} (in front of ${origin})`);
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections, finishing in-flight responses');
+    void running.stop(SHUTDOWN_GRACE_MS).then((inTime) => {
+      logger.info({ finishedInTime: inTime }, 'stopped');
+      logger.flush();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+await main();

@@ -1,0 +1,68 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * RFC 9110 §7.6.1: fields that describe one connection, not the message. A proxy must not forward them, nor any
+ * field the `Connection` header names. `Transfer-Encoding` is the framing of one hop: Node re-frames each side.
+ */
+const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade']);
+
+/** The field names a `Connection` header lists, lower-cased (RFC 9110 §7.6.1). */
+export function connectionListed(connection: string | string[] | undefined): Set<string> {
+  const values = Array.isArray(connection) ? connection : connection === undefined ? [] : [connection];
+  const names = new Set<string>();
+  for (const value of values) {
+    for (const token of value.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '') names.add(name);
+    }
+  }
+  return names;
+}
+
+function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
+  return HOP_BY_HOP.has(name) || listed.has(name);
+}
+
+/** Whether the client accepts trailers (`TE: trailers`), which we can honour since trailers are passed on. */
+function acceptsTrailers(te: string | undefined): boolean {
+  return te !== undefined && te.split(',').some((t) => t.trim().toLowerCase().split(';')[0] === 'trailers');
+}
+
+/**
+ * The request headers to send to the origin. Hop-by-hop fields go; `TE: trailers` is re-stated for our own hop
+ * because trailers reach the client. For a protocol upgrade (WebSocket) `Connection: upgrade` and `Upgrade` are
+ * the point of the request and stay. The body's framing header stays: Node frames the outgoing body from it.
+ */
+export function requestHeadersForOrigin(headers: IncomingHttpHeaders, upgrade = false): IncomingHttpHeaders {
+  const listed = connectionListed(headers.connection);
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name === 'transfer-encoding' || !isHopByHop(name, listed)) out[name] = value;
+  }
+  const te = headers.te;
+  if (acceptsTrailers(Array.isArray(te) ? te.join(',') : te)) out.te = 'trailers';
+  if (upgrade && headers.upgrade !== undefined) {
+    out.connection = 'upgrade';
+    out.upgrade = headers.upgrade;
+  }
+  return out;
+}
+
+/**
+ * The origin's response headers without hop-by-hop fields, as a flat raw list (name, value, name, value, …) that
+ * keeps the origin's order, spelling and repeated fields such as `Set-Cookie`.
+ */
+export function responseHeadersForClient(rawHeaders: readonly string[]): string[] {
+  const listed = new Set<string>();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() === 'connection') {
+      for (const name of connectionListed(rawHeaders[i + 1])) listed.add(name);
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (!isHopByHop(name.toLowerCase(), listed)) out.push(name, rawHeaders[i + 1] as string);
+  }
+  return out;
+}

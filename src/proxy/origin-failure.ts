@@ -1,0 +1,43 @@
+/** Raised by us when the origin said nothing for longer than `<origin timeout>`. */
+export class OriginTimeoutError extends Error {
+  override name = 'OriginTimeoutError';
+  readonly code = 'SLIMPROXY_ORIGIN_TIMEOUT';
+  constructor(timeoutMs: number) {
+    super(`origin sent nothing for ${timeoutMs} ms`);
+  }
+}
+
+export interface OriginFailure {
+  /** What the client gets when no response has started yet: 504 for a timeout, 502 otherwise. */
+  readonly status: 502 | 504;
+  /** A short, stable label for logs and metrics. */
+  readonly reason: 'timeout' | 'refused' | 'reset' | 'dns' | 'unreachable' | 'tls' | 'protocol' | 'other';
+}
+
+/** Classifies an error from talking to the origin (RFC 9110 §15.6.3 502, §15.6.5 504). */
+export function classifyOriginFailure(err: unknown): OriginFailure {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  switch (code) {
+    case 'SLIMPROXY_ORIGIN_TIMEOUT':
+    case 'ETIMEDOUT':
+      return { status: 504, reason: 'timeout' };
+    case 'ECONNREFUSED':
+      return { status: 502, reason: 'refused' };
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ECONNABORTED':
+      return { status: 502, reason: 'reset' };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { status: 502, reason: 'dns' };
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
+      return { status: 502, reason: 'unreachable' };
+    default:
+      if (code.startsWith('ERR_TLS') || code.startsWith('CERT_') || code.includes('SSL')) return { status: 502, reason: 'tls' };
+      if (code.startsWith('HPE_')) return { status: 502, reason: 'protocol' };
+      return { status: 502, reason: 'other' };
+  }
+}

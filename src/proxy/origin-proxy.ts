@@ -1,0 +1,121 @@
+import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { ProxyServer } from 'http-proxy-3';
+import type { OriginConfig } from '../config/index.js';
+import { requestHeadersForOrigin } from './hop-by-hop.js';
+import { classifyOriginFailure, type OriginFailure, OriginTimeoutError } from './origin-failure.js';
+import { originPath } from './request-target.js';
+
+/** How one forwarded exchange ended, for the request log and metrics. */
+export type ForwardOutcome =
+  | { readonly kind: 'response'; readonly bytes: number; readonly error?: Error }
+  | { readonly kind: 'failed'; readonly failure: OriginFailure; readonly error: Error; readonly responseStarted: boolean }
+  | { readonly kind: 'refused'; readonly reason: string };
+
+/**
+ * Decides what to send for an origin response. The default passes it through; later rooms (rewriting, images)
+ * supply their own. It must call `done` exactly once.
+ */
+export type ResponseHandler = (
+  originRes: IncomingMessage,
+  res: ServerResponse,
+  done: (outcome: { bytes: number; error?: Error }) => void,
+) => void;
+
+export interface OriginProxy {
+  /** The origin's address (resolved: for the embedded site, where it listens). */
+  readonly target: URL;
+  forward(req: IncomingMessage, res: ServerResponse, handler: ResponseHandler, done: (outcome: ForwardOutcome) => void): void;
+  /** Passes a protocol upgrade (WebSocket) through to the origin. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, done: (outcome: ForwardOutcome) => void): void;
+  close(): void;
+}
+
+interface Exchange {
+  readonly handler: ResponseHandler;
+  readonly done: (outcome: ForwardOutcome) => void;
+}
+
+export function createOriginProxy(target: URL, origin: OriginConfig): OriginProxy {
+  // Keep-alive to the origin: a new TCP (and TLS) handshake per request would be most of the proxy's overhead.
+  // Idle sockets are dropped after 4 s, before the 5 s idle limit of common servers (Apache, Node) closes them
+  // under us and a request sent on a dying socket fails with a reset (Node also honours `Keep-Alive: timeout`).
+  const agentOptions = { keepAlive: true, maxFreeSockets: 64, timeout: 4000 };
+  const agent = target.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+  const proxy = new ProxyServer({
+    target,
+    agent,
+    // The path goes as the client wrote it (after originPath), not re-normalised through WHATWG URL parsing.
+    toProxy: true,
+    xfwd: true,
+    changeOrigin: origin.host === 'origin',
+    selfHandleResponse: true,
+    ws: true,
+  });
+  const exchanges = new WeakMap<IncomingMessage, Exchange>();
+
+  proxy.on('proxyReq', (proxyReq) => {
+    // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
+    proxyReq.setTimeout(origin.timeoutMs, () => proxyReq.destroy(new OriginTimeoutError(origin.timeoutMs)));
+  });
+  proxy.on('proxyRes', (originRes, req, res) => {
+    const exchange = exchanges.get(req);
+    if (!exchange || !res) {
+      originRes.resume();
+      return;
+    }
+    exchange.handler(originRes, res, (outcome) => exchange.done({ kind: 'response', ...outcome }));
+  });
+
+  function prepare(req: IncomingMessage, upgrade: boolean): string | undefined {
+    const path = originPath(req.url ?? '');
+    if (!path.ok) return path.reason;
+    req.url = path.path;
+    req.headers = requestHeadersForOrigin(req.headers, upgrade);
+    return undefined;
+  }
+
+  return {
+    target,
+    forward(req, res, handler, reportOnce) {
+      const done = once(reportOnce);
+      const refused = prepare(req, false);
+      if (refused !== undefined) {
+        done({ kind: 'refused', reason: refused });
+        return;
+      }
+      exchanges.set(req, { handler, done });
+      void proxy.web(req, res, {}, (err: Error) => {
+        const responseStarted = res.headersSent;
+        done({ kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted });
+      });
+    },
+    upgrade(req, socket, head, reportOnce) {
+      const done = once(reportOnce);
+      const refused = prepare(req, true);
+      if (refused !== undefined) {
+        done({ kind: 'refused', reason: refused });
+        return;
+      }
+      socket.once('close', () => done({ kind: 'response', bytes: 0 }));
+      void proxy.ws(req, socket, head, {}, (err: Error) => {
+        done({ kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: true });
+      });
+    },
+    close() {
+      proxy.close();
+      agent.destroy();
+    },
+  };
+}
+
+/** An exchange can fail in several places at once (request error, origin error, socket close): report the first. */
+function once<T>(report: (value: T) => void): (value: T) => void {
+  let reported = false;
+  return (value) => {
+    if (reported) return;
+    reported = true;
+    report(value);
+  };
+}

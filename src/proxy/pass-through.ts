@@ -1,0 +1,39 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { responseHeadersForClient } from './hop-by-hop.js';
+
+/** What became of a response body on its way to the client. */
+export interface BodyOutcome {
+  readonly bytes: number;
+  /** Set when the body did not arrive whole: the client's response was aborted, never cut short silently. */
+  readonly error?: Error;
+}
+
+/** Trailers as [name, value] pairs, keeping repeats and spelling (`res.addTrailers` takes this form). */
+function trailerPairs(rawTrailers: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < rawTrailers.length; i += 2) pairs.push([rawTrailers[i] as string, rawTrailers[i + 1] as string]);
+  return pairs;
+}
+
+/**
+ * Sends the origin's response to the client as it is: status, reason phrase, headers (less hop-by-hop) and
+ * trailers, body streamed with back-pressure and never buffered. If the origin's body fails midway the client's
+ * response is destroyed, so it cannot be taken for a complete, shorter body.
+ */
+export function passThrough(originRes: IncomingMessage, res: ServerResponse, done: (outcome: BodyOutcome) => void): void {
+  res.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, responseHeadersForClient(originRes.rawHeaders));
+  let bytes = 0;
+  originRes.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+  });
+  // Registered before the pipeline so it runs before the pipeline ends the response: trailers must be added
+  // before `end()`. They are only sent on a chunked response (HTTP/1.1 without Content-Length), as on the origin.
+  originRes.once('end', () => {
+    if (originRes.rawTrailers.length > 0) res.addTrailers(trailerPairs(originRes.rawTrailers));
+  });
+  pipeline(originRes, res, (err) => {
+    if (err) res.destroy(err);
+    done(err ? { bytes, error: err } : { bytes });
+  });
+}

@@ -1,0 +1,80 @@
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/index.js';
+import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
+import { createPublicServer } from './http/public-server.js';
+import type { Logger } from './observability/log.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { createOriginProxy } from './proxy/origin-proxy.js';
+
+export interface RunningSlimproxy {
+  /** Where the public listener answers (with the port actually bound). */
+  readonly url: URL;
+  /** Where requests go: the configured origin, or the embedded demo site's loopback address. */
+  readonly origin: URL;
+  readonly metrics: Metrics;
+  /**
+   * Stops accepting, lets in-flight responses finish for at most `graceMs`, then cuts what is left and releases
+   * everything. Resolves `true` if everything finished within the grace period.
+   */
+  stop(graceMs: number): Promise<boolean>;
+}
+
+/** Builds the parts from a config and starts listening. */
+export async function startSlimproxy(config: Config, logger: Logger): Promise<RunningSlimproxy> {
+  for (const warning of config.warnings) logger.warn({ config: config.source }, warning);
+  let embedded: StaticOrigin | undefined;
+  if (config.origin.target.kind === 'embedded') embedded = await startStaticOrigin();
+  const originUrl = embedded?.url ?? (config.origin.target.kind === 'url' ? config.origin.target.url : undefined);
+  if (!originUrl) throw new Error('no origin');
+
+  const metrics = createMetrics();
+  const originProxy = createOriginProxy(originUrl, config.origin);
+  const publicServer = createPublicServer({ originProxy, logger, metrics });
+  const { server } = publicServer;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.address, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    originProxy.close();
+    await embedded?.close();
+    throw err;
+  }
+  server.on('error', (err) => logger.error({ error: err.message }, 'public listener error'));
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = new URL(`http://${host}:${address.port}/`);
+
+  let stopping: Promise<boolean> | undefined;
+  async function stop(graceMs: number): Promise<boolean> {
+    publicServer.startDraining();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Keep-alive connections that finish their response while we drain are closed at once.
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+    let timer: NodeJS.Timeout | undefined;
+    const finishedInTime = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    clearInterval(closeIdle);
+    if (!finishedInTime) server.closeAllConnections();
+    for (const socket of publicServer.upgradedSockets) socket.destroy();
+    originProxy.close();
+    await embedded?.close();
+    return finishedInTime;
+  }
+
+  return {
+    url,
+    origin: originUrl,
+    metrics,
+    stop: (graceMs) => (stopping ??= stop(graceMs)),
+  };
+}

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { runProxyToExit, writeTempConfig } from '../support/proxy.js';
+
+const FILE = 'conf/config.xml';
+
+function errorOf(xml: string, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parseConfig(xml, FILE, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message;
+  }
+  assert.fail('expected the config to be refused');
+}
+
+const ORIGIN = '<origin url="http://127.0.0.1:8080"/>';
+
+describe('config: presets and overrides', () => {
+  it('applies the SPEC §1 defaults', () => {
+    const config = parseConfig(`<config>${ORIGIN}<image-compression/></config>`, FILE);
+    assert.deepEqual(config.listen, { address: '0.0.0.0', port: 8000 });
+    assert.equal(config.origin.timeoutMs, 30_000);
+    assert.equal(config.origin.host, 'origin');
+    assert.deepEqual(config.imageCompression, {
+      preset: 'balanced',
+      d: 0.002,
+      quality: 80,
+      formats: ['webp', 'avif', 'zorro'],
+      minQuality: 20,
+      maxQuality: 95,
+      losslessPng: false,
+      aiqa: 'jpeg',
+    });
+    assert.equal(config.store.maxBytes, 2 ** 30);
+    assert.equal(config.limits.maxImageAreaPixels, 50e6);
+    assert.equal(config.limits.maxImageProcesses, 2);
+    assert.equal(config.intervalCachingSeconds, 0);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.imageCompression));
+  });
+
+  it('takes each preset and overrides only the attribute given', () => {
+    const performance = parseConfig(`<config>${ORIGIN}<image-compression preset="performance"/></config>`, FILE);
+    assert.equal(performance.imageCompression?.d, 0.004);
+    assert.equal(performance.imageCompression?.quality, 70);
+    const quality = parseConfig(`<config>${ORIGIN}<image-compression preset="quality" d="0.0015"/></config>`, FILE);
+    assert.equal(quality.imageCompression?.d, 0.0015);
+    assert.equal(quality.imageCompression?.quality, 90, 'quality keeps the preset value');
+    const fixed = parseConfig(`<config>${ORIGIN}<image-compression d="0" quality="75" formats="webp avif"/></config>`, FILE);
+    assert.equal(fixed.imageCompression?.d, 0);
+    assert.equal(fixed.imageCompression?.quality, 75);
+    assert.deepEqual(fixed.imageCompression?.formats, ['webp', 'avif']);
+  });
+
+  it('switches compression off when the element is absent', () => {
+    assert.equal(parseConfig(`<config>${ORIGIN}</config>`, FILE).imageCompression, null);
+  });
+
+  it('lets the environment win over the file, element by attribute', () => {
+    const config = parseConfig(`<config>${ORIGIN}<listen port="8000"/><limits max-image-processes="4"/></config>`, FILE, {
+      SLIMPROXY_PORT: '9100',
+      SLIMPROXY_MAX_IMAGE_AREA: '12.5',
+      SLIMPROXY_MAX_IMAGE_PROCESSES: '3',
+      SLIMPROXY_ORIGIN: 'https://legacy.example:8443/shop/',
+    });
+    assert.equal(config.listen.port, 9100);
+    assert.equal(config.limits.maxImageAreaPixels, 12_500_000);
+    assert.equal(config.limits.maxImageProcesses, 3);
+    assert.equal(config.origin.target.kind === 'url' && config.origin.target.url.href, 'https://legacy.example:8443/shop/');
+  });
+
+  it('reads sizes with decimal and binary units', () => {
+    const sizes = { '1GiB': 2 ** 30, '500MB': 500e6, '2mib': 2 * 2 ** 20, '1048576': 2 ** 20 };
+    for (const [written, bytes] of Object.entries(sizes)) {
+      const config = parseConfig(`<config>${ORIGIN}<store max-size="${written}"/></config>`, FILE);
+      assert.equal(config.store.maxBytes, bytes, written);
+    }
+  });
+
+  it('warns and disables compression when scaling is present too (SPEC §1)', () => {
+    for (const order of ['<image-scaling/><image-compression/>', '<image-compression preset="quality"/><image-scaling/>']) {
+      const config = parseConfig(`<config>${ORIGIN}${order}</config>`, FILE);
+      assert.equal(config.imageCompression, null);
+      assert.deepEqual(config.imageScaling, {});
+      assert.deepEqual(config.warnings, [
+        '<image-scaling/> and <image-compression/> cannot be used together: scaling wins and compression is disabled',
+      ]);
+    }
+  });
+});
+
+describe('config: one clear message for every bad config', () => {
+  const cases: [string, string, string][] = [
+    [
+      'an unknown element',
+      `<config>\n${ORIGIN}\n<image-compresion preset="balanced"/>\n</config>`,
+      'conf/config.xml:3: unknown element <image-compresion>; allowed elements: <listen>, <origin>, <image-compression>, <image-scaling>, <interval-caching>, <store>, <limits>, <admin>, <log>',
+    ],
+    [
+      'an unknown attribute',
+      `<config>\n${ORIGIN}\n<image-compression preset="balanced" qualty="80"/>\n</config>`,
+      'conf/config.xml:3: <image-compression>: unknown attribute "qualty"; allowed attributes: preset, quality, d, formats, min-quality, max-quality, lossless-png, aiqa',
+    ],
+    [
+      'preset="fast"',
+      `<config>\n${ORIGIN}\n<image-compression preset="fast"/>\n</config>`,
+      'conf/config.xml:3: <image-compression preset="fast">: preset must be one of "performance", "balanced", "quality"',
+    ],
+    [
+      'd="abc"',
+      `<config>\n${ORIGIN}\n<image-compression d="abc"/>\n</config>`,
+      'conf/config.xml:3: <image-compression d="abc">: d must be a number from -1 to 1 (0 or less: use the fixed quality)',
+    ],
+    [
+      'quality="101"',
+      `<config>\n${ORIGIN}\n<image-compression quality="101"/>\n</config>`,
+      'conf/config.xml:3: <image-compression quality="101">: quality must be an integer from 1 to 100',
+    ],
+    [
+      'a missing origin',
+      `<config>\n<listen port="8000"/>\n</config>`,
+      'conf/config.xml: <config>: the origin is missing; add <origin url="http://your-site:port"/> (or url="embedded" for the demo site), or set SLIMPROXY_ORIGIN',
+    ],
+    [
+      'an origin without url',
+      `<config>\n<origin timeout="5"/>\n</config>`,
+      'conf/config.xml:2: <origin>: the origin is missing; add <origin url="http://your-site:port"/> (or url="embedded" for the demo site), or set SLIMPROXY_ORIGIN',
+    ],
+    [
+      'an origin that is not http',
+      `<config><origin url="ftp://files.example/"/></config>`,
+      'conf/config.xml:1: <origin url="ftp://files.example/">: url must be "embedded" or an absolute http:// or https:// URL such as "http://127.0.0.1:8080"',
+    ],
+    [
+      'min-quality above max-quality',
+      `<config>${ORIGIN}<image-compression min-quality="90" max-quality="60"/></config>`,
+      'conf/config.xml:1: <image-compression min-quality="90" max-quality="60">: min-quality must be at most max-quality',
+    ],
+    [
+      'an unknown modern format',
+      `<config>${ORIGIN}<image-compression formats="webp jxl"/></config>`,
+      'conf/config.xml:1: <image-compression formats="webp jxl">: formats must be a space-separated list of "webp", "avif", "zorro" (or empty)',
+    ],
+    [
+      'a bad size',
+      `<config>${ORIGIN}<store max-size="lots"/></config>`,
+      'conf/config.xml:1: <store max-size="lots">: max-size must be a size of at least 1048576 bytes such as "512MiB", "1GiB" or "2GB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)',
+    ],
+    ['an element twice', `<config>\n${ORIGIN}\n${ORIGIN}\n</config>`, 'conf/config.xml:3: <origin> appears twice (first on line 2); keep one'],
+    [
+      'attributes on <image-scaling/>',
+      `<config>${ORIGIN}<image-scaling width="800"/></config>`,
+      'conf/config.xml:1: <image-scaling>: unknown attribute "width"; it takes no attributes',
+    ],
+    ['another root', '<settings/>', 'conf/config.xml:1: the root element must be <config>, not <settings>'],
+    ['broken XML', '<config>\n<origin url="x"\n</config>', 'conf/config.xml:3: not well-formed XML: disallowed character in attribute name.'],
+    [
+      'nested elements',
+      `<config>${ORIGIN}<store><limits/></store></config>`,
+      'conf/config.xml:1: unexpected element <limits> nested inside another element; every setting is a direct child of <config>',
+    ],
+  ];
+  for (const [what, xml, message] of cases) {
+    it(what, () => assert.equal(errorOf(xml), message));
+  }
+
+  it('names the environment variable when that is the bad value', () => {
+    assert.equal(
+      errorOf(`<config>${ORIGIN}</config>`, { SLIMPROXY_MAX_IMAGE_PROCESSES: 'many' }),
+      'environment SLIMPROXY_MAX_IMAGE_PROCESSES="many" (sets <limits max-image-processes>): max-image-processes must be an integer from 1 to 256',
+    );
+  });
+});
+
+describe('config: the command refuses a bad config with exit code 2', () => {
+  const refused: [string, string, string][] = [
+    ['unknown element', `<config>${ORIGIN}<cache/></config>`, 'unknown element <cache>'],
+    ['unknown attribute', `<config>${ORIGIN}<listen prot="1"/></config>`, 'unknown attribute "prot"'],
+    ['preset="fast"', `<config>${ORIGIN}<image-compression preset="fast"/></config>`, 'preset="fast"'],
+    ['d="abc"', `<config>${ORIGIN}<image-compression d="abc"/></config>`, 'd must be a number'],
+    ['quality="101"', `<config>${ORIGIN}<image-compression quality="101"/></config>`, 'quality must be an integer from 1 to 100'],
+    ['missing origin', '<config><listen port="0"/></config>', 'the origin is missing'],
+  ];
+  for (const [what, xml, expected] of refused) {
+    it(what, async () => {
+      const path = writeTempConfig(xml);
+      const { code, stderr, stdout } = await runProxyToExit(['--config', path]);
+      assert.equal(code, 2);
+      assert.equal(stdout, '', 'nothing started, nothing logged');
+      const lines = stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line, got: ${stderr}`);
+      assert.ok(lines[0]?.startsWith(`slimproxy: bad config: ${path}`), lines[0]);
+      assert.ok(lines[0]?.includes(expected), lines[0]);
+    });
+  }
+
+  it('reads SLIMPROXY_CONFIG when --config is not given', async () => {
+    const path = writeTempConfig(`<config>${ORIGIN}<image-compression preset="fast"/></config>`);
+    const { code, stderr } = await runProxyToExit([], { SLIMPROXY_CONFIG: path });
+    assert.equal(code, 2);
+    assert.ok(stderr.includes(path), stderr);
+  });
+
+  it('says which file is missing', async () => {
+    const { code, stderr } = await runProxyToExit(['--config', '/nonexistent/slimproxy.xml']);
+    assert.equal(code, 2);
+    assert.equal(
+      stderr.trim(),
+      'slimproxy: bad config: /nonexistent/slimproxy.xml: cannot read the config file: no such file (choose one with --config FILE or SLIMPROXY_CONFIG)',
+    );
+  });
+});

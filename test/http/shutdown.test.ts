@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fetchRaw } from '../support/client.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { spawnProxy, testConfigXml, writeTempConfig, type LogLine } from '../support/proxy.js';
+
+function waitForLine(lines: LogLine[], predicate: (line: LogLine) => boolean, child: { stdout: NodeJS.ReadableStream | null }): Promise<LogLine> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const found = lines.find(predicate);
+      if (found) {
+        child.stdout?.off('data', check);
+        resolve(found);
+      }
+    };
+    child.stdout?.on('data', check);
+    check();
+  });
+}
+
+describe('SIGTERM', () => {
+  const origins: TestOrigin[] = [];
+  after(async () => {
+    for (const origin of origins) await origin.close();
+  });
+
+  it('lets a 2-second response finish, refuses new connections, then exits 0', async () => {
+    let requestArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (requestArrived = resolve));
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('started;');
+      requestArrived();
+      // The scenario itself: a response that takes two seconds to complete.
+      void delay(2000).then(() => res.end('finished'));
+    });
+    origins.push(origin);
+    const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin: origin.url })));
+
+    const response = fetchRaw(new URL('/slow', proxy.url));
+    await arrived;
+    const exitedAfterResponse = proxy.exited.then((code) => ({ code, at: performance.now() }));
+    proxy.child.kill('SIGTERM');
+    await waitForLine(proxy.lines, (l) => String(l.msg).startsWith('stopping'), proxy.child);
+    await assert.rejects(fetchRaw(new URL('/new', proxy.url)), { code: 'ECONNREFUSED' }, 'no new connections');
+
+    const res = await response;
+    const respondedAt = performance.now();
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString(), 'started;finished');
+    assert.equal(res.complete, true);
+    const exit = await exitedAfterResponse;
+    assert.equal(exit.code, 0);
+    assert.ok(exit.at >= respondedAt - 50, 'the process outlived the response');
+    assert.ok(proxy.lines.some((l) => l.msg === 'stopped' && l.finishedInTime === true));
+    assert.ok(proxy.lines.some((l) => l.msg === 'request' && l.path === '/slow' && l.status === 200));
+  });
+
+  it('logs the warning of SPEC §1 at start when scaling and compression are both configured', async () => {
+    const origin = await startOrigin();
+    origins.push(origin);
+    const xml = testConfigXml({ origin: origin.url, elements: '<image-scaling/><image-compression/>' });
+    const proxy = await spawnProxy(writeTempConfig(xml));
+    const warning = proxy.lines.find((l) => l.level === 'warn');
+    assert.match(String(warning?.msg), /cannot be used together: scaling wins and compression is disabled/);
+    proxy.child.kill('SIGTERM');
+    assert.equal(await proxy.exited, 0);
+  });
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { connectionListed, requestHeadersForOrigin, responseHeadersForClient } from '../../src/proxy/hop-by-hop.js';
+import { classifyOriginFailure, OriginTimeoutError } from '../../src/proxy/origin-failure.js';
+import { originPath } from '../../src/proxy/request-target.js';
+
+describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
+  it('reads the names a Connection header lists', () => {
+    assert.deepEqual([...connectionListed('Keep-Alive, X-Session , close')], ['keep-alive', 'x-session', 'close']);
+    assert.deepEqual([...connectionListed(undefined)], []);
+  });
+
+  it('drops hop-by-hop request fields and those Connection names, keeps the rest', () => {
+    const out = requestHeadersForOrigin({
+      host: 'site.example',
+      connection: 'keep-alive, x-hop',
+      'keep-alive': 'timeout=5',
+      'proxy-connection': 'keep-alive',
+      'x-hop': '1',
+      upgrade: 'h2c',
+      te: 'gzip',
+      accept: 'text/html',
+      'transfer-encoding': 'chunked',
+    });
+    assert.deepEqual(out, { host: 'site.example', accept: 'text/html', 'transfer-encoding': 'chunked' });
+  });
+
+  it('re-states TE: trailers for its own hop, since trailers are passed on', () => {
+    assert.equal(requestHeadersForOrigin({ te: 'trailers, deflate;q=0.5', connection: 'TE' }).te, 'trailers');
+  });
+
+  it('keeps Upgrade and Connection: upgrade for a WebSocket handshake', () => {
+    const out = requestHeadersForOrigin({ connection: 'keep-alive, Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' }, true);
+    assert.deepEqual(out, { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' });
+  });
+
+  it('keeps response fields in order, spelling and repetition, without hop-by-hop ones', () => {
+    const raw = ['Date', 'x', 'Connection', 'keep-alive, X-Trace', 'Set-Cookie', 'a=1', 'Keep-Alive', 'timeout=5', 'set-cookie', 'b=2', 'X-Trace', 't', 'Transfer-Encoding', 'chunked', 'ETag', '"v1"'];
+    assert.deepEqual(responseHeadersForClient(raw), ['Date', 'x', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'ETag', '"v1"']);
+  });
+});
+
+describe('request target → origin path (RFC 9112 §3.2)', () => {
+  it('forwards origin-form targets exactly as written', () => {
+    for (const target of ['/', '/a/b.jpg?x=1&y', '/a/../../etc/passwd', '/%2e%2e/%2F/x', '//other.example/x', '/a?b?c']) {
+      assert.deepEqual(originPath(target), { ok: true, path: target });
+    }
+  });
+
+  it('keeps only path and query of an absolute-form target, never its host', () => {
+    assert.deepEqual(originPath('http://other.example/x?y=1'), { ok: true, path: '/x?y=1' });
+    assert.deepEqual(originPath('http://other.example'), { ok: true, path: '/' });
+    assert.deepEqual(originPath('HTTPS://other.example:444?q'), { ok: true, path: '/?q' });
+    assert.deepEqual(originPath('http://user@other.example//evil.example/p#frag'), { ok: true, path: '//evil.example/p' });
+  });
+
+  it('refuses authority-form and other targets', () => {
+    assert.equal(originPath('other.example:443').ok, false);
+    assert.equal(originPath('*').ok, false);
+    assert.equal(originPath('').ok, false);
+  });
+});
+
+describe('origin failures', () => {
+  it('maps errors to 502 or 504 with a stable reason', () => {
+    const codes: [unknown, number, string][] = [
+      [new OriginTimeoutError(1000), 504, 'timeout'],
+      [Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 502, 'refused'],
+      [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), 502, 'reset'],
+      [Object.assign(new Error('x'), { code: 'ENOTFOUND' }), 502, 'dns'],
+      [Object.assign(new Error('x'), { code: 'HPE_INVALID_CONSTANT' }), 502, 'protocol'],
+      [new Error('mystery'), 502, 'other'],
+    ];
+    for (const [err, status, reason] of codes) assert.deepEqual(classifyOriginFailure(err), { status, reason });
+  });
+});

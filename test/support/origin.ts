@@ -1,0 +1,60 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly rawHeaders: readonly string[];
+}
+
+export type OriginHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface TestOrigin {
+  readonly url: URL;
+  readonly port: number;
+  /** Every request the origin received, in order (recorded when its headers arrive). */
+  readonly requests: RecordedRequest[];
+  /** Every TCP connection the origin accepted (requests or not). */
+  connections: number;
+  readonly server: Server;
+  handle(handler: OriginHandler): void;
+  close(): Promise<void>;
+}
+
+/** A programmable origin on a loopback ephemeral port (or a given one, to come back after a "down" test). */
+export async function startOrigin(handler?: OriginHandler, port = 0): Promise<TestOrigin> {
+  let current: OriginHandler = handler ?? ((_req, res) => res.end('ok'));
+  const requests: RecordedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
+    current(req, res);
+  });
+  const origin: TestOrigin = {
+    url: new URL('http://127.0.0.1/'),
+    port: 0,
+    requests,
+    connections: 0,
+    server,
+    handle(next) {
+      current = next;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+  server.on('connection', (socket: Socket) => {
+    origin.connections += 1;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return Object.assign(origin, { url: new URL(`http://127.0.0.1:${bound}/`), port: bound });
+}
