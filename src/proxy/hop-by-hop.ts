@@ -29,6 +29,12 @@ function acceptsTrailers(te: string | undefined): boolean {
 }
 
 /**
+ * `Expect: 100-continue` has been answered already: Node's server sends the client `100 Continue` itself. The
+ * origin gets the body without being asked again (as nginx does), and its request is an ordinary one.
+ */
+const ANSWERED_HERE = new Set(['expect']);
+
+/**
  * The request headers to send to the origin. Hop-by-hop fields go; `TE: trailers` is re-stated for our own hop
  * because trailers reach the client. For a protocol upgrade (WebSocket) `Connection: upgrade` and `Upgrade` are
  * the point of the request and stay. The body's framing header stays: Node frames the outgoing body from it.
@@ -37,6 +43,7 @@ export function requestHeadersForOrigin(headers: IncomingHttpHeaders, upgrade = 
   const listed = connectionListed(headers.connection);
   const out: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
+    if (ANSWERED_HERE.has(name)) continue;
     if (name === 'transfer-encoding' || !isHopByHop(name, listed)) out[name] = value;
   }
   const te = headers.te;

@@ -38,7 +38,7 @@ describe('origin faults', () => {
     for (const step of cleanup.reverse()) await step();
   });
 
-  it('origin down: 502 in under a second, then it recovers when the origin is back', async () => {
+  it('origin down: 502 in under a second, then it recovers when the origin is back', async (t) => {
     const probe = await startOrigin();
     const port = probe.port;
     await probe.close();
@@ -52,6 +52,7 @@ describe('origin faults', () => {
     assert.match(res.body.toString(), /refused the connection/);
     assert.equal(res.headers['cache-control'], 'no-store');
     assert.ok(elapsed < 1000, `502 after ${elapsed.toFixed(0)} ms`);
+    t.diagnostic(`502 after ${elapsed.toFixed(1)} ms`);
     assert.equal(await failureCount(proxy, 'refused'), 1);
     const line = proxy.logs.findLast((l) => l.msg === 'request' && l.path === '/page.html');
     assert.equal(line?.status, 502);
@@ -63,7 +64,7 @@ describe('origin faults', () => {
     await twoHundredInARow(proxy);
   });
 
-  it('origin silent: 504 at the configured timeout, later requests unharmed', async () => {
+  it('origin silent: 504 at the configured timeout, later requests unharmed', async (t) => {
     const origin = await startOrigin();
     cleanup.push(() => origin.close());
     answerOk(origin, () => {
@@ -79,7 +80,16 @@ describe('origin faults', () => {
     assert.match(res.body.toString(), /did not answer in time/);
     assert.ok(elapsed >= 490, `504 after ${elapsed.toFixed(0)} ms, before the timeout`);
     assert.ok(elapsed < 5000, `504 after ${elapsed.toFixed(0)} ms`);
+    t.diagnostic(`504 after ${elapsed.toFixed(1)} ms (timeout 500 ms)`);
     assert.equal(await failureCount(proxy, 'timeout'), 1);
+
+    const upload = await fetchRaw(new URL('/silent-upload', proxy.url), {
+      method: 'POST',
+      headers: { Expect: '100-continue' },
+      body: 'a body sent after 100 Continue',
+    });
+    assert.equal(upload.status, 504, 'an upload with Expect: 100-continue times out the same way');
+    assert.equal(origin.requests.at(-1)?.headers.expect, undefined);
     await twoHundredInARow(proxy);
   });
 

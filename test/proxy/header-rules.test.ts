@@ -25,6 +25,10 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
     assert.deepEqual(out, { host: 'site.example', accept: 'text/html', 'transfer-encoding': 'chunked' });
   });
 
+  it('does not forward Expect: 100-continue, which the proxy has answered', () => {
+    assert.deepEqual(requestHeadersForOrigin({ expect: '100-continue', 'content-length': '5' }), { 'content-length': '5' });
+  });
+
   it('re-states TE: trailers for its own hop, since trailers are passed on', () => {
     assert.equal(requestHeadersForOrigin({ te: 'trailers, deflate;q=0.5', connection: 'TE' }).te, 'trailers');
   });
