@@ -1,0 +1,3 @@
+export { rewriteStylesheet } from './css-rewriter.js';
+export { HtmlRewriter, type HtmlRewriteOptions } from './html-rewriter.js';
+export type { MarkingContext } from './url-marker.js';

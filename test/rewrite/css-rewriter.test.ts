@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { rewriteStylesheet } from '../../src/rewrite/index.js';
+
+const M = 'm=ic,webp';
+const marking = { site: new URL('http://site.example/'), capabilities: { webp: true, avif: false, zorro: false } };
+const rewrite = (css: string, url = 'http://site.example/css/site.css') => rewriteStylesheet(css, new URL(url), marking);
+
+/** [what, input, expected output] (SPEC §4). */
+const SNIPPETS: [string, string, string][] = [
+  ['unquoted url()', 'a{background:url(bg.png)}', `a{background:url(bg.png?${M})}`],
+  ['double quotes', 'a{background:url("bg.png")}', `a{background:url("bg.png?${M}")}`],
+  ['single quotes', "a{background:url('bg.png')}", `a{background:url('bg.png?${M}')}`],
+  ['spaces inside the parentheses', 'a{background: url( "bg.png" ) }', `a{background: url( "bg.png?${M}" ) }`],
+  ['upper-case URL()', 'a{background:URL(bg.png)}', `a{background:URL(bg.png?${M})}`],
+  ['background-image', 'a { background-image: url(/img/x.jpg); }', `a { background-image: url(/img/x.jpg?${M}); }`],
+  ['several backgrounds in one declaration', 'a{background:url(a.png) top left no-repeat, url(b.png) repeat-x}', `a{background:url(a.png?${M}) top left no-repeat, url(b.png?${M}) repeat-x}`],
+  ['border-image and border-image-source', 'a{border-image:url(b.png) 30 round;border-image-source:url(c.png)}', `a{border-image:url(b.png?${M}) 30 round;border-image-source:url(c.png?${M})}`],
+  ['list-style and list-style-image', 'ul{list-style:square url(dot.gif);list-style-image:url(d2.gif)}', `ul{list-style:square url(dot.gif?${M});list-style-image:url(d2.gif?${M})}`],
+  ['mask and mask-image (prefixed)', 'a{mask:url(m.svg);-webkit-mask-image:url(m.png)}', `a{mask:url(m.svg?${M});-webkit-mask-image:url(m.png?${M})}`],
+  ['content', 'a:after{content:url(arrow.gif)}', `a:after{content:url(arrow.gif?${M})}`],
+  ['cursor with fallback', 'a{cursor:url(hand.cur), pointer}', `a{cursor:url(hand.cur?${M}), pointer}`],
+  ['image-set() with strings', 'a{background-image:image-set("a.png" 1x, "a@2x.png" 2x)}', `a{background-image:image-set("a.png?${M}" 1x, "a@2x.png?${M}" 2x)}`],
+  ['-webkit-image-set() with url()', 'a{background-image:-webkit-image-set(url(a.png) 1x, url(b.png) 2x)}', `a{background-image:-webkit-image-set(url(a.png?${M}) 1x, url(b.png?${M}) 2x)}`],
+  ['relative to the stylesheet', 'a{background:url(../img/x.png)}', `a{background:url(../img/x.png?${M})}`],
+  ['existing query and fragment', 'a{background:url(sprite.svg?v=2#icon)}', `a{background:url(sprite.svg?v=2&${M}#icon)}`],
+  ['escaped character in the URL', 'a{background:url(my\\ file.png)}', `a{background:url(my\\ file.png?${M})}`],
+  ['!important kept', 'a{background:url(x.png)!important}', `a{background:url(x.png?${M})!important}`],
+  ['comments kept, inside and around', '/* url(no.png) */a{/*c*/background:/*v*/url(x.png)}', `/* url(no.png) */a{/*c*/background:/*v*/url(x.png?${M})}`],
+  ['@import untouched', '@import url(other.css);\n@import "print.css" print;', '@import url(other.css);\n@import "print.css" print;'],
+  ['@font-face src untouched', '@font-face{font-family:x;src:url(x.woff2) format("woff2")}', '@font-face{font-family:x;src:url(x.woff2) format("woff2")}'],
+  ['other hosts untouched', 'a{background:url(http://cdn.example/x.png)}', 'a{background:url(http://cdn.example/x.png)}'],
+  ['data: URLs untouched', 'a{background:url(data:image/png;base64,iVBOR)}', 'a{background:url(data:image/png;base64,iVBOR)}'],
+  ['already marked untouched', 'a{background:url(x.png?m=ic)}', 'a{background:url(x.png?m=ic)}'],
+  ['inside @media', '@media print{a{background:url(p.png)}}', `@media print{a{background:url(p.png?${M})}}`],
+  ['not an image property', 'a{behavior:url(x.htc);filter:url(#f)}', 'a{behavior:url(x.htc);filter:url(#f)}'],
+  ['whitespace and newlines kept', 'a {\n  background :\n    url(x.png)\n    no-repeat ;\n}\n', `a {\n  background :\n    url(x.png?${M})\n    no-repeat ;\n}\n`],
+  ['a stylesheet that does not parse passes unchanged', 'a{background:url(x.png)', 'a{background:url(x.png)'],
+  ['unclosed comment passes unchanged', 'a{background:url(x.png)} /* oops', 'a{background:url(x.png)} /* oops'],
+  ['empty url() untouched', 'a{background:url()}', 'a{background:url()}'],
+];
+
+describe('CSS rewriting (SPEC §4)', () => {
+  it('has the table of snippets the issue asks for', () => assert.ok(SNIPPETS.length >= 25));
+  for (const [what, input, expected] of SNIPPETS) {
+    it(what, () => assert.equal(rewrite(input), expected));
+  }
+  it('keeps non-ASCII bytes as they are (binary strings in and out)', () => {
+    const latin1 = Buffer.from('a{background:url(caf\xe9.png)} /* \xe9t\xe9 */', 'latin1').toString('latin1');
+    assert.equal(rewrite(latin1), latin1.replace('.png)', `.png?${M})`));
+  });
+});
