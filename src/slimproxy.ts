@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createPublicServer } from './http/public-server.js';
+import { createRewriteHandler } from './http/rewrite-handler.js';
+import { passThrough } from './proxy/pass-through.js';
 import type { Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createOriginProxy } from './proxy/origin-proxy.js';
@@ -29,7 +31,13 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
 
   const metrics = createMetrics();
   const originProxy = createOriginProxy(originUrl, config.origin);
-  const publicServer = createPublicServer({ originProxy, logger, metrics });
+  // Marks only make sense when something serves marked images: compression (or, later, scaling) is on.
+  const compression = config.imageCompression;
+  const respond =
+    compression || config.imageScaling
+      ? createRewriteHandler({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host })
+      : passThrough;
+  const publicServer = createPublicServer({ originProxy, respond, logger, metrics });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {

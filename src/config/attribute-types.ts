@@ -143,3 +143,12 @@ export const originUrl: AttributeType<OriginTarget> = {
     return { kind: 'url', url };
   },
 };
+
+/** A space-separated list of HTML attribute names, e.g. "data-src data-srcset". */
+export const attributeNames: AttributeType<readonly string[]> = {
+  allowed: 'a space-separated list of attribute names such as "data-src data-srcset"',
+  parse(raw) {
+    const names = raw.split(/[\s,]+/).filter((n) => n !== '');
+    return names.every((n) => /^[a-zA-Z_:][-a-zA-Z0-9_:.]*$/.test(n)) ? names.map((n) => n.toLowerCase()) : undefined;
+  },
+};

@@ -35,6 +35,13 @@ export interface Config {
   /** `null`: compression is off (element absent, or overridden by `<image-scaling/>`). */
   readonly imageCompression: ImageCompressionConfig | null;
   readonly imageScaling: Readonly<Record<string, never>> | null;
+  /** HTML and CSS rewriting (SPEC §3, §4): on whenever images are compressed or scaled. */
+  readonly rewrite: {
+    /** Lazy-loading attributes holding image URLs on `<img>` and `<source>`. */
+    readonly lazyAttributes: readonly string[];
+    /** Larger documents stream through unrewritten. */
+    readonly maxBytes: number;
+  };
   readonly intervalCachingSeconds: number;
   readonly store: { readonly path: string; readonly maxBytes: number };
   readonly limits: { readonly maxImageAreaPixels: number; readonly maxImageProcesses: number };

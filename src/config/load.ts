@@ -23,6 +23,8 @@ const DEFAULTS = {
   minQuality: 20,
   maxQuality: 95,
   admin: { address: '127.0.0.1', port: 8001 },
+  lazyAttributes: ['data-src', 'data-srcset'],
+  rewriteMaxBytes: 20e6,
 } as const;
 
 interface ParsedElement {
@@ -154,6 +156,10 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     },
     imageCompression,
     imageScaling,
+    rewrite: {
+      lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
+      maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,
+    },
     intervalCachingSeconds: valuesOf(elements, 'interval-caching').seconds ?? 0,
     store: { path: resolve(store.path ?? DEFAULTS.store.path), maxBytes: store['max-size'] ?? DEFAULTS.store.maxBytes },
     limits: {

@@ -1,4 +1,5 @@
 import {
+  attributeNames,
   type AttributeType,
   boolean,
   byteSize,
@@ -39,6 +40,10 @@ export const CONFIG_SCHEMA = {
     aiqa: oneOf('jpeg', 'all'),
   },
   'image-scaling': {},
+  rewrite: {
+    'lazy-attributes': attributeNames,
+    'max-size': byteSize(1024),
+  },
   'interval-caching': {
     seconds: integer(0, 31_536_000),
   },

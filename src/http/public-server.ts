@@ -2,7 +2,8 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
+import { decodeMarkedUrl } from '../marks/index.js';
+import type { ForwardOutcome, OriginProxy, ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
@@ -10,6 +11,8 @@ import { beginRequestLog } from './request-log.js';
 
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;
+  /** What to do with an origin response: rewrite documents, or pass everything through. */
+  readonly respond: ResponseHandler;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -34,7 +37,7 @@ export interface PublicServer {
   startDraining(): void;
 }
 
-export function createPublicServer({ originProxy, logger, metrics }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, respond, logger, metrics }: PublicServerParts): PublicServer {
   let draining = false;
   const upgradedSockets = new Set<Duplex>();
   const server = createServer({ requireHostHeader: false });
@@ -70,8 +73,12 @@ export function createPublicServer({ originProxy, logger, metrics }: PublicServe
       finish({ bytes: answerHealth(req, res) });
       return;
     }
-    const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
-    originProxy.forward(req, res, passThrough, (outcome) => settle(res, outcome, finish));
+    // A marked image URL (SPEC §2) reaches the origin as the page wrote it. Until images are served from the
+    // store, its answer is the original image, passed through.
+    const marked = decodeMarkedUrl(req.url ?? '');
+    if (marked) req.url = marked.url;
+    const finish = beginRequestLog(req, res, marked ? 'marked' : 'proxy', logger, metrics);
+    originProxy.forward(req, res, marked ? passThrough : respond, (outcome) => settle(res, outcome, finish));
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
