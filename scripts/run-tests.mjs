@@ -18,7 +18,7 @@ const options = args.filter((a) => !a.endsWith('.ts'));
 const files = named.length > 0 ? named : testFiles('test').sort();
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', ...options, ...files],
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=120000', ...options, ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

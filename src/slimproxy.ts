@@ -2,8 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/index.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createPublicServer } from './http/public-server.js';
-import { createRewriteHandler } from './http/rewrite-handler.js';
-import { passThrough } from './proxy/pass-through.js';
+import { createDocumentRewriting, PASS_THROUGH } from './http/rewrite-handler.js';
 import type { Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createOriginProxy } from './proxy/origin-proxy.js';
@@ -33,11 +32,11 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   const originProxy = createOriginProxy(originUrl, config.origin);
   // Marks only make sense when something serves marked images: compression (or, later, scaling) is on.
   const compression = config.imageCompression;
-  const respond =
+  const documents =
     compression || config.imageScaling
-      ? createRewriteHandler({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host })
-      : passThrough;
-  const publicServer = createPublicServer({ originProxy, respond, logger, metrics });
+      ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host })
+      : PASS_THROUGH;
+  const publicServer = createPublicServer({ originProxy, documents, logger, metrics });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {

@@ -41,6 +41,8 @@ export interface Config {
     readonly lazyAttributes: readonly string[];
     /** Larger documents stream through unrewritten. */
     readonly maxBytes: number;
+    /** Memory for rewritten documents kept for revalidation (0: no cache). */
+    readonly cacheBytes: number;
   };
   readonly intervalCachingSeconds: number;
   readonly store: { readonly path: string; readonly maxBytes: number };

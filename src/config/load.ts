@@ -25,6 +25,7 @@ const DEFAULTS = {
   admin: { address: '127.0.0.1', port: 8001 },
   lazyAttributes: ['data-src', 'data-srcset'],
   rewriteMaxBytes: 20e6,
+  rewriteCacheBytes: 64 * 2 ** 20,
 } as const;
 
 interface ParsedElement {
@@ -159,6 +160,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     rewrite: {
       lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
       maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,
+      cacheBytes: valuesOf(elements, 'rewrite')['cache-size'] ?? DEFAULTS.rewriteCacheBytes,
     },
     intervalCachingSeconds: valuesOf(elements, 'interval-caching').seconds ?? 0,
     store: { path: resolve(store.path ?? DEFAULTS.store.path), maxBytes: store['max-size'] ?? DEFAULTS.store.maxBytes },

@@ -43,6 +43,7 @@ export const CONFIG_SCHEMA = {
   rewrite: {
     'lazy-attributes': attributeNames,
     'max-size': byteSize(1024),
+    'cache-size': byteSize(0),
   },
   'interval-caching': {
     seconds: integer(0, 31_536_000),

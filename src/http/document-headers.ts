@@ -66,3 +66,40 @@ export function rewrittenDocumentHeaders(rawHeaders: readonly string[]): string[
   }
   return out;
 }
+
+function tokens(value: string | string[] | undefined): string[] {
+  return single(value)
+    .toLowerCase()
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+}
+
+/**
+ * Whether a rewritten document may be kept for other visitors with the same mark: nothing personal on either
+ * side (credentials, cookies, `private`), nothing it varies on beyond what the cache key holds (coding, mark),
+ * and a validator to revalidate it with (RFC 9111 §3, §4.3).
+ */
+export function keepableDocument(requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
+  if (requestHeaders.authorization !== undefined || requestHeaders.cookie !== undefined) return false;
+  if (responseHeaders['set-cookie'] !== undefined) return false;
+  if (tokens(responseHeaders['cache-control']).some((t) => t === 'private' || t === 'no-store' || t.startsWith('private='))) return false;
+  if (!tokens(responseHeaders.vary).every((t) => t === 'accept-encoding' || t === 'user-agent')) return false;
+  return responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
+}
+
+/** Fields a `304` must not replace in a stored response (RFC 9111 §3.2: they describe the stored bytes). */
+const KEPT_FROM_STORED = new Set(['content-length', 'content-encoding', 'content-type', 'transfer-encoding', 'content-range']);
+
+/** The stored response's headers updated with those of the `304` that revalidated it (RFC 9111 §4.3.4). */
+export function revalidatedHeaders(stored: readonly string[], fresh: readonly string[]): string[] {
+  const replaced = new Set<string>();
+  for (let i = 0; i < fresh.length; i += 2) {
+    const name = fresh[i]!.toLowerCase();
+    if (!KEPT_FROM_STORED.has(name)) replaced.add(name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < stored.length; i += 2) if (!replaced.has(stored[i]!.toLowerCase())) out.push(stored[i]!, stored[i + 1]!);
+  for (let i = 0; i < fresh.length; i += 2) if (replaced.has(fresh[i]!.toLowerCase())) out.push(fresh[i]!, fresh[i + 1]!);
+  return out;
+}

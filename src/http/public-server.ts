@@ -3,16 +3,17 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { decodeMarkedUrl } from '../marks/index.js';
-import type { ForwardOutcome, OriginProxy, ResponseHandler } from '../proxy/origin-proxy.js';
+import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog } from './request-log.js';
+import type { ResponsePolicy } from './rewrite-handler.js';
 
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;
-  /** What to do with an origin response: rewrite documents, or pass everything through. */
-  readonly respond: ResponseHandler;
+  /** What happens to documents: rewritten (and cached), or passed through. */
+  readonly documents: ResponsePolicy;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -37,7 +38,7 @@ export interface PublicServer {
   startDraining(): void;
 }
 
-export function createPublicServer({ originProxy, respond, logger, metrics }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, documents, logger, metrics }: PublicServerParts): PublicServer {
   let draining = false;
   const upgradedSockets = new Set<Duplex>();
   const server = createServer({ requireHostHeader: false });
@@ -78,7 +79,8 @@ export function createPublicServer({ originProxy, respond, logger, metrics }: Pu
     const marked = decodeMarkedUrl(req.url ?? '');
     if (marked) req.url = marked.url;
     const finish = beginRequestLog(req, res, marked ? 'marked' : 'proxy', logger, metrics);
-    originProxy.forward(req, res, marked ? passThrough : respond, (outcome) => settle(res, outcome, finish));
+    if (!marked) documents.beforeForward(req, res);
+    originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

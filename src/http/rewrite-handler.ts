@@ -1,13 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { pipeline, type Transform } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import { type Capabilities, capabilitiesFromUserAgent } from '../client/index.js';
 import type { Config, ModernFormat } from '../config/index.js';
+import { markValue } from '../marks/index.js';
 import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
+import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext } from '../rewrite/index.js';
-import { type ContentCoding, rewritableDocument, rewrittenDocumentHeaders } from './document-headers.js';
+import { type ContentCoding, keepableDocument, revalidatedHeaders, rewritableDocument, rewrittenDocumentHeaders } from './document-headers.js';
 
 /** Brotli's default (11) is for static files; on the fly, 5 keeps most of the gain at a fraction of the CPU. */
 const BROTLI_ON_THE_FLY = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } };
@@ -50,22 +52,74 @@ export interface RewriteSettings {
   readonly fallbackHost: string;
 }
 
+/** What happens to a request on its way to the origin and to its response on the way back. */
+export interface ResponsePolicy {
+  /** Called before the request is forwarded (may add the conditional headers of a cached document). */
+  beforeForward(req: IncomingMessage, res: ServerResponse): void;
+  readonly handle: ResponseHandler;
+}
+
+/** Everything passes through as it is. */
+export const PASS_THROUGH: ResponsePolicy = { beforeForward: () => undefined, handle: passThrough };
+
+interface Exchange {
+  readonly marking: MarkingContext;
+  readonly cacheKey: string | undefined;
+  /** The cached document this request revalidates with a conditional request of ours. */
+  readonly revalidating: CachedDocument | undefined;
+}
+
 /**
  * SPEC §3/§4 on the way out: HTML and CSS documents go through the rewriters (decoded and re-encoded with their
- * content coding), everything else passes through untouched.
+ * content coding), everything else passes through untouched. Rewritten documents with a validator are kept and
+ * revalidated by a conditional request, so a repeat view costs the origin a `304` and us no parse.
  */
-export function createRewriteHandler(settings: RewriteSettings): ResponseHandler {
-  return (originRes, res: ServerResponse, done) => {
-    const req = res.req;
-    const document = rewritableDocument(req.method, originRes.statusCode, originRes.headers, settings.rewrite.maxBytes);
-    if (!document) {
-      passThrough(originRes, res, done);
-      return;
-    }
+export function createDocumentRewriting(settings: RewriteSettings): ResponsePolicy {
+  const cache = settings.rewrite.cacheBytes > 0 ? new DocumentCache(settings.rewrite.cacheBytes) : undefined;
+  const exchanges = new WeakMap<ServerResponse, Exchange>();
+
+  function beforeForward(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET') return;
     const marking: MarkingContext = {
       site: siteOf(req, settings.fallbackHost),
       capabilities: offered(capabilitiesFromUserAgent(req.headers['user-agent']), settings.formats),
     };
+    const h = req.headers;
+    // The client's own conditional or range request goes to the origin as it is; so does anything personal.
+    const usable = cache && !h['if-none-match'] && !h['if-modified-since'] && !h.range && !h.authorization && !h.cookie;
+    const cacheKey = usable ? [marking.site.origin, req.url, markValue(marking.capabilities), h['accept-encoding'] ?? ''].join(' ') : undefined;
+    const revalidating = cacheKey ? cache?.get(cacheKey) : undefined;
+    if (revalidating?.etag) h['if-none-match'] = revalidating.etag;
+    else if (revalidating?.lastModified) h['if-modified-since'] = revalidating.lastModified;
+    exchanges.set(res, { marking, cacheKey, revalidating });
+  }
+
+  function serveCached(key: string, entry: CachedDocument, originRes: IncomingMessage, res: ServerResponse, done: Parameters<ResponseHandler>[2]): void {
+    originRes.resume();
+    const originHeaders = revalidatedHeaders(entry.originHeaders, originRes.rawHeaders);
+    cache?.set(key, { ...entry, originHeaders });
+    const headers = rewrittenDocumentHeaders(originHeaders);
+    headers.push('Content-Length', String(entry.body.length));
+    res.writeHead(200, entry.statusMessage, headers);
+    res.end(entry.body, () => done({ bytes: entry.body.length }));
+  }
+
+  const handle: ResponseHandler = (originRes, res, done) => {
+    const req = res.req;
+    const exchange = exchanges.get(res);
+    if (exchange?.revalidating && exchange.cacheKey) {
+      if (originRes.statusCode === 304) {
+        serveCached(exchange.cacheKey, exchange.revalidating, originRes, res, done);
+        return;
+      }
+      cache?.delete(exchange.cacheKey);
+    }
+    const document = rewritableDocument(req.method, originRes.statusCode, originRes.headers, settings.rewrite.maxBytes);
+    if (!document || !exchange) {
+      passThrough(originRes, res, done);
+      return;
+    }
+    const { marking } = exchange;
     const documentUrl = new URL(req.url ?? '/', marking.site);
     const rewriter =
       document.kind === 'html'
@@ -74,21 +128,36 @@ export function createRewriteHandler(settings: RewriteSettings): ResponseHandler
     const decoder = decoderFor(document.coding);
     const encoder = encoderFor(document.coding);
 
-    res.writeHead(originRes.statusCode ?? 200, originRes.statusMessage, rewrittenDocumentHeaders(originRes.rawHeaders));
+    res.writeHead(200, originRes.statusMessage, rewrittenDocumentHeaders(originRes.rawHeaders));
     const last = encoder ?? rewriter;
+    const keep = cache && exchange.cacheKey && keepableDocument(req.headers, originRes.headers) ? [] as Buffer[] : undefined;
     let bytes = 0;
+    last.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (keep && cache && bytes <= cache.maxEntryBytes) keep.push(chunk);
+    });
+
     const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [originRes];
     if (decoder) stages.push(decoder);
     stages.push(rewriter);
     if (encoder) stages.push(encoder);
     pipeline([...stages, res], (err) => {
       if (err) res.destroy(err);
+      else if (keep && cache && exchange.cacheKey && bytes <= cache.maxEntryBytes) {
+        cache.set(exchange.cacheKey, {
+          originHeaders: originRes.rawHeaders,
+          statusMessage: originRes.statusMessage ?? 'OK',
+          body: Buffer.concat(keep),
+          etag: originRes.headers.etag,
+          lastModified: originRes.headers['last-modified'],
+        });
+      }
       done(err ? { bytes, error: err } : { bytes });
     });
-    last.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-    });
     // Streaming (SPEC §3): each rewritten piece leaves the compressor at once instead of waiting for its window.
+    // Registered after the pipeline so that it runs after the piece has been written to the compressor.
     if (encoder) rewriter.on('data', () => encoder.flush(document.coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH));
   };
+
+  return { beforeForward, handle };
 }

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { fetchRaw } from '../support/client.js';
+import { CHROME_UA, IE11_UA } from '../support/marks.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { startProxy, type TestProxy } from '../support/proxy.js';
+
+describe('rewritten documents are kept and revalidated', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  let version = 1;
+  let extraHeaders: Record<string, string> = {};
+  const page = () => `<html><body><img src="/v${version}.png"></body></html>`;
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const etag = `"v${version}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag, 'Cache-Control': 'max-age=5', ...extraHeaders });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/html', ETag: etag, 'Cache-Control': 'max-age=0', ...extraHeaders });
+      res.end(page());
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  beforeEach(() => {
+    version += 1;
+    extraHeaders = {};
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetchRaw(new URL(path, proxy.url), { headers: { 'User-Agent': CHROME_UA, ...headers } });
+
+  it('a repeat view is a 304 from the origin and the kept document for the client', async () => {
+    const first = await get('/page.html');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
+    const second = await get('/page.html');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], `"v${version}"`, 'revalidated with the origin');
+    assert.equal(second.status, 200);
+    assert.deepEqual(second.body, first.body);
+    assert.match(second.body.toString(), new RegExp(`/v${version}\\.png\\?m=ic,webp,avif,zorro`));
+    assert.equal(second.headers['content-length'], String(first.body.length));
+    assert.equal(second.headers['cache-control'], 'max-age=5', 'headers updated from the 304');
+    assert.equal(second.headers.etag, `W/"v${version}"`);
+    assert.match(String(second.headers.vary), /User-Agent/);
+  });
+
+  it('a changed page is rewritten anew', async () => {
+    await get('/changing.html');
+    version += 1;
+    const changed = await get('/changing.html');
+    assert.match(changed.body.toString(), new RegExp(`/v${version}\\.png\\?m=`));
+  });
+
+  it('another mark is another entry', async () => {
+    await get('/marks.html');
+    const ie = await get('/marks.html', { 'User-Agent': IE11_UA });
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined, 'nothing kept yet for this mark');
+    assert.match(ie.body.toString(), /m=ic,zorro/);
+  });
+
+  it("the client's own conditional request goes through and its 304 comes back", async () => {
+    await get('/own.html');
+    const res = await get('/own.html', { 'If-None-Match': `"v${version}"` });
+    assert.equal(res.status, 304);
+    assert.equal(res.body.length, 0);
+  });
+
+  it('requests with cookies and responses with Set-Cookie are never kept', async () => {
+    await get('/cookie.html', { Cookie: 'session=1' });
+    await get('/cookie.html', { Cookie: 'session=1' });
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
+    extraHeaders = { 'Set-Cookie': 'a=1' };
+    await get('/set-cookie.html');
+    await get('/set-cookie.html');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
+  });
+
+  it('is off with cache-size="0"', async () => {
+    const uncached = await startProxy({ origin: origin.url, elements: '<image-compression/><rewrite cache-size="0"/>' });
+    try {
+      await fetchRaw(new URL('/nocache.html', uncached.url), { headers: { 'User-Agent': CHROME_UA } });
+      await fetchRaw(new URL('/nocache.html', uncached.url), { headers: { 'User-Agent': CHROME_UA } });
+      assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
+    } finally {
+      await uncached.stop();
+    }
+  });
+});
