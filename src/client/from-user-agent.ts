@@ -19,9 +19,24 @@ function fromSince(version: Version | undefined, since: Readonly<Record<Capabili
   return { webp: atLeast(version, since.webp), avif: atLeast(version, since.avif), zorro: atLeast(version, since.zorro) };
 }
 
+/** Visitors share a few hundred User-Agent strings; parsing one costs more than the rest of a request's routing. */
+const REMEMBERED = new Map<string, Capabilities>();
+const REMEMBER_AT_MOST = 2000;
+
 /** SPEC §2: capabilities from the `User-Agent` alone; unknown or missing → none. */
 export function capabilitiesFromUserAgent(userAgent: string | undefined): Capabilities {
-  if (!userAgent || BOT.test(userAgent)) return NO_CAPABILITIES;
+  if (!userAgent) return NO_CAPABILITIES;
+  let capabilities = REMEMBERED.get(userAgent);
+  if (!capabilities) {
+    capabilities = Object.freeze(parseCapabilities(userAgent));
+    if (REMEMBERED.size >= REMEMBER_AT_MOST) REMEMBERED.clear();
+    REMEMBERED.set(userAgent, capabilities);
+  }
+  return capabilities;
+}
+
+function parseCapabilities(userAgent: string): Capabilities {
+  if (BOT.test(userAgent)) return NO_CAPABILITIES;
   const { browser, engine, os } = new UAParser(userAgent).getResult();
   if (!browser.name) return NO_CAPABILITIES;
 
