@@ -103,3 +103,17 @@ export function revalidatedHeaders(stored: readonly string[], fresh: readonly st
   for (let i = 0; i < fresh.length; i += 2) if (replaced.has(fresh[i]!.toLowerCase())) out.push(fresh[i]!, fresh[i + 1]!);
   return out;
 }
+
+/**
+ * A `304` that answers a client's `If-None-Match: W/"x"` — the weak tag we gave a rewritten document — keeps it
+ * weak: the origin's strong `"x"` names the origin's bytes, not the rewritten ones the client holds.
+ */
+export function notModifiedHeaders(ifNoneMatch: string | string[] | undefined, rawHeaders: readonly string[]): string[] {
+  const asked = single(ifNoneMatch);
+  const headers = responseHeadersForClient(rawHeaders);
+  for (let i = 0; i < headers.length; i += 2) {
+    const value = headers[i + 1]!;
+    if (headers[i]!.toLowerCase() === 'etag' && value.startsWith('"') && asked.includes(`W/${value}`)) headers[i + 1] = `W/${value}`;
+  }
+  return headers;
+}

@@ -9,7 +9,7 @@ import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext } from '../rewrite/index.js';
-import { type ContentCoding, keepableDocument, revalidatedHeaders, rewritableDocument, rewrittenDocumentHeaders } from './document-headers.js';
+import { type ContentCoding, keepableDocument, notModifiedHeaders, revalidatedHeaders, rewritableDocument, rewrittenDocumentHeaders } from './document-headers.js';
 
 /** Brotli's default (11) is for static files; on the fly, 5 keeps most of the gain at a fraction of the CPU. */
 const BROTLI_ON_THE_FLY = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } };
@@ -113,6 +113,12 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
         return;
       }
       cache?.delete(exchange.cacheKey);
+    }
+    if (originRes.statusCode === 304 && req.method === 'GET' && req.headers['if-none-match']?.includes('W/"')) {
+      res.writeHead(304, originRes.statusMessage, notModifiedHeaders(req.headers['if-none-match'], originRes.rawHeaders));
+      originRes.resume();
+      res.end(() => done({ bytes: 0 }));
+      return;
     }
     const document = rewritableDocument(req.method, originRes.statusCode, originRes.headers, settings.rewrite.maxBytes);
     if (!document || !exchange) {

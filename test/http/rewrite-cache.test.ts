@@ -15,7 +15,8 @@ describe('rewritten documents are kept and revalidated', () => {
   before(async () => {
     origin = await startOrigin((req, res) => {
       const etag = `"v${version}"`;
-      if (req.headers['if-none-match'] === etag) {
+      // If-None-Match uses the weak comparison (RFC 9110 §13.1.2), as real servers do.
+      if (String(req.headers['if-none-match'] ?? '').replace(/^W\//, '') === etag) {
         res.writeHead(304, { ETag: etag, 'Cache-Control': 'max-age=5', ...extraHeaders });
         res.end();
         return;
@@ -70,6 +71,14 @@ describe('rewritten documents are kept and revalidated', () => {
     const res = await get('/own.html', { 'If-None-Match': `"v${version}"` });
     assert.equal(res.status, 304);
     assert.equal(res.body.length, 0);
+  });
+
+  it('a 304 to the weak tag we handed out keeps it weak', async () => {
+    const first = await get('/weak.html');
+    const res = await get('/weak.html', { 'If-None-Match': String(first.headers.etag) });
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], `W/"v${version}"`, "the client's tag reached the origin");
+    assert.equal(res.status, 304);
+    assert.equal(res.headers.etag, `W/"v${version}"`);
   });
 
   it('requests with cookies and responses with Set-Cookie are never kept', async () => {
