@@ -1,0 +1,52 @@
+/**
+ * DSSIM speed (issue "The image engine"): milliseconds per megapixel per candidate, the original's side prepared
+ * once, one core. Baseline in the same run: decoding the candidate with sharp (work every comparison needs
+ * anyway) and a plain copy of its pixels.
+ * Usage: npm run bench:dssim
+ */
+import { readFileSync } from 'node:fs';
+import { DssimReference } from '../src/images/dssim.js';
+import { decodeRgba } from '../src/images/rgba.js';
+
+const dir = new URL('../fixtures/dssim-vectors/', import.meta.url);
+const pairs = [
+  ['astronaut.png', 'astronaut-q60.jpg'],
+  ['coffee.png', 'coffee-q50.webp'],
+  ['chelsea.png', 'chelsea-q30.jpg'],
+  ['alpha.png', 'alpha-q60.webp'],
+] as const;
+
+function timeMs(run: () => unknown, minMs = 1500): number {
+  for (let i = 0; i < 3; i += 1) run();
+  let rounds = 0;
+  const started = performance.now();
+  while (performance.now() - started < minMs) {
+    run();
+    rounds += 1;
+  }
+  return (performance.now() - started) / rounds;
+}
+
+const rows: Record<string, Record<string, number>> = {};
+for (const [originalName, candidateName] of pairs) {
+  const original = await decodeRgba(readFileSync(new URL(originalName, dir)));
+  const candidateBytes = readFileSync(new URL(candidateName, dir));
+  const candidate = await decodeRgba(candidateBytes);
+  const megapixels = (original.width * original.height) / 1e6;
+  const reference = new DssimReference(original);
+  const compare = timeMs(() => reference.compare(candidate));
+  const copy = timeMs(() => Uint8Array.from(candidate.data), 300);
+  let decodeTotal = 0;
+  for (let i = 0; i < 10; i += 1) {
+    const started = performance.now();
+    await decodeRgba(candidateBytes);
+    decodeTotal += performance.now() - started;
+  }
+  rows[`${candidateName} (${original.width}×${original.height}${reference.transparent ? ', alpha: 2 comparisons' : ''})`] = {
+    'DSSIM ms/MP': +(compare / megapixels).toFixed(1),
+    'decode ms/MP (baseline)': +(decodeTotal / 10 / megapixels).toFixed(1),
+    'copy ms/MP': +(copy / megapixels).toFixed(2),
+  };
+}
+console.log('\nDSSIM per candidate, original prepared once, one core:');
+console.table(rows);
