@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { aiqaSearch, qualityFromScale, scaleFactor } from '../../src/images/aiqa.js';
+import { DssimReference } from '../../src/images/dssim.js';
+import { decodeRgba } from '../../src/images/rgba.js';
+import { PROJECT_ROOT } from '../support/proxy.js';
+
+/** The answer by brute force: the lowest quality in [min, max] whose DSSIM ≤ d. */
+function exhaustive(curve: ReadonlyMap<number, number>, d: number, min: number, max: number): number | undefined {
+  for (let q = min; q <= max; q += 1) if (curve.get(q)! <= d) return q;
+  return undefined;
+}
+
+async function searchOn(curve: ReadonlyMap<number, number>, d: number, min = 20, max = 95) {
+  return aiqaSearch({
+    target: d,
+    minQuality: min,
+    maxQuality: max,
+    encode: (q) => Promise.resolve(Buffer.from([q])),
+    measure: (bytes) => Promise.resolve(curve.get(bytes[0]!)!),
+  });
+}
+
+describe('AIQA quality search (SPEC §6)', () => {
+  it('maps quality and libjpeg scale factor both ways', () => {
+    for (const q of [1, 20, 49, 50, 51, 80, 95, 100]) assert.ok(Math.abs(qualityFromScale(scaleFactor(q)) - q) < 1e-9, String(q));
+  });
+
+  it('finds the exact lowest passing quality on curves of the typical shape, in few encodes', async () => {
+    let encodes = 0;
+    let searches = 0;
+    for (const amplitude of [0.00002, 0.00004, 0.0001]) {
+      for (const slope of [0.9, 1.15, 1.4]) {
+        const curve = new Map<number, number>();
+        for (let q = 1; q <= 100; q += 1) curve.set(q, amplitude * scaleFactor(q) ** slope);
+        for (const d of [0.001, 0.002, 0.004]) {
+          const result = await searchOn(curve, d);
+          const expected = exhaustive(curve, d, 20, 95);
+          if (expected === undefined) {
+            assert.equal(result.found, false);
+            continue;
+          }
+          assert.ok(result.found, `amplitude ${amplitude} slope ${slope} d ${d}`);
+          assert.equal(result.quality, expected, `amplitude ${amplitude} slope ${slope} d ${d}`);
+          encodes += result.probes.length;
+          searches += 1;
+        }
+      }
+    }
+    assert.ok(encodes / searches <= 4, `mean ${encodes / searches} encodes`);
+  });
+
+  it('stays within one step and never above d on a slightly noisy curve (±3%)', async () => {
+    const curve = new Map<number, number>();
+    for (let q = 1; q <= 100; q += 1) curve.set(q, 0.00003 * scaleFactor(q) ** 1.15 * (1 + 0.03 * Math.sin(q * 2.3)));
+    for (const d of [0.001, 0.0015, 0.002, 0.003, 0.004]) {
+      const result = await searchOn(curve, d);
+      assert.ok(result.found);
+      assert.ok(result.dssim <= d);
+      assert.ok(Math.abs(result.quality - exhaustive(curve, d, 20, 95)!) <= 1, `d ${d}: ${result.quality}`);
+    }
+  });
+
+  it('says so when even the highest quality does not reach d, and takes the lowest bound when it passes', async () => {
+    const steep = new Map<number, number>(Array.from({ length: 100 }, (_, i) => [i + 1, 0.5]));
+    const none = await searchOn(steep, 0.002);
+    assert.equal(none.found, false);
+    assert.ok(none.probes.length <= 3);
+    const flat = new Map<number, number>(Array.from({ length: 100 }, (_, i) => [i + 1, 0.0001]));
+    const lowest = await searchOn(flat, 0.002);
+    assert.ok(lowest.found && lowest.quality === 20);
+  });
+
+  it('matches an exhaustive scan with mozjpeg on real photographs', async () => {
+    const photos = ['fixtures/photos/chelsea.png', 'fixtures/photos/coffee.png'];
+    let encodes = 0;
+    let searches = 0;
+    for (const path of photos) {
+      const source = await sharp(readFileSync(new URL(path, PROJECT_ROOT))).resize({ width: 320 }).removeAlpha().png().toBuffer();
+      const reference = new DssimReference(await decodeRgba(source));
+      const encode = (q: number) => sharp(source).jpeg({ quality: q, mozjpeg: true }).toBuffer();
+      const curve = new Map<number, number>();
+      for (let q = 20; q <= 95; q += 1) curve.set(q, reference.compare(await decodeRgba(await encode(q))));
+      for (const d of [0.001, 0.002, 0.004]) {
+        const result = await searchOn(curve, d);
+        const expected = exhaustive(curve, d, 20, 95);
+        assert.ok(result.found && expected !== undefined);
+        assert.ok(result.dssim <= d);
+        assert.ok(Math.abs(result.quality - expected) <= 1, `${path} d=${d}: search ${result.quality}, exhaustive ${expected}`);
+        encodes += result.probes.length;
+        searches += 1;
+      }
+    }
+    assert.ok(encodes / searches <= 4.5, `mean ${(encodes / searches).toFixed(2)} encodes per search`);
+  });
+});
