@@ -126,7 +126,8 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       return;
     }
     const { marking } = exchange;
-    const documentUrl = new URL(req.url ?? '/', marking.site);
+    // Joined as text: a path such as `//other.example/x` is a path on this site, not a network-path reference.
+    const documentUrl = new URL(marking.site.origin + (req.url ?? '/'));
     const rewriter =
       document.kind === 'html'
         ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes }, settings.rewrite.maxBytes)

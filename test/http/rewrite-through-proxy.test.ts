@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { parse, type DefaultTreeAdapterTypes } from 'parse5';
 import { DEMO_SITE_ROOT } from '../../src/embedded/static-origin.js';
-import { fetchRaw } from '../support/client.js';
+import { fetchRaw, sendRaw } from '../support/client.js';
 import { CHROME_UA, CURL_UA, IE11_UA, withoutMarks } from '../support/marks.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
@@ -222,6 +222,15 @@ describe('rewriting: encodings, charsets, headers, streaming', () => {
       assert.equal(res.headers.vary, undefined);
     });
   }
+
+  it('resolves relative URLs against this site even for a path that looks like another host', async () => {
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<img src="a.png">');
+    });
+    const answer = await sendRaw(proxy.port, `GET //other.example/dir/page HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nUser-Agent: ${CHROME_UA}\r\nConnection: close\r\n\r\n`);
+    assert.match(answer, /<img src="a\.png\?m=ic,webp,avif,zorro">/);
+  });
 
   it('passes a page above the size limit through unrewritten', async () => {
     const small = await startProxy({ origin: origin.url, elements: `${COMPRESSION}<rewrite max-size="2KB"/>` });
