@@ -1,0 +1,61 @@
+import sharp, { type Metadata } from 'sharp';
+
+/** Image types by their first bytes (never by extension or `Content-Type`: both lie on legacy sites). */
+export type ImageType = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif';
+
+export function sniffImageType(bytes: Uint8Array): ImageType | 'svg' | undefined {
+  const ascii = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (ascii(4, 8) === 'ftyp' && /avi[fs]/.test(ascii(8, 32))) return 'avif';
+  const head = ascii(0, 1024).replace(/^\uFEFF|^\xEF\xBB\xBF/, '').trimStart();
+  if ((head.startsWith('<?xml') || head.startsWith('<svg') || head.startsWith('<!--')) && head.includes('<svg')) return 'svg';
+  return undefined;
+}
+
+/** What an experiment needs to know of an original before it starts. */
+export interface ImageFacts {
+  readonly type: ImageType;
+  readonly width: number;
+  /** Of one frame. */
+  readonly height: number;
+  readonly frames: number;
+  readonly hasAlpha: boolean;
+}
+
+export interface ProbeLimits {
+  readonly maxPixels: number;
+  readonly maxFrames: number;
+}
+
+/** SPEC §5.3: why an image is passed through as it is. */
+export type ProbeResult = { readonly ok: true; readonly facts: ImageFacts } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Reads what an original is from its header, without decoding the pixels: the type by magic bytes, the size
+ * against the area limit (a decompression bomb is refused here, before any allocation), the frame count.
+ * Never throws: anything wrong is a reason.
+ */
+export async function probeImage(bytes: Uint8Array, limits: ProbeLimits): Promise<ProbeResult> {
+  if (bytes.length === 0) return { ok: false, reason: 'empty body' };
+  const type = sniffImageType(bytes);
+  if (type === 'svg') return { ok: false, reason: 'SVG' };
+  if (!type) return { ok: false, reason: 'not an image' };
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(bytes, { animated: true, limitInputPixels: false }).metadata();
+  } catch (err) {
+    return { ok: false, reason: `cannot read the ${type} header: ${(err as Error).message}` };
+  }
+  const width = metadata.width ?? 0;
+  const height = metadata.pageHeight ?? metadata.height ?? 0;
+  const frames = metadata.pages ?? 1;
+  if (width <= 0 || height <= 0) return { ok: false, reason: `no dimensions in the ${type} header` };
+  if (width * height > limits.maxPixels) {
+    return { ok: false, reason: `larger than the maximum image area: ${width}×${height} > ${(limits.maxPixels / 1e6).toFixed(1)} MP` };
+  }
+  if (frames > limits.maxFrames) return { ok: false, reason: `animation over the frame limit: ${frames} > ${limits.maxFrames} frames` };
+  return { ok: true, facts: { type, width, height, frames, hasAlpha: metadata.hasAlpha === true } };
+}
