@@ -11,8 +11,8 @@ export interface RgbaImage {
  * SPEC §9 step 1: decode as every comparison must: EXIF orientation applied, colour profile converted to sRGB,
  * 8-bit RGBA.
  */
-export async function decodeRgba(input: Buffer | Uint8Array): Promise<RgbaImage> {
-  const { data, info } = await sharp(input, { failOn: 'error' })
+export async function decodeRgba(input: Buffer | Uint8Array, options: { animated?: boolean } = {}): Promise<RgbaImage> {
+  const { data, info } = await sharp(input, { failOn: 'error', animated: options.animated === true })
     .rotate()
     .toColourspace('srgb')
     .ensureAlpha()

@@ -1,0 +1,72 @@
+import type { Original } from './original.js';
+
+/** SPEC §6: the experiments, by name. */
+export type ExperimentName =
+  | 'jpeg'
+  | 'png-lossless'
+  | 'png-palette'
+  | 'jpeg-from-png'
+  | 'webp-lossless'
+  | 'webp'
+  | 'avif'
+  | 'zorro'
+  | 'webp-animated'
+  | 'webp-reencode';
+
+export type VariantFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'svg';
+
+export const MIME_TYPES: Readonly<Record<VariantFormat, string>> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  svg: 'image/svg+xml',
+};
+
+/** What the experiments work to: SPEC §1's settings as the engine needs them. */
+export interface EngineSettings {
+  /** DSSIM target; `<= 0`: quality mode (JPEG at `quality`, no search). */
+  readonly d: number;
+  readonly quality: number;
+  readonly minQuality: number;
+  readonly maxQuality: number;
+  /** The DSSIM search for WebP and AVIF too (`aiqa="all"`), not only JPEG. */
+  readonly aiqaAll: boolean;
+  readonly losslessPng: boolean;
+  /** libaom effort (0–9) of the final AVIF encode; the search runs at a lower one. */
+  readonly avifEffort: number;
+}
+
+/** One version of an image an experiment made. */
+export interface Variant {
+  readonly experiment: ExperimentName;
+  readonly format: VariantFormat;
+  readonly bytes: Buffer;
+  /** Encoder quality, for lossy variants. */
+  readonly quality?: number;
+  /** To the original (SPEC §9); 0 for lossless. */
+  readonly dssim: number;
+  readonly lossless: boolean;
+  /** Content coding the bytes are best sent with (ZorroSVG: gzip), and their size so. */
+  readonly transfer?: { readonly encoding: 'gzip'; readonly bytes: Buffer };
+}
+
+export interface ExperimentReport {
+  readonly encodes: number;
+  readonly ms: number;
+}
+
+export type ExperimentOutcome =
+  | ({ readonly ok: true; readonly variant: Variant } & ExperimentReport)
+  | ({ readonly ok: false; readonly reason: string } & ExperimentReport);
+
+/** One experiment (SPEC §6): the same signature for all, assembled into plans that are lists. */
+export interface Experiment {
+  readonly name: ExperimentName;
+  run(original: Original, settings: EngineSettings): Promise<ExperimentOutcome>;
+}
+
+/** The bytes a variant costs on the wire (ZorroSVG goes compressed). */
+export function wireSize(variant: Variant): number {
+  return variant.transfer?.bytes.length ?? variant.bytes.length;
+}

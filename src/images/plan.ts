@@ -1,0 +1,70 @@
+import type { Capabilities } from '../client/index.js';
+import type { EngineSettings, Experiment, ExperimentName } from './experiment.js';
+import { avif } from './experiments/avif.js';
+import { jpeg, jpegFromPng } from './experiments/jpeg.js';
+import { pngLossless, webpLossless } from './experiments/lossless.js';
+import { pngPalette } from './experiments/png-palette.js';
+import { webp, webpAnimated, webpReencode } from './experiments/webp.js';
+import { zorro } from './experiments/zorro.js';
+import type { ImageFacts } from './probe.js';
+
+export const EXPERIMENTS: Readonly<Record<ExperimentName, Experiment>> = {
+  jpeg,
+  'png-lossless': pngLossless,
+  'png-palette': pngPalette,
+  'jpeg-from-png': jpegFromPng,
+  'webp-lossless': webpLossless,
+  webp,
+  avif,
+  zorro,
+  'webp-animated': webpAnimated,
+  'webp-reencode': webpReencode,
+};
+
+/** SPEC §6's table: the experiments for each kind of input, in order. */
+const PLANS = {
+  jpeg: ['jpeg', 'webp', 'avif'],
+  opaque: ['png-lossless', 'png-palette', 'jpeg-from-png', 'webp-lossless', 'webp', 'avif'],
+  transparent: ['png-lossless', 'png-palette', 'zorro', 'webp-lossless', 'webp', 'avif'],
+  animated: ['webp-animated'],
+  webp: ['webp-reencode'],
+} as const satisfies Record<string, readonly ExperimentName[]>;
+
+/** What each experiment needs the mark to allow. */
+const NEEDS: Partial<Record<ExperimentName, keyof Capabilities>> = {
+  webp: 'webp',
+  'webp-lossless': 'webp',
+  'webp-animated': 'webp',
+  'webp-reencode': 'webp',
+  avif: 'avif',
+  zorro: 'zorro',
+};
+
+/** Lossy experiments on PNG/GIF input, which `lossless-png="true"` rules out. */
+const LOSSY_FOR_PNG = new Set<ExperimentName>(['png-palette', 'jpeg-from-png', 'webp', 'avif', 'zorro']);
+
+export interface PlanInput {
+  readonly type: ImageFacts['type'];
+  readonly frames: number;
+  readonly transparent: boolean;
+}
+
+function kindOf(input: PlanInput): keyof typeof PLANS | undefined {
+  if (input.type === 'jpeg') return 'jpeg';
+  if (input.type === 'webp') return input.frames > 1 ? undefined : 'webp';
+  if (input.type === 'gif' && input.frames > 1) return 'animated';
+  if (input.type === 'png' || input.type === 'gif') return input.transparent ? 'transparent' : 'opaque';
+  return undefined;
+}
+
+/** The ordered experiments for an input and a mark (SPEC §6), as data. */
+export function planFor(input: PlanInput, mark: Capabilities, settings: Pick<EngineSettings, 'losslessPng'>): ExperimentName[] {
+  const kind = kindOf(input);
+  if (!kind) return [];
+  return PLANS[kind].filter((name) => {
+    const needs = NEEDS[name];
+    if (needs && !mark[needs]) return false;
+    if (settings.losslessPng && (kind === 'opaque' || kind === 'transparent') && LOSSY_FOR_PNG.has(name)) return false;
+    return true;
+  });
+}

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
+import { dssim } from '../../src/images/dssim.js';
+import { type EngineSettings, wireSize } from '../../src/images/experiment.js';
+import { optimizeAll } from '../../src/images/optimize.js';
+import { type Original, prepareOriginal } from '../../src/images/original.js';
+import { EXPERIMENTS, planFor } from '../../src/images/plan.js';
+import { decodeRgba } from '../../src/images/rgba.js';
+import { PROJECT_ROOT } from '../support/proxy.js';
+
+const SETTINGS: EngineSettings = { d: 0.002, quality: 80, minQuality: 20, maxQuality: 95, aiqaAll: true, losslessPng: false, avifEffort: 4 };
+const LIMITS = { maxPixels: 50e6, maxFrames: 100 };
+const ALL = { webp: true, avif: true, zorro: true };
+const site = (path: string) => readFileSync(new URL(`fixtures/site/img/${path}`, PROJECT_ROOT));
+
+async function original(path: string): Promise<Original> {
+  const prepared = await prepareOriginal(site(path), LIMITS);
+  assert.ok(prepared.ok, path);
+  return prepared.original;
+}
+
+describe('the plan of SPEC §6', () => {
+  const plan = (type: 'jpeg' | 'png' | 'gif' | 'webp', transparent: boolean, frames = 1, mark = ALL, losslessPng = false) =>
+    planFor({ type, transparent, frames }, mark, { losslessPng });
+  it('orders the experiments per input, as the table says', () => {
+    assert.deepEqual(plan('jpeg', false), ['jpeg', 'webp', 'avif']);
+    assert.deepEqual(plan('png', false), ['png-lossless', 'png-palette', 'jpeg-from-png', 'webp-lossless', 'webp', 'avif']);
+    assert.deepEqual(plan('png', true), ['png-lossless', 'png-palette', 'zorro', 'webp-lossless', 'webp', 'avif']);
+    assert.deepEqual(plan('gif', false), ['png-lossless', 'png-palette', 'jpeg-from-png', 'webp-lossless', 'webp', 'avif']);
+    assert.deepEqual(plan('gif', true, 8), ['webp-animated']);
+    assert.deepEqual(plan('webp', false), ['webp-reencode']);
+  });
+  it('keeps only what the mark allows', () => {
+    const none = { webp: false, avif: false, zorro: false };
+    assert.deepEqual(plan('jpeg', false, 1, none), ['jpeg']);
+    assert.deepEqual(plan('png', true, 1, none), ['png-lossless', 'png-palette']);
+    assert.deepEqual(plan('png', true, 1, { ...none, zorro: true }), ['png-lossless', 'png-palette', 'zorro']);
+    assert.deepEqual(plan('gif', true, 8, none), []);
+  });
+  it('never makes a PNG lossy with lossless-png', () => {
+    assert.deepEqual(plan('png', true, 1, ALL, true), ['png-lossless', 'webp-lossless']);
+  });
+});
+
+describe('every experiment on real images', () => {
+  const inputs = ['photos/night-lights.jpg', 'drawings/chart-attendance.png', 'logo.png', 'icons/new.gif', 'rocket.webp'];
+  const originals = new Map<string, Original>();
+  before(async () => {
+    for (const path of inputs) originals.set(path, await original(path));
+  });
+
+  for (const path of inputs) {
+    it(`${path}: same size, decodable, lossy under d, lossless identical, never bigger`, async () => {
+      const source = originals.get(path)!;
+      const { best, records } = await optimizeAll(source, ALL, SETTINGS);
+      assert.ok(records.length > 0);
+      for (const { experiment, outcome } of records) {
+        if (!outcome.ok) continue;
+        const variant = outcome.variant;
+        const decoded = await decodeRgba(variant.bytes, { animated: source.facts.frames > 1 });
+        assert.equal(decoded.width, source.pixels.width, `${experiment} width`);
+        assert.equal(decoded.height, source.pixels.height, `${experiment} height`);
+        // Measured again here, independently of the experiment's own figure.
+        const measured = dssim(source.pixels, decoded);
+        if (variant.lossless) assert.equal(measured, 0, `${experiment} is lossless`);
+        else assert.ok(measured <= SETTINGS.d, `${experiment}: DSSIM ${measured} > d`);
+      }
+      if (best) assert.ok(wireSize(best) < source.bytes.length, 'the winner is smaller than the original');
+    });
+  }
+
+  it('ZorroSVG renders to the original within d over black and over white', async () => {
+    const source = originals.get('logo.png')!;
+    const outcome = await EXPERIMENTS.zorro.run(source, SETTINGS);
+    assert.ok(outcome.ok, !outcome.ok ? outcome.reason : '');
+    const rendered = await decodeRgba(outcome.variant.bytes);
+    assert.equal(rendered.width, source.pixels.width);
+    // SPEC §9 step 2 compares transparent images composited over black and over white, and keeps the worse.
+    assert.ok(dssim(source.pixels, rendered) <= SETTINGS.d);
+    // The mask carries the alpha exactly.
+    for (let i = 3; i < rendered.data.length; i += 4) assert.equal(rendered.data[i], source.pixels.data[i]);
+    assert.ok(outcome.variant.transfer && outcome.variant.transfer.bytes.length < outcome.variant.bytes.length, 'sent gzip-compressed');
+  });
+});
