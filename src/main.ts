@@ -11,6 +11,7 @@ const EXIT_START_FAILED = 1;
 const SHUTDOWN_GRACE_MS = 8000;
 
 const USAGE = `usage: slimproxy [--config FILE]
+       slimproxy optimize <dir> [options]     (see slimproxy optimize --help)
 
 Runs the proxy. The config is read from --config FILE, else $SLIMPROXY_CONFIG, else ${DEFAULT_CONFIG_PATH}.
 See README.md for the config reference.`;
@@ -29,6 +30,14 @@ function readArguments(argv: string[]): { configPath: string } {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'optimize') {
+    const { runOptimize, OPTIMIZE_USAGE } = await import('./commands/optimize.js');
+    if (process.argv.includes('--help')) {
+      process.stdout.write(`${OPTIMIZE_USAGE}\n`);
+      process.exit(0);
+    }
+    process.exit(await runOptimize(process.argv.slice(3)));
+  }
   let configPath: string;
   try {
     ({ configPath } = readArguments(process.argv.slice(2)));
