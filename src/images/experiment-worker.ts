@@ -1,0 +1,42 @@
+/**
+ * A worker thread that runs experiments, so that DSSIM (JavaScript, seconds of CPU per image) never blocks the
+ * proxy's event loop. It keeps the last originals it prepared: the next experiment on the same image reuses the
+ * decoded pixels and the DSSIM reference.
+ */
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+import type { ExperimentOutcome } from './experiment.js';
+import { type PreparedOriginal, prepareOriginal } from './original.js';
+import { EXPERIMENTS } from './plan.js';
+import type { ExperimentTask, WorkerReply } from './worker-protocol.js';
+
+const KEEP = 4;
+const prepared = new Map<string, Promise<PreparedOriginal>>();
+
+function originalFor(task: ExperimentTask): Promise<PreparedOriginal> {
+  const key = createHash('sha256').update(task.bytes).digest('hex') + JSON.stringify(task.limits);
+  let entry = prepared.get(key);
+  if (!entry) {
+    entry = prepareOriginal(Buffer.from(task.bytes), task.limits);
+    prepared.set(key, entry);
+    if (prepared.size > KEEP) prepared.delete(prepared.keys().next().value!);
+  }
+  return entry;
+}
+
+async function run(task: ExperimentTask): Promise<ExperimentOutcome> {
+  const original = await originalFor(task);
+  if (!original.ok) return { ok: false, reason: original.reason, encodes: 0, ms: 0 };
+  try {
+    return await EXPERIMENTS[task.experiment].run(original.original, task.settings);
+  } catch (err) {
+    return { ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 };
+  }
+}
+
+parentPort?.on('message', (task: ExperimentTask) => {
+  void run(task).then((outcome) => {
+    const reply: WorkerReply = { id: task.id, outcome };
+    parentPort?.postMessage(reply);
+  });
+});

@@ -1,0 +1,15 @@
+import type { EngineSettings, ExperimentName, ExperimentOutcome } from './experiment.js';
+import type { ProbeLimits } from './probe.js';
+
+export interface ExperimentTask {
+  readonly id: number;
+  readonly experiment: ExperimentName;
+  readonly bytes: Uint8Array;
+  readonly settings: EngineSettings;
+  readonly limits: ProbeLimits;
+}
+
+export interface WorkerReply {
+  readonly id: number;
+  readonly outcome: ExperimentOutcome;
+}
