@@ -104,3 +104,75 @@ function nextGuess(target: number, probes: readonly QualityProbe[], tried: Reado
   // Aim at the lowest integer predicted to pass; the loop keeps it inside the bracket.
   return Math.ceil(predicted - 1e-9);
 }
+
+export interface SizeSearchOptions {
+  /** Bytes the result must fit in. */
+  readonly targetBytes: number;
+  readonly minQuality: number;
+  readonly maxQuality: number;
+  /** Stop as soon as a fitting result is within this fraction of the target (imgproxy's `allowed_error`). */
+  readonly allowedError: number;
+  readonly encode: (quality: number) => Promise<Buffer>;
+}
+
+export interface SizeProbe {
+  readonly quality: number;
+  readonly bytes: Buffer;
+}
+
+export type SizeSearchResult =
+  | ({ readonly fits: true; readonly probes: readonly SizeProbe[] } & SizeProbe)
+  /** Even the lowest quality is too big: its result, so the caller can say so (and send the smallest). */
+  | ({ readonly fits: false; readonly probes: readonly SizeProbe[] } & SizeProbe);
+
+/**
+ * The size method (imgproxy's autoquality "size"): the highest quality whose output fits `targetBytes`, by the
+ * same kind of bracketed secant search, on log bytes against log s (bytes fall as the scale factor grows).
+ */
+export async function sizeSearch(options: SizeSearchOptions): Promise<SizeSearchResult> {
+  const { targetBytes, minQuality: min, maxQuality: max } = options;
+  const probes: SizeProbe[] = [];
+  const tried = new Map<number, SizeProbe>();
+  let fitting = min - 1; // highest quality known to fit
+  let tooBig = max + 1; // lowest quality known not to fit
+  const probe = async (quality: number) => {
+    const known = tried.get(quality);
+    if (known) return known;
+    const result = { quality, bytes: await options.encode(quality) };
+    probes.push(result);
+    tried.set(quality, result);
+    return result;
+  };
+  let next = max;
+  while (tooBig - fitting > 1) {
+    next = Math.min(Math.max(next, fitting + 1), tooBig - 1);
+    const result = await probe(next);
+    if (result.bytes.length <= targetBytes) {
+      fitting = next;
+      if (result.bytes.length >= targetBytes * (1 - options.allowedError)) break;
+    } else {
+      tooBig = next;
+    }
+    if (tooBig <= min) {
+      const smallest = tried.get(min)!;
+      return { fits: false, ...smallest, probes };
+    }
+    next = nextSizeGuess(targetBytes, probes, tried.get(fitting), tried.get(tooBig));
+    if (next <= fitting || next >= tooBig) next = Math.floor((fitting + tooBig) / 2);
+  }
+  return { fits: true, ...tried.get(fitting)!, probes };
+}
+
+/** Secant on (log s, log bytes) through the bracket's ends, else the last two probes; the highest quality predicted to fit. */
+function nextSizeGuess(target: number, probes: readonly SizeProbe[], fits: SizeProbe | undefined, big: SizeProbe | undefined): number {
+  const [a, b] = fits && big ? [fits, big] : [probes.at(-2), probes.at(-1)];
+  const from = b ?? probes.at(-1)!;
+  // Without two points: bytes ∝ s^-0.9 is typical of JPEG photos between q 40 and 90.
+  let slope = -0.9;
+  if (a && b && a.quality !== b.quality) {
+    const measured = (Math.log(a.bytes.length) - Math.log(b.bytes.length)) / (Math.log(scaleFactor(a.quality)) - Math.log(scaleFactor(b.quality)));
+    if (Number.isFinite(measured) && measured < -0.05) slope = measured;
+  }
+  const logScale = Math.log(scaleFactor(from.quality)) + (Math.log(target) - Math.log(from.bytes.length)) / slope;
+  return Math.floor(qualityFromScale(Math.exp(logScale)) + 1e-9);
+}

@@ -35,6 +35,8 @@ export interface EngineSettings {
   readonly losslessPng: boolean;
   /** libaom effort (0–9) of the final AVIF encode; the search runs at a lower one. */
   readonly avifEffort: number;
+  /** Per-format search bounds (`avif=60`-style), overriding min/max quality for that format. */
+  readonly formatBounds?: Partial<Record<VariantFormat, { readonly min?: number; readonly max?: number }>>;
 }
 
 /** One version of an image an experiment made. */

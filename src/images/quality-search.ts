@@ -18,10 +18,11 @@ export interface LossyEncoding {
 export async function lossyVariant(settings: EngineSettings, encoding: LossyEncoding): Promise<ExperimentOutcome> {
   const ms = () => Math.round(performance.now() - encoding.startedAt);
   if (encoding.search && settings.d > 0) {
+    const bounds = settings.formatBounds?.[encoding.format];
     const found = await aiqaSearch({
       target: settings.d,
-      minQuality: settings.minQuality,
-      maxQuality: settings.maxQuality,
+      minQuality: bounds?.min ?? settings.minQuality,
+      maxQuality: bounds?.max ?? settings.maxQuality,
       encode: encoding.encode,
       measure: encoding.measure,
     });

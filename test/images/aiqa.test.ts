@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { aiqaSearch, qualityFromScale, scaleFactor } from '../../src/images/aiqa.js';
+import { aiqaSearch, qualityFromScale, scaleFactor, sizeSearch } from '../../src/images/aiqa.js';
 import { DssimReference } from '../../src/images/dssim.js';
 import { decodeRgba } from '../../src/images/rgba.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
@@ -94,5 +94,39 @@ describe('AIQA quality search (SPEC §6)', () => {
       }
     }
     assert.ok(encodes / searches <= 4.5, `mean ${(encodes / searches).toFixed(2)} encodes per search`);
+  });
+});
+
+describe('the size method (highest quality within a byte budget)', () => {
+  const bytesAt = (q: number) => Math.round(200_000 * scaleFactor(q) ** -0.85);
+  const search = (targetBytes: number, allowedError = 0) =>
+    sizeSearch({ targetBytes, minQuality: 20, maxQuality: 95, allowedError, encode: (q) => Promise.resolve(Buffer.alloc(bytesAt(q))) });
+  const highestFitting = (target: number) => {
+    for (let q = 95; q >= 20; q -= 1) if (bytesAt(q) <= target) return q;
+    return undefined;
+  };
+
+  it('finds the highest quality that fits, in few encodes', async () => {
+    let encodes = 0;
+    const targets = [10_000, 15_000, 20_000, 30_000, 50_000];
+    for (const target of targets) {
+      const result = await search(target);
+      assert.ok(result.fits);
+      assert.equal(result.quality, highestFitting(target), `target ${target}`);
+      assert.ok(result.bytes.length <= target);
+      encodes += result.probes.length;
+    }
+    assert.ok(encodes / targets.length <= 5, `mean ${encodes / targets.length} encodes`);
+  });
+
+  it('stops early within the allowed error', async () => {
+    const result = await search(20_000, 0.1);
+    assert.ok(result.fits && result.bytes.length <= 20_000 && result.bytes.length >= 18_000);
+  });
+
+  it('reports the smallest result when even the lowest quality does not fit', async () => {
+    const result = await search(100);
+    assert.ok(!result.fits);
+    assert.equal(result.quality, 20);
   });
 });

@@ -70,6 +70,12 @@ describe('every experiment on real images', () => {
     });
   }
 
+  it('keeps a format-specific search bound (avif=60-style)', async () => {
+    const outcome = await EXPERIMENTS.avif.run(originals.get('photos/night-lights.jpg')!, { ...SETTINGS, formatBounds: { avif: { min: 60, max: 65 } } });
+    if (outcome.ok) assert.ok(outcome.variant.quality! >= 60 && outcome.variant.quality! <= 65, String(outcome.variant.quality));
+    else assert.match(outcome.reason, /no quality up to 65/);
+  });
+
   it('ZorroSVG renders to the original within d over black and over white', async () => {
     const source = originals.get('logo.png')!;
     const outcome = await EXPERIMENTS.zorro.run(source, SETTINGS);
