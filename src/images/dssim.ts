@@ -31,10 +31,30 @@ function linearToSrgb8(x: number): number {
 
 type Background = 'none' | 'black' | 'white';
 
+/**
+ * Where planes come from: fresh arrays for the original's side (kept), or the same scratch arrays again for
+ * every candidate (a reference compares one candidate at a time), so comparing allocates nothing.
+ */
+type Planes = (key: string, length: number) => Float32Array;
+
+const freshPlanes: Planes = (_key, length) => new Float32Array(length);
+
+function scratchPlanes(): Planes {
+  const arrays = new Map<string, Float32Array>();
+  return (key, length) => {
+    let array = arrays.get(key);
+    if (!array || array.length !== length) {
+      array = new Float32Array(length);
+      arrays.set(key, array);
+    }
+    return array;
+  };
+}
+
 /** Linear RGB planes of scale 0 (step 2: composited over a background when alpha matters, as 8-bit sRGB). */
-function linearPlanes(image: RgbaImage, background: Background): Float32Array[] {
+function linearPlanes(image: RgbaImage, background: Background, alloc: Planes): Float32Array[] {
   const n = image.width * image.height;
-  const planes = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  const planes = [alloc('r0', n), alloc('g0', n), alloc('b0', n)];
   const { data } = image;
   for (let p = 0, i = 0; p < n; p += 1, i += 4) {
     const alpha = data[i + 3]! / 255;
@@ -51,10 +71,10 @@ function linearPlanes(image: RgbaImage, background: Background): Float32Array[] 
 }
 
 /** The next scale: 2×2 box average, odd last row/column dropped. */
-function halve(planes: Float32Array[], width: number, height: number): { planes: Float32Array[]; width: number; height: number } {
+function halve(planes: Float32Array[], width: number, height: number, scale: number, alloc: Planes): { planes: Float32Array[]; width: number; height: number } {
   const w = width >> 1;
   const h = height >> 1;
-  const out = planes.map(() => new Float32Array(w * h));
+  const out = planes.map((_, c) => alloc(`rgb${c}:${scale}`, w * h));
   for (let c = 0; c < planes.length; c += 1) {
     const src = planes[c]!;
     const dst = out[c]!;
@@ -75,11 +95,11 @@ function labF(t: number): number {
 }
 
 /** Step 4: linear RGB → L, a, b planes. */
-function toLab(planes: Float32Array[], n: number): [Float32Array, Float32Array, Float32Array] {
+function toLab(planes: Float32Array[], n: number, scale: number, alloc: Planes): [Float32Array, Float32Array, Float32Array] {
   const [r, g, b] = planes as [Float32Array, Float32Array, Float32Array];
-  const L = new Float32Array(n);
-  const A = new Float32Array(n);
-  const B = new Float32Array(n);
+  const L = alloc(`L:${scale}`, n);
+  const A = alloc(`a:${scale}`, n);
+  const B = alloc(`b:${scale}`, n);
   for (let i = 0; i < n; i += 1) {
     const R = r[i]!;
     const G = g[i]!;
@@ -217,25 +237,25 @@ function productSum(x: Float32Array[], y: Float32Array[], dst: Float32Array): Fl
   return dst;
 }
 
-function prepareScales(image: RgbaImage, background: Background): PreparedScale[] {
-  const blur = new Blur(image.width * image.height);
+function prepareScales(image: RgbaImage, background: Background, alloc: Planes, blur: Blur): PreparedScale[] {
   const scales: PreparedScale[] = [];
-  let level = { planes: linearPlanes(image, background), width: image.width, height: image.height };
+  let level = { planes: linearPlanes(image, background, alloc), width: image.width, height: image.height };
   for (;;) {
     const { width, height } = level;
     const n = width * height;
-    const lab = toLab(level.planes, n);
+    const lab = toLab(level.planes, n, scales.length, alloc);
     blur.run(lab[1], lab[1], width, height);
     blur.run(lab[2], lab[2], width, height);
+    const squares = productSum(lab, lab, alloc(`sq:${scales.length}`, n));
     scales.push({
       width,
       height,
       planes: lab,
-      mu: lab.map((p) => blur.run(p, new Float32Array(n), width, height)),
-      squares: blur.run(productSum(lab, lab, new Float32Array(n)), new Float32Array(n), width, height),
+      mu: lab.map((p, c) => blur.run(p, alloc(`mu${c}:${scales.length}`, n), width, height)),
+      squares: blur.run(squares, squares, width, height),
     });
     if (scales.length >= MAX_SCALES || width < MIN_SIDE || height < MIN_SIDE) break;
-    level = halve(level.planes, width, height);
+    level = halve(level.planes, width, height, scales.length, alloc);
   }
   return scales;
 }
@@ -269,11 +289,10 @@ function scaleScore(ref: PreparedScale, cand: PreparedScale, n: number, index: n
   return 1 - deviation / n;
 }
 
-function compareScales(ref: PreparedScale[], cand: PreparedScale[]): number {
+function compareScales(ref: PreparedScale[], cand: PreparedScale[], blur: Blur, alloc: Planes): number {
   const size = ref[0]!.width * ref[0]!.height;
-  const blur = new Blur(size);
-  const xy = new Float32Array(size);
-  const ssim = new Float32Array(size);
+  const xy = alloc('xy', size);
+  const ssim = alloc('ssim', size);
   let weighted = 0;
   let weights = 0;
   for (let s = 0; s < ref.length; s += 1) {
@@ -288,16 +307,23 @@ function compareScales(ref: PreparedScale[], cand: PreparedScale[]): number {
 /** The original's side of every comparison, prepared once per background as candidates need it. */
 export class DssimReference {
   private readonly prepared = new Map<Background, PreparedScale[]>();
+  private readonly blur: Blur;
+  private readonly scratch = scratchPlanes();
   readonly transparent: boolean;
 
   constructor(readonly image: RgbaImage) {
     this.transparent = hasTransparency(image);
+    this.blur = new Blur(image.width * image.height);
+  }
+
+  private candidate(image: RgbaImage, background: Background): PreparedScale[] {
+    return prepareScales(image, background, this.scratch, this.blur);
   }
 
   private side(background: Background): PreparedScale[] {
     let scales = this.prepared.get(background);
     if (!scales) {
-      scales = prepareScales(this.image, background);
+      scales = prepareScales(this.image, background, freshPlanes, this.blur);
       this.prepared.set(background, scales);
     }
     return scales;
@@ -311,11 +337,11 @@ export class DssimReference {
     // Step 2: alpha anywhere → compare over black and over white, keep the worse.
     if (this.transparent || hasTransparency(candidate)) {
       return Math.max(
-        compareScales(this.side('black'), prepareScales(candidate, 'black')),
-        compareScales(this.side('white'), prepareScales(candidate, 'white')),
+        compareScales(this.side('black'), this.candidate(candidate, 'black'), this.blur, this.scratch),
+        compareScales(this.side('white'), this.candidate(candidate, 'white'), this.blur, this.scratch),
       );
     }
-    return compareScales(this.side('none'), prepareScales(candidate, 'none'));
+    return compareScales(this.side('none'), this.candidate(candidate, 'none'), this.blur, this.scratch);
   }
 }
 
