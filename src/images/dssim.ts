@@ -24,9 +24,39 @@ const TO_LINEAR = Float64Array.from({ length: 256 }, (_, i) => {
   return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
 });
 
-function linearToSrgb8(x: number): number {
+function linearToSrgb8Exact(x: number): number {
   const v = x <= 0.0031308 ? 12.92 * x : 1.055 * x ** (1 / 2.4) - 0.055;
   return Math.min(255, Math.max(0, Math.round(v * 255)));
+}
+
+/**
+ * Linear light → rounded 8-bit sRGB without a power per pixel (alpha images composite every channel twice): a
+ * table over [0, 1] gives the answer or its neighbour, and the exact rounding thresholds decide. The steepest
+ * part of the curve (near 0, slope 12.92) still has thresholds further apart than one table cell.
+ */
+const SRGB_CELLS = 1 << 16;
+/** THRESHOLD[k]: the smallest linear value that rounds to k (k = 1…255). */
+const THRESHOLD = Float64Array.from({ length: 257 }, (_, k) => {
+  if (k === 0) return -Infinity;
+  if (k === 256) return Infinity;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 60; i += 1) {
+    const mid = (lo + hi) / 2;
+    if (linearToSrgb8Exact(mid) >= k) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+});
+const SRGB_GUESS = Uint8Array.from({ length: SRGB_CELLS + 1 }, (_, i) => linearToSrgb8Exact(i / SRGB_CELLS));
+
+function linearToSrgb8(x: number): number {
+  if (!(x > 0)) return 0;
+  if (x >= 1) return 255;
+  let k = SRGB_GUESS[Math.floor(x * SRGB_CELLS)]!;
+  while (x < THRESHOLD[k]!) k -= 1;
+  while (x >= THRESHOLD[k + 1]!) k += 1;
+  return k;
 }
 
 type Background = 'none' | 'black' | 'white';
