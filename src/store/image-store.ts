@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
+
+export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Keys of (original, mark): the URL, a separator no URL contains, the mark. */
+const markKey = (url: string, mark: string) => `${url}\u0000${mark}`;
+const markPrefix = (url: string) => `${url}\u0000`;
+/** Where bytes live: per original and per (original, mark), never shared, so dropping one never hurts another. */
+const originalBytesKey = (url: string) => `o\u0000${url}`;
+const variantBytesKey = (url: string, mark: string) => `v\u0000${url}\u0000${mark}`;
+/** Recency index key: zero-padded time first, so a range read gives the least recently requested first. */
+const recencyKey = (time: number, url: string) => `${String(time).padStart(15, '0')}\u0000${url}`;
+
+export interface StoredVariant {
+  readonly record: VariantRecord;
+  readonly bytes: Buffer;
+}
+
+/**
+ * The LMDB store of SPEC §8: originals (records and bytes), the best variant per (original, mark), experiment
+ * progress and request counts. Bytes are stored by digest and checked against it before they are handed out, so
+ * a crash at any moment can cost a variant, never serve a wrong one. Bounded by `maxBytes`: the least recently
+ * requested originals go first, with everything that belongs to them.
+ */
+/*
+ * Writes inside `transaction()` callbacks run at once as part of the transaction; their promises only report the
+ * commit, which the awaited transaction reports too. Hence the `void`s below.
+ */
+export class ImageStore {
+  private readonly root: RootDatabase;
+  private readonly originals: Database<OriginalRecord, string>;
+  private readonly variants: Database<VariantRecord, string>;
+  private readonly progress: Database<ProgressRecord, string>;
+  private readonly requests: Database<RequestRecord, string>;
+  private readonly recency: Database<string, string>;
+  private readonly bytes: Database<Buffer, string>;
+  private readonly meta: Database<number, string>;
+
+  constructor(
+    path: string,
+    readonly maxBytes: number,
+  ) {
+    mkdirSync(path, { recursive: true });
+    this.root = open({ path, compression: false });
+    this.originals = this.root.openDB({ name: 'originals' });
+    this.variants = this.root.openDB({ name: 'variants' });
+    this.progress = this.root.openDB({ name: 'progress' });
+    this.requests = this.root.openDB({ name: 'requests' });
+    this.recency = this.root.openDB({ name: 'recency', encoding: 'string' });
+    this.bytes = this.root.openDB({ name: 'bytes', encoding: 'binary' });
+    this.meta = this.root.openDB({ name: 'meta' });
+  }
+
+  /** Bytes held (originals and variants), as counted when they were stored. */
+  get size(): number {
+    return this.meta.get('bytes') ?? 0;
+  }
+
+  getOriginal(url: string): OriginalRecord | undefined {
+    return this.originals.get(url);
+  }
+
+  /** The original's bytes, if they are whole. */
+  getOriginalBytes(record: OriginalRecord): Buffer | undefined {
+    return this.checkedBytes(originalBytesKey(record.url), record.digest);
+  }
+
+  /**
+   * Keeps an original. A different digest than before means the origin changed the image: its variants and
+   * progress are discarded with the old bytes (SPEC §8).
+   */
+  async putOriginal(record: OriginalRecord, bytes: Buffer): Promise<void> {
+    if (sha256(bytes) !== record.digest) throw new Error(`digest mismatch for ${record.url}`);
+    await this.root.transaction(() => {
+      const previous = this.originals.get(record.url);
+      if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous);
+      if (!previous || previous.digest !== record.digest) this.putBytes(originalBytesKey(record.url), bytes);
+      void this.originals.put(record.url, record);
+      // Every stored original has a place in the eviction order, even before its first counted request.
+      if (!this.requests.doesExist(record.url)) {
+        const now = Date.now();
+        void this.requests.put(record.url, { count: 0, lastRequested: now });
+        void this.recency.put(recencyKey(now, record.url), record.url);
+      }
+    });
+    await this.evict();
+  }
+
+  /** Updates validators or freshness without touching the bytes (a `304` from the origin). */
+  async touchOriginal(record: OriginalRecord): Promise<void> {
+    await this.originals.put(record.url, record);
+  }
+
+  getVariant(url: string, mark: string): StoredVariant | undefined {
+    const record = this.variants.get(markKey(url, mark));
+    if (!record) return undefined;
+    const original = this.originals.get(url);
+    if (!original || original.digest !== record.originalDigest) return undefined;
+    const bytes = this.checkedBytes(variantBytesKey(url, mark), record.digest);
+    return bytes ? { record, bytes } : undefined;
+  }
+
+  /** Keeps a new best variant, replacing the previous one (whose bytes go). */
+  async putVariant(url: string, mark: string, record: VariantRecord, bytes: Buffer): Promise<void> {
+    if (sha256(bytes) !== record.digest) throw new Error(`variant digest mismatch for ${url}`);
+    await this.root.transaction(() => {
+      const original = this.originals.get(url);
+      if (!original || original.digest !== record.originalDigest) return;
+      const key = markKey(url, mark);
+      const previous = this.variants.get(key);
+      if (previous) this.dropBytes(variantBytesKey(url, mark), previous.size);
+      this.putBytes(variantBytesKey(url, mark), bytes);
+      void this.variants.put(key, record);
+    });
+    await this.evict();
+  }
+
+  getProgress(url: string, mark: string): ProgressRecord | undefined {
+    return this.progress.get(markKey(url, mark));
+  }
+
+  async putProgress(url: string, mark: string, record: ProgressRecord): Promise<void> {
+    await this.progress.put(markKey(url, mark), record);
+  }
+
+  getRequests(url: string): RequestRecord | undefined {
+    return this.requests.get(url);
+  }
+
+  /** Counts a request and moves the original to the recent end of the eviction order. */
+  async countRequest(url: string, now = Date.now()): Promise<RequestRecord> {
+    const record = await this.root.transaction(() => {
+      const previous = this.requests.get(url);
+      if (previous) void this.recency.remove(recencyKey(previous.lastRequested, url));
+      const next = { count: (previous?.count ?? 0) + 1, lastRequested: now };
+      void this.requests.put(url, next);
+      void this.recency.put(recencyKey(now, url), url);
+      return next;
+    });
+    return record;
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  /** Stored bytes, only if they still hash to the digest their record names. */
+  private checkedBytes(key: string, digest: string): Buffer | undefined {
+    const bytes = this.bytes.get(key);
+    if (!bytes || sha256(bytes) !== digest) return undefined;
+    return Buffer.from(bytes);
+  }
+
+  private putBytes(key: string, bytes: Buffer): void {
+    const previous = this.bytes.get(key);
+    void this.bytes.put(key, bytes);
+    void this.meta.put('bytes', Math.max(0, this.size - (previous?.length ?? 0)) + bytes.length);
+  }
+
+  private dropBytes(key: string, size: number): void {
+    if (!this.bytes.doesExist(key)) return;
+    void this.bytes.remove(key);
+    void this.meta.put('bytes', Math.max(0, this.size - size));
+  }
+
+  /** Inside a transaction: removes an original's variants and progress (and their bytes). */
+  private forgetDerived(url: string, original: OriginalRecord): void {
+    this.dropBytes(originalBytesKey(url), original.size);
+    const range = { start: markPrefix(url), end: `${url}\u0001` };
+    // Keys collected first: nothing is removed under a running range read.
+    for (const { key, value } of [...this.variants.getRange(range)]) {
+      const mark = key.slice(markPrefix(url).length);
+      this.dropBytes(variantBytesKey(url, mark), value.size);
+      void this.variants.remove(key);
+    }
+    for (const key of [...this.progress.getKeys(range)]) void this.progress.remove(key);
+  }
+
+  /** Drops the least recently requested originals until the store is within its bound. */
+  private async evict(): Promise<void> {
+    if (this.size <= this.maxBytes) return;
+    await this.root.transaction(() => {
+      while (this.size > this.maxBytes) {
+        // A batch at a time, collected before removing: nothing is removed under a running range read.
+        const batch = [...this.recency.getRange({ limit: 32 })];
+        if (batch.length === 0) break;
+        for (const { key, value: url } of batch) {
+          if (this.size <= this.maxBytes) break;
+          const original = this.originals.get(url);
+          if (original) {
+            this.forgetDerived(url, original);
+            void this.originals.remove(url);
+          }
+          void this.requests.remove(url);
+          void this.recency.remove(key);
+        }
+      }
+    });
+  }
+}

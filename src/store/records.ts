@@ -1,0 +1,44 @@
+/** What the store keeps about an original (SPEC §8): its validators, what it is, where its bytes are. */
+export interface OriginalRecord {
+  readonly url: string;
+  /** sha256 of the bytes (hex): the key of the bytes, and how a changed original is noticed. */
+  readonly digest: string;
+  readonly size: number;
+  readonly contentType: string;
+  readonly etag?: string;
+  readonly lastModified?: string;
+  readonly cacheControl?: string;
+  readonly expires?: string;
+  /** When the origin last confirmed these bytes (ms since the epoch). */
+  readonly validatedAt: number;
+  /** Why it is passed through as it is (SPEC §5.3), when it is. */
+  readonly skip?: string;
+}
+
+/** The best variant found so far for (original, mark). */
+export interface VariantRecord {
+  readonly originalDigest: string;
+  /** sha256 of the variant's bytes (hex), checked before every use. */
+  readonly digest: string;
+  readonly size: number;
+  readonly experiment: string;
+  readonly format: string;
+  readonly contentType: string;
+  readonly quality?: number;
+  readonly dssim: number;
+  /** Content coding the bytes are stored in (ZorroSVG: gzip). */
+  readonly contentEncoding?: 'gzip';
+  readonly createdAt: number;
+}
+
+/** Which experiments have run for (original, mark). */
+export interface ProgressRecord {
+  readonly originalDigest: string;
+  readonly done: readonly string[];
+}
+
+/** How often and how lately an original was asked for: the experiment queue's order and the eviction order. */
+export interface RequestRecord {
+  readonly count: number;
+  readonly lastRequested: number;
+}

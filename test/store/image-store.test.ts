@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { open } from 'lmdb';
+import { ImageStore, sha256 } from '../../src/store/image-store.js';
+import type { OriginalRecord, VariantRecord } from '../../src/store/records.js';
+import { PROJECT_ROOT } from '../support/proxy.js';
+
+const freshPath = () => join(mkdtempSync(join(tmpdir(), 'slimproxy-store-')), 'store');
+const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+
+function originalRecord(url: string, bytes: Buffer, etag = '"1"'): OriginalRecord {
+  return { url, digest: sha256(bytes), size: bytes.length, contentType: 'image/jpeg', etag, validatedAt: Date.now() };
+}
+
+function variantRecord(original: Buffer, bytes: Buffer): VariantRecord {
+  return {
+    originalDigest: sha256(original),
+    digest: sha256(bytes),
+    size: bytes.length,
+    experiment: 'webp',
+    format: 'webp',
+    contentType: 'image/webp',
+    quality: 80,
+    dssim: 0.0015,
+    createdAt: Date.now(),
+  };
+}
+
+describe('the image store (LMDB)', () => {
+  it('keeps originals and variants across a restart', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 100 * 2 ** 20);
+    const variant = Buffer.from('pretend webp bytes');
+    await store.putOriginal(originalRecord('/a.jpg', photo), photo);
+    await store.putVariant('/a.jpg', 'ic,webp', variantRecord(photo, variant), variant);
+    await store.putProgress('/a.jpg', 'ic,webp', { originalDigest: sha256(photo), done: ['jpeg', 'webp'] });
+    await store.countRequest('/a.jpg');
+    await store.close();
+
+    const reopened = new ImageStore(path, 100 * 2 ** 20);
+    const original = reopened.getOriginal('/a.jpg');
+    assert.ok(original);
+    assert.deepEqual(reopened.getOriginalBytes(original), photo);
+    assert.deepEqual(reopened.getVariant('/a.jpg', 'ic,webp')?.bytes, variant);
+    assert.equal(reopened.getVariant('/a.jpg', 'ic'), undefined);
+    assert.deepEqual(reopened.getProgress('/a.jpg', 'ic,webp')?.done, ['jpeg', 'webp']);
+    assert.equal(reopened.getRequests('/a.jpg')?.count, 1);
+    assert.equal(reopened.size, photo.length + variant.length);
+    await reopened.close();
+  });
+
+  it('never hands out bytes that do not match their digest', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 100 * 2 ** 20);
+    const variant = Buffer.from('variant');
+    await store.putOriginal(originalRecord('/b.jpg', photo), photo);
+    await store.putVariant('/b.jpg', 'ic', variantRecord(photo, variant), variant);
+    await store.close();
+    // Damage the stored bytes behind the store's back, as a torn write would.
+    const raw = open({ path, compression: false });
+    const bytes = raw.openDB({ name: 'bytes', encoding: 'binary' });
+    await bytes.put('v\u0000/b.jpg\u0000ic', Buffer.from('variang'));
+    await raw.close();
+    const reopened = new ImageStore(path, 100 * 2 ** 20);
+    assert.equal(reopened.getVariant('/b.jpg', 'ic'), undefined);
+    await reopened.close();
+  });
+
+  it('discards the variants of an original that changed', async () => {
+    const store = new ImageStore(freshPath(), 100 * 2 ** 20);
+    const variant = Buffer.from('old variant');
+    await store.putOriginal(originalRecord('/c.jpg', photo), photo);
+    await store.putVariant('/c.jpg', 'ic,webp', variantRecord(photo, variant), variant);
+    await store.putProgress('/c.jpg', 'ic,webp', { originalDigest: sha256(photo), done: ['jpeg'] });
+    const changed = Buffer.concat([photo, Buffer.from([0])]);
+    await store.putOriginal(originalRecord('/c.jpg', changed, '"2"'), changed);
+    assert.equal(store.getVariant('/c.jpg', 'ic,webp'), undefined);
+    assert.equal(store.getProgress('/c.jpg', 'ic,webp'), undefined);
+    assert.equal(store.size, changed.length);
+    // A variant made from the old bytes is refused.
+    await store.putVariant('/c.jpg', 'ic,webp', variantRecord(photo, variant), variant);
+    assert.equal(store.getVariant('/c.jpg', 'ic,webp'), undefined);
+    await store.close();
+  });
+
+  it('stays within max-size, the least recently requested first out', async () => {
+    const store = new ImageStore(freshPath(), 5 * photo.length + 1000);
+    for (let i = 0; i < 12; i += 1) {
+      const bytes = Buffer.concat([photo, Buffer.from(String(i))]);
+      await store.countRequest(`/p${i}.jpg`, 1000 + i);
+      await store.putOriginal(originalRecord(`/p${i}.jpg`, bytes), bytes);
+      assert.ok(store.size <= store.maxBytes, `after ${i}: ${store.size}`);
+    }
+    assert.ok(store.getOriginal('/p11.jpg') && store.getOriginal('/p10.jpg'), 'the most recent are kept');
+    assert.equal(store.getOriginal('/p0.jpg'), undefined, 'the oldest went first');
+    // A request makes an old image recent again.
+    await store.countRequest('/p8.jpg', 5000);
+    for (let i = 12; i < 16; i += 1) {
+      const bytes = Buffer.concat([photo, Buffer.from(String(i))]);
+      await store.countRequest(`/p${i}.jpg`, 6000 + i);
+      await store.putOriginal(originalRecord(`/p${i}.jpg`, bytes), bytes);
+    }
+    assert.ok(store.getOriginal('/p8.jpg'), 'recently requested, kept');
+    assert.equal(store.getOriginal('/p9.jpg'), undefined);
+    await store.close();
+  });
+});
