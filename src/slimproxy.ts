@@ -1,5 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config/index.js';
+import type { Config, ImageCompressionConfig } from './config/index.js';
+import { createImageRoute } from './http/image-route.js';
+import { ExperimentPool } from './images/experiment-pool.js';
+import { engineSettings } from './images/settings.js';
+import { ExperimentQueue } from './optimizer/experiment-queue.js';
+import { OriginFetcher } from './proxy/origin-fetch.js';
+import { ImageStore } from './store/image-store.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createPublicServer } from './http/public-server.js';
 import { createDocumentRewriting, PASS_THROUGH } from './http/rewrite-handler.js';
@@ -13,6 +19,8 @@ export interface RunningSlimproxy {
   /** Where requests go: the configured origin, or the embedded demo site's loopback address. */
   readonly origin: URL;
   readonly metrics: Metrics;
+  /** Resolves when no experiment is queued or running (tests, benchmarks). */
+  experimentsIdle(): Promise<void>;
   /**
    * Stops accepting, lets in-flight responses finish for at most `graceMs`, then cuts what is left and releases
    * everything. Resolves `true` if everything finished within the grace period.
@@ -36,7 +44,8 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     compression || config.imageScaling
       ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host })
       : PASS_THROUGH;
-  const publicServer = createPublicServer({ originProxy, documents, logger, metrics });
+  const imageParts = compression ? startImageParts(config, compression, originUrl, logger) : undefined;
+  const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, logger, metrics });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -48,6 +57,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     });
   } catch (err) {
     originProxy.close();
+    await imageParts?.close();
     await embedded?.close();
     throw err;
   }
@@ -74,6 +84,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     if (!finishedInTime) server.closeAllConnections();
     for (const socket of publicServer.upgradedSockets) socket.destroy();
     originProxy.close();
+    await imageParts?.close();
     await embedded?.close();
     return finishedInTime;
   }
@@ -82,6 +93,37 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     url,
     origin: originUrl,
     metrics,
+    experimentsIdle: () => imageParts?.queue.idle() ?? Promise.resolve(),
     stop: (graceMs) => (stopping ??= stop(graceMs)),
+  };
+}
+
+/** The image side (SPEC §5–§8): store, worker pool, queue, origin fetcher and the marked-image route. */
+function startImageParts(config: Config, compression: ImageCompressionConfig, originUrl: URL, logger: Logger) {
+  const store = new ImageStore(config.store.path, config.store.maxBytes);
+  const pool = new ExperimentPool(config.limits.maxImageProcesses);
+  const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
+  const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs);
+  const route = createImageRoute({
+    store,
+    queue,
+    pool,
+    fetcher,
+    settings: engineSettings(compression),
+    limits: { maxPixels: config.limits.maxImageAreaPixels, maxFrames: 1000 },
+    intervalSeconds: config.intervalCachingSeconds,
+    maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4)),
+    logger,
+  });
+  return {
+    route,
+    queue,
+    async close() {
+      queue.close();
+      await pool.close();
+      await queue.idle();
+      fetcher.close();
+      await store.close();
+    },
   };
 }

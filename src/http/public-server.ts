@@ -4,16 +4,20 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { decodeMarkedUrl } from '../marks/index.js';
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
+import { classifyOriginFailure } from '../proxy/origin-failure.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog } from './request-log.js';
+import type { ImageRoute } from './image-route.js';
 import type { ResponsePolicy } from './rewrite-handler.js';
 
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;
   /** What happens to documents: rewritten (and cached), or passed through. */
   readonly documents: ResponsePolicy;
+  /** Marked images (SPEC §5), when compression is on; otherwise marked URLs reach the origin unmarked. */
+  readonly images?: ImageRoute;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -38,7 +42,7 @@ export interface PublicServer {
   startDraining(): void;
 }
 
-export function createPublicServer({ originProxy, documents, logger, metrics }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, documents, images, logger, metrics }: PublicServerParts): PublicServer {
   let draining = false;
   const upgradedSockets = new Set<Duplex>();
   const server = createServer({ requireHostHeader: false });
@@ -79,8 +83,16 @@ export function createPublicServer({ originProxy, documents, logger, metrics }: 
     const marked = decodeMarkedUrl(req.url ?? '');
     if (marked) req.url = marked.url;
     const finish = beginRequestLog(req, res, marked ? 'marked' : 'proxy', logger, metrics);
+    const forward = () => originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
+    if (marked && images) {
+      images(req, res, marked).then(
+        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes }) : forward()),
+        (err: Error) => settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish),
+      );
+      return;
+    }
     if (!marked) documents.beforeForward(req, res);
-    originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
+    forward();
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -19,6 +19,7 @@ export class ExperimentQueue {
   private readonly active = new Set<string>();
   private seq = 0;
   private idleWaiters: (() => void)[] = [];
+  private closed = false;
 
   constructor(
     readonly concurrency: number,
@@ -34,6 +35,7 @@ export class ExperimentQueue {
   }
 
   offer(key: string, priority: number, run: () => Promise<void>): Offered {
+    if (this.closed) return 'queue full';
     if (this.active.has(key)) return 'already running';
     const existing = this.waiting.get(key);
     if (existing) {
@@ -49,6 +51,13 @@ export class ExperimentQueue {
     this.waiting.set(key, { key, priority, seq: this.seq++, run });
     this.dispatch();
     return 'queued';
+  }
+
+  /** Drops what waits and takes nothing new (shutdown); what runs finishes. */
+  close(): void {
+    this.closed = true;
+    this.waiting.clear();
+    if (this.active.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** Resolves when nothing is queued or running (tests, shutdown). */

@@ -13,6 +13,8 @@ export interface OriginalRecord {
   readonly validatedAt: number;
   /** Why it is passed through as it is (SPEC §5.3), when it is. */
   readonly skip?: string;
+  /** What the probe read from its header (absent when skipped). */
+  readonly facts?: { readonly type: 'jpeg' | 'png' | 'gif' | 'webp' | 'avif'; readonly width: number; readonly height: number; readonly frames: number; readonly hasAlpha: boolean };
 }
 
 /** The best variant found so far for (original, mark). */

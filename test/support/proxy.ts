@@ -22,10 +22,13 @@ export interface ProxyOptions {
 /** The config document a test proxy runs with: loopback, ephemeral port, plus what the test adds. */
 export function testConfigXml(options: ProxyOptions): string {
   const origin = typeof options.origin === 'string' ? options.origin : options.origin.href;
+  // Every test proxy gets a store of its own, never the project's var/store.
+  const store = options.elements?.includes('<store') ? '' : `<store path="${mkdtempSync(join(tmpdir(), 'slimproxy-store-'))}" max-size="256MiB"/>`;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <config>
   <listen address="127.0.0.1" port="0"/>
   <origin url="${origin}" ${options.originAttributes ?? ''}/>
+  ${store}
   ${options.elements ?? ''}
 </config>
 `;

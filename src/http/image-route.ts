@@ -1,0 +1,178 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import type { Capabilities } from '../client/index.js';
+import type { EngineSettings, ExperimentName } from '../images/experiment.js';
+import { MIME_TYPES, wireSize } from '../images/experiment.js';
+import type { ExperimentPool } from '../images/experiment-pool.js';
+import { planFor } from '../images/plan.js';
+import { probeImage, type ProbeLimits } from '../images/probe.js';
+import type { DecodedMark } from '../marks/index.js';
+import type { Logger } from '../observability/log.js';
+import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
+import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
+import type { OriginFetcher } from '../proxy/origin-fetch.js';
+import { type ImageStore, sha256 } from '../store/image-store.js';
+import type { OriginalRecord } from '../store/records.js';
+import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
+
+export interface ImageRouteParts {
+  readonly store: ImageStore;
+  readonly queue: ExperimentQueue;
+  readonly pool: ExperimentPool;
+  readonly fetcher: OriginFetcher;
+  readonly settings: EngineSettings;
+  readonly limits: ProbeLimits;
+  readonly intervalSeconds: number;
+  /** Originals larger than this are passed through, not kept. */
+  readonly maxOriginalBytes: number;
+  readonly logger: Logger;
+}
+
+/** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
+export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } | { readonly kind: 'forward'; readonly reason: string };
+
+/** Client headers that do not go to the origin for an image fetch: its conditionals are answered by us. */
+const NOT_FORWARDED = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range', 'accept-encoding']);
+
+function originRequestHeaders(req: IncomingMessage, stored: OriginalRecord | undefined): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(requestHeadersForOrigin(req.headers))) if (!NOT_FORWARDED.has(name) && name !== 'host') headers[name] = value;
+  if (stored?.etag) headers['if-none-match'] = stored.etag;
+  else if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
+  return headers;
+}
+
+function describeFacts(facts: Exclude<OriginalRecord['facts'], undefined>) {
+  return { type: facts.type, frames: facts.frames, transparent: facts.hasAlpha };
+}
+
+/**
+ * SPEC §5: a marked image is answered from the store with the best version found so far, and its next
+ * experiment is queued. The original is fetched or revalidated as the origin's freshness says; what cannot be
+ * kept or improved goes through as it is.
+ */
+export function createImageRoute(parts: ImageRouteParts) {
+  const { store, queue, pool, fetcher, settings, limits, logger } = parts;
+
+  async function original(req: IncomingMessage, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: Awaited<ReturnType<OriginFetcher['fetch']>> }> {
+    let record = store.getOriginal(key);
+    if (!record || Date.now() >= freshUntil(record, parts.intervalSeconds)) {
+      const fetched = await fetcher.fetch(key, originRequestHeaders(req, record), parts.maxOriginalBytes);
+      const now = Date.now();
+      if (fetched.status === 304 && record) {
+        record = { ...record, validatedAt: now, cacheControl: (fetched.headers['cache-control']) ?? record.cacheControl };
+        await store.touchOriginal(record);
+      } else {
+        if (fetched.tooLarge || !fetched.body) return { forward: 'original larger than the store takes' };
+        if (notStorable(req.headers, fetched.status, fetched.headers)) return { response: fetched };
+        const probe = await probeImage(fetched.body, limits);
+        record = {
+          url: key,
+          digest: sha256(fetched.body),
+          size: fetched.body.length,
+          contentType: String(fetched.headers['content-type'] ?? 'application/octet-stream'),
+          ...(fetched.headers.etag ? { etag: fetched.headers.etag } : {}),
+          ...(fetched.headers['last-modified'] ? { lastModified: fetched.headers['last-modified'] } : {}),
+          ...(fetched.headers['cache-control'] ? { cacheControl: String(fetched.headers['cache-control']) } : {}),
+          ...(fetched.headers.expires ? { expires: String(fetched.headers.expires) } : {}),
+          validatedAt: now,
+          ...(probe.ok ? { facts: probe.facts } : { skip: probe.reason }),
+        };
+        await store.putOriginal(record, fetched.body);
+      }
+    }
+    const bytes = store.getOriginalBytes(record);
+    if (!bytes) return { forward: 'stored original unreadable' };
+    return { record, bytes };
+  }
+
+  /** Queues the next experiment of the plan for (original, mark), if any remains. Returns whether all have run. */
+  function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, bytes: Buffer, requests: number): boolean {
+    if (!record.facts) return true;
+    const plan = planFor(describeFacts(record.facts), capabilities, settings);
+    const progress = store.getProgress(key, mark);
+    const done = progress?.originalDigest === record.digest ? progress.done : [];
+    const next = plan.find((name) => !done.includes(name));
+    if (!next) return true;
+    queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, next, done));
+    return false;
+  }
+
+  async function runExperiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName, done: readonly string[]): Promise<void> {
+    const outcome = await pool.run(name, bytes, settings, limits);
+    // Stopped, not failed: the experiment runs again after a restart.
+    if (!outcome.ok && (outcome.reason === 'shutting down' || outcome.reason.startsWith('experiment worker'))) return;
+    const current = store.getVariant(key, mark);
+    const currentSize = current?.record.size ?? record.size;
+    if (outcome.ok && wireSize(outcome.variant) < currentSize) {
+      const variant = outcome.variant;
+      const stored = variant.transfer?.bytes ?? variant.bytes;
+      await store.putVariant(key, mark, {
+        originalDigest: record.digest,
+        digest: sha256(stored),
+        size: stored.length,
+        experiment: variant.experiment,
+        format: variant.format,
+        contentType: MIME_TYPES[variant.format],
+        ...(variant.quality === undefined ? {} : { quality: variant.quality }),
+        dssim: variant.dssim,
+        ...(variant.transfer ? { contentEncoding: variant.transfer.encoding } : {}),
+        createdAt: Date.now(),
+      }, stored);
+    }
+    await store.putProgress(key, mark, { originalDigest: record.digest, done: [...done, name] });
+    logger.info(
+      { image: key, mark, experiment: name, outcome: outcome.ok ? 'ok' : 'rejected', reason: outcome.ok ? undefined : outcome.reason, before: currentSize, after: outcome.ok ? wireSize(outcome.variant) : undefined, dssim: outcome.ok ? outcome.variant.dssim : undefined, ms: outcome.ms },
+      'experiment',
+    );
+  }
+
+  return async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark): Promise<ImageAnswer> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
+    if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
+    const key = marked.url;
+    const found = await original(req, key);
+    if ('forward' in found) return { kind: 'forward', reason: found.forward };
+    if ('response' in found) {
+      const fetched = found.response;
+      res.writeHead(fetched.status, fetched.statusMessage, responseHeadersForClient(fetched.rawHeaders));
+      res.end(req.method === 'HEAD' ? undefined : fetched.body);
+      return { kind: 'answered', bytes: fetched.body?.length ?? 0 };
+    }
+    const { record, bytes } = found;
+    const requests = (await store.countRequest(key)).count;
+    const lastModified: Record<string, string> = record.lastModified ? { 'Last-Modified': record.lastModified } : {};
+    if (record.skip) {
+      res.writeHead(200, { 'Content-Type': record.contentType, 'Content-Length': bytes.length, 'X-Slimproxy-Skip': record.skip, ...lastModified, ...(record.cacheControl ? { 'Cache-Control': record.cacheControl } : {}), ...(record.etag ? { ETag: record.etag } : {}) });
+      res.end(req.method === 'HEAD' ? undefined : bytes);
+      return { kind: 'answered', bytes: bytes.length };
+    }
+    const final = scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
+    const variant = store.getVariant(key, marked.mark);
+    let body = variant?.bytes ?? bytes;
+    const etag = imageEtag(variant?.record.digest ?? record.digest);
+    const headers: Record<string, string | number> = {
+      'Content-Type': variant?.record.contentType ?? record.contentType,
+      'Cache-Control': imageCacheControl(final, record, parts.intervalSeconds),
+      ETag: etag,
+      ...lastModified,
+      'X-Slimproxy-Image': imageDescription(record, variant?.record),
+    };
+    if (variant?.record.contentEncoding === 'gzip') {
+      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) headers['Content-Encoding'] = 'gzip';
+      else body = gunzipSync(body);
+      headers.Vary = 'Accept-Encoding';
+    }
+    if (etagMatches(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, { 'Cache-Control': headers['Cache-Control']!, ETag: etag, ...lastModified });
+      res.end();
+      return { kind: 'answered', bytes: 0 };
+    }
+    headers['Content-Length'] = body.length;
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : body.length };
+  };
+}
+
+export type ImageRoute = ReturnType<typeof createImageRoute>;
