@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { dssim } from '../../src/images/dssim.js';
 import { decodeRgba } from '../../src/images/rgba.js';
 import { fetchRaw } from '../support/client.js';
@@ -23,6 +24,9 @@ describe('serving marked images (SPEC §5)', () => {
       } else if (path === '/logo.png') {
         res.writeHead(200, { 'Content-Type': 'image/png', ETag: '"l1"', 'Cache-Control': 'max-age=60' });
         res.end(logo);
+      } else if (path === '/cookie.jpg') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Set-Cookie': 'session=1', 'Cache-Control': 'max-age=60' });
+        res.end(photo);
       } else if (path === '/private.jpg') {
         res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'private, max-age=60' });
         res.end(photo);
@@ -98,6 +102,35 @@ describe('serving marked images (SPEC §5)', () => {
     assert.deepEqual(res.body, photo);
     await get('/private.jpg?m=ic,webp');
     assert.equal(origin.requests.filter((r) => r.url === '/private.jpg').length, 2);
+  });
+
+  it('a transparent PNG for ic,zorro ends as the smallest of PNG and ZorroSVG, within d', async () => {
+    let last = await get('/logo.png?m=ic,zorro');
+    for (let i = 0; i < 4; i += 1) {
+      await proxy.running.experimentsIdle();
+      last = await get('/logo.png?m=ic,zorro');
+    }
+    assert.match(String(last.headers['content-type']), /^image\/(png|svg\+xml)$/);
+    assert.equal(last.headers['cache-control'], 'public, no-transform, max-age=60');
+    assert.ok(last.body.length < logo.length);
+    assert.match(String(last.headers['x-slimproxy-image']), /experiment=(png-palette|png-lossless|zorro)/);
+    const body = last.headers['content-encoding'] === 'gzip' ? gunzipSync(last.body) : last.body;
+    const measured = dssim(await decodeRgba(logo), await decodeRgba(body));
+    assert.ok(measured <= 0.002, `DSSIM ${measured}`);
+  });
+
+  it('passes a response with Set-Cookie, and a request with Authorization, through without keeping them', async () => {
+    const cookie = await get('/cookie.jpg?m=ic,webp');
+    assert.equal(cookie.headers['set-cookie']?.[0], 'session=1');
+    assert.deepEqual(cookie.body, photo);
+    await get('/cookie.jpg?m=ic,webp');
+    assert.equal(origin.requests.filter((r) => r.url === '/cookie.jpg').length, 2, 'not kept: asked again');
+    const before = origin.requests.length;
+    const authorized = await get('/photo.jpg?m=ic,webp,avif', { Authorization: 'Basic dTpw' });
+    assert.deepEqual(authorized.body, photo, 'the original, not a stored variant');
+    assert.equal(authorized.headers['x-slimproxy-image'], undefined);
+    assert.equal(origin.requests.length, before + 1);
+    assert.equal(origin.requests.at(-1)?.headers.authorization, 'Basic dTpw');
   });
 
   it('passes what is not an image through with a reason', async () => {
