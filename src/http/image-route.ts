@@ -127,7 +127,11 @@ export function createImageRoute(parts: ImageRouteParts) {
     );
   }
 
-  return async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark): Promise<ImageAnswer> {
+  /**
+   * Answers a marked image, or (`inPlace`) an unmarked one with capabilities from `Accept` (SPEC §7: then always
+   * `private, no-transform` and `Vary: Accept`, since the URL does not say which variant it is).
+   */
+  return async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
     if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
     const key = marked.url;
@@ -153,7 +157,8 @@ export function createImageRoute(parts: ImageRouteParts) {
     const etag = imageEtag(variant?.record.digest ?? record.digest);
     const headers: Record<string, string | number> = {
       'Content-Type': variant?.record.contentType ?? record.contentType,
-      'Cache-Control': imageCacheControl(final, record, parts.intervalSeconds),
+      'Cache-Control': inPlace ? 'private, no-transform' : imageCacheControl(final, record, parts.intervalSeconds),
+      ...(inPlace ? { Vary: 'Accept' } : {}),
       ETag: etag,
       ...lastModified,
       'X-Slimproxy-Image': imageDescription(record, variant?.record),
@@ -161,7 +166,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (variant?.record.contentEncoding === 'gzip') {
       if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) headers['Content-Encoding'] = 'gzip';
       else body = gunzipSync(body);
-      headers.Vary = 'Accept-Encoding';
+      headers.Vary = inPlace ? 'Accept, Accept-Encoding' : 'Accept-Encoding';
     }
     if (etagMatches(req.headers['if-none-match'], etag)) {
       res.writeHead(304, { 'Cache-Control': headers['Cache-Control']!, ETag: etag, ...lastModified });

@@ -2,7 +2,8 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { decodeMarkedUrl } from '../marks/index.js';
+import { capabilitiesFromAccept } from '../client/index.js';
+import { type DecodedMark, decodeMarkedUrl, markValue } from '../marks/index.js';
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { classifyOriginFailure } from '../proxy/origin-failure.js';
 import { passThrough } from '../proxy/pass-through.js';
@@ -32,6 +33,14 @@ const FAILURE_EXPLANATION = {
   protocol: 'the origin sent an invalid HTTP response',
   other: 'the origin could not be reached',
 } as const;
+
+/** Paths of images by their extension (query aside): what SPEC §7 optimises in place. */
+const IMAGE_PATH = /^[^?#]*\.(jpe?g|png|gif|webp)(\?|#|$)/i;
+
+function inPlaceMark(req: IncomingMessage): DecodedMark {
+  const capabilities = capabilitiesFromAccept(req.headers.accept);
+  return { url: req.url ?? '/', mark: markValue(capabilities), capabilities };
+}
 
 /** The public listener: `/.slimproxy/health`, and everything else to the origin. */
 export interface PublicServer {
@@ -84,8 +93,10 @@ export function createPublicServer({ originProxy, documents, images, logger, met
     if (marked) req.url = marked.url;
     const finish = beginRequestLog(req, res, marked ? 'marked' : 'proxy', logger, metrics);
     const forward = () => originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
-    if (marked && images) {
-      images(req, res, marked).then(
+    // SPEC §7: an image asked for by an unmarked URL is optimised in place, for what its Accept header lists.
+    const inPlace = !marked && images && (req.method === 'GET' || req.method === 'HEAD') && IMAGE_PATH.test(req.url ?? '') ? inPlaceMark(req) : undefined;
+    if (images && (marked || inPlace)) {
+      images(req, res, (marked ?? inPlace)!, inPlace !== undefined).then(
         (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes }) : forward()),
         (err: Error) => settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish),
       );

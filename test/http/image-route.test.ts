@@ -133,6 +133,24 @@ describe('serving marked images (SPEC §5)', () => {
     assert.equal(origin.requests.at(-1)?.headers.authorization, 'Basic dTpw');
   });
 
+  it('optimises an unmarked image in place by its Accept header (SPEC §7)', async () => {
+    const chrome = { Accept: 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8' };
+    let last = await get('/photo.jpg', chrome);
+    for (let i = 0; i < 3; i += 1) {
+      await proxy.running.experimentsIdle();
+      last = await get('/photo.jpg', chrome);
+    }
+    assert.match(String(last.headers['content-type']), /^image\/(webp|avif)$/);
+    assert.equal(last.headers['cache-control'], 'private, no-transform');
+    assert.equal(last.headers.vary, 'Accept');
+    let plain = await get('/photo.jpg', { Accept: '*/*' });
+    await proxy.running.experimentsIdle();
+    plain = await get('/photo.jpg', { Accept: '*/*' });
+    assert.equal(plain.headers['content-type'], 'image/jpeg');
+    assert.equal(plain.headers.vary, 'Accept');
+    assert.ok(plain.body.length < photo.length);
+  });
+
   it('passes what is not an image through with a reason', async () => {
     const res = await get('/page.html?m=ic');
     assert.equal(res.headers['x-slimproxy-skip'], 'not an image');

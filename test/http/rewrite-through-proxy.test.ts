@@ -109,10 +109,13 @@ describe('rewriting through the proxy', () => {
     assert.ok(String(res.headers.etag).startsWith('W/'), 'the ETag is weakened: the bytes changed');
   });
 
-  it('leaves images and other files untouched, without Vary', async () => {
+  it('does not rewrite images or other files (an image the first time is its original)', async () => {
     const res = await fetchRaw(new URL('/img/logo.png', proxy.url), { headers: { 'User-Agent': CHROME_UA } });
     assert.deepEqual(res.body, readFileSync(join(DEMO_SITE_ROOT, 'img/logo.png')));
-    assert.equal(res.headers.vary, undefined);
+    assert.doesNotMatch(String(res.headers.vary), /User-Agent/);
+    const js = await fetchRaw(new URL('/favicon.ico', proxy.url), { headers: { 'User-Agent': CHROME_UA } });
+    assert.deepEqual(js.body, readFileSync(join(DEMO_SITE_ROOT, 'favicon.ico')));
+    assert.equal(js.headers.vary, undefined);
   });
 
   it('answers a marked URL with the original it names', async () => {
