@@ -3,21 +3,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
-import { spawnProxy, testConfigXml, writeTempConfig, type LogLine } from '../support/proxy.js';
-
-function waitForLine(lines: LogLine[], predicate: (line: LogLine) => boolean, child: { stdout: NodeJS.ReadableStream | null }): Promise<LogLine> {
-  return new Promise((resolve) => {
-    const check = () => {
-      const found = lines.find(predicate);
-      if (found) {
-        child.stdout?.off('data', check);
-        resolve(found);
-      }
-    };
-    child.stdout?.on('data', check);
-    check();
-  });
-}
+import { spawnProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
 
 describe('SIGTERM', () => {
   const origins: TestOrigin[] = [];
@@ -42,7 +28,7 @@ describe('SIGTERM', () => {
     await arrived;
     const exitedAfterResponse = proxy.exited.then((code) => ({ code, at: performance.now() }));
     proxy.child.kill('SIGTERM');
-    await waitForLine(proxy.lines, (l) => String(l.msg).startsWith('stopping'), proxy.child);
+    await waitForLog(proxy, (l) => String(l.msg).startsWith('stopping'));
     await assert.rejects(fetchRaw(new URL('/new', proxy.url)), { code: 'ECONNREFUSED' }, 'no new connections');
 
     const res = await response;

@@ -121,3 +121,20 @@ export function runProxyToExit(args: string[], env: NodeJS.ProcessEnv = {}): Pro
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
+
+/** Resolves with the first log line of a spawned proxy that matches, as soon as it is written. */
+export function waitForLog(proxy: SpawnedProxy, predicate: (line: LogLine) => boolean): Promise<LogLine> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const found = proxy.lines.find(predicate);
+      if (!found) return;
+      proxy.child.stdout?.off('data', onData);
+      resolve(found);
+    };
+    // After readline has pushed the line: readline listens first, so a later listener sees it in `lines`.
+    const onData = () => setImmediate(check);
+    proxy.child.stdout?.on('data', onData);
+    void proxy.exited.then(() => reject(new Error('proxy exited while waiting for a log line')));
+    check();
+  });
+}
