@@ -44,7 +44,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     compression || config.imageScaling
       ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host })
       : PASS_THROUGH;
-  const imageParts = compression ? startImageParts(config, compression, originUrl, logger) : undefined;
+  const imageParts = compression ? startImageParts(config, compression, originUrl, logger, metrics) : undefined;
   const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, logger, metrics });
   const { server } = publicServer;
   try {
@@ -99,7 +99,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
 }
 
 /** The image side (SPEC §5–§8): store, worker pool, queue, origin fetcher and the marked-image route. */
-function startImageParts(config: Config, compression: ImageCompressionConfig, originUrl: URL, logger: Logger) {
+function startImageParts(config: Config, compression: ImageCompressionConfig, originUrl: URL, logger: Logger, metrics: Metrics) {
   const store = new ImageStore(config.store.path, config.store.maxBytes);
   const pool = new ExperimentPool(config.limits.maxImageProcesses);
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
@@ -114,6 +114,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     intervalSeconds: config.intervalCachingSeconds,
     maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4)),
     logger,
+    metrics,
   });
   return {
     route,

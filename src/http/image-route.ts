@@ -8,6 +8,7 @@ import { planFor } from '../images/plan.js';
 import { probeImage, type ProbeLimits } from '../images/probe.js';
 import type { DecodedMark } from '../marks/index.js';
 import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
 import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
 import type { OriginFetcher } from '../proxy/origin-fetch.js';
@@ -26,6 +27,7 @@ export interface ImageRouteParts {
   /** Originals larger than this are passed through, not kept. */
   readonly maxOriginalBytes: number;
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 /** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
@@ -52,7 +54,12 @@ function describeFacts(facts: Exclude<OriginalRecord['facts'], undefined>) {
  * kept or improved goes through as it is.
  */
 export function createImageRoute(parts: ImageRouteParts) {
-  const { store, queue, pool, fetcher, settings, limits, logger } = parts;
+  const { store, queue, pool, fetcher, settings, limits, logger, metrics } = parts;
+  const observe = () => {
+    metrics.queueLength.set({ state: 'waiting' }, queue.queued);
+    metrics.queueLength.set({ state: 'running' }, queue.running);
+    metrics.storeBytes.set(store.size);
+  };
 
   async function original(req: IncomingMessage, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: Awaited<ReturnType<OriginFetcher['fetch']>> }> {
     let record = store.getOriginal(key);
@@ -121,6 +128,8 @@ export function createImageRoute(parts: ImageRouteParts) {
       }, stored);
     }
     await store.putProgress(key, mark, { originalDigest: record.digest, done: [...done, name] });
+    metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : wireSize(outcome.variant) < currentSize ? 'won' : 'kept-previous' });
+    observe();
     logger.info(
       { image: key, mark, experiment: name, outcome: outcome.ok ? 'ok' : 'rejected', reason: outcome.ok ? undefined : outcome.reason, before: currentSize, after: outcome.ok ? wireSize(outcome.variant) : undefined, dssim: outcome.ok ? outcome.variant.dssim : undefined, ms: outcome.ms },
       'experiment',
@@ -139,6 +148,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if ('forward' in found) return { kind: 'forward', reason: found.forward };
     if ('response' in found) {
       const fetched = found.response;
+      metrics.imageResponses.inc({ outcome: 'passed-through' });
       res.writeHead(fetched.status, fetched.statusMessage, responseHeadersForClient(fetched.rawHeaders));
       res.end(req.method === 'HEAD' ? undefined : fetched.body);
       return { kind: 'answered', bytes: fetched.body?.length ?? 0 };
@@ -147,6 +157,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     const requests = (await store.countRequest(key)).count;
     const lastModified: Record<string, string> = record.lastModified ? { 'Last-Modified': record.lastModified } : {};
     if (record.skip) {
+      metrics.imageResponses.inc({ outcome: 'skipped' });
       res.writeHead(200, { 'Content-Type': record.contentType, 'Content-Length': bytes.length, 'X-Slimproxy-Skip': record.skip, ...lastModified, ...(record.cacheControl ? { 'Cache-Control': record.cacheControl } : {}), ...(record.etag ? { ETag: record.etag } : {}) });
       res.end(req.method === 'HEAD' ? undefined : bytes);
       return { kind: 'answered', bytes: bytes.length };
@@ -174,6 +185,10 @@ export function createImageRoute(parts: ImageRouteParts) {
       return { kind: 'answered', bytes: 0 };
     }
     headers['Content-Length'] = body.length;
+    metrics.imageResponses.inc({ outcome: variant ? 'variant' : 'original' });
+    metrics.imageBytes.inc({ side: 'original' }, record.size);
+    metrics.imageBytes.inc({ side: 'sent' }, body.length);
+    observe();
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
     return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : body.length };

@@ -1,4 +1,4 @@
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 
 /**
  * The product's counters, one registry per running proxy (tests run several in one process). The admin
@@ -12,6 +12,15 @@ export interface Metrics {
   readonly originFailures: Counter<'reason'>;
   /** Requests refused before reaching the origin: bad request target, CONNECT. */
   readonly refusedRequests: Counter<'reason'>;
+  /** Image answers by what was sent: variant, original (no better one yet), skipped, passed through. */
+  readonly imageResponses: Counter<'outcome'>;
+  /** Image bytes: as the origin has them, and as sent (the saving is the difference). */
+  readonly imageBytes: Counter<'side'>;
+  /** Experiments by kind and outcome (won, kept-original, rejected). */
+  readonly experiments: Counter<'experiment' | 'outcome'>;
+  /** Experiments waiting and running; bytes in the store. Set by whoever owns them. */
+  readonly queueLength: Gauge<'state'>;
+  readonly storeBytes: Gauge;
 }
 
 export function createMetrics(): Metrics {
@@ -36,5 +45,30 @@ export function createMetrics(): Metrics {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    imageResponses: new Counter({
+      name: 'slimproxy_image_responses_total',
+      help: 'Image responses by what was sent',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    imageBytes: new Counter({
+      name: 'slimproxy_image_bytes_total',
+      help: 'Image bytes: original (as the origin has them) and sent',
+      labelNames: ['side'],
+      registers: [registry],
+    }),
+    experiments: new Counter({
+      name: 'slimproxy_experiments_total',
+      help: 'Experiments by kind and outcome',
+      labelNames: ['experiment', 'outcome'],
+      registers: [registry],
+    }),
+    queueLength: new Gauge({
+      name: 'slimproxy_experiment_queue',
+      help: 'Experiments waiting and running',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
   };
 }

@@ -79,6 +79,15 @@ describe('serving marked images (SPEC §5)', () => {
     assert.equal(origin.requests.filter((r) => r.url === '/photo.jpg').length, 1, 'fresh for an hour: fetched once');
     assert.ok(!origin.requests.some((r) => r.url?.includes('m=ic')), 'the origin never sees a mark');
 
+    const metrics = proxy.running.metrics;
+    const count = async (metric: typeof metrics.experiments | typeof metrics.imageResponses, labels: Record<string, string>) =>
+      (await metric.get()).values
+        .filter((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, string | number | undefined>)[k] === value))
+        .reduce((sum, v) => sum + v.value, 0);
+    assert.equal(await count(metrics.experiments, {}), 3, 'three experiments ran, once each');
+    assert.ok((await count(metrics.imageResponses, { outcome: 'variant' })) >= 1);
+    assert.ok((await count(metrics.imageResponses, { outcome: 'original' })) >= 1);
+
     const notModified = await get('/photo.jpg?m=ic,webp,avif', { 'If-None-Match': String(last.headers.etag) });
     assert.equal(notModified.status, 304);
     assert.equal(notModified.headers['cache-control'], 'public, no-transform, max-age=3600');
