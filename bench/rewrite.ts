@@ -95,7 +95,7 @@ const originPort = (origin.address() as AddressInfo).port;
 async function startProxy(elements: string): Promise<{ child: ChildProcess; url: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'slimproxy-bench-'));
   const config = join(dir, 'config.xml');
-  writeFileSync(config, `<config><listen address="127.0.0.1" port="0"/><origin url="http://127.0.0.1:${originPort}/"/><log level="warn"/>${elements}</config>`);
+  writeFileSync(config, `<config><listen address="127.0.0.1" port="0"/><origin url="http://127.0.0.1:${originPort}/"/><log level="warn"/><admin enabled="false"/>${elements}</config>`);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', config], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SLIMPROXY_LOG_LEVEL: 'info' } });
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {

@@ -46,7 +46,7 @@ const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`;
 
 const silent = createLogger('warn');
 const config = (elements: string) =>
-  parseConfig(`<config><listen address="127.0.0.1" port="0"/><origin url="${originUrl}"/>${elements}</config>`, 'bench.xml');
+  parseConfig(`<config><listen address="127.0.0.1" port="0"/><origin url="${originUrl}"/><admin enabled="false"/>${elements}</config>`, 'bench.xml');
 const store = mkdtempSync(join(tmpdir(), 'slimproxy-bench-store-'));
 const proxy = await startSlimproxy(config(`<image-compression/><store path="${store}" max-size="1GiB"/><limits max-image-processes="2"/>`), silent);
 const plain = await startSlimproxy(config(''), silent);

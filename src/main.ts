@@ -68,6 +68,7 @@ async function main(): Promise<void> {
   const shown = new URL(running.url);
   if (shown.hostname === '0.0.0.0' || shown.hostname === '[::]') shown.hostname = 'localhost';
   logger.info({ url: shown.href, origin: running.origin.href, config: config.source }, `slimproxy is listening: open ${shown.href} (in front of ${origin})`);
+  if (running.adminUrl) logger.info({ admin: running.adminUrl.href }, `admin: status page ${new URL('status', running.adminUrl).href}, metrics ${new URL('metrics', running.adminUrl).href}`);
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config, ImageCompressionConfig } from './config/index.js';
 import { createImageRoute } from './http/image-route.js';
@@ -7,7 +8,9 @@ import { ExperimentQueue } from './optimizer/experiment-queue.js';
 import { OriginFetcher } from './proxy/origin-fetch.js';
 import { ImageStore } from './store/image-store.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
+import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
+import { statusFromMetrics } from './observability/status.js';
 import { createDocumentRewriting, PASS_THROUGH } from './http/rewrite-handler.js';
 import type { Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -19,6 +22,8 @@ export interface RunningSlimproxy {
   /** Where requests go: the configured origin, or the embedded demo site's loopback address. */
   readonly origin: URL;
   readonly metrics: Metrics;
+  /** The admin listener (metrics, status), unless switched off. */
+  readonly adminUrl: URL | undefined;
   /** Resolves when no experiment is queued or running (tests, benchmarks). */
   experimentsIdle(): Promise<void>;
   /**
@@ -62,6 +67,23 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     throw err;
   }
   server.on('error', (err) => logger.error({ error: err.message }, 'public listener error'));
+  let admin: Server | undefined;
+  if (config.admin.enabled) {
+    admin = createAdminServer(metrics, statusFromMetrics(metrics));
+    const adminServer = admin;
+    await new Promise<void>((resolve, reject) => {
+      adminServer.once('error', reject);
+      adminServer.listen(config.admin.port, config.admin.address, () => resolve());
+    }).catch(async (err: Error) => {
+      server.close();
+      originProxy.close();
+      await imageParts?.close();
+      await embedded?.close();
+      throw new Error(`admin listener on ${config.admin.address}:${config.admin.port}: ${err.message}`);
+    });
+  }
+  const adminAddress = admin?.address() as AddressInfo | undefined;
+  const adminUrl = adminAddress ? new URL(`http://${adminAddress.family === 'IPv6' ? `[${adminAddress.address}]` : adminAddress.address}:${adminAddress.port}/`) : undefined;
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = new URL(`http://${host}:${address.port}/`);
@@ -83,6 +105,10 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     clearInterval(closeIdle);
     if (!finishedInTime) server.closeAllConnections();
     for (const socket of publicServer.upgradedSockets) socket.destroy();
+    if (admin) {
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+    }
     originProxy.close();
     await imageParts?.close();
     await embedded?.close();
@@ -93,6 +119,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     url,
     origin: originUrl,
     metrics,
+    adminUrl,
     experimentsIdle: () => imageParts?.queue.idle() ?? Promise.resolve(),
     stop: (graceMs) => (stopping ??= stop(graceMs)),
   };

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 /**
  * The product's counters, one registry per running proxy (tests run several in one process). The admin
@@ -25,6 +25,8 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
+  // Process metrics (CPU, memory, event-loop lag, GC) next to the product's own.
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     requests: new Counter({

@@ -29,6 +29,7 @@ export function testConfigXml(options: ProxyOptions): string {
   <listen address="127.0.0.1" port="0"/>
   <origin url="${origin}" ${options.originAttributes ?? ''}/>
   ${store}
+  ${options.elements?.includes('<admin') ? '' : '<admin address="127.0.0.1" port="0"/>'}
   ${options.elements ?? ''}
 </config>
 `;

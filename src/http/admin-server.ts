@@ -1,0 +1,35 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Metrics } from '../observability/metrics.js';
+import type { StatusSource } from '../observability/status.js';
+import { renderStatusPage } from '../observability/status-page.js';
+
+/**
+ * The admin listener (SPEC §8), apart from the public one: `/metrics` (Prometheus text), `/api/status` (JSON) and
+ * `/status` (the page a site owner opens). Loopback by default; nothing here is reachable on the public port.
+ */
+export function createAdminServer(metrics: Metrics, status: StatusSource): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (code: number, type: string, body: string) => {
+      res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
+      return;
+    }
+    if (path === '/metrics') {
+      void metrics.registry.metrics().then((text) => send(200, metrics.registry.contentType, text), (err: Error) => send(500, 'text/plain', `${err.message}\n`));
+      return;
+    }
+    if (path === '/api/status') {
+      void status().then((snapshot) => send(200, 'application/json', `${JSON.stringify(snapshot, null, 2)}\n`));
+      return;
+    }
+    if (path === '/status' || path === '/') {
+      void status().then((snapshot) => send(200, 'text/html; charset=utf-8', renderStatusPage(snapshot)));
+      return;
+    }
+    send(404, 'text/plain; charset=utf-8', 'Not Found: /status, /api/status, /metrics\n');
+  });
+}

@@ -1,0 +1,38 @@
+import type { StatusSnapshot } from './status.js';
+
+const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+
+function table(rows: [string, string][]): string {
+  return `<table>${rows.map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`).join('')}</table>`;
+}
+
+/** `/status`: one server-rendered page, no outside resources, refreshing itself. */
+export function renderStatusPage(status: StatusSnapshot): string {
+  const saved = status.images.bytesOriginal > 0 ? (100 * status.images.bytesSaved) / status.images.bytesOriginal : 0;
+  const experiments = Object.entries(status.experiments).map(([name, outcomes]): [string, string] => [
+    name,
+    Object.entries(outcomes).map(([outcome, count]) => `${outcome} ${count}`).join(', '),
+  ]);
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>slimproxy status</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
+table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}</style>
+</head><body>
+<h1>slimproxy</h1>
+<p class="big">${escape(kb(status.images.bytesSaved))} saved (${saved.toFixed(1)}% of image bytes)</p>
+<h2>Images sent</h2>${table([
+    ['original bytes', kb(status.images.bytesOriginal)],
+    ['bytes sent', kb(status.images.bytesSent)],
+    ...Object.entries(status.images.responses).map(([k, v]): [string, string] => [k, String(v)]),
+  ])}
+<h2>Experiments</h2>${experiments.length ? table(experiments) : '<p>none yet</p>'}
+<h2>Queue and store</h2>${table([
+    ['waiting', String(status.queue.waiting)],
+    ['running', String(status.queue.running)],
+    ['store', kb(status.storeBytes)],
+  ])}
+<p><small>${escape(status.generatedAt)} · up ${status.uptimeSeconds} s · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a></small></p>
+</body></html>
+`;
+}

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { fetchRaw } from '../support/client.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
+
+const photo = readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT));
+
+/** Prometheus text exposition format, line by line (comments, samples with optional labels). */
+const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? -?(\d+(\.\d+)?([eE][+-]?\d+)?|NaN|\+Inf|-Inf)( \d+)?$/;
+const COMMENT = /^# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*$/;
+
+function sampleValue(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
+
+describe('the admin listener', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
+      res.end(photo);
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop(5000);
+    await origin.close();
+  });
+
+  it('serves /metrics as Prometheus text whose counters move with the traffic', async () => {
+    const admin = proxy.running.adminUrl!;
+    const before = (await fetchRaw(new URL('metrics', admin))).body.toString();
+    await fetchRaw(new URL('/a.jpg?m=ic', proxy.url));
+    await proxy.running.experimentsIdle();
+    await fetchRaw(new URL('/a.jpg?m=ic', proxy.url));
+    await fetchRaw(new URL('/.slimproxy/health', proxy.url));
+    const res = await fetchRaw(new URL('metrics', admin));
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers['content-type']), /^text\/plain/);
+    const text = res.body.toString();
+    for (const line of text.split('\n')) if (line !== '') assert.ok(SAMPLE.test(line) || COMMENT.test(line), `not Prometheus text: ${line}`);
+    assert.equal(sampleValue(text, 'slimproxy_http_requests_total', 'route="health",outcome="2xx"') - sampleValue(before, 'slimproxy_http_requests_total', 'route="health",outcome="2xx"'), 1);
+    assert.equal(sampleValue(text, 'slimproxy_image_responses_total', 'outcome="original"'), 1);
+    assert.equal(sampleValue(text, 'slimproxy_image_responses_total', 'outcome="variant"'), 1);
+    assert.equal(sampleValue(text, 'slimproxy_experiments_total', 'experiment="jpeg",outcome="won"'), 1);
+    assert.ok(sampleValue(text, 'slimproxy_store_bytes') > 0);
+    assert.ok(sampleValue(text, 'process_cpu_user_seconds_total') > 0, 'process metrics too');
+  });
+
+  it('serves /api/status and /status with the same totals', async () => {
+    const admin = proxy.running.adminUrl!;
+    const api = JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as { images: { bytesSaved: number } };
+    assert.ok(api.images.bytesSaved > 0);
+    const page = (await fetchRaw(new URL('status', admin))).body.toString();
+    assert.match(page, new RegExp(`${(api.images.bytesSaved / 1024).toFixed(1)} KB saved`));
+    assert.doesNotMatch(page, /<(script|link|img)[^>]+(src|href)="https?:/, 'no outside resources');
+  });
+
+  it('is not reachable on the public port', async () => {
+    for (const path of ['/metrics', '/status', '/api/status']) {
+      const res = await fetchRaw(new URL(path, proxy.url));
+      assert.doesNotMatch(res.body.toString(), /slimproxy_|bytesSaved|slimproxy status/, path);
+    }
+  });
+
+  it('can be switched off', async () => {
+    const off = await startProxy({ origin: origin.url, elements: '<admin enabled="false"/>' });
+    try {
+      assert.equal(off.running.adminUrl, undefined);
+    } finally {
+      await off.stop();
+    }
+  });
+});
