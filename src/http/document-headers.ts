@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { responseHeadersForClient } from '../proxy/hop-by-hop.js';
+import { headerText, headerTokens } from './header-values.js';
 
 export type DocumentKind = 'html' | 'css';
 export type ContentCoding = 'identity' | 'gzip' | 'deflate' | 'br';
@@ -11,9 +12,6 @@ export interface RewritableDocument {
   readonly coding: ContentCoding;
 }
 
-function single(value: string | string[] | undefined): string {
-  return (Array.isArray(value) ? value.join(',') : (value ?? '')).trim();
-}
 
 /**
  * SPEC §3/§4: whether an origin response is a document to rewrite: a `200` to a `GET`, `text/html` or
@@ -22,13 +20,13 @@ function single(value: string | string[] | undefined): string {
  */
 export function rewritableDocument(method: string | undefined, status: number | undefined, headers: IncomingHttpHeaders, maxBytes: number): RewritableDocument | undefined {
   if (method !== 'GET' || status !== 200) return undefined;
-  const [mediaType = '', ...parameters] = single(headers['content-type']).toLowerCase().split(';');
+  const [mediaType = '', ...parameters] = headerText(headers['content-type']).toLowerCase().split(';');
   const kind = mediaType.trim() === 'text/html' ? 'html' : mediaType.trim() === 'text/css' ? 'css' : undefined;
   if (!kind) return undefined;
   const charset = parameters.map((p) => p.trim()).find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '');
   if (charset && /^(utf-?16|utf-?32|ucs-?2|ucs-?4)/.test(charset)) return undefined;
-  if (/(^|,)\s*no-transform\s*(,|$)/i.test(single(headers['cache-control']))) return undefined;
-  const coding = CODINGS[single(headers['content-encoding']).toLowerCase()];
+  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerText(headers['cache-control']))) return undefined;
+  const coding = CODINGS[headerText(headers['content-encoding']).toLowerCase()];
   if (!coding) return undefined;
   const length = Number(headers['content-length'] ?? NaN);
   if (Number.isFinite(length) && length > maxBytes) return undefined;
@@ -67,13 +65,6 @@ export function rewrittenDocumentHeaders(rawHeaders: readonly string[]): string[
   return out;
 }
 
-function tokens(value: string | string[] | undefined): string[] {
-  return single(value)
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-}
 
 /**
  * Whether a rewritten document may be kept for other visitors with the same mark: nothing personal on either
@@ -83,8 +74,8 @@ function tokens(value: string | string[] | undefined): string[] {
 export function keepableDocument(requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
   if (requestHeaders.authorization !== undefined || requestHeaders.cookie !== undefined) return false;
   if (responseHeaders['set-cookie'] !== undefined) return false;
-  if (tokens(responseHeaders['cache-control']).some((t) => t === 'private' || t === 'no-store' || t.startsWith('private='))) return false;
-  if (!tokens(responseHeaders.vary).every((t) => t === 'accept-encoding' || t === 'user-agent')) return false;
+  if (headerTokens(responseHeaders['cache-control']).some((t) => t === 'private' || t === 'no-store' || t.startsWith('private='))) return false;
+  if (!headerTokens(responseHeaders.vary).every((t) => t === 'accept-encoding' || t === 'user-agent')) return false;
   return responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
 }
 
@@ -109,7 +100,7 @@ export function revalidatedHeaders(stored: readonly string[], fresh: readonly st
  * weak: the origin's strong `"x"` names the origin's bytes, not the rewritten ones the client holds.
  */
 export function notModifiedHeaders(ifNoneMatch: string | string[] | undefined, rawHeaders: readonly string[]): string[] {
-  const asked = single(ifNoneMatch);
+  const asked = headerText(ifNoneMatch);
   const headers = responseHeadersForClient(rawHeaders);
   for (let i = 0; i < headers.length; i += 2) {
     const value = headers[i + 1]!;

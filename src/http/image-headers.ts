@@ -1,18 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OriginalRecord, VariantRecord } from '../store/records.js';
-
-function single(value: string | string[] | undefined): string {
-  return Array.isArray(value) ? value.join(', ') : (value ?? '');
-}
-
-function directives(cacheControl: string | undefined): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const part of (cacheControl ?? '').split(',')) {
-    const [name, value = ''] = part.trim().split('=');
-    if (name) map.set(name.toLowerCase(), value.replace(/"/g, ''));
-  }
-  return map;
-}
+import { cacheDirectives, headerText } from './header-values.js';
 
 /**
  * SPEC §5.2: why an origin response may not be kept (and is passed through unmodified), or `undefined`.
@@ -21,7 +9,7 @@ function directives(cacheControl: string | undefined): Map<string, string> {
 export function notStorable(requestHeaders: IncomingHttpHeaders, status: number, headers: IncomingHttpHeaders): string | undefined {
   if (requestHeaders.authorization !== undefined) return 'request with Authorization';
   if (status !== 200) return `status ${status}`;
-  const cc = directives(single(headers['cache-control']));
+  const cc = cacheDirectives(headers['cache-control']);
   if (cc.has('private')) return 'Cache-Control: private';
   if (cc.has('no-store')) return 'Cache-Control: no-store';
   if (headers['set-cookie'] !== undefined) return 'Set-Cookie';
@@ -31,7 +19,7 @@ export function notStorable(requestHeaders: IncomingHttpHeaders, status: number,
 /** Until when a stored original may be used without asking the origin (ms since the epoch). */
 export function freshUntil(original: OriginalRecord, intervalSeconds: number): number {
   if (intervalSeconds > 0) return original.validatedAt + intervalSeconds * 1000;
-  const cc = directives(original.cacheControl);
+  const cc = cacheDirectives(original.cacheControl);
   if (cc.has('no-cache')) return original.validatedAt;
   const maxAge = Number(cc.get('s-maxage') ?? cc.get('max-age') ?? NaN);
   if (Number.isFinite(maxAge)) return original.validatedAt + maxAge * 1000;
@@ -48,7 +36,7 @@ export function freshUntil(original: OriginalRecord, intervalSeconds: number): n
 export function imageCacheControl(final: boolean, original: OriginalRecord, intervalSeconds: number): string {
   if (!final) return 'private, no-transform';
   if (intervalSeconds > 0) return `public, no-transform, max-age=${intervalSeconds}, s-maxage=${intervalSeconds}`;
-  const cc = directives(original.cacheControl);
+  const cc = cacheDirectives(original.cacheControl);
   const parts = ['public', 'no-transform'];
   if (cc.has('max-age')) parts.push(`max-age=${cc.get('max-age')}`);
   if (cc.has('s-maxage')) parts.push(`s-maxage=${cc.get('s-maxage')}`);
@@ -63,7 +51,7 @@ export function imageEtag(digest: string): string {
 
 /** `If-None-Match` against one tag, weak comparison (RFC 9110 §13.1.2). */
 export function etagMatches(ifNoneMatch: string | string[] | undefined, etag: string): boolean {
-  const value = single(ifNoneMatch).trim();
+  const value = headerText(ifNoneMatch);
   if (value === '*') return true;
   const bare = etag.replace(/^W\//, '');
   return value.split(',').some((tag) => tag.trim().replace(/^W\//, '') === bare);
