@@ -10,6 +10,7 @@ import { ImageStore } from './store/image-store.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
+import { imagesByState } from './observability/image-status.js';
 import { statusFromMetrics } from './observability/status.js';
 import { createDocumentRewriting, PASS_THROUGH } from './http/rewrite-handler.js';
 import type { Logger } from './observability/log.js';
@@ -69,7 +70,8 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   server.on('error', (err) => logger.error({ error: err.message }, 'public listener error'));
   let admin: Server | undefined;
   if (config.admin.enabled) {
-    admin = createAdminServer(metrics, statusFromMetrics(metrics));
+    const images = imageParts ? () => imagesByState(imageParts.store, imageParts.settings) : undefined;
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images), imageParts?.store);
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);
@@ -131,12 +133,13 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
   const pool = new ExperimentPool(config.limits.maxImageProcesses);
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
   const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs);
+  const settings = engineSettings(compression);
   const route = createImageRoute({
     store,
     queue,
     pool,
     fetcher,
-    settings: engineSettings(compression),
+    settings,
     limits: { maxPixels: config.limits.maxImageAreaPixels, maxFrames: 1000 },
     intervalSeconds: config.intervalCachingSeconds,
     maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4)),
@@ -146,6 +149,8 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
   return {
     route,
     queue,
+    store,
+    settings,
     async close() {
       queue.close();
       await pool.close();

@@ -27,6 +27,7 @@ table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #
     ...Object.entries(status.images.responses).map(([k, v]): [string, string] => [k, String(v)]),
   ])}
 <h2>Experiments</h2>${experiments.length ? table(experiments) : '<p>none yet</p>'}
+${status.store ? imagesSection(status.store) : ''}
 <h2>Queue and store</h2>${table([
     ['waiting', String(status.queue.waiting)],
     ['running', String(status.queue.running)],
@@ -35,4 +36,20 @@ table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #
 <p><small>${escape(status.generatedAt)} · up ${status.uptimeSeconds} s · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a></small></p>
 </body></html>
 `;
+}
+
+function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
+  const states = table(Object.entries(images.states).map(([k, v]): [string, string] => [k, String(v)]));
+  const reasons = Object.entries(images.skipReasons);
+  const thumb = (url: string, which: string, mark = '') =>
+    `<img src="/image?url=${encodeURIComponent(url)}&amp;which=${which}${mark ? `&amp;mark=${encodeURIComponent(mark)}` : ''}" width="120" alt="">`;
+  const rows = images.top
+    .map((image) => {
+      const best = image.best;
+      const saving = best ? `${((100 * (image.originalBytes - best.bytes)) / image.originalBytes).toFixed(0)}%` : '';
+      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${thumb(image.url, 'original')}<br><small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.mark)}<br><small>${escape(best.experiment)} ${escape(best.format)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
+    })
+    .join('');
+  return `<h2>Images by state</h2>${states}${reasons.length ? `<p>Skipped: ${reasons.map(([k, v]) => `${escape(k)} ${v}`).join(', ')}</p>` : ''}
+<h2>Most requested</h2>${rows ? `<table><tr><th>image</th><th>original</th><th>best</th></tr>${rows}</table>` : '<p>none yet</p>'}`;
 }

@@ -1,3 +1,4 @@
+import type { ImagesByState } from './image-status.js';
 import type { Metrics } from './metrics.js';
 
 /** What `/api/status` reports and `/status` shows. */
@@ -14,6 +15,8 @@ export interface StatusSnapshot {
   readonly queue: { readonly waiting: number; readonly running: number };
   readonly storeBytes: number;
   readonly requests: Readonly<Record<string, number>>;
+  /** Present when images are compressed. */
+  readonly store?: ImagesByState;
 }
 
 export type StatusSource = () => Promise<StatusSnapshot>;
@@ -21,7 +24,7 @@ export type StatusSource = () => Promise<StatusSnapshot>;
 const startedAt = Date.now();
 
 /** The snapshot from the counters: one source of truth for the page, the API and /metrics. */
-export function statusFromMetrics(metrics: Metrics): StatusSource {
+export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState): StatusSource {
   return async () => {
     const sum = (values: { value: number; labels: Record<string, string | number | undefined> }[], label: string) => {
       const out: Record<string, number> = {};
@@ -48,6 +51,7 @@ export function statusFromMetrics(metrics: Metrics): StatusSource {
       queue: { waiting: queue.waiting ?? 0, running: queue.running ?? 0 },
       storeBytes: (await metrics.storeBytes.get()).values[0]?.value ?? 0,
       requests,
+      ...(images ? { store: images() } : {}),
     };
   };
 }

@@ -143,6 +143,30 @@ export class ImageStore {
     return record;
   }
 
+  /** The most requested originals, most first (for the status page). */
+  mostRequested(limit: number): { url: string; requests: RequestRecord; original: OriginalRecord }[] {
+    const all: { url: string; requests: RequestRecord; original: OriginalRecord }[] = [];
+    for (const { key, value } of this.requests.getRange({})) {
+      const original = this.originals.get(key);
+      if (original) all.push({ url: key, requests: value, original });
+    }
+    return all.sort((a, b) => b.requests.count - a.requests.count).slice(0, limit);
+  }
+
+  /** Every mark's best variant and progress for an original. */
+  marksOf(url: string): { mark: string; variant: VariantRecord | undefined; progress: ProgressRecord | undefined }[] {
+    const marks = new Set<string>();
+    const range = { start: markPrefix(url), end: `${url}\u0001` };
+    for (const key of this.variants.getKeys(range)) marks.add(key.slice(markPrefix(url).length));
+    for (const key of this.progress.getKeys(range)) marks.add(key.slice(markPrefix(url).length));
+    return [...marks].map((mark) => ({ mark, variant: this.variants.get(markKey(url, mark)), progress: this.progress.get(markKey(url, mark)) }));
+  }
+
+  /** Every stored original (for the status page's counts). */
+  *originalRecords(): Generator<OriginalRecord> {
+    for (const { value } of this.originals.getRange({})) yield value;
+  }
+
   async close(): Promise<void> {
     await this.root.close();
   }

@@ -51,12 +51,24 @@ describe('the admin listener', () => {
     assert.ok(sampleValue(text, 'process_cpu_user_seconds_total') > 0, 'process metrics too');
   });
 
-  it('serves /api/status and /status with the same totals', async () => {
+  it('serves /api/status and /status with the same totals, images by state and the most requested', async () => {
     const admin = proxy.running.adminUrl!;
-    const api = JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as { images: { bytesSaved: number } };
+    await fetchRaw(new URL('/a.jpg?m=ic', proxy.url)); // the plan for ic has one experiment: now final
+    const api = JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as {
+      images: { bytesSaved: number };
+      store: { states: Record<string, number>; top: { url: string; state: string; best?: { experiment: string; mark: string } }[] };
+    };
     assert.ok(api.images.bytesSaved > 0);
+    assert.equal(api.store.states.final, 1);
+    assert.equal(api.store.top[0]?.url, '/a.jpg');
+    assert.equal(api.store.top[0]?.state, 'final');
+    assert.equal(api.store.top[0]?.best?.experiment, 'jpeg');
     const page = (await fetchRaw(new URL('status', admin))).body.toString();
     assert.match(page, new RegExp(`${(api.images.bytesSaved / 1024).toFixed(1)} KB saved`));
+    assert.match(page, /<img src="\/image\?url=%2Fa\.jpg&amp;which=best&amp;mark=ic"/);
+    const thumbnail = await fetchRaw(new URL('image?url=%2Fa.jpg&which=best&mark=ic', admin));
+    assert.equal(thumbnail.headers['content-type'], 'image/jpeg');
+    assert.ok(thumbnail.body.length > 0 && thumbnail.body.length < photo.length);
     assert.doesNotMatch(page, /<(script|link|img)[^>]+(src|href)="https?:/, 'no outside resources');
   });
 
