@@ -17,7 +17,8 @@ export function renderStatusPage(status: StatusSnapshot): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>slimproxy status</title>
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
-table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}</style>
+table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}
+.thumb{max-width:160px;max-height:100px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}</style>
 </head><body>
 <h1>slimproxy</h1>
 <p class="big">${escape(kb(status.images.bytesSaved))} saved (${saved.toFixed(1)}% of image bytes)</p>
@@ -42,12 +43,12 @@ function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
   const states = table(Object.entries(images.states).map(([k, v]): [string, string] => [k, String(v)]));
   const reasons = Object.entries(images.skipReasons);
   const thumb = (url: string, which: string, mark = '') =>
-    `<img src="/image?url=${encodeURIComponent(url)}&amp;which=${which}${mark ? `&amp;mark=${encodeURIComponent(mark)}` : ''}" width="120" alt="">`;
+    `<img src="/image?url=${encodeURIComponent(url)}&amp;which=${which}${mark ? `&amp;mark=${encodeURIComponent(mark)}` : ''}" class="thumb" alt="">`;
   const rows = images.top
     .map((image) => {
       const best = image.best;
       const saving = best ? `${((100 * (image.originalBytes - best.bytes)) / image.originalBytes).toFixed(0)}%` : '';
-      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${thumb(image.url, 'original')}<br><small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.mark)}<br><small>${escape(best.experiment)} ${escape(best.format)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
+      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${thumb(image.url, 'original')}<br><small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.mark)}<br><small>${escape(best.experiment === best.format ? best.format : `${best.experiment} → ${best.format}`)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
     })
     .join('');
   return `<h2>Images by state</h2>${states}${reasons.length ? `<p>Skipped: ${reasons.map(([k, v]) => `${escape(k)} ${v}`).join(', ')}</p>` : ''}
