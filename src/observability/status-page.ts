@@ -16,6 +16,7 @@ export function renderStatusPage(status: StatusSnapshot): string {
   ]);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>slimproxy status</title>
+<link rel="icon" href="data:,">
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
 table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}
 .thumb{max-width:160px;max-height:100px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}</style>

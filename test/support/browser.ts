@@ -1,0 +1,24 @@
+import { type Browser, chromium } from 'playwright-core';
+
+/** Debian's Chromium (installed by .ci/run), never a browser downloaded by a test tool. */
+export const CHROMIUM = process.env.SLIMPROXY_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Headless Chromium with the flags this workplace needs: no sandbox (root), no GPU, and nothing that reaches out
+ * to the network on its own (the machine has none beyond loopback). Playwright gives it a fresh profile.
+ */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
