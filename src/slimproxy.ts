@@ -43,7 +43,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   if (!originUrl) throw new Error('no origin');
 
   const metrics = createMetrics();
-  const originProxy = createOriginProxy(originUrl, config.origin);
+  const originProxy = createOriginProxy(originUrl, config.origin, (bytes) => metrics.originBytes.inc(bytes));
   // Marks only make sense when something serves marked images: compression (or, later, scaling) is on.
   const compression = config.imageCompression;
   const documents =
@@ -132,7 +132,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
   const store = new ImageStore(config.store.path, config.store.maxBytes);
   const pool = new ExperimentPool(config.limits.maxImageProcesses);
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
-  const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs);
+  const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs, (bytes) => metrics.originBytes.inc(bytes));
   const settings = engineSettings(compression);
   const route = createImageRoute({
     store,

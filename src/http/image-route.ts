@@ -59,6 +59,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     metrics.queueLength.set({ state: 'waiting' }, queue.queued);
     metrics.queueLength.set({ state: 'running' }, queue.running);
     metrics.storeBytes.set(store.size);
+    metrics.storeEvictions.set(store.evictions);
   };
 
   async function original(req: IncomingMessage, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: Awaited<ReturnType<OriginFetcher['fetch']>> }> {
@@ -128,6 +129,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       }, stored);
     }
     await store.putProgress(key, mark, { originalDigest: record.digest, done: [...done, name] });
+    metrics.experimentDuration.observe({ experiment: name }, outcome.ms / 1000);
     metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : wireSize(outcome.variant) < currentSize ? 'won' : 'kept-previous' });
     observe();
     logger.info(

@@ -35,6 +35,8 @@ export function beginRequestLog(
     const status = res.headersSent ? res.statusCode : 0;
     const outcome = aborted ? 'aborted' : `${Math.floor(status / 100)}xx`;
     metrics.requests.inc({ route, outcome });
+    metrics.requestDuration.observe({ route }, ms / 1000);
+    metrics.clientBytes.inc(end.bytes);
     const line = { method, path, status, bytes: end.bytes, ms: Math.round(ms * 10) / 10, route, ...(aborted ? { aborted } : {}) };
     if (end.error !== undefined || aborted || status >= 500) logger.warn({ ...line, error: end.error }, 'request');
     else logger.info(line, 'request');

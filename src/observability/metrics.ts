@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The product's counters, one registry per running proxy (tests run several in one process). The admin
@@ -21,6 +21,15 @@ export interface Metrics {
   /** Experiments waiting and running; bytes in the store. Set by whoever owns them. */
   readonly queueLength: Gauge<'state'>;
   readonly storeBytes: Gauge;
+  /** Originals dropped from the store to keep it within max-size, since start. */
+  readonly storeEvictions: Gauge;
+  /** Time from request to the end of the response, by route. */
+  readonly requestDuration: Histogram<'route'>;
+  /** Body bytes sent to clients (all routes) and received from the origin (forwarded responses). */
+  readonly clientBytes: Counter;
+  readonly originBytes: Counter;
+  /** How long experiments take, by kind. */
+  readonly experimentDuration: Histogram<'experiment'>;
 }
 
 export function createMetrics(): Metrics {
@@ -72,5 +81,22 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
+    storeEvictions: new Gauge({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
+    requestDuration: new Histogram({
+      name: 'slimproxy_request_duration_seconds',
+      help: 'Time from request to the end of the response, by route',
+      labelNames: ['route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    clientBytes: new Counter({ name: 'slimproxy_client_bytes_total', help: 'Body bytes sent to clients', registers: [registry] }),
+    originBytes: new Counter({ name: 'slimproxy_origin_bytes_total', help: 'Body bytes received from the origin', registers: [registry] }),
+    experimentDuration: new Histogram({
+      name: 'slimproxy_experiment_duration_seconds',
+      help: 'Experiment run time, by kind',
+      labelNames: ['experiment'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
   };
 }

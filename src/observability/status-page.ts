@@ -23,6 +23,7 @@ table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #
 </head><body>
 <h1>slimproxy</h1>
 <p class="big">${escape(kb(status.images.bytesSaved))} saved (${saved.toFixed(1)}% of image bytes)</p>
+${savedChart(status.savedHistory)}
 <h2>Images sent</h2>${table([
     ['original bytes', kb(status.images.bytesOriginal)],
     ['bytes sent', kb(status.images.bytesSent)],
@@ -54,4 +55,21 @@ function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
     .join('');
   return `<h2>Images by state</h2>${states}${reasons.length ? `<p>Skipped: ${reasons.map(([k, v]) => `${escape(k)} ${v}`).join(', ')}</p>` : ''}
 <h2>Most requested</h2>${rows ? `<table><tr><th>image</th><th>original</th><th>best</th></tr>${rows}</table>` : '<p>none yet</p>'}`;
+}
+
+/** Bytes saved over time as an inline SVG line (no script, no outside resource). */
+function savedChart(history: StatusSnapshot['savedHistory']): string {
+  const width = 600;
+  const height = 120;
+  if (history.length < 2) return '<p><small>The chart of bytes saved over time fills in while this page stays open.</small></p>';
+  const [t0] = history[0]!;
+  const t1 = history.at(-1)![0];
+  const max = Math.max(1, ...history.map(([, saved]) => saved));
+  const points = history
+    .map(([time, saved]) => `${(((time - t0) / Math.max(1, t1 - t0)) * width).toFixed(1)},${(height - (saved / max) * height).toFixed(1)}`)
+    .join(' ');
+  return `<h2>Bytes saved over time</h2><svg width="${width}" height="${height + 20}" viewBox="0 0 ${width} ${height + 20}" role="img" aria-label="bytes saved over time">
+<polyline fill="none" stroke="#2a7" stroke-width="2" points="${points}"/>
+<text x="0" y="${height + 16}" font-size="11">${escape(new Date(t0).toISOString().slice(11, 16))}</text>
+<text x="${width}" y="${height + 16}" font-size="11" text-anchor="end">${escape(new Date(t1).toISOString().slice(11, 16))} · ${escape(kb(max))}</text></svg>`;
 }

@@ -17,6 +17,8 @@ export interface StatusSnapshot {
   readonly requests: Readonly<Record<string, number>>;
   /** Present when images are compressed. */
   readonly store?: ImagesByState;
+  /** Bytes saved over time: [ms since the epoch, bytes] pairs, oldest first. */
+  readonly savedHistory: readonly (readonly [number, number])[];
 }
 
 export type StatusSource = () => Promise<StatusSnapshot>;
@@ -24,7 +26,12 @@ export type StatusSource = () => Promise<StatusSnapshot>;
 const startedAt = Date.now();
 
 /** The snapshot from the counters: one source of truth for the page, the API and /metrics. */
+/** One point every 30 s, at most 24 h of them, taken when the status is asked for (the page asks every 10 s). */
+const SAMPLE_EVERY_MS = 30_000;
+const MAX_SAMPLES = 2880;
+
 export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState): StatusSource {
+  const history: [number, number][] = [];
   return async () => {
     const sum = (values: { value: number; labels: Record<string, string | number | undefined> }[], label: string) => {
       const out: Record<string, number> = {};
@@ -43,6 +50,11 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
     for (const v of (await metrics.requests.get()).values) requests[`${v.labels.route} ${v.labels.outcome}`] = v.value;
     const original = bytes.original ?? 0;
     const sent = bytes.sent ?? 0;
+    const now = Date.now();
+    const last = history.at(-1);
+    if (!last || now - last[0] >= SAMPLE_EVERY_MS) history.push([now, original - sent]);
+    else last[1] = original - sent;
+    if (history.length > MAX_SAMPLES) history.shift();
     return {
       generatedAt: new Date().toISOString(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -52,6 +64,7 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
       storeBytes: (await metrics.storeBytes.get()).values[0]?.value ?? 0,
       requests,
       ...(images ? { store: images() } : {}),
+      savedHistory: history.map(([time, saved]) => [time, saved] as const),
     };
   };
 }

@@ -22,6 +22,8 @@ export class OriginFetcher {
   constructor(
     private readonly target: URL,
     private readonly timeoutMs: number,
+    /** Hears of every body chunk the origin sends (for the byte counters). */
+    private readonly onBody: (bytes: number) => void = () => undefined,
   ) {
     const options = { keepAlive: true, maxFreeSockets: 32, timeout: 4000 };
     this.agent = target.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
@@ -46,6 +48,7 @@ export class OriginFetcher {
           let size = 0;
           let tooLarge = false;
           res.on('data', (chunk: Buffer) => {
+            this.onBody(chunk.length);
             size += chunk.length;
             if (size > maxBytes) tooLarge = true;
             else chunks.push(chunk);

@@ -37,7 +37,8 @@ interface Exchange {
   readonly done: (outcome: ForwardOutcome) => void;
 }
 
-export function createOriginProxy(target: URL, origin: OriginConfig): OriginProxy {
+/** `onBody` hears of every body chunk the origin sends (for the byte counters). */
+export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (bytes: number) => void = () => undefined): OriginProxy {
   // Keep-alive to the origin: a new TCP (and TLS) handshake per request would be most of the proxy's overhead.
   // Idle sockets are dropped after 4 s, before the 5 s idle limit of common servers (Apache, Node) closes them
   // under us and a request sent on a dying socket fails with a reset (Node also honours `Keep-Alive: timeout`).
@@ -60,6 +61,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig): OriginProx
     proxyReq.setTimeout(origin.timeoutMs, () => proxyReq.destroy(new OriginTimeoutError(origin.timeoutMs)));
   });
   proxy.on('proxyRes', (originRes, req, res) => {
+    originRes.on('data', (chunk: Buffer) => onBody(chunk.length));
     const exchange = exchanges.get(req);
     if (!exchange || !res) {
       originRes.resume();

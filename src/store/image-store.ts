@@ -38,6 +38,8 @@ export class ImageStore {
   private readonly recency: Database<string, string>;
   private readonly bytes: Database<Buffer, string>;
   private readonly meta: Database<number, string>;
+  /** Originals evicted since this store was opened. */
+  evictions = 0;
 
   constructor(
     path: string,
@@ -217,6 +219,7 @@ export class ImageStore {
           if (original) {
             this.forgetDerived(url, original);
             void this.originals.remove(url);
+            this.evictions += 1;
           }
           void this.requests.remove(url);
           void this.recency.remove(key);

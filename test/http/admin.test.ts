@@ -49,6 +49,10 @@ describe('the admin listener', () => {
     assert.equal(sampleValue(text, 'slimproxy_experiments_total', 'experiment="jpeg",outcome="won"'), 1);
     assert.ok(sampleValue(text, 'slimproxy_store_bytes') > 0);
     assert.ok(sampleValue(text, 'process_cpu_user_seconds_total') > 0, 'process metrics too');
+    assert.ok(sampleValue(text, 'slimproxy_request_duration_seconds_count', 'route="marked"') >= 2);
+    assert.ok(sampleValue(text, 'slimproxy_experiment_duration_seconds_count', 'experiment="jpeg"') === 1);
+    assert.equal(sampleValue(text, 'slimproxy_origin_bytes_total'), photo.length, 'the original came once from the origin');
+    assert.ok(sampleValue(text, 'slimproxy_client_bytes_total') > photo.length);
   });
 
   it('serves /api/status and /status with the same totals, images by state and the most requested', async () => {
