@@ -50,8 +50,15 @@ export class OriginFetcher {
           res.on('data', (chunk: Buffer) => {
             this.onBody(chunk.length);
             size += chunk.length;
-            if (size > maxBytes) tooLarge = true;
-            else chunks.push(chunk);
+            if (size <= maxBytes) {
+              chunks.push(chunk);
+              return;
+            }
+            // Too large to keep: stop downloading now, the caller forwards the request as it is instead.
+            tooLarge = true;
+            chunks.length = 0;
+            res.destroy();
+            resolve({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders, body: undefined, tooLarge });
           });
           res.on('end', () =>
             resolve({
@@ -63,8 +70,8 @@ export class OriginFetcher {
               tooLarge,
             }),
           );
-          res.on('error', reject);
-          res.on('aborted', () => reject(Object.assign(new Error('origin aborted the response'), { code: 'ECONNRESET' })));
+          res.on('error', (err) => (tooLarge ? undefined : reject(err)));
+          res.on('aborted', () => tooLarge || reject(Object.assign(new Error('origin aborted the response'), { code: 'ECONNRESET' })));
         },
       );
       req.setTimeout(this.timeoutMs, () => req.destroy(new OriginTimeoutError(this.timeoutMs)));

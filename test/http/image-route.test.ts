@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { dssim } from '../../src/images/dssim.js';
@@ -10,6 +12,8 @@ import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
 const logo = readFileSync(new URL('fixtures/site/img/logo.png', PROJECT_ROOT));
+/** Above a quarter of a 1 MiB store: too large to keep there. */
+const big = readFileSync(new URL('fixtures/site/img/hubble-deep-field.jpg', PROJECT_ROOT));
 
 describe('serving marked images (SPEC §5)', () => {
   let origin: TestOrigin;
@@ -27,6 +31,9 @@ describe('serving marked images (SPEC §5)', () => {
       } else if (path === '/cookie.jpg') {
         res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Set-Cookie': 'session=1', 'Cache-Control': 'max-age=60' });
         res.end(photo);
+      } else if (path === '/big.jpg') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=60' });
+        res.end(big);
       } else if (path === '/private.jpg') {
         res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'private, max-age=60' });
         res.end(photo);
@@ -158,6 +165,24 @@ describe('serving marked images (SPEC §5)', () => {
     assert.equal(plain.headers['content-type'], 'image/jpeg');
     assert.equal(plain.headers.vary, 'Accept');
     assert.ok(plain.body.length < photo.length);
+  });
+
+  it('forwards an original too large for the store as it is', async () => {
+    const small = await startProxy({
+      origin: origin.url,
+      elements: `<image-compression/><store path="${mkdtempSync(join(tmpdir(), 'slimproxy-small-'))}" max-size="1MiB"/>`,
+    });
+    try {
+      const before = origin.requests.length;
+      const res = await fetchRaw(new URL('/big.jpg?m=ic', small.url));
+      assert.equal(res.status, 200);
+      assert.ok(res.complete);
+      assert.deepEqual(res.body, big);
+      assert.equal(res.headers['x-slimproxy-image'], undefined);
+      assert.ok(origin.requests.length - before <= 2);
+    } finally {
+      await small.stop();
+    }
   });
 
   it('passes what is not an image through with a reason', async () => {
