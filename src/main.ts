@@ -74,12 +74,17 @@ async function main(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    // The process ends whatever becomes of logging: with stdout gone (a log shipper that died) pino's writer
+    // retries forever, which must not keep a stopped proxy alive.
+    setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS + 2000);
     logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections, finishing in-flight responses');
-    void running.stop(SHUTDOWN_GRACE_MS).then((inTime) => {
-      logger.info({ finishedInTime: inTime }, 'stopped');
-      logger.flush();
-      process.exit(0);
-    });
+    void running
+      .stop(SHUTDOWN_GRACE_MS)
+      .then((inTime) => logger.info({ finishedInTime: inTime }, 'stopped'))
+      .finally(() => {
+        logger.flush();
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
