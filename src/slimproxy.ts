@@ -12,7 +12,7 @@ import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
 import { imagesByState } from './observability/image-status.js';
 import { statusFromMetrics } from './observability/status.js';
-import { createDocumentRewriting, PASS_THROUGH } from './http/rewrite-handler.js';
+import { createDocumentRewriting, PASS_THROUGH } from './http/document-rewriting.js';
 import type { Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createOriginProxy } from './proxy/origin-proxy.js';

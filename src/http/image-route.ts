@@ -4,7 +4,7 @@ import type { Capabilities } from '../client/index.js';
 import type { EngineSettings, ExperimentName } from '../images/experiment.js';
 import { MIME_TYPES, wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
-import { planFor } from '../images/plan.js';
+import { planForFacts } from '../images/plan.js';
 import { probeImage, type ProbeLimits } from '../images/probe.js';
 import type { DecodedMark } from '../marks/index.js';
 import type { Logger } from '../observability/log.js';
@@ -42,10 +42,6 @@ function originRequestHeaders(req: IncomingMessage, stored: OriginalRecord | und
   if (stored?.etag) headers['if-none-match'] = stored.etag;
   else if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
   return headers;
-}
-
-function describeFacts(facts: Exclude<OriginalRecord['facts'], undefined>) {
-  return { type: facts.type, frames: facts.frames, transparent: facts.hasAlpha };
 }
 
 /**
@@ -97,7 +93,7 @@ export function createImageRoute(parts: ImageRouteParts) {
   /** Queues the next experiment of the plan for (original, mark), if any remains. Returns whether all have run. */
   function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, bytes: Buffer, requests: number): boolean {
     if (!record.facts) return true;
-    const plan = planFor(describeFacts(record.facts), capabilities, settings);
+    const plan = planForFacts(record.facts, capabilities, settings);
     const progress = store.getProgress(key, mark);
     const done = progress?.originalDigest === record.digest ? progress.done : [];
     const next = plan.find((name) => !done.includes(name));

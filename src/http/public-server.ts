@@ -11,7 +11,7 @@ import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog } from './request-log.js';
 import type { ImageRoute } from './image-route.js';
-import type { ResponsePolicy } from './rewrite-handler.js';
+import type { ResponsePolicy } from './document-rewriting.js';
 
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;

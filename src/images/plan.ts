@@ -68,3 +68,11 @@ export function planFor(input: PlanInput, mark: Capabilities, settings: Pick<Eng
     return true;
   });
 }
+
+/**
+ * The plan for an original known by its header facts only (the store's record): "transparent" is the header's
+ * alpha channel. The image route and the status page both judge "all experiments have run" by this one function.
+ */
+export function planForFacts(facts: Pick<ImageFacts, 'type' | 'frames' | 'hasAlpha'>, mark: Capabilities, settings: Pick<EngineSettings, 'losslessPng'>): ExperimentName[] {
+  return planFor({ type: facts.type, frames: facts.frames, transparent: facts.hasAlpha }, mark, settings);
+}

@@ -1,6 +1,6 @@
 import { capabilitiesOfMark } from '../marks/index.js';
 import type { EngineSettings } from '../images/experiment.js';
-import { planFor } from '../images/plan.js';
+import { planForFacts } from '../images/plan.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { OriginalRecord } from '../store/records.js';
 
@@ -31,7 +31,7 @@ function stateOf(store: ImageStore, original: OriginalRecord, settings: EngineSe
   for (const { mark, progress } of marks) {
     const capabilities = capabilitiesOfMark(mark);
     if (!capabilities || progress?.originalDigest !== original.digest) continue;
-    const plan = planFor({ type: facts.type, frames: facts.frames, transparent: facts.hasAlpha }, capabilities, settings);
+    const plan = planForFacts(facts, capabilities, settings);
     if (plan.every((name) => progress.done.includes(name))) return 'final';
   }
   return 'in progress';
