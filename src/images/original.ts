@@ -16,6 +16,13 @@ export interface Original {
   readonly transparent: boolean;
   /** The original's side of DSSIM, prepared once for every candidate. */
   readonly reference: DssimReference;
+  /**
+   * For an animation, one reference per frame: a candidate is as good as its worst frame. (Measured over the
+   * whole strip, good frames hid bad ones: an animated GIF at 0.0018 had every other frame at 0.0034.)
+   */
+  readonly frameReferences: readonly DssimReference[];
+  /** An animation's timing, which raw pixels do not carry: every animated encode must pass it on. */
+  readonly animation: { readonly delay: number[]; readonly loop: number } | undefined;
 }
 
 export type PreparedOriginal = { readonly ok: true; readonly original: Original } | { readonly ok: false; readonly reason: string };
@@ -36,11 +43,29 @@ export async function prepareOriginal(bytes: Buffer, limits: ProbeLimits): Promi
   } catch (err) {
     return { ok: false, reason: `decode failed: ${(err as Error).message}` };
   }
-  const reference = new DssimReference(pixels);
-  return { ok: true, original: { bytes, facts: probed.facts, pixels, transparent: reference.transparent, reference } };
+  const frames = probed.facts.frames;
+  let animation: Original['animation'];
+  if (frames > 1) {
+    const { delay, loop } = await sharp(bytes, { animated: true }).metadata();
+    animation = { delay: delay ?? [], loop: loop ?? 0 };
+  }
+  const frameReferences = frames > 1 ? splitFrames(pixels, frames).map((frame) => new DssimReference(frame)) : [];
+  const reference = frames > 1 ? frameReferences[0]! : new DssimReference(pixels);
+  const transparent = frames > 1 ? frameReferences.some((frame) => frame.transparent) : reference.transparent;
+  return { ok: true, original: { bytes, facts: probed.facts, pixels, transparent, reference, frameReferences, animation } };
 }
 
-/** A sharp pipeline on the original's prepared pixels (no metadata: raw input has none). */
+/** The frames of an animation decoded as one strip (frames one under the other). */
+function splitFrames(strip: RgbaImage, frames: number): RgbaImage[] {
+  const height = strip.height / frames;
+  const frameBytes = strip.width * height * 4;
+  return Array.from({ length: frames }, (_, i) => ({ width: strip.width, height, data: strip.data.subarray(i * frameBytes, (i + 1) * frameBytes) }));
+}
+
+/**
+ * A sharp pipeline on the original's prepared pixels (no metadata: raw input has none). For an animation, pass
+ * `animationOptions(original)` to the encoder, or the frames play at libvips' default pace.
+ */
 export function fromPixels(original: Original, options: { opaque?: boolean } = {}): Sharp {
   const { width, height, data } = original.pixels;
   const frames = original.facts.frames;
@@ -48,7 +73,21 @@ export function fromPixels(original: Original, options: { opaque?: boolean } = {
   return options.opaque ? pipeline.removeAlpha() : pipeline;
 }
 
-/** DSSIM of encoded candidate bytes against the original (decoded the same way, SPEC §9 step 1). */
+/**
+ * DSSIM of encoded candidate bytes against the original (decoded the same way, SPEC §9 step 1); for an
+ * animation, the worst frame's.
+ */
 export async function measureAgainst(original: Original, candidate: Buffer): Promise<number> {
-  return original.reference.compare(await decodeRgba(candidate, { animated: original.facts.frames > 1 }));
+  const frames = original.facts.frames;
+  if (frames <= 1) return original.reference.compare(await decodeRgba(candidate));
+  const strip = await decodeRgba(candidate, { animated: true });
+  if (strip.width !== original.pixels.width || strip.height !== original.pixels.height) {
+    throw new RangeError(`DSSIM needs equal sizes: ${original.pixels.width}×${original.pixels.height} vs ${strip.width}×${strip.height}`);
+  }
+  return Math.max(...splitFrames(strip, frames).map((frame, i) => original.frameReferences[i]!.compare(frame)));
+}
+
+/** The encoder options that keep an animation's frame delays and loop count. */
+export function animationOptions(original: Original): { delay?: number[]; loop?: number } {
+  return original.animation ? { ...(original.animation.delay.length > 0 ? { delay: original.animation.delay } : {}), loop: original.animation.loop } : {};
 }

@@ -26,7 +26,7 @@ const PLANS = {
   jpeg: ['jpeg', 'webp', 'avif'],
   opaque: ['png-lossless', 'png-palette', 'jpeg-from-png', 'webp-lossless', 'webp', 'avif'],
   transparent: ['png-lossless', 'png-palette', 'zorro', 'webp-lossless', 'webp', 'avif'],
-  animated: ['webp-animated'],
+  animated: ['webp-lossless', 'webp-animated'],
   webp: ['webp-reencode'],
 } as const satisfies Record<string, readonly ExperimentName[]>;
 

@@ -1,5 +1,5 @@
 import postcss, { type Root } from 'postcss';
-import valueParser, { type Node as ValueNode } from 'postcss-value-parser';
+import valueParser, { type FunctionNode, type Node as ValueNode } from 'postcss-value-parser';
 import type { UrlSpan } from './text-span.js';
 
 /** SPEC §4: the properties whose `url()` and `image-set()` values are images (vendor prefixes aside). */
@@ -27,6 +27,24 @@ function isImageProperty(property: string): boolean {
   return IMAGE_PROPERTIES.has(property.toLowerCase().replace(/^-(webkit|moz|ms|o)-/, ''));
 }
 
+/**
+ * The URL inside `url(…)`, from the function's own source range: postcss-value-parser reads only a lower-case
+ * `url(` as one URL token and splits `URL(../img/a.png)` at its slashes, but CSS function names are
+ * case-insensitive and legacy stylesheets write them in capitals.
+ */
+function urlFunctionSpan(value: string, node: FunctionNode): { start: number; end: number } | undefined {
+  let start = node.sourceIndex + node.value.length + 1;
+  let end = node.unclosed ? node.sourceEndIndex : node.sourceEndIndex - 1;
+  while (start < end && /\s/.test(value[start]!)) start += 1;
+  while (end > start && /\s/.test(value[end - 1]!)) end -= 1;
+  const quote = value[start];
+  if ((quote === '"' || quote === "'") && end - start >= 2 && value[end - 1] === quote) {
+    start += 1;
+    end -= 1;
+  }
+  return end > start ? { start, end } : undefined;
+}
+
 /** URL spans inside one declaration value; `offset` is where the value starts in the whole text. */
 function valueUrls(value: string, offset: number, spans: UrlSpan[]): void {
   const visit = (nodes: ValueNode[], inImageSet: boolean) => {
@@ -34,11 +52,8 @@ function valueUrls(value: string, offset: number, spans: UrlSpan[]): void {
       if (node.type === 'function') {
         const name = node.value.toLowerCase();
         if (name === 'url') {
-          const inner = node.nodes[0];
-          if (inner && (inner.type === 'word' || inner.type === 'string') && inner.value !== '') {
-            const start = offset + inner.sourceIndex + (inner.type === 'string' ? 1 : 0);
-            spans.push({ start, end: start + inner.value.length });
-          }
+          const span = urlFunctionSpan(value, node);
+          if (span) spans.push({ start: offset + span.start, end: offset + span.end });
         } else {
           visit(node.nodes, IMAGE_SET.has(name));
         }

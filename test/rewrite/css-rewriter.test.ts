@@ -13,6 +13,9 @@ const SNIPPETS: [string, string, string][] = [
   ['single quotes', "a{background:url('bg.png')}", `a{background:url('bg.png?${M}')}`],
   ['spaces inside the parentheses', 'a{background: url( "bg.png" ) }', `a{background: url( "bg.png?${M}" ) }`],
   ['upper-case URL()', 'a{background:URL(bg.png)}', `a{background:URL(bg.png?${M})}`],
+  // Found by the browser tests: the value parser splits a capitalised URL( at its slashes.
+  ['upper-case URL() with a path', 'a{BACKGROUND:URL(../img/nasa/x.png) no-repeat}', `a{BACKGROUND:URL(../img/nasa/x.png?${M}) no-repeat}`],
+  ['mixed-case Url() with a quoted path', 'a{background:Url( "/img/a b.png" )}', `a{background:Url( "/img/a b.png?${M}" )}`],
   ['background-image', 'a { background-image: url(/img/x.jpg); }', `a { background-image: url(/img/x.jpg?${M}); }`],
   ['several backgrounds in one declaration', 'a{background:url(a.png) top left no-repeat, url(b.png) repeat-x}', `a{background:url(a.png?${M}) top left no-repeat, url(b.png?${M}) repeat-x}`],
   ['border-image and border-image-source', 'a{border-image:url(b.png) 30 round;border-image-source:url(c.png)}', `a{border-image:url(b.png?${M}) 30 round;border-image-source:url(c.png?${M})}`],

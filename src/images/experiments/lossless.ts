@@ -1,5 +1,5 @@
 import type { Experiment, ExperimentName, VariantFormat } from '../experiment.js';
-import { type Original, fromPixels } from '../original.js';
+import { type Original, animationOptions, fromPixels } from '../original.js';
 import { decodeRgba } from '../rgba.js';
 
 /**
@@ -39,5 +39,5 @@ export const pngLossless = losslessExperiment('png-lossless', 'png', (original) 
 
 /** WebP lossless (SPEC §6: for PNG/GIF input). */
 export const webpLossless = losslessExperiment('webp-lossless', 'webp', (original) =>
-  fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, effort: 6 }).toBuffer(),
+  fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, effort: 6, ...animationOptions(original) }).toBuffer(),
 );

@@ -1,5 +1,5 @@
 import type { Experiment, ExperimentName } from '../experiment.js';
-import { fromPixels, measureAgainst } from '../original.js';
+import { animationOptions, fromPixels, measureAgainst } from '../original.js';
 import { lossyVariant } from '../quality-search.js';
 
 /** WebP lossy (SPEC §1: the configured quality, or the DSSIM search with `aiqa="all"`); also re-encoding WebP. */
@@ -14,10 +14,12 @@ function webpExperiment(name: ExperimentName): Experiment {
         format: 'webp',
         encode: (quality) =>
           fromPixels(original, { opaque: !original.transparent })
-            .webp({ quality, effort: 6, smartSubsample: true, ...(animated ? { loop: 0 } : {}) })
+            .webp({ quality, effort: 6, smartSubsample: true, ...animationOptions(original) })
             .toBuffer(),
         measure: (bytes) => measureAgainst(original, bytes),
-        search: settings.aiqaAll,
+        // An animation gets the search too: GIF frames at the fixed quality rarely all stay under d, and the
+        // worst frame decides (SPEC §1 names the fixed quality for still WebP).
+        search: settings.aiqaAll || animated,
         startedAt,
       });
     },
@@ -26,5 +28,5 @@ function webpExperiment(name: ExperimentName): Experiment {
 
 export const webp = webpExperiment('webp');
 export const webpReencode = webpExperiment('webp-reencode');
-/** Animated GIF → animated WebP: every frame compared (the frames stand one under the other). */
+/** Animated GIF → animated WebP: every frame compared, the worst one counts. */
 export const webpAnimated = webpExperiment('webp-animated');
