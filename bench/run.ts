@@ -1,0 +1,94 @@
+/**
+ * Every benchmark of the project in one go (issue "Prove it end to end"): prints one table, each figure next to a
+ * baseline measured in the same run, and writes bench/results/latest.json and bench/results/bytes-per-page-view.svg.
+ * Usage: npm run bench [-- --origin URL --pages list.txt] [-- --seconds N]
+ *   --origin/--pages: bytes per page view on your own site (the other benchmarks use the bundled fixtures).
+ *   --seconds: length of each load phase (default 10).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import type { AiqaResult } from './aiqa.js';
+import type { DssimResult } from './dssim.js';
+import type { ExperimentCostResult } from './experiment-cost.js';
+import type { PageViewsResult } from './page-views.js';
+import type { RewriteResult } from './rewrite.js';
+import type { ServeResult } from './serve.js';
+import { type Row, bytesChart, formatTable } from './support/report.js';
+
+const { values } = parseArgs({ options: { origin: { type: 'string' }, pages: { type: 'string' }, seconds: { type: 'string', default: '10' } } });
+const seconds = Number(values.seconds);
+const started = performance.now();
+
+/**
+ * Runs one bench module in a process of its own (so that no stage's heap, caches or JIT state disturbs the next,
+ * and each peak RSS is that stage's) and returns the result it prints with --json.
+ */
+async function stage<T>(title: string, file: string, args: string[] = []): Promise<T> {
+  process.stderr.write(`bench: ${title} (at ${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', new URL(file, import.meta.url).pathname, '--json', ...args], {
+    cwd: new URL('../', import.meta.url),
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  return JSON.parse(last) as T;
+}
+
+const pages = await stage<PageViewsResult>('bytes per page view in Chromium', 'page-views.ts', [
+  ...(values.origin ? ['--origin', values.origin] : []),
+  ...(values.pages ? ['--pages', values.pages] : []),
+]);
+const cost = await stage<ExperimentCostResult>('experiment CPU per megapixel', 'experiment-cost.ts');
+const aiqa = await stage<AiqaResult>('AIQA against an exhaustive scan', 'aiqa.ts');
+const dssim = await stage<DssimResult>('DSSIM speed', 'dssim.ts');
+const rewrite = await stage<RewriteResult>('rewriting', 'rewrite.ts', ['--seconds', String(seconds)]);
+const serve = await stage<ServeResult>('serving under load', 'serve.ts', ['--seconds', String(seconds * 2)]);
+
+const ratio = (value: number, baseline: number) => (baseline > 0 ? value / baseline : Number.NaN);
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const rows: Row[] = [
+  ...pages.pages.map((page) => ({ group: 'bytes per page view', metric: page.page, baseline: kb(page.direct), value: kb(page.proxy), ratio: ratio(page.proxy, page.direct) })),
+  { group: 'bytes per page view', metric: `total (${pages.origin})`, baseline: kb(pages.direct), value: kb(pages.proxy), ratio: ratio(pages.proxy, pages.direct) },
+  { group: 'AIQA (mozjpeg, 17 photos × 3 d)', metric: 'encodes per search', baseline: aiqa.exhaustiveEncodesPerSearch.toFixed(1), value: aiqa.encodesPerSearch.toFixed(2), ratio: ratio(aiqa.encodesPerSearch, aiqa.exhaustiveEncodesPerSearch) },
+  { group: 'AIQA (mozjpeg, 17 photos × 3 d)', metric: 'exact quality', baseline: '100%', value: `${aiqa.exactPercent.toFixed(1)}%`, ratio: aiqa.exactPercent / 100 },
+  { group: 'AIQA (mozjpeg, 17 photos × 3 d)', metric: 'bytes', baseline: 'exhaustive', value: '', ratio: aiqa.bytesVsExhaustive },
+  { group: 'DSSIM per candidate', metric: 'ms/MP opaque (fastest run)', baseline: `${dssim.decodeMsPerMp.toFixed(1)} decode`, value: dssim.opaqueMsPerMpBest.toFixed(1), ratio: ratio(dssim.opaqueMsPerMpBest, dssim.decodeMsPerMp) },
+  { group: 'DSSIM per candidate', metric: 'ms/MP opaque (median)', baseline: `${dssim.decodeMsPerMp.toFixed(1)} decode`, value: dssim.opaqueMsPerMpMedian.toFixed(1), ratio: ratio(dssim.opaqueMsPerMpMedian, dssim.decodeMsPerMp) },
+  { group: 'DSSIM per candidate', metric: 'ms/MP transparent (median)', baseline: `${dssim.decodeMsPerMp.toFixed(1)} decode`, value: dssim.alphaMsPerMpMedian.toFixed(1), ratio: ratio(dssim.alphaMsPerMpMedian, dssim.decodeMsPerMp) },
+  { group: 'rewriting, one core', metric: 'HtmlRewriter MB/s', baseline: `${rewrite.tokenizerMBs.toFixed(1)} tokenizer`, value: rewrite.rewriterMBs.toFixed(1), ratio: ratio(rewrite.rewriterMBs, rewrite.tokenizerMBs) },
+  ...Object.entries(rewrite.rows).slice(1).map(([name, row]) => ({
+    group: `proxy req/s, ${rewrite.pageKb.toFixed(0)} KB page`,
+    metric: name,
+    baseline: String(Object.values(rewrite.rows)[0]!['req/s']),
+    value: String(row['req/s']),
+    ratio: row.ratio,
+  })),
+  { group: `serving ${serve.images} photos, 64 connections`, metric: `req/s while experiments run (p99 loop ${serve.eventLoopP99Ms.toFixed(1)} ms, ${serve.during.non2xx + serve.during.errors + serve.during.timeouts} failed)`, baseline: `${Math.round(serve.passThrough.requests)} pass-through`, value: String(Math.round(serve.during.requests)), ratio: ratio(serve.during.requests, serve.passThrough.requests) },
+  { group: `serving ${serve.images} photos, 64 connections`, metric: `req/s final images (${serve.finals}/${serve.images} final)`, baseline: `${Math.round(serve.passThrough.requests)} pass-through`, value: String(Math.round(serve.final.requests)), ratio: ratio(serve.final.requests, serve.passThrough.requests) },
+  ...cost.marks.map((row) => ({
+    group: `experiment CPU, ${cost.images} demo images`,
+    metric: `s/MP, mark ${row.mark} (saves ${(100 * row.saving).toFixed(1)}%)`,
+    baseline: `${cost.decodeCpuSecondsPerMp.toFixed(2)} decode`,
+    value: row.cpuSecondsPerMp.toFixed(2),
+    ratio: ratio(row.cpuSecondsPerMp, cost.decodeCpuSecondsPerMp),
+  })),
+  { group: 'peak RSS, MB (baseline: after start)', metric: 'browsing to final (proxy, workers, browser driver)', baseline: pages.startRssMb.toFixed(0), value: pages.peakRssMb.toFixed(0), ratio: ratio(pages.peakRssMb, pages.startRssMb) },
+  { group: 'peak RSS, MB (baseline: after start)', metric: 'serving under load (2 proxies, workers, origin)', baseline: serve.startRssMb.toFixed(0), value: serve.peakRssMb.toFixed(0), ratio: ratio(serve.peakRssMb, serve.startRssMb) },
+];
+
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`;
+const total = (performance.now() - started) / 1000;
+console.log(`\nslimproxy benchmarks — ${machine}; ${total.toFixed(0)} s\n`);
+console.log(formatTable(rows));
+
+const results = new URL('results/', import.meta.url);
+mkdirSync(results, { recursive: true });
+writeFileSync(
+  new URL('latest.json', results),
+  `${JSON.stringify({ date: new Date().toISOString(), machine, seconds: total, rows, pages, cost, aiqa: { ...aiqa, rows: undefined }, dssim: { ...dssim, rows: undefined }, rewrite, serve }, null, 2)}\n`,
+);
+writeFileSync(new URL('bytes-per-page-view.svg', results), bytesChart(pages.pages, pages.origin));
+console.log('\nwrote bench/results/latest.json and bench/results/bytes-per-page-view.svg');
