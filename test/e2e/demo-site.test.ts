@@ -11,6 +11,8 @@ import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 /** Every page of fixtures/site/. */
 const PAGES = ['index.html', 'gallery.html', 'about.html', 'products/', 'products/specs.html'];
 const D = COMPRESSION_PRESETS.balanced.d;
+/** Every experiment of the demo site takes about 80 s of CPU here; a slower machine gets room, not a flaky test. */
+const HOOK_TIMEOUT = 15 * 60_000;
 /** What Chromium says it takes in its image `Accept`, plus what a site may send anyway. */
 const CHROMIUM_FORMATS = new Set(['image/avif', 'image/webp', 'image/jpeg', 'image/png', 'image/gif', 'image/svg+xml']);
 
@@ -34,7 +36,7 @@ describe('the demo site in Chromium, directly and through the proxy after every 
     proxy = await startProxy({ origin: 'embedded', elements: '<image-compression preset="balanced"/>' });
     browser = await launchChromium({ stillImages: true });
     rounds = await driveToFinal(browser, proxy.running, PAGES.map((page) => new URL(page, proxy.url)));
-  });
+  }, { timeout: HOOK_TIMEOUT });
   after(async () => {
     await browser?.close();
     await proxy?.stop(5000);
@@ -101,7 +103,7 @@ describe('the browser check catches a damaged variant', () => {
     proxy = await startProxy({ origin: 'embedded', elements: '<image-compression d="0" quality="5" formats="webp"/>' });
     browser = await launchChromium({ stillImages: true });
     await driveToFinal(browser, proxy.running, [new URL('gallery.html', proxy.url)]);
-  });
+  }, { timeout: HOOK_TIMEOUT });
   after(async () => {
     await browser?.close();
     await proxy?.stop(5000);
