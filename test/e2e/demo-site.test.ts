@@ -109,11 +109,12 @@ describe('the browser check catches a damaged variant', () => {
     await proxy?.stop(5000);
   });
 
-  it('reports the photographs of the gallery as further than d from direct', async () => {
+  it('reports the photographs of the gallery as further than d from direct', async (t) => {
     const direct = await viewPage(browser, new URL('gallery.html', proxy.running.origin), { screenshots: true });
     const proxied = await viewPage(browser, new URL('gallery.html', proxy.url), { screenshots: true });
     const { problems } = await compareViews(direct, proxied, D);
     const caught = problems.filter((problem) => /DSSIM [\d.]+ > /.test(problem));
+    t.diagnostic(`caught: ${caught.join('; ')}`);
     for (const photo of ['img/photos/raccoon.jpg', '/img/photos/china.jpg', 'img/hubble-deep-field-700.jpg']) {
       assert.ok(caught.some((problem) => problem.startsWith(`${photo}: `)), `${photo} caught in: ${problems.join('; ')}`);
     }
