@@ -152,3 +152,31 @@ export const attributeNames: AttributeType<readonly string[]> = {
     return names.every((n) => /^[a-zA-Z_:][-a-zA-Z0-9_:.]*$/.test(n)) ? names.map((n) => n.toLowerCase()) : undefined;
   },
 };
+
+/** Encoder formats whose quality a search picks. */
+export type QualityFormat = 'jpeg' | 'webp' | 'avif';
+const QUALITY_FORMATS: readonly QualityFormat[] = ['jpeg', 'webp', 'avif'];
+
+/** Per-format qualities such as "avif=60 webp=70" (imgproxy's format_quality style), each 1–100. */
+export const formatQualities: AttributeType<Readonly<Partial<Record<QualityFormat, number>>>> = {
+  allowed: 'a list of format=quality such as "avif=60 webp=70" (formats jpeg, webp, avif; qualities 1 to 100)',
+  parse(raw) {
+    const result: Partial<Record<QualityFormat, number>> = {};
+    const items = raw.split(/[\s,]+/).filter((item) => item !== '');
+    if (items.length === 0) return undefined;
+    for (const item of items) {
+      const match = /^([a-z]+)=(\d{1,3})$/.exec(item.toLowerCase());
+      if (!match || !QUALITY_FORMATS.includes(match[1] as QualityFormat)) return undefined;
+      const quality = Number(match[2]);
+      if (quality < 1 || quality > 100) return undefined;
+      result[match[1] as QualityFormat] = quality;
+    }
+    return result;
+  },
+};
+
+/** Any non-empty text; its meaning is checked against other attributes (e.g. `target` by `method`). */
+export const text: AttributeType<string> = {
+  allowed: 'a value',
+  parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),
+};

@@ -1,4 +1,4 @@
-import type { OriginTarget } from './attribute-types.js';
+import type { OriginTarget, QualityFormat } from './attribute-types.js';
 import type { PresetName } from './presets.js';
 
 /** Where to send what is not ours to answer, and how long to wait for it. */
@@ -23,7 +23,22 @@ export interface ImageCompressionConfig {
   readonly losslessPng: boolean;
   /** `all`: the DSSIM search applies to WebP and AVIF too, not only JPEG. */
   readonly aiqa: 'jpeg' | 'all';
+  /**
+   * How lossy qualities are chosen (imgproxy's autoquality): `dssim` the lowest quality under `d` (FIT's way),
+   * `size` the highest quality that fits `targetBytes`, `none` the fixed `quality`, `ml` like `dssim` from a
+   * model's predicted quality.
+   */
+  readonly method: QualityMethod;
+  /** `method="size"`: the bytes each image should fit in. */
+  readonly targetBytes: number | undefined;
+  /** How far from the target a result may stop, as a fraction of it (0: exact; `ml` with 1: the prediction as is). */
+  readonly allowedError: number;
+  /** Per-format search bounds, overriding min/max quality for that format. */
+  readonly formatMin: Readonly<Partial<Record<QualityFormat, number>>>;
+  readonly formatMax: Readonly<Partial<Record<QualityFormat, number>>>;
 }
+
+export type QualityMethod = 'dssim' | 'size' | 'none' | 'ml';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 

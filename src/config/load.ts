@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { AttributeType } from './attribute-types.js';
+import { type AttributeType, byteSize, decimal } from './attribute-types.js';
 import type { Config, ImageCompressionConfig } from './config.js';
 import { COMPRESSION_PRESETS, DEFAULT_PRESET } from './presets.js';
 import { CONFIG_SCHEMA, ENVIRONMENT_OVERRIDES, type ElementName, type ElementValues } from './schema.js';
@@ -181,18 +181,45 @@ function buildConfig(elements: ParsedElements, source: string): Config {
 
 function buildCompression(elements: ParsedElements, source: string): ImageCompressionConfig {
   const values = valuesOf(elements, 'image-compression');
+  const line = elements['image-compression']?.line ?? 0;
+  const where = (attribute: string, value: string) => `${source}:${line}: <image-compression ${attribute}="${value}">`;
   const preset = values.preset ?? DEFAULT_PRESET;
   const minQuality = values['min-quality'] ?? DEFAULTS.minQuality;
   const maxQuality = values['max-quality'] ?? DEFAULTS.maxQuality;
   if (minQuality > maxQuality) {
-    const line = elements['image-compression']?.line ?? 0;
     throw new ConfigError(
       `${source}:${line}: <image-compression min-quality="${minQuality}" max-quality="${maxQuality}">: min-quality must be at most max-quality`,
     );
   }
+  const method = values.method ?? 'dssim';
+  let d = values.d ?? COMPRESSION_PRESETS[preset].d;
+  let targetBytes: number | undefined;
+  if (values.target !== undefined) {
+    if (method === 'size') {
+      targetBytes = byteSize(1).parse(values.target);
+      if (targetBytes === undefined) throw new ConfigError(`${where('target', values.target)}: with method="size", target must be ${byteSize(1).allowed}`);
+    } else if (method === 'none') {
+      throw new ConfigError(`${where('target', values.target)}: method="none" has no target (it uses quality)`);
+    } else {
+      const target = decimal(0, 1).parse(values.target);
+      if (target === undefined || target <= 0) throw new ConfigError(`${where('target', values.target)}: with method="${method}", target must be a DSSIM above 0 and at most 1`);
+      d = target;
+    }
+  } else if (method === 'size') {
+    throw new ConfigError(`${where('method', 'size')}: method="size" needs target="…" (bytes, such as "10KB")`);
+  }
+  for (const [format, min] of Object.entries(values['format-min'] ?? {})) {
+    const max = values['format-max']?.[format as keyof typeof values['format-max']] ?? maxQuality;
+    if (min > max) throw new ConfigError(`${where('format-min', `${format}=${min}`)}: must be at most ${format}'s maximum quality (${max})`);
+  }
   return {
     preset,
-    d: values.d ?? COMPRESSION_PRESETS[preset].d,
+    method,
+    targetBytes,
+    allowedError: values['allowed-error'] ?? 0,
+    formatMin: values['format-min'] ?? {},
+    formatMax: values['format-max'] ?? {},
+    d,
     quality: values.quality ?? COMPRESSION_PRESETS[preset].quality,
     formats: values.formats ?? ['webp', 'avif', 'zorro'],
     minQuality,

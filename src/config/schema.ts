@@ -4,6 +4,7 @@ import {
   boolean,
   byteSize,
   decimal,
+  formatQualities,
   integer,
   listenAddress,
   nonEmptyText,
@@ -11,6 +12,7 @@ import {
   originUrl,
   positive,
   subsetOf,
+  text,
 } from './attribute-types.js';
 import { PRESET_NAMES } from './presets.js';
 
@@ -38,6 +40,11 @@ export const CONFIG_SCHEMA = {
     'max-quality': integer(1, 100),
     'lossless-png': boolean,
     aiqa: oneOf('jpeg', 'all'),
+    method: oneOf('dssim', 'size', 'none', 'ml'),
+    target: text,
+    'allowed-error': decimal(0, 1, ''),
+    'format-min': formatQualities,
+    'format-max': formatQualities,
   },
   'image-scaling': {},
   rewrite: {

@@ -121,6 +121,7 @@ export function createImageRoute(parts: ImageRouteParts) {
         ...(variant.quality === undefined ? {} : { quality: variant.quality }),
         dssim: variant.dssim,
         ...(variant.transfer ? { contentEncoding: variant.transfer.encoding } : {}),
+        ...(variant.shortfall ? { shortfall: variant.shortfall } : {}),
         createdAt: Date.now(),
       }, stored);
     }
@@ -171,6 +172,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       ETag: etag,
       ...lastModified,
       'X-Slimproxy-Image': imageDescription(record, variant?.record),
+      ...(variant?.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
     };
     if (variant?.record.contentEncoding === 'gzip') {
       if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) headers['Content-Encoding'] = 'gzip';

@@ -20,6 +20,11 @@ export interface AiqaOptions {
   readonly maxQuality: number;
   /** A first guess (an estimate, a model's prediction); otherwise one from the typical curve. */
   readonly initialQuality?: number;
+  /**
+   * Stop at the first passing quality whose DSSIM is within this fraction of the target (0, the default: the
+   * lowest passing quality exactly).
+   */
+  readonly allowedError?: number;
   readonly encode: (quality: number) => Promise<Buffer>;
   readonly measure: (encoded: Buffer) => Promise<number>;
 }
@@ -76,8 +81,12 @@ export async function aiqaSearch(options: AiqaOptions): Promise<AiqaResult> {
     if (stepsOutside > 1 && failing >= min && passing <= max) next = Math.floor((failing + passing) / 2);
     next = Math.min(Math.max(next, failing + 1), Math.min(passing - 1, max));
     const result = await probe(next);
-    if (result.dssim <= target) passing = next;
-    else failing = next;
+    if (result.dssim <= target) {
+      passing = next;
+      if (options.allowedError && result.dssim >= target * (1 - options.allowedError)) break;
+    } else {
+      failing = next;
+    }
     if (failing >= max) return { found: false, reason: `no quality up to ${max} reaches DSSIM ≤ ${target}`, probes };
     next = nextGuess(target, probes, tried, failing, passing);
   }

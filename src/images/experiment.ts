@@ -37,6 +37,14 @@ export interface EngineSettings {
   readonly avifEffort: number;
   /** Per-format search bounds (`avif=60`-style), overriding min/max quality for that format. */
   readonly formatBounds?: Partial<Record<VariantFormat, { readonly min?: number; readonly max?: number }>>;
+  /**
+   * How lossy qualities are chosen (default `dssim`): `size` fits `targetBytes`, `none` encodes at `quality`
+   * unmeasured, `ml` searches under `d` from a model's predicted quality.
+   */
+  readonly method?: 'dssim' | 'size' | 'none' | 'ml';
+  readonly targetBytes?: number;
+  /** Fraction of the target a search may stop short of (0: exact). */
+  readonly allowedError?: number;
 }
 
 /** One version of an image an experiment made. */
@@ -51,6 +59,8 @@ export interface Variant {
   readonly lossless: boolean;
   /** Content coding the bytes are best sent with (ZorroSVG: gzip), and their size so. */
   readonly transfer?: { readonly encoding: 'gzip'; readonly bytes: Buffer };
+  /** Why the variant falls short of what was asked (sent as `X-Slimproxy-Skip`), e.g. a size it cannot fit. */
+  readonly shortfall?: string;
 }
 
 export interface ExperimentReport {

@@ -11,5 +11,17 @@ export function engineSettings(config: ImageCompressionConfig): EngineSettings {
     aiqaAll: config.aiqa === 'all',
     losslessPng: config.losslessPng,
     avifEffort: 4,
+    method: config.method,
+    ...(config.targetBytes === undefined ? {} : { targetBytes: config.targetBytes }),
+    allowedError: config.allowedError,
+    formatBounds: formatBounds(config),
   };
+}
+
+/** `format-min`/`format-max` as the engine's per-format bounds. */
+function formatBounds(config: ImageCompressionConfig): NonNullable<EngineSettings['formatBounds']> {
+  const bounds: Record<string, { min?: number; max?: number }> = {};
+  for (const [format, min] of Object.entries(config.formatMin)) bounds[format] = { ...bounds[format], min };
+  for (const [format, max] of Object.entries(config.formatMax)) bounds[format] = { ...bounds[format], max };
+  return bounds;
 }

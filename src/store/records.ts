@@ -30,6 +30,8 @@ export interface VariantRecord {
   readonly dssim: number;
   /** Content coding the bytes are stored in (ZorroSVG: gzip). */
   readonly contentEncoding?: 'gzip';
+  /** Why it falls short of what was asked (e.g. a size target it cannot fit), sent as `X-Slimproxy-Skip`. */
+  readonly shortfall?: string;
   readonly createdAt: number;
 }
 

@@ -1,6 +1,6 @@
 import type { Experiment } from '../experiment.js';
 import { fromPixels, measureAgainst } from '../original.js';
-import { lossyVariant } from '../quality-search.js';
+import { lossyVariant, withinTarget } from '../quality-search.js';
 
 /** libaom effort for the search's trial encodes: a tenth of the time of effort 4, nearly the same curve. */
 const SEARCH_EFFORT = 1;
@@ -42,7 +42,7 @@ export const avif: Experiment = {
     const bytes = await encodeAt(settings.avifEffort)(quality);
     const dssim = await measure(bytes);
     const ms = Math.round(performance.now() - startedAt);
-    const better = bytes.length < searched.variant.bytes.length && (settings.d <= 0 || dssim <= settings.d);
+    const better = bytes.length < searched.variant.bytes.length && withinTarget(settings, dssim);
     return better
       ? { ok: true, variant: { ...searched.variant, bytes, dssim }, encodes: searched.encodes + 1, ms }
       : { ...searched, encodes: searched.encodes + 1, ms };
