@@ -7,6 +7,7 @@ import { engineSettings } from './images/settings.js';
 import { ExperimentQueue } from './optimizer/experiment-queue.js';
 import { OriginFetcher } from './proxy/origin-fetch.js';
 import { ImageStore } from './store/image-store.js';
+import { FallbackImage } from './http/fallback-image.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
@@ -134,6 +135,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
   const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs, (bytes) => metrics.originBytes.inc(bytes));
   const settings = engineSettings(compression);
+  const fallback = config.fallbackImage ? new FallbackImage(fallbackUrl(config.fallbackImage.url, originUrl), config.fallbackImage.maxBytes, config.origin.timeoutMs, logger) : undefined;
   const route = createImageRoute({
     store,
     queue,
@@ -145,6 +147,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4)),
     logger,
     metrics,
+    ...(fallback ? { fallback } : {}),
   });
   return {
     route,
@@ -156,7 +159,14 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
       await pool.close();
       await queue.idle();
       fetcher.close();
+      fallback?.close();
       await store.close();
     },
   };
+}
+
+/** A path on the origin keeps the origin URL's path prefix, as every proxied request does. */
+function fallbackUrl(configured: string, originUrl: URL): URL {
+  if (!configured.startsWith('/')) return new URL(configured);
+  return new URL(originUrl.pathname.replace(/\/$/, '') + configured, originUrl);
 }

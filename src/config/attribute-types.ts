@@ -180,3 +180,18 @@ export const text: AttributeType<string> = {
   allowed: 'a value',
   parse: (raw) => (raw.trim() === '' ? undefined : raw.trim()),
 };
+
+/** An absolute http(s) URL, or a path on the origin starting with "/" (resolved against it at start). */
+export const fallbackUrl: AttributeType<string> = {
+  allowed: 'an absolute http:// or https:// URL, or a path on the origin starting with "/", such as "/img/missing.png"',
+  parse(raw) {
+    const text = raw.trim();
+    if (text.startsWith('/') && !text.startsWith('//')) return text;
+    try {
+      const url = new URL(text);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+};

@@ -50,6 +50,11 @@ export interface Config {
   /** `null`: compression is off (element absent, or overridden by `<image-scaling/>`). */
   readonly imageCompression: ImageCompressionConfig | null;
   readonly imageScaling: Readonly<Record<string, never>> | null;
+  /**
+   * An image sent (with the origin's 404 status) when the origin has no image at a requested image URL;
+   * `url` is absolute or a path on the origin.
+   */
+  readonly fallbackImage: { readonly url: string; readonly maxBytes: number } | null;
   /** HTML and CSS rewriting (SPEC §3, §4): on whenever images are compressed or scaled. */
   readonly rewrite: {
     /** Lazy-loading attributes holding image URLs on `<img>` and `<source>`. */

@@ -157,6 +157,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     },
     imageCompression,
     imageScaling,
+    fallbackImage: elements['fallback-image'] ? buildFallbackImage(elements, source) : null,
     rewrite: {
       lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
       maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,
@@ -177,6 +178,14 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     warnings,
   };
   return deepFreeze(config);
+}
+
+function buildFallbackImage(elements: ParsedElements, source: string): Config['fallbackImage'] {
+  const values = valuesOf(elements, 'fallback-image');
+  if (values.url === undefined) {
+    throw new ConfigError(`${source}:${elements['fallback-image']?.line ?? 0}: <fallback-image>: url is required (${'an image URL, or a path on the origin such as "/img/missing.png"'})`);
+  }
+  return { url: values.url, maxBytes: values['max-bytes'] ?? 5 * 2 ** 20 };
 }
 
 function buildCompression(elements: ParsedElements, source: string): ImageCompressionConfig {

@@ -4,6 +4,7 @@ import {
   boolean,
   byteSize,
   decimal,
+  fallbackUrl,
   formatQualities,
   integer,
   listenAddress,
@@ -47,6 +48,10 @@ export const CONFIG_SCHEMA = {
     'format-max': formatQualities,
   },
   'image-scaling': {},
+  'fallback-image': {
+    url: fallbackUrl,
+    'max-bytes': byteSize(64),
+  },
   rewrite: {
     'lazy-attributes': attributeNames,
     'max-size': byteSize(1024),

@@ -14,6 +14,7 @@ import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-
 import type { OriginFetcher } from '../proxy/origin-fetch.js';
 import { type ImageStore, sha256 } from '../store/image-store.js';
 import type { OriginalRecord } from '../store/records.js';
+import type { FallbackImage } from './fallback-image.js';
 import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
 
 export interface ImageRouteParts {
@@ -28,6 +29,8 @@ export interface ImageRouteParts {
   readonly maxOriginalBytes: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** `<fallback-image>`: sent in place of the origin's 404. */
+  readonly fallback?: FallbackImage;
 }
 
 /** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
@@ -147,6 +150,14 @@ export function createImageRoute(parts: ImageRouteParts) {
     if ('forward' in found) return { kind: 'forward', reason: found.forward };
     if ('response' in found) {
       const fetched = found.response;
+      const fallback = fetched.status === 404 ? await parts.fallback?.get() : undefined;
+      if (fallback) {
+        metrics.imageResponses.inc({ outcome: 'fallback' });
+        // The 404 stays (caches and crawlers must not take the stand-in for the image); browsers show the body.
+        res.writeHead(404, { 'Content-Type': fallback.contentType, 'Content-Length': fallback.bytes.length, 'Cache-Control': 'no-cache', 'X-Slimproxy-Skip': 'origin answered 404: fallback image' });
+        res.end(req.method === 'HEAD' ? undefined : fallback.bytes);
+        return { kind: 'answered', bytes: fallback.bytes.length };
+      }
       metrics.imageResponses.inc({ outcome: 'passed-through' });
       res.writeHead(fetched.status, fetched.statusMessage, responseHeadersForClient(fetched.rawHeaders));
       res.end(req.method === 'HEAD' ? undefined : fetched.body);

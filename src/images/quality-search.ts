@@ -44,7 +44,7 @@ export async function lossyVariant(settings: EngineSettings, encoding: LossyEnco
     const shortfall = found.fits ? undefined : `does not fit ${settings.targetBytes} bytes even at the minimum quality ${found.quality}`;
     return { ok: true, variant: variant(found.bytes, found.quality, dssim, shortfall), encodes: found.probes.length, ms: ms() };
   }
-  const predicted = method === 'ml' && encoding.predict ? Math.min(Math.max(Math.round(encoding.predict()), minQuality), maxQuality) : undefined;
+  const predicted = method === 'ml' && encoding.search && encoding.predict ? Math.min(Math.max(Math.round(encoding.predict()), minQuality), maxQuality) : undefined;
   if (predicted !== undefined && (settings.allowedError ?? 0) >= 1) {
     const bytes = await encoding.encode(predicted);
     return { ok: true, variant: variant(bytes, predicted, await encoding.measure(bytes)), encodes: 1, ms: ms() };

@@ -1,5 +1,6 @@
 import type { Experiment } from '../experiment.js';
 import { fromPixels, measureAgainst } from '../original.js';
+import { predictFor } from '../quality-model.js';
 import { lossyVariant, withinTarget } from '../quality-search.js';
 
 /** libaom effort for the search's trial encodes: a tenth of the time of effort 4, nearly the same curve. */
@@ -36,7 +37,7 @@ export const avif: Experiment = {
     const encodeAt = (effort: number) => (quality: number) =>
       fromPixels(original, { opaque: true }).avif({ quality, effort, chromaSubsampling: '4:2:0' }).toBuffer();
     const measure = (bytes: Buffer) => measureAgainst(original, bytes);
-    const searched = await lossyVariant(settings, { experiment: 'avif', format: 'avif', encode: encodeAt(SEARCH_EFFORT), measure, search: true, startedAt });
+    const searched = await lossyVariant(settings, { experiment: 'avif', format: 'avif', encode: encodeAt(SEARCH_EFFORT), measure, search: true, predict: () => predictFor(original, 'avif', settings.d), startedAt });
     if (!searched.ok || settings.avifEffort <= SEARCH_EFFORT) return searched;
     const quality = searched.variant.quality!;
     const bytes = await encodeAt(settings.avifEffort)(quality);

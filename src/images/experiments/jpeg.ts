@@ -1,5 +1,6 @@
 import type { Experiment } from '../experiment.js';
 import { fromPixels, measureAgainst } from '../original.js';
+import { predictFor } from '../quality-model.js';
 import { lossyVariant } from '../quality-search.js';
 
 /**
@@ -18,6 +19,7 @@ function jpegExperiment(name: 'jpeg' | 'jpeg-from-png'): Experiment {
         encode: (quality) => fromPixels(original, { opaque: true }).jpeg({ quality, mozjpeg: true }).toBuffer(),
         measure: (bytes) => measureAgainst(original, bytes),
         search: true,
+        predict: () => predictFor(original, 'jpeg', settings.d),
         startedAt,
       });
     },

@@ -1,5 +1,6 @@
 import type { Experiment, ExperimentName } from '../experiment.js';
 import { animationOptions, fromPixels, measureAgainst } from '../original.js';
+import { predictFor } from '../quality-model.js';
 import { lossyVariant } from '../quality-search.js';
 
 /** WebP lossy (SPEC §1: the configured quality, or the DSSIM search with `aiqa="all"`); also re-encoding WebP. */
@@ -20,6 +21,7 @@ function webpExperiment(name: ExperimentName): Experiment {
         // An animation gets the search too: GIF frames at the fixed quality rarely all stay under d, and the
         // worst frame decides (SPEC §1 names the fixed quality for still WebP).
         search: settings.aiqaAll || animated,
+        predict: () => predictFor(original, 'webp', settings.d),
         startedAt,
       });
     },
