@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { parseConfig } from '../../src/config/index.js';
+import { prepareOriginal } from '../../src/images/original.js';
+import { EXPERIMENTS } from '../../src/images/plan.js';
+import { jpegSourceQuality, predictFor } from '../../src/images/quality-model.js';
 import { type ClientResponse as RawResponse, fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
@@ -106,6 +110,65 @@ describe('quality methods: none, and per-format bounds with dssim', () => {
     assert.equal(facts.experiment, 'jpeg');
     assert.ok(['86', '87', '88'].includes(facts.quality!), `quality ${facts.quality}`);
     assert.ok(Number(facts.dssim) <= 0.004);
+  });
+});
+
+describe('quality methods: ml', () => {
+  let origin: TestOrigin;
+  let guided: TestProxy;
+  let asIs: TestProxy;
+  before(async () => {
+    origin = await photoOrigin();
+    guided = await startProxy({ origin: origin.url, elements: '<image-compression method="ml"/>' });
+    asIs = await startProxy({ origin: origin.url, elements: '<image-compression method="ml" allowed-error="1"/>' });
+  });
+  after(async () => {
+    await guided.stop(5000);
+    await asIs.stop(5000);
+    await origin.close();
+  });
+
+  it('searches from the model’s prediction: the result is under d', async () => {
+    for (const name of ['flower.jpg', 'chelsea.png']) {
+      const facts = described(await final(guided, `/${name}?m=ic`));
+      assert.match(facts.experiment!, /^jpeg/);
+      assert.ok(Number(facts.dssim) <= 0.002, `${name}: DSSIM ${facts.dssim}`);
+    }
+  });
+
+  it('with allowed-error="1" uses the prediction as it is', async () => {
+    const prepared = await prepareOriginal(bytesOf('raccoon.jpg'), { maxPixels: 50e6, maxFrames: 1 });
+    assert.ok(prepared.ok);
+    const predicted = Math.min(95, Math.max(20, Math.round(predictFor(prepared.original, 'jpeg', 0.002))));
+    const facts = described(await final(asIs, '/raccoon.jpg?m=ic'));
+    assert.equal(facts.experiment, 'jpeg');
+    assert.equal(Number(facts.quality), predicted);
+  });
+
+  it('needs no more encodes than the plain search on photographs outside its training folder', async () => {
+    const settings = { d: 0.002, quality: 80, minQuality: 20, maxQuality: 95, aiqaAll: false, losslessPng: false, avifEffort: 4 } as const;
+    let plain = 0;
+    let withModel = 0;
+    for (const name of ['night-lights.jpg', 'launch-poster.jpg', 'ascent-gray.jpg', 'coffee-exif6.jpg', 'raccoon-512.jpg']) {
+      const prepared = await prepareOriginal(readFileSync(new URL(`fixtures/site/img/photos/${name}`, PROJECT_ROOT)), { maxPixels: 50e6, maxFrames: 1 });
+      assert.ok(prepared.ok);
+      const dssim = await EXPERIMENTS.jpeg.run(prepared.original, { ...settings, method: 'dssim' });
+      const ml = await EXPERIMENTS.jpeg.run(prepared.original, { ...settings, method: 'ml' });
+      assert.ok(dssim.ok && ml.ok);
+      assert.ok(ml.variant.dssim <= 0.002);
+      plain += dssim.encodes;
+      withModel += ml.encodes;
+    }
+    assert.ok(withModel <= plain, `ml ${withModel} encodes, dssim ${plain}`);
+  });
+
+  it('reads the quality a JPEG was saved at from its quantisation table', async () => {
+    const pixels = await sharp(bytesOf('flower.jpg')).raw().toBuffer({ resolveWithObject: true });
+    for (const quality of [30, 60, 75, 90]) {
+      const jpeg = await sharp(pixels.data, { raw: pixels.info }).jpeg({ quality }).toBuffer();
+      assert.ok(Math.abs(jpegSourceQuality(jpeg)! - quality) <= 1, `saved at ${quality}, read ${jpegSourceQuality(jpeg)}`);
+    }
+    assert.equal(jpegSourceQuality(bytesOf('astronaut.png')), undefined);
   });
 });
 
