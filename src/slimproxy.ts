@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config, ImageCompressionConfig } from './config/index.js';
+import { type Config, defaultImageCompression, type ImageCompressionConfig } from './config/index.js';
 import { createImageRoute } from './http/image-route.js';
 import { ExperimentPool } from './images/experiment-pool.js';
 import { engineSettings } from './images/settings.js';
@@ -49,10 +49,12 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   const compression = config.imageCompression;
   const documents =
     compression || config.imageScaling
-      ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host })
+      ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host, clientHints: config.imageScaling !== null })
       : PASS_THROUGH;
-  const imageParts = compression ? startImageParts(config, compression, originUrl, logger, metrics) : undefined;
-  const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, logger, metrics });
+  // The image API and scaling need the image side too, with the default settings when compression itself is off.
+  const imageSettings = compression ?? (config.imageApi || config.imageScaling ? defaultImageCompression() : null);
+  const imageParts = imageSettings ? startImageParts(config, imageSettings, originUrl, logger, metrics) : undefined;
+  const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, imageApi: config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {

@@ -55,6 +55,8 @@ export interface Config {
    * `url` is absolute or a path on the origin.
    */
   readonly fallbackImage: { readonly url: string; readonly maxBytes: number } | null;
+  /** Explicit image options on image URLs (`format`, `q`, `size`…); off by default: an origin may use the names. */
+  readonly imageApi: boolean;
   /** HTML and CSS rewriting (SPEC §3, §4): on whenever images are compressed or scaled. */
   readonly rewrite: {
     /** Lazy-loading attributes holding image URLs on `<img>` and `<source>`. */

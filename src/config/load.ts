@@ -158,6 +158,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     imageCompression,
     imageScaling,
     fallbackImage: elements['fallback-image'] ? buildFallbackImage(elements, source) : null,
+    imageApi: valuesOf(elements, 'image-api').enabled ?? false,
     rewrite: {
       lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
       maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,
@@ -186,6 +187,11 @@ function buildFallbackImage(elements: ParsedElements, source: string): Config['f
     throw new ConfigError(`${source}:${elements['fallback-image']?.line ?? 0}: <fallback-image>: url is required (${'an image URL, or a path on the origin such as "/img/missing.png"'})`);
   }
   return { url: values.url, maxBytes: values['max-bytes'] ?? 5 * 2 ** 20 };
+}
+
+/** What `<image-compression/>` with no attributes means: the image API uses it when compression is off. */
+export function defaultImageCompression(): ImageCompressionConfig {
+  return buildCompression({}, 'defaults');
 }
 
 function buildCompression(elements: ParsedElements, source: string): ImageCompressionConfig {

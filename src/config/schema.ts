@@ -48,6 +48,9 @@ export const CONFIG_SCHEMA = {
     'format-max': formatQualities,
   },
   'image-scaling': {},
+  'image-api': {
+    enabled: boolean,
+  },
   'fallback-image': {
     url: fallbackUrl,
     'max-bytes': byteSize(64),

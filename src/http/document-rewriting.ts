@@ -9,6 +9,7 @@ import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext } from '../rewrite/index.js';
+import { VIEWPORT_HEADERS } from '../client/viewport.js';
 import { type ContentCoding, keepableDocument, notModifiedHeaders, revalidatedHeaders, rewritableDocument, rewrittenDocumentHeaders } from './document-headers.js';
 
 /** Brotli's default (11) is for static files; on the fly, 5 keeps most of the gain at a fraction of the CPU. */
@@ -50,6 +51,8 @@ export interface RewriteSettings {
   readonly formats: readonly ModernFormat[];
   /** Host name to assume when a client sent no `Host`. */
   readonly fallbackHost: string;
+  /** `<image-scaling/>`: ask browsers for the viewport width and DPR on the page's image requests (`Accept-CH`). */
+  readonly clientHints?: boolean;
 }
 
 /** What happens to a request on its way to the origin and to its response on the way back. */
@@ -77,6 +80,7 @@ interface Exchange {
 export function createDocumentRewriting(settings: RewriteSettings): ResponsePolicy {
   const cache = settings.rewrite.cacheBytes > 0 ? new DocumentCache(settings.rewrite.cacheBytes) : undefined;
   const exchanges = new WeakMap<ServerResponse, Exchange>();
+  const withClientHints = (headers: string[]) => (settings.clientHints ? [...headers, 'Accept-CH', VIEWPORT_HEADERS.filter((h) => h !== 'User-Agent').join(', ')] : headers);
 
   function beforeForward(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET') return;
@@ -98,7 +102,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     originRes.resume();
     const originHeaders = revalidatedHeaders(entry.originHeaders, originRes.rawHeaders);
     cache?.set(key, { ...entry, originHeaders });
-    const headers = rewrittenDocumentHeaders(originHeaders);
+    const headers = withClientHints(rewrittenDocumentHeaders(originHeaders));
     headers.push('Content-Length', String(entry.body.length));
     res.writeHead(200, entry.statusMessage, headers);
     res.end(entry.body, () => done({ bytes: entry.body.length }));
@@ -135,7 +139,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const decoder = decoderFor(document.coding);
     const encoder = encoderFor(document.coding);
 
-    res.writeHead(200, originRes.statusMessage, rewrittenDocumentHeaders(originRes.rawHeaders));
+    res.writeHead(200, originRes.statusMessage, withClientHints(rewrittenDocumentHeaders(originRes.rawHeaders)));
     const last = encoder ?? rewriter;
     const keep = cache && exchange.cacheKey && keepableDocument(req.headers, originRes.headers) ? [] as Buffer[] : undefined;
     let bytes = 0;

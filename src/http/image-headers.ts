@@ -61,5 +61,6 @@ export function etagMatches(ifNoneMatch: string | string[] | undefined, etag: st
 export function imageDescription(original: OriginalRecord, variant: VariantRecord | undefined): string {
   if (!variant) return `experiment=original; format=${original.facts?.type ?? 'unknown'}; original=${original.size}; size=${original.size}`;
   const quality = variant.quality === undefined ? '' : `; quality=${variant.quality}`;
-  return `experiment=${variant.experiment}; format=${variant.format}${quality}; dssim=${variant.dssim.toFixed(5)}; original=${original.size}; size=${variant.size}`;
+  const operations = variant.operations ? `operations=${variant.operations}; ` : '';
+  return `${operations}experiment=${variant.experiment}; format=${variant.format}${quality}; dssim=${variant.dssim.toFixed(5)}; original=${original.size}; size=${variant.size}`;
 }

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { Capabilities } from '../client/index.js';
-import type { EngineSettings, ExperimentName } from '../images/experiment.js';
+import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
+import type { EngineSettings, ExperimentName, ExperimentOutcome } from '../images/experiment.js';
 import { MIME_TYPES, wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
 import { planForFacts } from '../images/plan.js';
@@ -11,10 +12,11 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
 import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
-import type { OriginFetcher } from '../proxy/origin-fetch.js';
+import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
 import { type ImageStore, sha256 } from '../store/image-store.js';
 import type { OriginalRecord } from '../store/records.js';
 import type { FallbackImage } from './fallback-image.js';
+import type { ImageOptions } from './image-options.js';
 import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
 
 export interface ImageRouteParts {
@@ -138,40 +140,135 @@ export function createImageRoute(parts: ImageRouteParts) {
     );
   }
 
+  /** An origin answer that is not kept (404, private, …): as it came, or the fallback image for a 404. */
+  async function answerUnstored(req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse): Promise<ImageAnswer> {
+    const fallback = fetched.status === 404 ? await parts.fallback?.get() : undefined;
+    if (fallback) {
+      metrics.imageResponses.inc({ outcome: 'fallback' });
+      // The 404 stays (caches and crawlers must not take the stand-in for the image); browsers show the body.
+      res.writeHead(404, { 'Content-Type': fallback.contentType, 'Content-Length': fallback.bytes.length, 'Cache-Control': 'no-cache', 'X-Slimproxy-Skip': 'origin answered 404: fallback image' });
+      res.end(req.method === 'HEAD' ? undefined : fallback.bytes);
+      return { kind: 'answered', bytes: fallback.bytes.length };
+    }
+    metrics.imageResponses.inc({ outcome: 'passed-through' });
+    res.writeHead(fetched.status, fetched.statusMessage, responseHeadersForClient(fetched.rawHeaders));
+    res.end(req.method === 'HEAD' ? undefined : fetched.body);
+    return { kind: 'answered', bytes: fetched.body?.length ?? 0 };
+  }
+
+  /** The stored original as it is, with the origin's validators and lifetime, and why (`X-Slimproxy-Skip`). */
+  function answerOriginal(req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string): ImageAnswer {
+    metrics.imageResponses.inc({ outcome: 'skipped' });
+    res.writeHead(200, {
+      'Content-Type': record.contentType,
+      'Content-Length': bytes.length,
+      'X-Slimproxy-Skip': why,
+      ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
+      ...(record.cacheControl ? { 'Cache-Control': record.cacheControl } : {}),
+      ...(record.etag ? { ETag: record.etag } : {}),
+    });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+    return { kind: 'answered', bytes: bytes.length };
+  }
+
+  /** Transforms being made now, by store key: a second identical request waits for the first. */
+  const making = new Map<string, Promise<ExperimentOutcome>>();
+  /** Transforms that came out bigger than their original (not stored): not made again for every request. */
+  const bigger = new Set<string>();
+
+  /**
+   * Image API: the image the URL's options ask for (crop, size, format, quality), made once in the experiment
+   * pool and kept in the store next to the marks' variants, with the original's lifetime. A result bigger than an
+   * original of the same dimensions is not sent: the original is, saying so.
+   */
+  async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
+    if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
+    const key = options.originUrl;
+    const found = await original(req, key);
+    if ('forward' in found) return { kind: 'forward', reason: found.forward };
+    if ('response' in found) return answerUnstored(req, res, found.response);
+    const { record, bytes } = found;
+    if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
+    if (options.onlyWiderThan !== undefined && record.facts && record.facts.width <= options.onlyWiderThan) {
+      return answerOriginal(req, res, record, bytes, `no wider than ${options.onlyWiderThan} px: nothing to scale`);
+    }
+    await store.countRequest(key);
+    const mark = options.canonical;
+    const tag = `${key}\u0000${mark}\u0000${record.digest}`;
+    if (bigger.has(tag)) return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
+    let variant = store.getVariant(key, mark);
+    if (!variant) {
+      let pending = making.get(tag);
+      if (!pending) {
+        pending = pool.run('transform', bytes, { ...settings, ...options.encoding, transform: options.transform }, limits).finally(() => making.delete(tag));
+        making.set(tag, pending);
+      }
+      const outcome = await pending;
+      if (!outcome.ok) return answerOriginal(req, res, record, bytes, outcome.reason);
+      const made = outcome.variant;
+      if (!made.reshaped && wireSize(made) >= record.size) {
+        if (bigger.size > 10_000) bigger.clear();
+        bigger.add(tag);
+        return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
+      }
+      if (!store.getVariant(key, mark)) {
+        await store.putVariant(key, mark, {
+          originalDigest: record.digest,
+          digest: sha256(made.bytes),
+          size: made.bytes.length,
+          experiment: made.experiment,
+          format: made.format,
+          contentType: MIME_TYPES[made.format],
+          ...(made.quality === undefined ? {} : { quality: made.quality }),
+          dssim: made.dssim,
+          ...(made.shortfall ? { shortfall: made.shortfall } : {}),
+          ...(made.operations ? { operations: made.operations } : {}),
+          createdAt: Date.now(),
+        }, made.bytes);
+      }
+      variant = store.getVariant(key, mark);
+      if (!variant) return answerOriginal(req, res, record, bytes, 'transformed image could not be stored');
+    }
+    const etag = imageEtag(variant.record.digest);
+    const headers: Record<string, string | number> = {
+      'Content-Type': variant.record.contentType,
+      'Cache-Control': imageCacheControl(true, record, parts.intervalSeconds),
+      ...(options.vary.length > 0 ? { Vary: options.vary.join(', ') } : {}),
+      ETag: etag,
+      ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
+      'X-Slimproxy-Image': imageDescription(record, variant.record),
+      ...(variant.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
+    };
+    if (etagMatches(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, { 'Cache-Control': headers['Cache-Control']!, ETag: etag, ...(headers.Vary ? { Vary: headers.Vary } : {}) });
+      res.end();
+      return { kind: 'answered', bytes: 0 };
+    }
+    headers['Content-Length'] = variant.bytes.length;
+    metrics.imageResponses.inc({ outcome: 'transformed' });
+    metrics.imageBytes.inc({ side: 'original' }, record.size);
+    metrics.imageBytes.inc({ side: 'sent' }, variant.bytes.length);
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : variant.bytes);
+    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : variant.bytes.length };
+  }
+
   /**
    * Answers a marked image, or (`inPlace`) an unmarked one with capabilities from `Accept` (SPEC §7: then always
    * `private, no-transform` and `Vary: Accept`, since the URL does not say which variant it is).
    */
-  return async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
+  async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
     if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
     const key = marked.url;
     const found = await original(req, key);
     if ('forward' in found) return { kind: 'forward', reason: found.forward };
-    if ('response' in found) {
-      const fetched = found.response;
-      const fallback = fetched.status === 404 ? await parts.fallback?.get() : undefined;
-      if (fallback) {
-        metrics.imageResponses.inc({ outcome: 'fallback' });
-        // The 404 stays (caches and crawlers must not take the stand-in for the image); browsers show the body.
-        res.writeHead(404, { 'Content-Type': fallback.contentType, 'Content-Length': fallback.bytes.length, 'Cache-Control': 'no-cache', 'X-Slimproxy-Skip': 'origin answered 404: fallback image' });
-        res.end(req.method === 'HEAD' ? undefined : fallback.bytes);
-        return { kind: 'answered', bytes: fallback.bytes.length };
-      }
-      metrics.imageResponses.inc({ outcome: 'passed-through' });
-      res.writeHead(fetched.status, fetched.statusMessage, responseHeadersForClient(fetched.rawHeaders));
-      res.end(req.method === 'HEAD' ? undefined : fetched.body);
-      return { kind: 'answered', bytes: fetched.body?.length ?? 0 };
-    }
+    if ('response' in found) return answerUnstored(req, res, found.response);
     const { record, bytes } = found;
     const requests = (await store.countRequest(key)).count;
     const lastModified: Record<string, string> = record.lastModified ? { 'Last-Modified': record.lastModified } : {};
-    if (record.skip) {
-      metrics.imageResponses.inc({ outcome: 'skipped' });
-      res.writeHead(200, { 'Content-Type': record.contentType, 'Content-Length': bytes.length, 'X-Slimproxy-Skip': record.skip, ...lastModified, ...(record.cacheControl ? { 'Cache-Control': record.cacheControl } : {}), ...(record.etag ? { ETag: record.etag } : {}) });
-      res.end(req.method === 'HEAD' ? undefined : bytes);
-      return { kind: 'answered', bytes: bytes.length };
-    }
+    if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
     const final = scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
     const variant = store.getVariant(key, marked.mark);
     let body = variant?.bytes ?? bytes;
@@ -203,7 +300,30 @@ export function createImageRoute(parts: ImageRouteParts) {
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
     return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : body.length };
-  };
+  }
+
+  /**
+   * `<image-scaling/>`: a marked or in-place image scaled down to the client's viewport width class (SPEC §1:
+   * instead of compression), in its own format at a high fixed quality. No class (a desktop, an unknown client):
+   * forwarded as it is.
+   */
+  async function scaled(req: IncomingMessage, res: ServerResponse, url: string): Promise<ImageAnswer> {
+    const viewport = viewportClass(req.headers);
+    if (viewport.width === undefined) return { kind: 'forward', reason: 'no viewport class: not scaled' };
+    return transformed(req, res, {
+      transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto' },
+      originUrl: url,
+      vary: [...VIEWPORT_HEADERS],
+      canonical: `scale:${viewport.width}`,
+      encoding: { method: 'none', quality: SCALED_QUALITY },
+      onlyWiderThan: viewport.width,
+    });
+  }
+
+  return { serve, transformed, scaled };
 }
+
+/** Scaling is not compression: scaled JPEG and WebP are written at a quality no one tells from the original. */
+const SCALED_QUALITY = 90;
 
 export type ImageRoute = ReturnType<typeof createImageRoute>;

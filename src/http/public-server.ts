@@ -11,6 +11,7 @@ import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog } from './request-log.js';
 import type { ImageRoute } from './image-route.js';
+import { ImageOptionError, type ImageOptions, readImageOptions } from './image-options.js';
 import type { ResponsePolicy } from './document-rewriting.js';
 
 export interface PublicServerParts {
@@ -19,6 +20,12 @@ export interface PublicServerParts {
   readonly documents: ResponsePolicy;
   /** Marked images (SPEC §5), when compression is on; otherwise marked URLs reach the origin unmarked. */
   readonly images?: ImageRoute;
+  /** `<image-api enabled="true"/>`: explicit options on image URLs are ours, not the origin's. */
+  readonly imageApi?: boolean;
+  /** Marked and in-place images are optimised (compression on); false when the image side runs for the API only. */
+  readonly compressing?: boolean;
+  /** `<image-scaling/>`: marked and in-place images are scaled to the client's viewport class instead. */
+  readonly scaling?: boolean;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -37,6 +44,14 @@ const FAILURE_EXPLANATION = {
 /** Paths of images by their extension (query aside): what SPEC §7 optimises in place. */
 const IMAGE_PATH = /^[^?#]*\.(jpe?g|png|gif|webp)(\?|#|$)/i;
 
+/**
+ * Where image options may be: an image URL by its extension, or any URL an image element asks for (its Accept
+ * starts with image/). Pages and APIs of the origin that use `format=` or `size=` for themselves are left alone.
+ */
+function isImageRequest(req: IncomingMessage): boolean {
+  return IMAGE_PATH.test(req.url ?? '') || /^\s*image\//i.test(String(req.headers.accept ?? ''));
+}
+
 function inPlaceMark(req: IncomingMessage): DecodedMark {
   const capabilities = capabilitiesFromAccept(req.headers.accept);
   return { url: req.url ?? '/', mark: markValue(capabilities), capabilities };
@@ -51,7 +66,7 @@ export interface PublicServer {
   startDraining(): void;
 }
 
-export function createPublicServer({ originProxy, documents, images, logger, metrics }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, documents, images, imageApi = false, compressing = true, scaling = false, logger, metrics }: PublicServerParts): PublicServer {
   let draining = false;
   const upgradedSockets = new Set<Duplex>();
   const server = createServer({ requireHostHeader: false });
@@ -91,12 +106,35 @@ export function createPublicServer({ originProxy, documents, images, logger, met
     // store, its answer is the original image, passed through.
     const marked = decodeMarkedUrl(req.url ?? '');
     if (marked) req.url = marked.url;
-    const finish = beginRequestLog(req, res, marked ? 'marked' : 'proxy', logger, metrics);
+    let options: ImageOptions | undefined;
+    if (imageApi && images && (req.method === 'GET' || req.method === 'HEAD') && isImageRequest(req)) {
+      try {
+        options = readImageOptions(req.url ?? '/', req.headers);
+      } catch (err) {
+        if (!(err instanceof ImageOptionError)) throw err;
+        const finish = beginRequestLog(req, res, 'image-api', logger, metrics);
+        metrics.refusedRequests.inc({ reason: 'image option' });
+        finish({ bytes: answerError(res, 400, err.message), error: err.message });
+        return;
+      }
+    }
+    // The options are ours: the origin sees the URL without them.
+    if (options) req.url = options.originUrl;
+    const finish = beginRequestLog(req, res, options ? 'image-api' : marked ? 'marked' : 'proxy', logger, metrics);
     const forward = () => originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
     // SPEC §7: an image asked for by an unmarked URL is optimised in place, for what its Accept header lists.
-    const inPlace = !marked && images && (req.method === 'GET' || req.method === 'HEAD') && IMAGE_PATH.test(req.url ?? '') ? inPlaceMark(req) : undefined;
-    if (images && (marked || inPlace)) {
-      images(req, res, (marked ?? inPlace)!, inPlace !== undefined).then(
+    const optimising = compressing || scaling ? images : undefined;
+    const inPlace = !marked && optimising && (req.method === 'GET' || req.method === 'HEAD') && IMAGE_PATH.test(req.url ?? '') ? inPlaceMark(req) : undefined;
+    if (images && options) {
+      images.transformed(req, res, options).then(
+        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes }) : forward()),
+        (err: Error) => settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish),
+      );
+      return;
+    }
+    if (optimising && (marked || inPlace)) {
+      const image = (marked ?? inPlace)!;
+      (scaling ? optimising.scaled(req, res, image.url) : optimising.serve(req, res, image, inPlace !== undefined)).then(
         (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes }) : forward()),
         (err: Error) => settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish),
       );

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 
-export type Route = 'health' | 'proxy' | 'marked' | 'upgrade' | 'refused';
+export type Route = 'health' | 'proxy' | 'marked' | 'image-api' | 'upgrade' | 'refused';
 
 export interface RequestEnd {
   /** Body bytes sent to the client. */

@@ -1,4 +1,5 @@
 import type { Original } from './original.js';
+import type { ImageTransform } from './transform.js';
 
 /** SPEC §6: the experiments, by name. */
 export type ExperimentName =
@@ -11,7 +12,9 @@ export type ExperimentName =
   | 'avif'
   | 'zorro'
   | 'webp-animated'
-  | 'webp-reencode';
+  | 'webp-reencode'
+  /** Not in any plan: explicit image options (image API), run on request. */
+  | 'transform';
 
 export type VariantFormat = 'jpeg' | 'png' | 'webp' | 'avif' | 'svg';
 
@@ -45,6 +48,8 @@ export interface EngineSettings {
   readonly targetBytes?: number;
   /** Fraction of the target a search may stop short of (0: exact). */
   readonly allowedError?: number;
+  /** The `transform` experiment's crop, resize, format and quality (image API). */
+  readonly transform?: ImageTransform;
 }
 
 /** One version of an image an experiment made. */
@@ -61,6 +66,10 @@ export interface Variant {
   readonly transfer?: { readonly encoding: 'gzip'; readonly bytes: Buffer };
   /** Why the variant falls short of what was asked (sent as `X-Slimproxy-Skip`), e.g. a size it cannot fit. */
   readonly shortfall?: string;
+  /** `transform`: what was done, e.g. "crop 300x200, resize 150x100 lanczos3, webp q80". */
+  readonly operations?: string;
+  /** `transform`: whether its dimensions differ from the original's (then it is sent even if bigger). */
+  readonly reshaped?: boolean;
 }
 
 export interface ExperimentReport {

@@ -6,6 +6,7 @@ import { pngLossless, webpLossless } from './experiments/lossless.js';
 import { pngPalette } from './experiments/png-palette.js';
 import { webp, webpAnimated, webpReencode } from './experiments/webp.js';
 import { zorro } from './experiments/zorro.js';
+import { transform } from './transform.js';
 import type { ImageFacts } from './probe.js';
 
 export const EXPERIMENTS: Readonly<Record<ExperimentName, Experiment>> = {
@@ -19,6 +20,7 @@ export const EXPERIMENTS: Readonly<Record<ExperimentName, Experiment>> = {
   zorro,
   'webp-animated': webpAnimated,
   'webp-reencode': webpReencode,
+  transform,
 };
 
 /** SPEC §6's table: the experiments for each kind of input, in order. */

@@ -32,6 +32,8 @@ export interface VariantRecord {
   readonly contentEncoding?: 'gzip';
   /** Why it falls short of what was asked (e.g. a size target it cannot fit), sent as `X-Slimproxy-Skip`. */
   readonly shortfall?: string;
+  /** Image API: the operations done (crop, resize, format, quality). */
+  readonly operations?: string;
   readonly createdAt: number;
 }
 

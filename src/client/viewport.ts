@@ -1,0 +1,54 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import UAParser from 'ua-parser-js';
+
+/**
+ * `<image-scaling/>`: the width (device pixels) a client's images are scaled down to. Widths come in classes, so
+ * that a few variants serve everyone: the viewport × DPR from client hints when the browser sends them, else a
+ * class by device type from the User-Agent. Desktops (and anything unknown) get no scaling: their windows vary too
+ * much for a guess to be safe.
+ */
+export const WIDTH_CLASSES = [320, 480, 640, 768, 960, 1080, 1280, 1440, 1920] as const;
+
+/** A phone by its User-Agent: about 430 CSS px at up to 3 DPR. */
+const PHONE_WIDTH = 1280;
+
+/** Request headers the class depends on (for `Vary`). */
+export const VIEWPORT_HEADERS = ['User-Agent', 'Sec-CH-Viewport-Width', 'Sec-CH-DPR'] as const;
+
+export interface ViewportClass {
+  /** The widest an image needs to be for this client; `undefined`: no scaling. */
+  readonly width: number | undefined;
+  readonly from: 'client hints' | 'user-agent' | 'none';
+}
+
+const firstNumber = (value: string | string[] | undefined) => {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim() ?? '';
+  const number = Number(text);
+  return text !== '' && Number.isFinite(number) && number > 0 ? number : undefined;
+};
+
+/** The smallest class at least `pixels` wide; `undefined` when wider than every class. */
+function classFor(pixels: number): number | undefined {
+  return WIDTH_CLASSES.find((width) => width >= pixels);
+}
+
+const REMEMBERED = new Map<string, string | undefined>();
+
+function deviceType(userAgent: string): string | undefined {
+  if (!REMEMBERED.has(userAgent)) {
+    if (REMEMBERED.size > 2000) REMEMBERED.clear();
+    REMEMBERED.set(userAgent, new UAParser(userAgent).getDevice().type);
+  }
+  return REMEMBERED.get(userAgent);
+}
+
+export function viewportClass(headers: IncomingHttpHeaders): ViewportClass {
+  const viewport = firstNumber(headers['sec-ch-viewport-width']) ?? firstNumber(headers['viewport-width']);
+  if (viewport !== undefined) {
+    const dpr = Math.min(firstNumber(headers['sec-ch-dpr']) ?? firstNumber(headers.dpr) ?? 1, 10);
+    return { width: classFor(viewport * dpr), from: 'client hints' };
+  }
+  const userAgent = headers['user-agent'];
+  if (userAgent && deviceType(userAgent) === 'mobile') return { width: PHONE_WIDTH, from: 'user-agent' };
+  return { width: undefined, from: 'none' };
+}

@@ -1,0 +1,183 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { EngineSettings } from '../images/experiment.js';
+import type { ImageTransform, OutputFormat } from '../images/transform.js';
+import { headerText } from './header-values.js';
+
+/**
+ * `<image-api enabled="true"/>`: explicit image options on an image URL's query (imgproxy/imgix style), for
+ * assets a script references. Every option, its aliases and what it allows; anything else in the query belongs
+ * to the origin and stays.
+ */
+const OPTION_NAMES = new Set(['format', 'fm', 'quality', 'q', 'autoquality', 'size', 'dpr', 'resize_algorithm', 'crop']);
+
+const FORMATS = ['jpeg', 'png', 'webp', 'avif', 'auto'] as const;
+const QUALITY_PRESETS: Readonly<Record<string, number | 'lossless'>> = { high: 95, medium: 80, low: 65, lossless: 'lossless' };
+const ALGORITHMS = ['lanczos3', 'thumbnail', 'auto'] as const;
+const METHODS = ['dssim', 'size', 'none', 'ml'] as const;
+
+export interface ImageOptions {
+  readonly transform: ImageTransform;
+  /** The URL as the origin must see it: the options taken out. */
+  readonly originUrl: string;
+  /** Request headers the answer depends on (for `Vary`). */
+  readonly vary: readonly string[];
+  /** A stable name for the operations asked for, for the store. */
+  readonly canonical: string;
+  /** Quality settings in place of the configured ones (scaling: a high fixed quality, not compression). */
+  readonly encoding?: Partial<EngineSettings>;
+  /** Send the original as it is when it is no wider than this (scaling: nothing to do). */
+  readonly onlyWiderThan?: number;
+}
+
+/** A bad option value: the answer is 400 with this message. */
+export class ImageOptionError extends Error {}
+
+function fail(name: string, value: string, allowed: string): never {
+  throw new ImageOptionError(`image option ${name}=${value}: must be ${allowed}`);
+}
+
+const positiveInteger = (text: string) => (/^\d{1,5}$/.test(text) && Number(text) > 0 ? Number(text) : undefined);
+
+/** The formats an `Accept` header lists by name (wildcards do not promise WebP or AVIF). */
+function acceptedFormats(headers: IncomingHttpHeaders): OutputFormat[] {
+  const accept = headerText(headers.accept).toLowerCase();
+  return (['avif', 'webp'] as const).filter((format) => new RegExp(`image/${format}(?![\\w.+-])(?!\\s*;\\s*q=0(?:\\.0*)?\\s*(?:,|$))`).test(accept));
+}
+
+/**
+ * The options of a request URL, or `undefined` when it has none (then the image passes untouched, no decode).
+ * Throws ImageOptionError for a value that is not allowed, naming the option and what it allows.
+ */
+export function readImageOptions(url: string, headers: IncomingHttpHeaders): ImageOptions | undefined {
+  const question = url.indexOf('?');
+  if (question < 0) return undefined;
+  const path = url.slice(0, question);
+  const query = url.slice(question + 1);
+  const kept: string[] = [];
+  const options = new Map<string, string>();
+  for (const part of query.split('&')) {
+    const name = decodeURIComponent(part.split('=')[0] ?? '').toLowerCase();
+    if (!OPTION_NAMES.has(name)) {
+      if (part !== '') kept.push(part);
+      continue;
+    }
+    const value = decodeURIComponent(part.slice(part.indexOf('=') + 1 || part.length).replace(/\+/g, ' ')).trim().toLowerCase();
+    options.set(name, value);
+  }
+  if (options.size === 0) return undefined;
+  const vary: string[] = [];
+
+  // format / fm: the same option; with both, one may be "auto" and the other its fallback.
+  const formats = [options.get('format'), options.get('fm')].filter((v): v is string => v !== undefined);
+  for (const [i, value] of formats.entries()) {
+    if (!(FORMATS as readonly string[]).includes(value)) fail(i === 0 && options.has('format') ? 'format' : 'fm', value, `one of ${FORMATS.join(', ')}`);
+  }
+  let format: ImageTransform['format'];
+  if (formats.length > 0) {
+    const auto = formats.includes('auto');
+    const explicit = formats.filter((f) => f !== 'auto') as OutputFormat[];
+    if (explicit.length === 2 && explicit[0] !== explicit[1]) fail('fm', explicit[1]!, `the same as format (${explicit[0]}), or "auto" on one of them`);
+    if (auto) {
+      format = { auto: acceptedFormats(headers), ...(explicit[0] ? { fallback: explicit[0] } : {}) };
+      vary.push('Accept');
+    } else {
+      format = explicit[0]!;
+    }
+  }
+
+  let quality: ImageTransform['quality'];
+  const qualityText = options.get('quality') ?? options.get('q');
+  if (qualityText !== undefined) {
+    const name = options.has('quality') ? 'quality' : 'q';
+    const preset = QUALITY_PRESETS[qualityText];
+    if (preset !== undefined) quality = preset;
+    else if (/^\d{1,3}$/.test(qualityText) && Number(qualityText) <= 100) quality = Math.max(1, Number(qualityText));
+    else fail(name, qualityText, 'an integer from 0 to 100, or high, medium, low, lossless');
+  }
+
+  let autoquality: ImageTransform['autoquality'];
+  const auto = options.get('autoquality');
+  if (auto !== undefined) {
+    const [method = '', target, min, max, allowed] = auto.split(':');
+    const allowedText = 'method:target:min:max:allowed_error with method dssim, size, none or ml (e.g. dssim:0.002:30:90:0 or size:10kb)';
+    if (!(METHODS as readonly string[]).includes(method)) fail('autoquality', auto, allowedText);
+    const number = (text: string | undefined, low: number, high: number) => {
+      if (text === undefined || text === '') return undefined;
+      const value = Number(text);
+      return Number.isFinite(value) && value >= low && value <= high ? value : fail('autoquality', auto, allowedText);
+    };
+    let targetValue: number | undefined;
+    if (method === 'size' && target) {
+      const match = /^(\d+)(b|kb|kib)?$/.exec(target);
+      targetValue = match ? Number(match[1]) * (match[2] === 'kb' ? 1000 : match[2] === 'kib' ? 1024 : 1) : fail('autoquality', auto, allowedText);
+    } else {
+      targetValue = number(target, 1e-6, 1);
+    }
+    const minQuality = number(min, 1, 100);
+    const maxQuality = number(max, 1, 100);
+    if (minQuality !== undefined && maxQuality !== undefined && minQuality > maxQuality) fail('autoquality', auto, `${allowedText}, min at most max`);
+    autoquality = {
+      method: method as (typeof METHODS)[number],
+      ...(targetValue === undefined ? {} : { target: targetValue }),
+      ...(minQuality === undefined ? {} : { minQuality }),
+      ...(maxQuality === undefined ? {} : { maxQuality }),
+      ...(allowed === undefined || allowed === '' ? {} : { allowedError: number(allowed, 0, 1)! }),
+    };
+    if (method === 'size' && autoquality.target === undefined) fail('autoquality', auto, `${allowedText}; size needs a target`);
+  }
+  if (quality !== undefined && autoquality !== undefined) fail('autoquality', auto!, 'left out when quality is given');
+
+  let size: ImageTransform['size'];
+  const sizeText = options.get('size');
+  if (sizeText !== undefined) {
+    const match = /^(\d*)(?:x(\d*))?$/.exec(sizeText);
+    const width = match?.[1] ? positiveInteger(match[1]) : undefined;
+    const height = match?.[2] ? positiveInteger(match[2]) : undefined;
+    if (!match || (width === undefined && height === undefined) || (match[1] && width === undefined) || (match[2] && height === undefined)) {
+      fail('size', sizeText, 'WIDTHxHEIGHT, WIDTH or xHEIGHT in pixels (a bounding box, the aspect ratio kept)');
+    }
+    size = { ...(width ? { width } : {}), ...(height ? { height } : {}) };
+  }
+
+  let dpr = 1;
+  const dprText = options.get('dpr') ?? (size ? headerText(headers['sec-ch-dpr']).trim() || undefined : undefined);
+  if (dprText !== undefined) {
+    const value = Number(dprText);
+    if (!/^\d+(\.\d+)?$/.test(dprText) || value < 1 || value > 10) fail(options.has('dpr') ? 'dpr' : 'Sec-CH-DPR', dprText, 'a number from 1 to 10');
+    dpr = value;
+    if (!options.has('dpr')) vary.push('Sec-CH-DPR');
+  }
+
+  let algorithm: ImageTransform['algorithm'] = 'auto';
+  const algorithmText = options.get('resize_algorithm');
+  if (algorithmText !== undefined) {
+    if (!(ALGORITHMS as readonly string[]).includes(algorithmText)) fail('resize_algorithm', algorithmText, `one of ${ALGORITHMS.join(', ')}`);
+    algorithm = algorithmText as (typeof ALGORITHMS)[number];
+  }
+
+  let crop: ImageTransform['crop'];
+  const cropText = options.get('crop');
+  if (cropText !== undefined) {
+    const [w, h, extra] = cropText.split(',');
+    const width = w ? positiveInteger(w) : undefined;
+    const height = h ? positiveInteger(h) : undefined;
+    if (width === undefined || height === undefined || extra !== undefined) fail('crop', cropText, 'WIDTH,HEIGHT in pixels (a centred rectangle)');
+    crop = { width, height };
+  }
+
+  const transform: ImageTransform = {
+    ...(format === undefined ? {} : { format }),
+    ...(quality === undefined ? {} : { quality }),
+    ...(autoquality === undefined ? {} : { autoquality }),
+    ...(size === undefined ? {} : { size }),
+    dpr,
+    algorithm,
+    ...(crop === undefined ? {} : { crop }),
+  };
+  return {
+    transform,
+    originUrl: kept.length > 0 ? `${path}?${kept.join('&')}` : path,
+    vary,
+    canonical: `api:${JSON.stringify(transform)}`,
+  };
+}

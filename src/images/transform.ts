@@ -1,0 +1,177 @@
+/**
+ * Explicit image options (`<image-api enabled="true"/>`, imgproxy/imgix style): crop, resize to a bounding box,
+ * then encode in the asked format at the asked quality, through the same experiments and quality methods as the
+ * background work. Runs in the experiment pool's workers like any experiment.
+ */
+import sharp from 'sharp';
+import { DssimReference } from './dssim.js';
+import type { EngineSettings, Experiment, ExperimentOutcome, Variant } from './experiment.js';
+import { webpLossless, pngLossless } from './experiments/lossless.js';
+import { avif } from './experiments/avif.js';
+import { jpeg } from './experiments/jpeg.js';
+import { webp } from './experiments/webp.js';
+import type { Original } from './original.js';
+import { fromPixels } from './original.js';
+import { hasTransparency, type RgbaImage } from './rgba.js';
+
+export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif';
+
+export interface ImageTransform {
+  /** An explicit format, or `auto`: the smallest of those the client's Accept names, and the fallback. */
+  readonly format?: OutputFormat | { readonly auto: readonly OutputFormat[]; readonly fallback?: OutputFormat };
+  readonly quality?: number | 'lossless';
+  readonly autoquality?: {
+    readonly method: 'dssim' | 'size' | 'none' | 'ml';
+    /** DSSIM for dssim/ml, bytes for size. */
+    readonly target?: number;
+    readonly minQuality?: number;
+    readonly maxQuality?: number;
+    readonly allowedError?: number;
+  };
+  /** Bounding box in CSS pixels (multiplied by `dpr`); the aspect ratio is kept, never enlarged. */
+  readonly size?: { readonly width?: number; readonly height?: number };
+  readonly dpr: number;
+  readonly algorithm: 'lanczos3' | 'thumbnail' | 'auto';
+  /** A centred rectangle cut from the original, before resizing. */
+  readonly crop?: { readonly width: number; readonly height: number };
+}
+
+/** The original's type, as an output format (GIF becomes PNG). */
+function sameFormat(original: Original): OutputFormat {
+  const type = original.facts.type;
+  return type === 'gif' ? 'png' : type;
+}
+
+function candidates(transform: ImageTransform, original: Original): OutputFormat[] {
+  const format = transform.format;
+  if (format === undefined) return [sameFormat(original)];
+  if (typeof format === 'string') return [format];
+  // AVIF alpha renders wrong in some Chromium builds (see experiments/avif.ts): not offered for transparency.
+  const modern = format.auto.filter((f) => !(f === 'avif' && original.transparent));
+  const fallback = format.fallback ?? (original.transparent ? 'png' : 'jpeg');
+  return [...new Set([...modern, fallback])];
+}
+
+/** Crop, then resize: the pixels the encodes start from, and what was done to them. */
+async function reshape(original: Original, transform: ImageTransform, opaque: boolean): Promise<{ image: RgbaImage; operations: string[] }> {
+  const { width, height, data } = original.pixels;
+  let pipeline = sharp(data, { raw: { width, height, channels: 4 } });
+  const operations: string[] = [];
+  let current = { width, height };
+  if (transform.crop && (transform.crop.width < width || transform.crop.height < height)) {
+    const w = Math.min(transform.crop.width, width);
+    const h = Math.min(transform.crop.height, height);
+    pipeline = pipeline.extract({ left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h });
+    current = { width: w, height: h };
+    operations.push(`crop ${w}x${h}`);
+  }
+  if (transform.size) {
+    const boxWidth = transform.size.width ? transform.size.width * transform.dpr : Infinity;
+    const boxHeight = transform.size.height ? transform.size.height * transform.dpr : Infinity;
+    const scale = Math.min(boxWidth / current.width, boxHeight / current.height, 1);
+    if (scale < 1) {
+      const w = Math.max(1, Math.round(current.width * scale));
+      const h = Math.max(1, Math.round(current.height * scale));
+      // thumbnail: a cheaper cubic kernel; auto: Lanczos for mild reductions, cubic for strong ones.
+      const kernel = transform.algorithm === 'lanczos3' || (transform.algorithm === 'auto' && scale >= 0.5) ? 'lanczos3' : 'cubic';
+      pipeline = pipeline.resize(w, h, { kernel, fit: 'fill' });
+      current = { width: w, height: h };
+      operations.push(`resize ${w}x${h} ${kernel}`);
+    }
+  }
+  if (opaque) pipeline = pipeline.flatten({ background: '#ffffff' });
+  const { data: pixels, info } = await pipeline.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { image: { width: info.width, height: info.height, data: pixels }, operations };
+}
+
+/** The reshaped pixels as an original of their own: the experiments measure against what was asked for. */
+function reshapedOriginal(original: Original, image: RgbaImage): Original {
+  const reference = new DssimReference(image);
+  return {
+    bytes: original.bytes,
+    facts: { ...original.facts, width: image.width, height: image.height, frames: 1, hasAlpha: reference.transparent },
+    pixels: image,
+    transparent: hasTransparency(image),
+    reference,
+    frameReferences: [],
+    animation: undefined,
+  };
+}
+
+/** The engine settings for the quality asked for: fixed, a method of its own, or the configured one. */
+function settingsFor(transform: ImageTransform, base: EngineSettings): EngineSettings {
+  const { quality, autoquality } = transform;
+  if (typeof quality === 'number') return { ...base, method: 'none', quality, aiqaAll: false };
+  if (autoquality) {
+    const { method, target, minQuality, maxQuality, allowedError } = autoquality;
+    return {
+      ...base,
+      method,
+      aiqaAll: true,
+      ...(method === 'size' ? { targetBytes: target } : target === undefined ? {} : { d: target }),
+      ...(minQuality === undefined ? {} : { minQuality }),
+      ...(maxQuality === undefined ? {} : { maxQuality }),
+      ...(allowedError === undefined ? {} : { allowedError }),
+    };
+  }
+  return { ...base, aiqaAll: true };
+}
+
+async function encodeAs(format: OutputFormat, source: Original, transform: ImageTransform, settings: EngineSettings): Promise<ExperimentOutcome> {
+  const lossless = transform.quality === 'lossless';
+  switch (format) {
+    case 'jpeg':
+      return jpeg.run(source, lossless ? { ...settings, method: 'none', quality: 100 } : settings);
+    case 'webp':
+      return (lossless ? webpLossless : webp).run(source, settings);
+    case 'avif':
+      if (!lossless) return avif.run(source, settings);
+      return encoded('avif', await fromPixels(source, { opaque: !source.transparent }).avif({ lossless: true }).toBuffer(), undefined);
+    case 'png':
+      if (lossless || typeof transform.quality !== 'number') return pngLossless.run(source, settings);
+      return encoded('png', await fromPixels(source, { opaque: !source.transparent }).png({ palette: true, quality: transform.quality, effort: 10, compressionLevel: 9 }).toBuffer(), transform.quality);
+  }
+}
+
+function encoded(format: 'avif' | 'png', bytes: Buffer, quality: number | undefined): ExperimentOutcome {
+  return { ok: true, variant: { experiment: 'transform', format, bytes, ...(quality === undefined ? {} : { quality }), dssim: 0, lossless: quality === undefined }, encodes: 1, ms: 0 };
+}
+
+/** The `transform` experiment: the smallest result among the candidate formats, with the operations named. */
+export const transform: Experiment = {
+  name: 'transform',
+  async run(original, settings) {
+    const startedAt = performance.now();
+    const asked = settings.transform;
+    if (!asked) return { ok: false, reason: 'no transform asked for', encodes: 0, ms: 0 };
+    if (original.facts.frames > 1) return { ok: false, reason: 'animated images are not transformed', encodes: 0, ms: 0 };
+    const formats = candidates(asked, original);
+    // JPEG only: transparent pixels are put over white first.
+    const opaque = formats.every((format) => format === 'jpeg');
+    const { image, operations } = await reshape(original, asked, opaque);
+    const source = reshapedOriginal(original, image);
+    const settingsForEncodes = settingsFor(asked, settings);
+    let best: Variant | undefined;
+    let encodes = 0;
+    const reasons: string[] = [];
+    for (const format of formats) {
+      const outcome = await encodeAs(format, source, asked, settingsForEncodes);
+      encodes += outcome.encodes;
+      if (!outcome.ok) {
+        reasons.push(`${format}: ${outcome.reason}`);
+        continue;
+      }
+      const size = (outcome.variant.transfer?.bytes ?? outcome.variant.bytes).length;
+      if (!best || size < best.bytes.length) best = outcome.variant;
+    }
+    const ms = Math.round(performance.now() - startedAt);
+    if (!best) return { ok: false, reason: reasons.join('; '), encodes, ms };
+    const quality = best.quality === undefined ? (best.lossless ? 'lossless' : '') : `q${best.quality}`;
+    return {
+      ok: true,
+      variant: { ...best, experiment: 'transform', operations: [...operations, `${best.format}${quality ? ` ${quality}` : ''}`].join(', '), reshaped: operations.length > 0 },
+      encodes,
+      ms,
+    };
+  },
+};
