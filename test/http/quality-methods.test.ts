@@ -48,17 +48,17 @@ function described(response: RawResponse): Record<string, string> {
 describe('quality methods: method="size"', () => {
   let origin: TestOrigin;
   let proxy: TestProxy;
-  const TARGET = 10 * 1024;
+  const TARGET = 10_000;
   before(async () => {
     origin = await photoOrigin();
-    proxy = await startProxy({ origin: origin.url, elements: '<image-compression method="size" target="10KiB" allowed-error="0.1" min-quality="10"/>' });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression method="size" target="10KB" allowed-error="0.1" min-quality="10"/>' });
   });
   after(async () => {
     await proxy.stop(5000);
     await origin.close();
   });
 
-  it('fits each of 12 photographs into 10 KiB, or sends the smallest at the minimum quality and says so', async (t) => {
+  it('fits each of 12 photographs into 10 KB, or sends the smallest at the minimum quality and says so', async (t) => {
     const lines: string[] = [];
     for (const name of PHOTOS) {
       const response = await final(proxy, `/${name}?m=ic`);
