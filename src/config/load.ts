@@ -143,6 +143,12 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     );
     imageCompression = null;
   }
+  const imageApi = valuesOf(elements, 'image-api').enabled ?? false;
+  if (elements['fallback-image'] && !imageCompression && !imageScaling && !imageApi) {
+    warnings.push(
+      '<fallback-image> has no effect without <image-compression>, <image-scaling> or <image-api enabled="true">: only the image URLs slimproxy serves get it',
+    );
+  }
 
   const store = valuesOf(elements, 'store');
   const limits = valuesOf(elements, 'limits');
@@ -158,7 +164,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     imageCompression,
     imageScaling,
     fallbackImage: elements['fallback-image'] ? buildFallbackImage(elements, source) : null,
-    imageApi: valuesOf(elements, 'image-api').enabled ?? false,
+    imageApi,
     rewrite: {
       lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
       maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,

@@ -88,6 +88,7 @@ describe('<fallback-image>: an image in place of the origin’s 404', () => {
   it('config: needs a url, and refuses one that is neither a URL nor a path', () => {
     const config = (attributes: string) => () => parseConfig(`<config><origin url="embedded"/><fallback-image ${attributes}/></config>`, 'c.xml');
     assert.equal(config('url="/img/x.png"')().fallbackImage?.maxBytes, 5 * 2 ** 20);
+    assert.match(config('url="/img/x.png"')().warnings.join('\n'), /<fallback-image> has no effect without <image-compression>/);
     assert.throws(config('max-bytes="1MiB"'), /c\.xml:1: <fallback-image>: url is required/);
     assert.throws(config('url="img/x.png"'), /url must be an absolute http:\/\/ or https:\/\/ URL, or a path on the origin starting with "\/"/);
   });
