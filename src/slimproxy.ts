@@ -8,6 +8,8 @@ import { ExperimentQueue } from './optimizer/experiment-queue.js';
 import { OriginFetcher } from './proxy/origin-fetch.js';
 import { ImageStore } from './store/image-store.js';
 import { FallbackImage } from './http/fallback-image.js';
+import { RedisLink } from './cluster/redis-link.js';
+import { SharedImages } from './cluster/shared-images.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
@@ -28,6 +30,10 @@ export interface RunningSlimproxy {
   readonly adminUrl: URL | undefined;
   /** Resolves when no experiment is queued or running (tests, benchmarks). */
   experimentsIdle(): Promise<void>;
+  /** `<cluster>`: resolves once Redis is reachable (at once if it is, or without a cluster). */
+  clusterJoined(): Promise<void>;
+  /** `<cluster>`: resolves once this instance serves in local-only mode (without a cluster: at once). */
+  clusterLeft(): Promise<void>;
   /**
    * Stops accepting, lets in-flight responses finish for at most `graceMs`, then cuts what is left and releases
    * everything. Resolves `true` if everything finished within the grace period.
@@ -126,6 +132,8 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     metrics,
     adminUrl,
     experimentsIdle: () => imageParts?.queue.idle() ?? Promise.resolve(),
+    clusterJoined: () => imageParts?.link?.joined() ?? Promise.resolve(),
+    clusterLeft: () => imageParts?.link?.left() ?? Promise.resolve(),
     stop: (graceMs) => (stopping ??= stop(graceMs)),
   };
 }
@@ -133,6 +141,12 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
 /** The image side (SPEC §5–§8): store, worker pool, queue, origin fetcher and the marked-image route. */
 function startImageParts(config: Config, compression: ImageCompressionConfig, originUrl: URL, logger: Logger, metrics: Metrics) {
   const store = new ImageStore(config.store.path, config.store.maxBytes);
+  let link: RedisLink | undefined;
+  if (config.cluster) {
+    metrics.registry.registerMetric(metrics.clusterConnected);
+    metrics.clusterConnected.set(0);
+    link = new RedisLink(config.cluster.redis, config.cluster.instance, logger, (connected) => metrics.clusterConnected.set(connected ? 1 : 0));
+  }
   const pool = new ExperimentPool(config.limits.maxImageProcesses);
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
   const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs, (bytes) => metrics.originBytes.inc(bytes));
@@ -150,16 +164,19 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     logger,
     metrics,
     ...(fallback ? { fallback } : {}),
+    ...(link ? { shared: new SharedImages(link) } : {}),
   });
   return {
     route,
     queue,
     store,
     settings,
+    link,
     async close() {
       queue.close();
       await pool.close();
       await queue.idle();
+      link?.close();
       fetcher.close();
       fallback?.close();
       await store.close();

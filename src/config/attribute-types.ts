@@ -195,3 +195,17 @@ export const fallbackUrl: AttributeType<string> = {
     }
   },
 };
+
+/** A redis:// URL (host, port, optional /db), as Redis clients take it. */
+export const redisUrl: AttributeType<string> = {
+  allowed: 'a redis:// URL such as "redis://127.0.0.1:6379/0"',
+  parse(raw) {
+    try {
+      const url = new URL(raw.trim());
+      if (url.protocol !== 'redis:' || url.hostname === '' || !/^(\/\d{0,2})?$/.test(url.pathname)) return undefined;
+      return url.href;
+    } catch {
+      return undefined;
+    }
+  },
+};

@@ -57,6 +57,8 @@ export interface Config {
   readonly fallbackImage: { readonly url: string; readonly maxBytes: number } | null;
   /** Explicit image options on image URLs (`format`, `q`, `size`…); off by default: an origin may use the names. */
   readonly imageApi: boolean;
+  /** Several instances sharing request counts, experiments and results through Redis; `null`: on its own. */
+  readonly cluster: { readonly redis: string; readonly instance: string } | null;
   /** HTML and CSS rewriting (SPEC §3, §4): on whenever images are compressed or scaled. */
   readonly rewrite: {
     /** Lazy-loading attributes holding image URLs on `<img>` and `<source>`. */

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { type AttributeType, byteSize, decimal } from './attribute-types.js';
 import type { Config, ImageCompressionConfig } from './config.js';
@@ -165,6 +166,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     imageScaling,
     fallbackImage: elements['fallback-image'] ? buildFallbackImage(elements, source) : null,
     imageApi,
+    cluster: buildCluster(elements, source),
     rewrite: {
       lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
       maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,
@@ -185,6 +187,13 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     warnings,
   };
   return deepFreeze(config);
+}
+
+function buildCluster(elements: ParsedElements, source: string): Config['cluster'] {
+  if (!elements.cluster) return null;
+  const values = valuesOf(elements, 'cluster');
+  if (values.redis === undefined) throw new ConfigError(`${source}:${elements.cluster.line}: <cluster>: redis is required (a redis:// URL such as "redis://127.0.0.1:6379/0")`);
+  return { redis: values.redis, instance: values.instance ?? `${hostname()}-${process.pid}` };
 }
 
 function buildFallbackImage(elements: ParsedElements, source: string): Config['fallbackImage'] {

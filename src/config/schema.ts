@@ -12,6 +12,7 @@ import {
   oneOf,
   originUrl,
   positive,
+  redisUrl,
   subsetOf,
   text,
 } from './attribute-types.js';
@@ -50,6 +51,10 @@ export const CONFIG_SCHEMA = {
   'image-scaling': {},
   'image-api': {
     enabled: boolean,
+  },
+  cluster: {
+    redis: redisUrl,
+    instance: nonEmptyText,
   },
   'fallback-image': {
     url: fallbackUrl,

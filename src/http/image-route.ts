@@ -14,7 +14,8 @@ import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
 import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
 import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
 import { type ImageStore, sha256 } from '../store/image-store.js';
-import type { OriginalRecord } from '../store/records.js';
+import type { OriginalRecord, VariantRecord } from '../store/records.js';
+import type { SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
 import type { ImageOptions } from './image-options.js';
 import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
@@ -33,7 +34,12 @@ export interface ImageRouteParts {
   readonly metrics: Metrics;
   /** `<fallback-image>`: sent in place of the origin's 404. */
   readonly fallback?: FallbackImage;
+  /** `<cluster>`: what the instances share through Redis. */
+  readonly shared?: SharedImages;
 }
+
+/** How long an experiment's lease lasts without renewal: the time another instance waits after a crash. */
+const LEASE_MS = 10_000;
 
 /** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
 export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } | { readonly kind: 'forward'; readonly reason: string };
@@ -55,7 +61,7 @@ function originRequestHeaders(req: IncomingMessage, stored: OriginalRecord | und
  * kept or improved goes through as it is.
  */
 export function createImageRoute(parts: ImageRouteParts) {
-  const { store, queue, pool, fetcher, settings, limits, logger, metrics } = parts;
+  const { store, queue, pool, fetcher, settings, limits, logger, metrics, shared } = parts;
   const observe = () => {
     metrics.queueLength.set({ state: 'waiting' }, queue.queued);
     metrics.queueLength.set({ state: 'running' }, queue.running);
@@ -95,19 +101,84 @@ export function createImageRoute(parts: ImageRouteParts) {
     return { record, bytes };
   }
 
-  /** Queues the next experiment of the plan for (original, mark), if any remains. Returns whether all have run. */
-  function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, bytes: Buffer, requests: number): boolean {
-    if (!record.facts) return true;
-    const plan = planForFacts(record.facts, capabilities, settings);
+  /** Experiments done for (original, mark), as this instance knows them. */
+  function doneFor(key: string, mark: string, record: OriginalRecord): readonly string[] {
     const progress = store.getProgress(key, mark);
-    const done = progress?.originalDigest === record.digest ? progress.done : [];
-    const next = plan.find((name) => !done.includes(name));
-    if (!next) return true;
-    queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, next, done));
+    return progress?.originalDigest === record.digest ? progress.done : [];
+  }
+
+  /**
+   * Queues the next experiment of the plan for (original, mark), if any remains. Returns whether all have run.
+   * In a cluster, one another instance runs now (holds the lease of) is left to it: the next one is taken.
+   */
+  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, bytes: Buffer, requests: number): Promise<boolean> {
+    if (!record.facts) return true;
+    const done = doneFor(key, mark, record);
+    const remaining = planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
+    if (remaining.length === 0) return true;
+    let next: ExperimentName | undefined = remaining[0];
+    if (shared) {
+      next = undefined;
+      for (const name of remaining) {
+        if ((await shared.leased(key, mark, name)) !== true) {
+          next = name;
+          break;
+        }
+      }
+    }
+    if (next) {
+      const name = next;
+      queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, name));
+    }
     return false;
   }
 
-  async function runExperiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName, done: readonly string[]): Promise<void> {
+  /**
+   * In a cluster: takes what other instances found for (original, mark): the experiments they ran, and their best
+   * variant if it beats this instance's (its bytes checked against its digest first).
+   */
+  async function adoptFromCluster(key: string, mark: string, record: OriginalRecord): Promise<void> {
+    if (!shared) return;
+    const elsewhere = await shared.done(key, mark, record.digest);
+    const local = doneFor(key, mark, record);
+    if (elsewhere && elsewhere.some((name) => !local.includes(name))) {
+      await store.putProgress(key, mark, { originalDigest: record.digest, done: [...new Set([...local, ...elsewhere])] });
+    }
+    const best = await shared.best(key, mark);
+    if (!best || best.record.originalDigest !== record.digest || best.record.size >= record.size) return;
+    const current = store.getVariant(key, mark);
+    if (current && current.record.size <= best.record.size) return;
+    if (sha256(best.bytes) !== best.record.digest || best.bytes.length !== best.record.size) {
+      logger.warn({ image: key, mark, digest: best.record.digest }, 'cluster: published variant does not match its digest, not used');
+      return;
+    }
+    await store.putVariant(key, mark, best.record, best.bytes);
+    metrics.clusterVariants.inc({ event: 'adopted' });
+  }
+
+  /**
+   * Runs one experiment; in a cluster, under a lease that lapses if this instance dies (another then runs it),
+   * and shares what came out: the experiment as done, the variant if it is the cluster's best.
+   */
+  async function runExperiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
+    if (!shared) return experiment(key, mark, record, bytes, name);
+    const taken = await shared.lease(key, mark, name, LEASE_MS);
+    if (taken === false) {
+      metrics.clusterVariants.inc({ event: 'left-to-another-instance' });
+      return;
+    }
+    const renewal = setInterval(() => void shared.renew(key, mark, name, LEASE_MS), LEASE_MS / 3);
+    try {
+      // Done elsewhere since it was queued: nothing to run.
+      if ((await shared.done(key, mark, record.digest))?.includes(name)) return;
+      await experiment(key, mark, record, bytes, name);
+    } finally {
+      clearInterval(renewal);
+      await shared.release(key, mark, name);
+    }
+  }
+
+  async function experiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
     const outcome = await pool.run(name, bytes, settings, limits);
     // Stopped, not failed: the experiment runs again after a restart.
     if (!outcome.ok && (outcome.reason === 'shutting down' || outcome.reason.startsWith('experiment worker'))) return;
@@ -116,7 +187,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (outcome.ok && wireSize(outcome.variant) < currentSize) {
       const variant = outcome.variant;
       const stored = variant.transfer?.bytes ?? variant.bytes;
-      await store.putVariant(key, mark, {
+      const variantRecord: VariantRecord = {
         originalDigest: record.digest,
         digest: sha256(stored),
         size: stored.length,
@@ -128,9 +199,13 @@ export function createImageRoute(parts: ImageRouteParts) {
         ...(variant.transfer ? { contentEncoding: variant.transfer.encoding } : {}),
         ...(variant.shortfall ? { shortfall: variant.shortfall } : {}),
         createdAt: Date.now(),
-      }, stored);
+      };
+      await store.putVariant(key, mark, variantRecord, stored);
+      if (await shared?.publish(key, mark, variantRecord, stored)) metrics.clusterVariants.inc({ event: 'published' });
     }
-    await store.putProgress(key, mark, { originalDigest: record.digest, done: [...done, name] });
+    // Read again: what other instances did meanwhile may have been merged in.
+    await store.putProgress(key, mark, { originalDigest: record.digest, done: [...new Set([...doneFor(key, mark, record), name])] });
+    await shared?.markDone(key, mark, record.digest, name);
     metrics.experimentDuration.observe({ experiment: name }, outcome.ms / 1000);
     metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : wireSize(outcome.variant) < currentSize ? 'won' : 'kept-previous' });
     observe();
@@ -266,10 +341,13 @@ export function createImageRoute(parts: ImageRouteParts) {
     if ('forward' in found) return { kind: 'forward', reason: found.forward };
     if ('response' in found) return answerUnstored(req, res, found.response);
     const { record, bytes } = found;
-    const requests = (await store.countRequest(key)).count;
+    const localCount = (await store.countRequest(key)).count;
+    // In a cluster the queue is ordered by the cluster's counts; the local one stands in without Redis.
+    const requests = (await shared?.countRequest(key)) ?? localCount;
+    await adoptFromCluster(key, marked.mark, record);
     const lastModified: Record<string, string> = record.lastModified ? { 'Last-Modified': record.lastModified } : {};
     if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
-    const final = scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
+    const final = await scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
     const variant = store.getVariant(key, marked.mark);
     let body = variant?.bytes ?? bytes;
     const etag = imageEtag(variant?.record.digest ?? record.digest);

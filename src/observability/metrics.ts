@@ -30,6 +30,10 @@ export interface Metrics {
   readonly originBytes: Counter;
   /** How long experiments take, by kind. */
   readonly experimentDuration: Histogram<'experiment'>;
+  /** `<cluster>`: 1 while Redis is reachable, 0 in local-only mode (absent without a cluster). */
+  readonly clusterConnected: Gauge;
+  /** `<cluster>`: variants taken from the cluster (made by another instance), and experiments left to others. */
+  readonly clusterVariants: Counter<'event'>;
 }
 
 export function createMetrics(): Metrics {
@@ -80,6 +84,8 @@ export function createMetrics(): Metrics {
       labelNames: ['state'],
       registers: [registry],
     }),
+    clusterConnected: new Gauge({ name: 'slimproxy_cluster_connected', help: '1 while the cluster Redis is reachable, 0 in local-only mode', registers: [] }),
+    clusterVariants: new Counter({ name: 'slimproxy_cluster_variants_total', help: 'Variants adopted from the cluster or published to it', labelNames: ['event'], registers: [registry] }),
     storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
     storeEvictions: new Gauge({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
     requestDuration: new Histogram({

@@ -35,6 +35,7 @@ ${status.store ? imagesSection(status.store) : ''}
     ['waiting', String(status.queue.waiting)],
     ['running', String(status.queue.running)],
     ['store', kb(status.storeBytes)],
+    ...(status.cluster ? [['cluster', status.cluster.connected ? 'joined (Redis available)' : 'local-only: Redis unavailable']] as [string, string][] : []),
   ])}
 <p><small>${escape(status.generatedAt)} · up ${status.uptimeSeconds} s · <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a></small></p>
 </body></html>

@@ -19,6 +19,8 @@ export interface StatusSnapshot {
   readonly store?: ImagesByState;
   /** Bytes saved over time: [ms since the epoch, bytes] pairs, oldest first. */
   readonly savedHistory: readonly (readonly [number, number])[];
+  /** `<cluster>`: whether Redis is reachable (false: local-only mode). Absent without a cluster. */
+  readonly cluster?: { readonly connected: boolean };
 }
 
 export type StatusSource = () => Promise<StatusSnapshot>;
@@ -65,6 +67,7 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
       requests,
       ...(images ? { store: images() } : {}),
       savedHistory: history.map(([time, saved]) => [time, saved] as const),
+      ...(metrics.registry.getSingleMetric('slimproxy_cluster_connected') ? { cluster: { connected: (await metrics.clusterConnected.get()).values[0]?.value === 1 } } : {}),
     };
   };
 }

@@ -100,7 +100,7 @@ describe('config: one clear message for every bad config', () => {
     [
       'an unknown element',
       `<config>\n${ORIGIN}\n<image-compresion preset="balanced"/>\n</config>`,
-      'conf/config.xml:3: unknown element <image-compresion>; allowed elements: <listen>, <origin>, <image-compression>, <image-scaling>, <image-api>, <fallback-image>, <rewrite>, <interval-caching>, <store>, <limits>, <admin>, <log>',
+      'conf/config.xml:3: unknown element <image-compresion>; allowed elements: <listen>, <origin>, <image-compression>, <image-scaling>, <image-api>, <cluster>, <fallback-image>, <rewrite>, <interval-caching>, <store>, <limits>, <admin>, <log>',
     ],
     [
       'an unknown attribute',

@@ -1,0 +1,85 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../observability/log.js';
+
+/** How long one Redis command may take before the instance goes on without it. */
+const COMMAND_TIMEOUT_MS = 300;
+/** How often a lost connection is tried again. */
+const RETRY_MS = 500;
+
+/**
+ * The connection to the cluster's Redis, never in the way of a response: every command is bounded by a short
+ * timeout, none is queued while Redis is away, and a failure is an answer of `undefined` (the caller then does
+ * what an instance on its own would). Losing and regaining Redis is logged once each way.
+ */
+export class RedisLink {
+  private readonly client: Redis;
+  private connected = false;
+  private closed = false;
+  private readonly waiting: { readonly connected: boolean; readonly resolve: () => void }[] = [];
+
+  constructor(
+    url: string,
+    readonly instance: string,
+    private readonly logger: Logger,
+    private readonly onChange: (connected: boolean) => void,
+  ) {
+    this.client = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+      connectTimeout: 1000,
+      retryStrategy: () => (this.closed ? null : RETRY_MS),
+      lazyConnect: false,
+    });
+    this.client.on('ready', () => this.set(true));
+    this.client.on('close', () => this.set(false));
+    // Connection errors come again on every retry: the state change says it once.
+    this.client.on('error', () => this.set(false));
+    this.logger.info({ redis: url, instance }, 'cluster: connecting to Redis');
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Resolves once connected (at once if already). */
+  joined(): Promise<void> {
+    return this.until(true);
+  }
+
+  /** Resolves once in local-only mode (at once if already). */
+  left(): Promise<void> {
+    return this.until(false);
+  }
+
+  private until(connected: boolean): Promise<void> {
+    if (this.connected === connected) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ connected, resolve }));
+  }
+
+  private set(connected: boolean): void {
+    if (connected === this.connected || this.closed) return;
+    this.connected = connected;
+    if (connected) this.logger.info({ instance: this.instance }, 'cluster: joined (Redis available)');
+    else this.logger.warn({ instance: this.instance }, 'cluster: Redis unavailable, serving in local-only mode until it returns');
+    this.onChange(connected);
+    for (const waiter of this.waiting.filter((w) => w.connected === connected)) waiter.resolve();
+    this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((w) => w.connected !== connected));
+  }
+
+  /** Runs `command` if Redis is there; `undefined` when it is not, or the command fails or takes too long. */
+  async run<T>(command: (redis: Redis) => Promise<T>): Promise<T | undefined> {
+    if (!this.connected) return undefined;
+    try {
+      return await command(this.client);
+    } catch (err) {
+      this.logger.debug({ error: (err as Error).message }, 'cluster: Redis command failed');
+      return undefined;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.disconnect();
+  }
+}
