@@ -80,7 +80,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   let admin: Server | undefined;
   if (config.admin.enabled) {
     const images = imageParts ? () => imagesByState(imageParts.store, imageParts.settings) : undefined;
-    admin = createAdminServer(metrics, statusFromMetrics(metrics, images), imageParts?.store);
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images), imageParts?.store, imageParts ? () => imageParts.queue.idle() : undefined);
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);
@@ -164,7 +164,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     logger,
     metrics,
     ...(fallback ? { fallback } : {}),
-    ...(link ? { shared: new SharedImages(link) } : {}),
+    ...(link && config.cluster ? { shared: new SharedImages(link), leaseMs: config.cluster.leaseMs } : {}),
   });
   return {
     route,

@@ -58,7 +58,12 @@ export interface Config {
   /** Explicit image options on image URLs (`format`, `q`, `size`…); off by default: an origin may use the names. */
   readonly imageApi: boolean;
   /** Several instances sharing request counts, experiments and results through Redis; `null`: on its own. */
-  readonly cluster: { readonly redis: string; readonly instance: string } | null;
+  readonly cluster: {
+    readonly redis: string;
+    readonly instance: string;
+    /** How long an experiment's lease lasts unrenewed: what another instance waits after a crash. */
+    readonly leaseMs: number;
+  } | null;
   /** HTML and CSS rewriting (SPEC §3, §4): on whenever images are compressed or scaled. */
   readonly rewrite: {
     /** Lazy-loading attributes holding image URLs on `<img>` and `<source>`. */

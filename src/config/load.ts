@@ -193,7 +193,7 @@ function buildCluster(elements: ParsedElements, source: string): Config['cluster
   if (!elements.cluster) return null;
   const values = valuesOf(elements, 'cluster');
   if (values.redis === undefined) throw new ConfigError(`${source}:${elements.cluster.line}: <cluster>: redis is required (a redis:// URL such as "redis://127.0.0.1:6379/0")`);
-  return { redis: values.redis, instance: values.instance ?? `${hostname()}-${process.pid}` };
+  return { redis: values.redis, instance: values.instance ?? `${hostname()}-${process.pid}`, leaseMs: Math.round((values.lease ?? 10) * 1000) };
 }
 
 function buildFallbackImage(elements: ParsedElements, source: string): Config['fallbackImage'] {

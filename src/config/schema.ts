@@ -55,6 +55,7 @@ export const CONFIG_SCHEMA = {
   cluster: {
     redis: redisUrl,
     instance: nonEmptyText,
+    lease: positive(3600, 'seconds'),
   },
   'fallback-image': {
     url: fallbackUrl,

@@ -8,7 +8,11 @@ import { renderStatusPage } from '../observability/status-page.js';
  * The admin listener (SPEC §8), apart from the public one: `/metrics` (Prometheus text), `/api/status` (JSON) and
  * `/status` (the page a site owner opens). Loopback by default; nothing here is reachable on the public port.
  */
-export function createAdminServer(metrics: Metrics, status: StatusSource, store?: ImageStore): Server {
+/**
+ * `experimentsIdle`: for `/api/idle`, which answers once no experiment is queued or running here (deploy scripts
+ * draining an instance; tests of several instances as processes).
+ */
+export function createAdminServer(metrics: Metrics, status: StatusSource, store?: ImageStore, experimentsIdle?: () => Promise<void>): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, type: string, body: string) => {
@@ -17,6 +21,10 @@ export function createAdminServer(metrics: Metrics, status: StatusSource, store?
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
+      return;
+    }
+    if (path === '/api/idle') {
+      void (experimentsIdle?.() ?? Promise.resolve()).then(() => send(200, 'application/json', '{"idle":true}\n'));
       return;
     }
     if (path === '/metrics') {
@@ -50,6 +58,6 @@ export function createAdminServer(metrics: Metrics, status: StatusSource, store?
       void status().then((snapshot) => send(200, 'text/html; charset=utf-8', renderStatusPage(snapshot)));
       return;
     }
-    send(404, 'text/plain; charset=utf-8', 'Not Found: /status, /api/status, /metrics\n');
+    send(404, 'text/plain; charset=utf-8', 'Not Found: /status, /api/status, /api/idle, /metrics\n');
   });
 }

@@ -34,12 +34,10 @@ export interface ImageRouteParts {
   readonly metrics: Metrics;
   /** `<fallback-image>`: sent in place of the origin's 404. */
   readonly fallback?: FallbackImage;
-  /** `<cluster>`: what the instances share through Redis. */
+  /** `<cluster>`: what the instances share through Redis, and how long an experiment's lease lasts unrenewed. */
   readonly shared?: SharedImages;
+  readonly leaseMs?: number;
 }
-
-/** How long an experiment's lease lasts without renewal: the time another instance waits after a crash. */
-const LEASE_MS = 10_000;
 
 /** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
 export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } | { readonly kind: 'forward'; readonly reason: string };
@@ -162,12 +160,14 @@ export function createImageRoute(parts: ImageRouteParts) {
    */
   async function runExperiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
     if (!shared) return experiment(key, mark, record, bytes, name);
-    const taken = await shared.lease(key, mark, name, LEASE_MS);
+    const leaseMs = parts.leaseMs ?? 10_000;
+    const taken = await shared.lease(key, mark, name, leaseMs);
     if (taken === false) {
       metrics.clusterVariants.inc({ event: 'left-to-another-instance' });
       return;
     }
-    const renewal = setInterval(() => void shared.renew(key, mark, name, LEASE_MS), LEASE_MS / 3);
+    const renewal = setInterval(() => void shared.renew(key, mark, name, leaseMs), leaseMs / 3);
+    logger.info({ image: key, mark, experiment: name, instance: shared.instance }, 'experiment started under a cluster lease');
     try {
       // Done elsewhere since it was queued: nothing to run.
       if ((await shared.done(key, mark, record.digest))?.includes(name)) return;

@@ -29,8 +29,8 @@ function freePort(): Promise<number> {
 }
 
 /** Resolves once the server says it accepts connections. */
-function launch(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+function launch(port: number, dir: string, extra: readonly string[]): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.includes('Ready to accept connections')) resolve(child);
@@ -39,11 +39,15 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
   });
 }
 
-/** A redis-server of the test's own, on a free loopback port, nothing persisted. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * A redis-server of the test's own, on a free loopback port, nothing persisted. `expiryEvents`: it publishes
+ * `__keyevent@0__:expired` (a test can wait for a lease to lapse instead of sleeping).
+ */
+export async function startRedis(options: { expiryEvents?: boolean } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'slimproxy-redis-'));
-  let child: ChildProcess | undefined = await launch(port, dir);
+  const extra = options.expiryEvents ? ['--notify-keyspace-events', 'Ex'] : [];
+  let child: ChildProcess | undefined = await launch(port, dir, extra);
   return {
     url: `redis://127.0.0.1:${port}/0`,
     port,
@@ -56,7 +60,7 @@ export async function startRedis(): Promise<TestRedis> {
       await exited;
     },
     async restart() {
-      child ??= await launch(port, dir);
+      child ??= await launch(port, dir, extra);
     },
   };
 }
