@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import type { Capabilities } from '../client/index.js';
-import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
-import type { EngineSettings, ExperimentName, ExperimentOutcome } from '../images/experiment.js';
+import type { EngineSettings, ExperimentName } from '../images/experiment.js';
 import { MIME_TYPES, wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
 import { planForFacts } from '../images/plan.js';
@@ -17,7 +16,7 @@ import { type ImageStore, sha256 } from '../store/image-store.js';
 import type { OriginalRecord, VariantRecord } from '../store/records.js';
 import type { SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
-import type { ImageOptions } from './image-options.js';
+import { createImageApiRoute } from './image-api-route.js';
 import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
 
 export interface ImageRouteParts {
@@ -246,89 +245,6 @@ export function createImageRoute(parts: ImageRouteParts) {
     return { kind: 'answered', bytes: bytes.length };
   }
 
-  /** Transforms being made now, by store key: a second identical request waits for the first. */
-  const making = new Map<string, Promise<ExperimentOutcome>>();
-  /** Transforms that came out bigger than their original (not stored): not made again for every request. */
-  const bigger = new Set<string>();
-
-  /**
-   * Image API: the image the URL's options ask for (crop, size, format, quality), made once in the experiment
-   * pool and kept in the store next to the marks' variants, with the original's lifetime. A result bigger than an
-   * original of the same dimensions is not sent: the original is, saying so.
-   */
-  async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
-    if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
-    const key = options.originUrl;
-    const found = await original(req, key);
-    if ('forward' in found) return { kind: 'forward', reason: found.forward };
-    if ('response' in found) return answerUnstored(req, res, found.response);
-    const { record, bytes } = found;
-    if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
-    if (options.onlyWiderThan !== undefined && record.facts && record.facts.width <= options.onlyWiderThan) {
-      return answerOriginal(req, res, record, bytes, `no wider than ${options.onlyWiderThan} px: nothing to scale`);
-    }
-    await store.countRequest(key);
-    const mark = options.canonical;
-    const tag = `${key}\u0000${mark}\u0000${record.digest}`;
-    if (bigger.has(tag)) return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
-    let variant = store.getVariant(key, mark);
-    if (!variant) {
-      let pending = making.get(tag);
-      if (!pending) {
-        pending = pool.run('transform', bytes, { ...settings, ...options.encoding, transform: options.transform }, limits).finally(() => making.delete(tag));
-        making.set(tag, pending);
-      }
-      const outcome = await pending;
-      if (!outcome.ok) return answerOriginal(req, res, record, bytes, outcome.reason);
-      const made = outcome.variant;
-      if (!made.reshaped && wireSize(made) >= record.size) {
-        if (bigger.size > 10_000) bigger.clear();
-        bigger.add(tag);
-        return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
-      }
-      if (!store.getVariant(key, mark)) {
-        await store.putVariant(key, mark, {
-          originalDigest: record.digest,
-          digest: sha256(made.bytes),
-          size: made.bytes.length,
-          experiment: made.experiment,
-          format: made.format,
-          contentType: MIME_TYPES[made.format],
-          ...(made.quality === undefined ? {} : { quality: made.quality }),
-          dssim: made.dssim,
-          ...(made.shortfall ? { shortfall: made.shortfall } : {}),
-          ...(made.operations ? { operations: made.operations } : {}),
-          createdAt: Date.now(),
-        }, made.bytes);
-      }
-      variant = store.getVariant(key, mark);
-      if (!variant) return answerOriginal(req, res, record, bytes, 'transformed image could not be stored');
-    }
-    const etag = imageEtag(variant.record.digest);
-    const headers: Record<string, string | number> = {
-      'Content-Type': variant.record.contentType,
-      'Cache-Control': imageCacheControl(true, record, parts.intervalSeconds),
-      ...(options.vary.length > 0 ? { Vary: options.vary.join(', ') } : {}),
-      ETag: etag,
-      ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
-      'X-Slimproxy-Image': imageDescription(record, variant.record),
-      ...(variant.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
-    };
-    if (etagMatches(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { 'Cache-Control': headers['Cache-Control']!, ETag: etag, ...(headers.Vary ? { Vary: headers.Vary } : {}) });
-      res.end();
-      return { kind: 'answered', bytes: 0 };
-    }
-    headers['Content-Length'] = variant.bytes.length;
-    metrics.imageResponses.inc({ outcome: 'transformed' });
-    metrics.imageBytes.inc({ side: 'original' }, record.size);
-    metrics.imageBytes.inc({ side: 'sent' }, variant.bytes.length);
-    res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : variant.bytes);
-    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : variant.bytes.length };
-  }
-
   /**
    * Answers a marked image, or (`inPlace`) an unmarked one with capabilities from `Accept` (SPEC §7: then always
    * `private, no-transform` and `Vary: Accept`, since the URL does not say which variant it is).
@@ -380,28 +296,16 @@ export function createImageRoute(parts: ImageRouteParts) {
     return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : body.length };
   }
 
-  /**
-   * `<image-scaling/>`: a marked or in-place image scaled down to the client's viewport width class (SPEC §1:
-   * instead of compression), in its own format at a high fixed quality. No class (a desktop, an unknown client):
-   * forwarded as it is.
-   */
-  async function scaled(req: IncomingMessage, res: ServerResponse, url: string): Promise<ImageAnswer> {
-    const viewport = viewportClass(req.headers);
-    if (viewport.width === undefined) return { kind: 'forward', reason: 'no viewport class: not scaled' };
-    return transformed(req, res, {
-      transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto' },
-      originUrl: url,
-      vary: [...VIEWPORT_HEADERS],
-      canonical: `scale:${viewport.width}`,
-      encoding: { method: 'none', quality: SCALED_QUALITY },
-      onlyWiderThan: viewport.width,
-    });
-  }
-
-  return { serve, transformed, scaled };
+  const core: ImageRouteCore = { parts, original, answerUnstored, answerOriginal };
+  return { serve, ...createImageApiRoute(core) };
 }
 
-/** Scaling is not compression: scaled JPEG and WebP are written at a quality no one tells from the original. */
-const SCALED_QUALITY = 90;
+/** What the image API and scaling routes share with the marked-image route: the original, and the plain answers. */
+export interface ImageRouteCore {
+  readonly parts: ImageRouteParts;
+  readonly original: (req: IncomingMessage, key: string) => Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse }>;
+  readonly answerUnstored: (req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse) => Promise<ImageAnswer>;
+  readonly answerOriginal: (req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string) => ImageAnswer;
+}
 
 export type ImageRoute = ReturnType<typeof createImageRoute>;
