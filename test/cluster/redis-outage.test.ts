@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { fetchRaw } from '../support/client.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { type LogLine, PROJECT_ROOT, spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
+
+const photos = ['night-lights.jpg', 'launch-poster.jpg', 'chelsea-p3.jpg'].map((name) => readFileSync(new URL(`fixtures/site/img/photos/${name}`, PROJECT_ROOT)));
+const JOINED = 'cluster: joined (Redis available)';
+const LOCAL_ONLY = 'cluster: Redis unavailable, serving in local-only mode until it returns';
+
+interface Instance {
+  readonly proxy: SpawnedProxy;
+  readonly admin: URL;
+}
+
+/** The next log line with this message, written after the call. */
+function nextLog(proxy: SpawnedProxy, msg: string): Promise<LogLine> {
+  const from = proxy.lines.length;
+  return waitForLog(proxy, (line) => line.msg === msg && proxy.lines.indexOf(line) >= from);
+}
+
+describe('<cluster>: Redis going away and coming back, instances as processes', () => {
+  let redis: TestRedis;
+  let origin: TestOrigin;
+  const instances: Instance[] = [];
+  before(async () => {
+    redis = await startRedis();
+    origin = await startOrigin((req, res) => {
+      const bytes = photos[Number(/^\/photo(\d)\.jpg/.exec(req.url ?? '')?.[1])];
+      res.writeHead(bytes ? 200 : 404, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
+      res.end(bytes);
+    });
+    for (const name of ['a', 'b', 'c']) {
+      const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><cluster redis="${redis.url}" instance="${name}"/>` })));
+      const admin = new URL(String((await waitForLog(proxy, (l) => typeof l.admin === 'string')).admin));
+      await waitForLog(proxy, (l) => l.msg === JOINED);
+      instances.push({ proxy, admin });
+    }
+  });
+  after(async () => {
+    for (const { proxy } of instances) proxy.child.kill('SIGTERM');
+    await Promise.all(instances.map(({ proxy }) => proxy.exited));
+    await origin.close();
+    await redis.stop();
+  });
+
+  it('fails no response while Redis stops under load, goes local-only (log, metric, status), and rejoins', async () => {
+    const leaving = instances.map(({ proxy }) => nextLog(proxy, LOCAL_ONLY));
+    const statuses: number[] = [];
+    let stopped: Promise<void> | undefined;
+    await Promise.all(
+      instances.map(async (instance, i) => {
+        for (let n = 0; n < 8; n += 1) {
+          if (i === 0 && n === 2) stopped = redis.stop(true);
+          const path = n % 2 === 0 ? '/photo0.jpg?m=ic,webp,avif' : `/photo${1 + ((i + n) % 2)}.jpg?m=ic,webp`;
+          statuses.push((await fetchRaw(new URL(path, instance.proxy.url))).status);
+        }
+      }),
+    );
+    await stopped;
+    await Promise.all(leaving);
+    assert.deepEqual([...new Set(statuses)], [200], 'no failed response');
+    for (const { proxy, admin } of instances) {
+      const metrics = (await fetchRaw(new URL('metrics', admin))).body.toString();
+      assert.match(metrics, /^slimproxy_cluster_connected 0$/m);
+      const status = JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as { cluster?: { connected: boolean } };
+      assert.deepEqual(status.cluster, { connected: false });
+      assert.equal(proxy.lines.filter((line) => line.msg === LOCAL_ONLY).length, 1, 'logged once');
+    }
+    const joining = instances.map(({ proxy }) => nextLog(proxy, JOINED));
+    await redis.restart();
+    await Promise.all(joining);
+    for (const { proxy, admin } of instances) {
+      assert.match((await fetchRaw(new URL('metrics', admin))).body.toString(), /^slimproxy_cluster_connected 1$/m);
+      assert.equal((await fetchRaw(new URL('/photo0.jpg?m=ic,webp,avif', proxy.url))).status, 200);
+    }
+  });
+});
