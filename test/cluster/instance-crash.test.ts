@@ -6,50 +6,32 @@ import { dssim } from '../../src/images/dssim.js';
 import { decodeRgba } from '../../src/images/rgba.js';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
-import { spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
+import { type ClusterInstance, experimentsRun, startInstances, stopInstances } from '../support/cluster.js';
+import { waitForLog } from '../support/proxy.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const photo = readFileSync(new URL('../../fixtures/photos/hubble-deep-field.jpg', import.meta.url));
 
-interface Instance {
-  readonly proxy: SpawnedProxy;
-  readonly admin: URL;
-}
-
-/** Experiments this instance ran, by name, from its /metrics. */
-async function experimentsRun(instance: Instance): Promise<Record<string, number>> {
-  const text = (await fetchRaw(new URL('metrics', instance.admin))).body.toString();
-  const counts: Record<string, number> = {};
-  for (const match of text.matchAll(/^slimproxy_experiments_total\{experiment="([^"]+)",outcome="[^"]+"\} (\d+)$/gm)) counts[match[1]!] = (counts[match[1]!] ?? 0) + Number(match[2]);
-  return counts;
-}
-
 describe('<cluster>: an instance killed during an experiment', () => {
   let redis: TestRedis;
   let origin: TestOrigin;
-  const instances: Instance[] = [];
+  let instances: ClusterInstance[] = [];
   before(async () => {
     redis = await startRedis({ expiryEvents: true });
     origin = await startOrigin((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
       res.end(photo);
     });
-    for (const name of ['a', 'b', 'c']) {
-      const config = writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><cluster redis="${redis.url}" instance="${name}" lease="2"/>` }));
-      const proxy = await spawnProxy(config);
-      const line = await waitForLog(proxy, (l) => typeof l.admin === 'string');
-      instances.push({ proxy, admin: new URL(String(line.admin)) });
-    }
+    instances = await startInstances(['a', 'b', 'c'], origin.url, redis.url, 'lease="2"');
   });
   after(async () => {
-    for (const { proxy } of instances) if (proxy.child.exitCode === null) proxy.child.kill('SIGTERM');
-    await Promise.all(instances.map(({ proxy }) => proxy.exited));
+    await stopInstances(instances);
     await origin.close();
     await redis.stop();
   });
 
   it('leaves its experiment to another instance once the lease lapses; the image still becomes final, nothing corrupt', async () => {
-    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const [a, b, c] = instances as [ClusterInstance, ClusterInstance, ClusterInstance];
     const path = '/hubble.jpg?m=ic,webp,avif';
     assert.equal((await fetchRaw(new URL(path, a.proxy.url))).status, 200);
     const started = await waitForLog(a.proxy, (line) => line.msg === 'experiment started under a cluster lease');

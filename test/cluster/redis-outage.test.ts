@@ -3,17 +3,13 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
-import { type LogLine, PROJECT_ROOT, spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
+import { type ClusterInstance, startInstances, stopInstances } from '../support/cluster.js';
+import { type LogLine, PROJECT_ROOT, type SpawnedProxy, waitForLog } from '../support/proxy.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
 const photos = ['night-lights.jpg', 'launch-poster.jpg', 'chelsea-p3.jpg'].map((name) => readFileSync(new URL(`fixtures/site/img/photos/${name}`, PROJECT_ROOT)));
 const JOINED = 'cluster: joined (Redis available)';
 const LOCAL_ONLY = 'cluster: Redis unavailable, serving in local-only mode until it returns';
-
-interface Instance {
-  readonly proxy: SpawnedProxy;
-  readonly admin: URL;
-}
 
 /** The next log line with this message, written after the call. */
 function nextLog(proxy: SpawnedProxy, msg: string): Promise<LogLine> {
@@ -24,7 +20,7 @@ function nextLog(proxy: SpawnedProxy, msg: string): Promise<LogLine> {
 describe('<cluster>: Redis going away and coming back, instances as processes', () => {
   let redis: TestRedis;
   let origin: TestOrigin;
-  const instances: Instance[] = [];
+  let instances: ClusterInstance[] = [];
   before(async () => {
     redis = await startRedis();
     origin = await startOrigin((req, res) => {
@@ -32,16 +28,10 @@ describe('<cluster>: Redis going away and coming back, instances as processes', 
       res.writeHead(bytes ? 200 : 404, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
       res.end(bytes);
     });
-    for (const name of ['a', 'b', 'c']) {
-      const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><cluster redis="${redis.url}" instance="${name}"/>` })));
-      const admin = new URL(String((await waitForLog(proxy, (l) => typeof l.admin === 'string')).admin));
-      await waitForLog(proxy, (l) => l.msg === JOINED);
-      instances.push({ proxy, admin });
-    }
+    instances = await startInstances(['a', 'b', 'c'], origin.url, redis.url);
   });
   after(async () => {
-    for (const { proxy } of instances) proxy.child.kill('SIGTERM');
-    await Promise.all(instances.map(({ proxy }) => proxy.exited));
+    await stopInstances(instances);
     await origin.close();
     await redis.stop();
   });

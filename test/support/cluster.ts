@@ -1,0 +1,38 @@
+import { fetchRaw } from './client.js';
+import { spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from './proxy.js';
+
+/** A slimproxy process of a test cluster, with its admin address (for /metrics, /api/status, /api/idle). */
+export interface ClusterInstance {
+  readonly proxy: SpawnedProxy;
+  readonly admin: URL;
+}
+
+/**
+ * Starts slimproxy processes in front of `origin`, one per name, each with `<cluster>` on `redisUrl` (plus
+ * `clusterAttributes`) and compression, and resolves once every one has joined.
+ */
+export async function startInstances(names: readonly string[], origin: URL, redisUrl: string, clusterAttributes = ''): Promise<ClusterInstance[]> {
+  const instances: ClusterInstance[] = [];
+  for (const name of names) {
+    const elements = `<image-compression/><cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>`;
+    const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin, elements })));
+    const admin = new URL(String((await waitForLog(proxy, (line) => typeof line.admin === 'string')).admin));
+    await waitForLog(proxy, (line) => line.msg === 'cluster: joined (Redis available)');
+    instances.push({ proxy, admin });
+  }
+  return instances;
+}
+
+/** Stops the processes still running (SIGTERM) and resolves when all have exited. */
+export async function stopInstances(instances: readonly ClusterInstance[]): Promise<void> {
+  for (const { proxy } of instances) if (proxy.child.exitCode === null && proxy.child.signalCode === null) proxy.child.kill('SIGTERM');
+  await Promise.all(instances.map(({ proxy }) => proxy.exited));
+}
+
+/** Experiments this instance ran, by name, from its /metrics. */
+export async function experimentsRun(instance: ClusterInstance): Promise<Record<string, number>> {
+  const text = (await fetchRaw(new URL('metrics', instance.admin))).body.toString();
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^slimproxy_experiments_total\{experiment="([^"]+)",outcome="[^"]+"\} (\d+)$/gm)) counts[match[1]!] = (counts[match[1]!] ?? 0) + Number(match[2]);
+  return counts;
+}
