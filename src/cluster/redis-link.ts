@@ -16,6 +16,7 @@ export class RedisLink {
   private connected = false;
   private closed = false;
   private readonly waiting: { readonly connected: boolean; readonly resolve: () => void }[] = [];
+  private subscriber: Redis | undefined;
 
   constructor(
     url: string,
@@ -78,8 +79,25 @@ export class RedisLink {
     }
   }
 
+  /**
+   * Calls `listener` for every message on `channel`, on a connection of its own (a subscribed connection takes no
+   * other commands); it resubscribes by itself after Redis comes back.
+   */
+  subscribe(channel: string, listener: () => void): void {
+    // Its own connection; subscribing again on every (re)connection, since commands are not queued while away.
+    const subscriber = (this.subscriber ??= this.client.duplicate());
+    subscriber.on('error', () => undefined);
+    subscriber.on('message', (from: string) => {
+      if (from === channel) listener();
+    });
+    const join = () => void subscriber.subscribe(channel).catch(() => undefined);
+    subscriber.on('ready', join);
+    if (subscriber.status === 'ready') join();
+  }
+
   close(): void {
     this.closed = true;
     this.client.disconnect();
+    this.subscriber?.disconnect();
   }
 }

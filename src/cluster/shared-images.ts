@@ -13,7 +13,20 @@ const K = {
   lease: (key: string, mark: string, experiment: string) => `sp:lease:${pair(key, mark)}\u0000${experiment}`,
   best: (key: string, mark: string) => `sp:best:${pair(key, mark)}`,
   bytes: (digest: string) => `sp:bytes:${digest}`,
+  queue: 'sp:queue',
+  offered: 'sp:offered',
 };
+
+/** An experiment an instance could not start at once, offered to idle instances (work stealing). */
+export interface OfferedExperiment {
+  readonly key: string;
+  readonly mark: string;
+  readonly experiment: string;
+  readonly originalDigest: string;
+}
+
+/** The one spelling of a job in the queue (members must be identical to be the same job). */
+const member = (job: OfferedExperiment) => JSON.stringify([job.key, job.mark, job.experiment, job.originalDigest]);
 
 /** Adds an experiment to the done list of an original (reset when the original changed). */
 const MARK_DONE = `
@@ -106,6 +119,37 @@ export class SharedImages {
     if (stored === undefined) return undefined;
     const published = await this.link.run((redis) => redis.eval(PUBLISH_BEST, 1, K.best(key, mark), JSON.stringify(record), record.originalDigest, String(record.size)));
     return published === undefined ? undefined : published === 1;
+  }
+
+  /** Offers a job to the cluster, ordered by the cluster's request count, and wakes idle instances. */
+  async offer(job: OfferedExperiment, requests: number): Promise<void> {
+    await this.link.run(async (redis) => {
+      await redis.zadd(K.queue, 'GT', requests, member(job));
+      await redis.publish(K.offered, '1');
+    });
+  }
+
+  /** Takes the most requested offered job, if any (whoever takes it still needs its lease to run it). */
+  async take(): Promise<OfferedExperiment | undefined> {
+    const popped = await this.link.run((redis) => redis.zpopmax(K.queue));
+    const text = popped?.[0];
+    if (!text) return undefined;
+    try {
+      const [key, mark, experiment, originalDigest] = JSON.parse(text) as string[];
+      return key && mark && experiment && originalDigest ? { key, mark, experiment, originalDigest } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Takes a job off the queue (its maker runs it after all). */
+  async withdraw(job: OfferedExperiment): Promise<void> {
+    await this.link.run((redis) => redis.zrem(K.queue, member(job)));
+  }
+
+  /** Calls `listener` whenever some instance offers a job. */
+  onOffered(listener: () => void): void {
+    this.link.subscribe(K.offered, listener);
   }
 
   /** The cluster's best variant for (original, mark): its facts and bytes, or `undefined`. */

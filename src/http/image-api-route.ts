@@ -31,7 +31,7 @@ export function createImageApiRoute(core: ImageRouteCore) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
     if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
     const key = options.originUrl;
-    const found = await original(req, key);
+    const found = await original(req.headers, key);
     if ('forward' in found) return { kind: 'forward', reason: found.forward };
     if ('response' in found) return answerUnstored(req, res, found.response);
     const { record, bytes } = found;

@@ -4,7 +4,7 @@ import type { Capabilities } from '../client/index.js';
 import type { EngineSettings, ExperimentName } from '../images/experiment.js';
 import { MIME_TYPES, wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
-import { planForFacts } from '../images/plan.js';
+import { EXPERIMENTS, planForFacts } from '../images/plan.js';
 import { probeImage, type ProbeLimits } from '../images/probe.js';
 import type { DecodedMark } from '../marks/index.js';
 import type { Logger } from '../observability/log.js';
@@ -44,9 +44,9 @@ export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } 
 /** Client headers that do not go to the origin for an image fetch: its conditionals are answered by us. */
 const NOT_FORWARDED = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range', 'accept-encoding']);
 
-function originRequestHeaders(req: IncomingMessage, stored: OriginalRecord | undefined): IncomingHttpHeaders {
+function originRequestHeaders(requestHeaders: IncomingHttpHeaders, stored: OriginalRecord | undefined): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(requestHeadersForOrigin(req.headers))) if (!NOT_FORWARDED.has(name) && name !== 'host') headers[name] = value;
+  for (const [name, value] of Object.entries(requestHeadersForOrigin(requestHeaders))) if (!NOT_FORWARDED.has(name) && name !== 'host') headers[name] = value;
   if (stored?.etag) headers['if-none-match'] = stored.etag;
   else if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
   return headers;
@@ -66,17 +66,17 @@ export function createImageRoute(parts: ImageRouteParts) {
     metrics.storeEvictions.set(store.evictions);
   };
 
-  async function original(req: IncomingMessage, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: Awaited<ReturnType<OriginFetcher['fetch']>> }> {
+  async function original(requestHeaders: IncomingHttpHeaders, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: Awaited<ReturnType<OriginFetcher['fetch']>> }> {
     let record = store.getOriginal(key);
     if (!record || Date.now() >= freshUntil(record, parts.intervalSeconds)) {
-      const fetched = await fetcher.fetch(key, originRequestHeaders(req, record), parts.maxOriginalBytes);
+      const fetched = await fetcher.fetch(key, originRequestHeaders(requestHeaders, record), parts.maxOriginalBytes);
       const now = Date.now();
       if (fetched.status === 304 && record) {
         record = { ...record, validatedAt: now, cacheControl: (fetched.headers['cache-control']) ?? record.cacheControl };
         await store.touchOriginal(record);
       } else {
         if (fetched.tooLarge || !fetched.body) return { forward: 'original larger than the store takes' };
-        if (notStorable(req.headers, fetched.status, fetched.headers)) return { response: fetched };
+        if (notStorable(requestHeaders, fetched.status, fetched.headers)) return { response: fetched };
         const probe = await probeImage(fetched.body, limits);
         record = {
           url: key,
@@ -125,6 +125,8 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     if (next) {
       const name = next;
+      // Busy here: offered to the cluster as well, so that an idle instance can take it (work stealing).
+      if (shared && queue.running >= queue.concurrency) void shared.offer({ key, mark, experiment: name, originalDigest: record.digest }, requests);
       queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, name));
     }
     return false;
@@ -165,6 +167,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       metrics.clusterVariants.inc({ event: 'left-to-another-instance' });
       return;
     }
+    void shared.withdraw({ key, mark, experiment: name, originalDigest: record.digest });
     const renewal = setInterval(() => void shared.renew(key, mark, name, leaseMs), leaseMs / 3);
     logger.info({ image: key, mark, experiment: name, instance: shared.instance }, 'experiment started under a cluster lease');
     try {
@@ -174,8 +177,32 @@ export function createImageRoute(parts: ImageRouteParts) {
     } finally {
       clearInterval(renewal);
       await shared.release(key, mark, name);
+      void steal();
     }
   }
+
+  /** Whether a steal is under way (one at a time: each takes a slot that must still be free when it lands). */
+  let stealing = false;
+
+  /**
+   * Work stealing: with a free slot here, take the most requested experiment another instance offered because it
+   * was busy, fetch its original (from the store, or the origin) and run it like our own, under its lease.
+   */
+  async function steal(): Promise<void> {
+    if (!shared || stealing || queue.running + queue.queued >= queue.concurrency) return;
+    stealing = true;
+    try {
+      const job = await shared.take();
+      if (!job || !Object.hasOwn(EXPERIMENTS, job.experiment)) return;
+      const found = await original({}, job.key);
+      if (!('record' in found) || found.record.digest !== job.originalDigest || doneFor(job.key, job.mark, found.record).includes(job.experiment)) return;
+      metrics.clusterVariants.inc({ event: 'taken-from-another-instance' });
+      queue.offer(`${job.key}\u0000${job.mark}`, 0, () => runExperiment(job.key, job.mark, found.record, found.bytes, job.experiment as ExperimentName));
+    } finally {
+      stealing = false;
+    }
+  }
+  shared?.onOffered(() => void steal());
 
   async function experiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
     const outcome = await pool.run(name, bytes, settings, limits);
@@ -253,7 +280,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
     if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
     const key = marked.url;
-    const found = await original(req, key);
+    const found = await original(req.headers, key);
     if ('forward' in found) return { kind: 'forward', reason: found.forward };
     if ('response' in found) return answerUnstored(req, res, found.response);
     const { record, bytes } = found;
@@ -303,7 +330,7 @@ export function createImageRoute(parts: ImageRouteParts) {
 /** What the image API and scaling routes share with the marked-image route: the original, and the plain answers. */
 export interface ImageRouteCore {
   readonly parts: ImageRouteParts;
-  readonly original: (req: IncomingMessage, key: string) => Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse }>;
+  readonly original: (requestHeaders: IncomingHttpHeaders, key: string) => Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse }>;
   readonly answerUnstored: (req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse) => Promise<ImageAnswer>;
   readonly answerOriginal: (req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string) => ImageAnswer;
 }

@@ -9,12 +9,12 @@ export interface ClusterInstance {
 
 /**
  * Starts slimproxy processes in front of `origin`, one per name, each with `<cluster>` on `redisUrl` (plus
- * `clusterAttributes`) and compression, and resolves once every one has joined.
+ * `clusterAttributes`), compression and `elementsOf(name)`, and resolves once every one has joined.
  */
-export async function startInstances(names: readonly string[], origin: URL, redisUrl: string, clusterAttributes = ''): Promise<ClusterInstance[]> {
+export async function startInstances(names: readonly string[], origin: URL, redisUrl: string, clusterAttributes = '', elementsOf: (name: string) => string = () => ''): Promise<ClusterInstance[]> {
   const instances: ClusterInstance[] = [];
   for (const name of names) {
-    const elements = `<image-compression/><cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>`;
+    const elements = `<image-compression/><cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>${elementsOf(name)}`;
     const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin, elements })));
     const admin = new URL(String((await waitForLog(proxy, (line) => typeof line.admin === 'string')).admin));
     await waitForLog(proxy, (line) => line.msg === 'cluster: joined (Redis available)');
