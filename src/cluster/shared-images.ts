@@ -152,12 +152,14 @@ export class SharedImages {
     this.link.subscribe(K.offered, listener);
   }
 
-  /** The cluster's best variant for (original, mark): its facts and bytes, or `undefined`. */
-  async best(key: string, mark: string): Promise<{ record: VariantRecord; bytes: Buffer } | undefined> {
+  /** The facts of the cluster's best variant for (original, mark), or `undefined` (cheap: a few hundred bytes). */
+  async bestFacts(key: string, mark: string): Promise<VariantRecord | undefined> {
     const text = await this.link.run((redis) => redis.get(K.best(key, mark)));
-    if (!text) return undefined;
-    const record = JSON.parse(text) as VariantRecord;
-    const bytes = await this.link.run((redis) => redis.getBuffer(K.bytes(record.digest)));
-    return bytes ? { record, bytes } : undefined;
+    return text ? (JSON.parse(text) as VariantRecord) : undefined;
+  }
+
+  /** A published variant's bytes, or `undefined` (expired, evicted, too large to publish, or no Redis). */
+  async bytes(digest: string): Promise<Buffer | undefined> {
+    return (await this.link.run((redis) => redis.getBuffer(K.bytes(digest)))) ?? undefined;
   }
 }

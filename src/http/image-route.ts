@@ -143,15 +143,18 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (elsewhere && elsewhere.some((name) => !local.includes(name))) {
       await store.putProgress(key, mark, { originalDigest: record.digest, done: [...new Set([...local, ...elsewhere])] });
     }
-    const best = await shared.best(key, mark);
-    if (!best || best.record.originalDigest !== record.digest || best.record.size >= record.size) return;
+    // Facts first, on every request; the bytes only when they would replace what this instance serves.
+    const facts = await shared.bestFacts(key, mark);
+    if (!facts || facts.originalDigest !== record.digest || facts.size >= record.size) return;
     const current = store.getVariant(key, mark);
-    if (current && current.record.size <= best.record.size) return;
-    if (sha256(best.bytes) !== best.record.digest || best.bytes.length !== best.record.size) {
-      logger.warn({ image: key, mark, digest: best.record.digest }, 'cluster: published variant does not match its digest, not used');
+    if (current && current.record.size <= facts.size) return;
+    const bytes = await shared.bytes(facts.digest);
+    if (!bytes) return;
+    if (sha256(bytes) !== facts.digest || bytes.length !== facts.size) {
+      logger.warn({ image: key, mark, digest: facts.digest }, 'cluster: published variant does not match its digest, not used');
       return;
     }
-    await store.putVariant(key, mark, best.record, best.bytes);
+    await store.putVariant(key, mark, facts, bytes);
     metrics.clusterVariants.inc({ event: 'adopted' });
   }
 
