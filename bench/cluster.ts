@@ -6,6 +6,7 @@
  * Usage: npm run bench:cluster
  */
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import sharp from 'sharp';
@@ -26,6 +27,8 @@ interface Instance {
 export interface ClusterRun {
   readonly instances: number;
   readonly experiments: number;
+  /** Experiments each instance ran: how the work spread. */
+  readonly experimentsPerInstance: readonly number[];
   readonly cpuSeconds: number;
   readonly secondsToFinal: number;
   readonly requests: number;
@@ -95,12 +98,13 @@ async function run(originUrl: URL, count: number, redisUrl: string | undefined):
   }
   const secondsToFinal = (performance.now() - started) / 1000;
   const cpuAfter = await Promise.all(instances.map((instance) => metric(instance, 'process_cpu_seconds_total')));
-  const experiments = (await Promise.all(instances.map((instance) => metric(instance, 'slimproxy_experiments_total')))).reduce((a, b) => a + b, 0);
+  const experimentsPerInstance = await Promise.all(instances.map((instance) => metric(instance, 'slimproxy_experiments_total')));
   for (const { proxy } of instances) proxy.child.kill('SIGTERM');
   await Promise.all(instances.map(({ proxy }) => proxy.exited));
   return {
     instances: count,
-    experiments,
+    experiments: experimentsPerInstance.reduce((a, b) => a + b, 0),
+    experimentsPerInstance,
     cpuSeconds: cpuAfter.reduce((sum, value, i) => sum + value - cpuBefore[i]!, 0),
     secondsToFinal,
     requests,
@@ -131,9 +135,11 @@ export async function benchCluster(): Promise<ClusterResult> {
 }
 
 await runStage(import.meta.url, () => benchCluster(), (result) => {
-  console.log(`\n${result.images} photographs (256×171), mark ${MARK}, ${CLIENTS} concurrent clients, until every one is final:`);
+  console.log(`\nAll instances share this machine's ${cpus().length} cores: with more instances than cores, the time until final cannot drop here.`);
+  console.log(`${result.images} photographs (256×171), mark ${MARK}, ${CLIENTS} concurrent clients, until every one is final:`);
   const row = (r: ClusterRun) => ({
     experiments: r.experiments,
+    'per instance': r.experimentsPerInstance.join(' / '),
     'CPU s (all instances)': +r.cpuSeconds.toFixed(1),
     's until all final': +r.secondsToFinal.toFixed(1),
     requests: r.requests,

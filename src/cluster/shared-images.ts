@@ -5,6 +5,11 @@ import type { RedisLink } from './redis-link.js';
 export const MAX_PUBLISHED_BYTES = 4 * 2 ** 20;
 /** Published bytes expire after a week without being refreshed; the facts stay (a few hundred bytes each). */
 const BYTES_TTL_SECONDS = 7 * 24 * 3600;
+/**
+ * Offered jobs kept in Redis at most (about 200 bytes each). Past it the least requested go: their makers still
+ * hold them in their local queues, so nothing is lost but the chance of being stolen.
+ */
+const MAX_OFFERED = 10_000;
 
 const pair = (key: string, mark: string) => `${key}\u0000${mark}`;
 const K = {
@@ -62,7 +67,14 @@ return 0`;
  * answers `undefined` when Redis is away: the instance then goes on with what it knows locally.
  */
 export class SharedImages {
-  constructor(private readonly link: RedisLink) {}
+  private readonly maxOffered: number;
+
+  constructor(
+    private readonly link: RedisLink,
+    options: { readonly maxOffered?: number } = {},
+  ) {
+    this.maxOffered = options.maxOffered ?? MAX_OFFERED;
+  }
 
   get instance(): string {
     return this.link.instance;
@@ -121,12 +133,19 @@ export class SharedImages {
     return published === undefined ? undefined : published === 1;
   }
 
-  /** Offers a job to the cluster, ordered by the cluster's request count, and wakes idle instances. */
+  /**
+   * Offers a job to the cluster, ordered by the cluster's request count (a job offered again keeps its highest),
+   * and wakes idle instances. The queue keeps only the `maxOffered` most requested jobs.
+   */
   async offer(job: OfferedExperiment, requests: number): Promise<void> {
-    await this.link.run(async (redis) => {
-      await redis.zadd(K.queue, 'GT', requests, member(job));
-      await redis.publish(K.offered, '1');
-    });
+    await this.link.run((redis) =>
+      redis
+        .multi()
+        .zadd(K.queue, 'GT', requests, member(job))
+        .zremrangebyrank(K.queue, 0, -(this.maxOffered + 1))
+        .publish(K.offered, '1')
+        .exec(),
+    );
   }
 
   /** Takes the most requested offered job, if any (whoever takes it still needs its lease to run it). */
