@@ -13,7 +13,8 @@ const RETRY_MS = 500;
  */
 export class RedisLink {
   private readonly client: Redis;
-  private connected = false;
+  /** `undefined` until the first attempt to connect has succeeded or failed: both are logged. */
+  private connected: boolean | undefined;
   private closed = false;
   private readonly waiting: { readonly connected: boolean; readonly resolve: () => void }[] = [];
   private subscriber: Redis | undefined;
@@ -40,7 +41,7 @@ export class RedisLink {
   }
 
   get isConnected(): boolean {
-    return this.connected;
+    return this.connected === true;
   }
 
   /** Resolves once connected (at once if already). */
@@ -48,7 +49,7 @@ export class RedisLink {
     return this.until(true);
   }
 
-  /** Resolves once in local-only mode (at once if already). */
+  /** Resolves once in local-only mode (at once if already; at start, once the first attempt has failed). */
   left(): Promise<void> {
     return this.until(false);
   }
@@ -70,7 +71,7 @@ export class RedisLink {
 
   /** Runs `command` if Redis is there; `undefined` when it is not, or the command fails or takes too long. */
   async run<T>(command: (redis: Redis) => Promise<T>): Promise<T | undefined> {
-    if (!this.connected) return undefined;
+    if (this.connected !== true) return undefined;
     try {
       return await command(this.client);
     } catch (err) {

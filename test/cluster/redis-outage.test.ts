@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
-import { type ClusterInstance, startInstances, stopInstances } from '../support/cluster.js';
+import { type ClusterInstance, startInstance, startInstances, stopInstances } from '../support/cluster.js';
 import { type LogLine, PROJECT_ROOT, type SpawnedProxy, waitForLog } from '../support/proxy.js';
 import { startRedis, type TestRedis } from '../support/redis.js';
 
@@ -66,5 +66,46 @@ describe('<cluster>: Redis going away and coming back, instances as processes', 
       assert.match((await fetchRaw(new URL('metrics', admin))).body.toString(), /^slimproxy_cluster_connected 1$/m);
       assert.equal((await fetchRaw(new URL('/photo0.jpg?m=ic,webp,avif', proxy.url))).status, 200);
     }
+  });
+});
+
+describe('<cluster>: Redis away when an instance starts', () => {
+  let redis: TestRedis;
+  let origin: TestOrigin;
+  let instance: ClusterInstance | undefined;
+  before(async () => {
+    // A port that was Redis's: nothing listens there until the restart below.
+    redis = await startRedis();
+    await redis.stop();
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
+      res.end(photos[0]);
+    });
+  });
+  after(async () => {
+    if (instance) await stopInstances([instance]);
+    await origin.close();
+    await redis.stop();
+  });
+
+  it('serves in local-only mode (log once, metric, status), runs experiments locally, and joins when Redis starts', { timeout: 60_000 }, async () => {
+    instance = await startInstance('lonely', origin.url, redis.url);
+    const { proxy, admin } = instance;
+    await waitForLog(proxy, (line) => line.msg === LOCAL_ONLY);
+    // The plan for a JPEG and ic,webp: jpeg, webp; one experiment per request.
+    for (let n = 0; n < 2; n += 1) {
+      assert.equal((await fetchRaw(new URL('/photo0.jpg?m=ic,webp', proxy.url))).status, 200);
+      await fetchRaw(new URL('api/idle', admin));
+    }
+    const final = await fetchRaw(new URL('/photo0.jpg?m=ic,webp', proxy.url));
+    assert.equal(final.headers['cache-control'], 'public, no-transform, max-age=600', 'final through the local queue alone');
+    assert.match((await fetchRaw(new URL('metrics', admin))).body.toString(), /^slimproxy_cluster_connected 0$/m);
+    const status = JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as { cluster?: { connected: boolean } };
+    assert.deepEqual(status.cluster, { connected: false });
+    assert.equal(proxy.lines.filter((line) => line.msg === LOCAL_ONLY).length, 1, 'logged once, not at every retry');
+    const joining = nextLog(proxy, JOINED);
+    await redis.restart();
+    await joining;
+    assert.match((await fetchRaw(new URL('metrics', admin))).body.toString(), /^slimproxy_cluster_connected 1$/m);
   });
 });

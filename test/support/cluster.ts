@@ -7,18 +7,24 @@ export interface ClusterInstance {
   readonly admin: URL;
 }
 
+/** Starts one slimproxy process in front of `origin` with `<cluster>` on `redisUrl` and compression (Redis may be away). */
+export async function startInstance(name: string, origin: URL, redisUrl: string, clusterAttributes = '', elements = ''): Promise<ClusterInstance> {
+  const xml = testConfigXml({ origin, elements: `<image-compression/><cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>${elements}` });
+  const proxy = await spawnProxy(writeTempConfig(xml));
+  const admin = new URL(String((await waitForLog(proxy, (line) => typeof line.admin === 'string')).admin));
+  return { proxy, admin };
+}
+
 /**
- * Starts slimproxy processes in front of `origin`, one per name, each with `<cluster>` on `redisUrl` (plus
- * `clusterAttributes`), compression and `elementsOf(name)`, and resolves once every one has joined.
+ * Starts slimproxy processes, one per name (see `startInstance`; `elementsOf(name)` adds elements), and resolves
+ * once every one has joined.
  */
 export async function startInstances(names: readonly string[], origin: URL, redisUrl: string, clusterAttributes = '', elementsOf: (name: string) => string = () => ''): Promise<ClusterInstance[]> {
   const instances: ClusterInstance[] = [];
   for (const name of names) {
-    const elements = `<image-compression/><cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>${elementsOf(name)}`;
-    const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin, elements })));
-    const admin = new URL(String((await waitForLog(proxy, (line) => typeof line.admin === 'string')).admin));
-    await waitForLog(proxy, (line) => line.msg === 'cluster: joined (Redis available)');
-    instances.push({ proxy, admin });
+    const instance = await startInstance(name, origin, redisUrl, clusterAttributes, elementsOf(name));
+    await waitForLog(instance.proxy, (line) => line.msg === 'cluster: joined (Redis available)');
+    instances.push(instance);
   }
   return instances;
 }
