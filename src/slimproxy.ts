@@ -9,7 +9,7 @@ import { OriginFetcher } from './proxy/origin-fetch.js';
 import { ImageStore } from './store/image-store.js';
 import { FallbackImage } from './http/fallback-image.js';
 import { RedisLink } from './cluster/redis-link.js';
-import { SharedImages } from './cluster/shared-images.js';
+import { SharedImages, settingsNamespace } from './cluster/shared-images.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
@@ -164,7 +164,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     logger,
     metrics,
     ...(fallback ? { fallback } : {}),
-    ...(link && config.cluster ? { shared: new SharedImages(link), leaseMs: config.cluster.leaseMs } : {}),
+    ...(link && config.cluster ? { shared: new SharedImages(link, { namespace: settingsNamespace(settings) }), leaseMs: config.cluster.leaseMs } : {}),
   });
   return {
     route,

@@ -1,10 +1,17 @@
-import { Redis } from 'ioredis';
+import { type ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../observability/log.js';
 
 /** How long one Redis command may take before the instance goes on without it. */
 const COMMAND_TIMEOUT_MS = 300;
 /** How often a lost connection is tried again. */
 const RETRY_MS = 500;
+/**
+ * Commands timed out in a row after which Redis counts as away: a hung or overloaded server keeps its
+ * connections open, and waiting 300 ms on it for every request would slow every response.
+ */
+const TIMEOUTS_TO_LEAVE = 3;
+
+const isTimeout = (err: Error) => /timed out/i.test(err.message);
 
 /**
  * The connection to the cluster's Redis, never in the way of a response: every command is bounded by a short
@@ -18,6 +25,7 @@ export class RedisLink {
   private closed = false;
   private readonly waiting: { readonly connected: boolean; readonly resolve: () => void }[] = [];
   private subscriber: Redis | undefined;
+  private timeouts = 0;
 
   constructor(
     url: string,
@@ -73,11 +81,44 @@ export class RedisLink {
   async run<T>(command: (redis: Redis) => Promise<T>): Promise<T | undefined> {
     if (this.connected !== true) return undefined;
     try {
-      return await command(this.client);
+      const result = await command(this.client);
+      this.timeouts = 0;
+      return result;
     } catch (err) {
-      this.logger.debug({ error: (err as Error).message }, 'cluster: Redis command failed');
+      this.failed(err as Error);
       return undefined;
     }
+  }
+
+  /**
+   * Runs the commands `build` queues in one round trip: their replies, `undefined` for each that failed (a key
+   * of the wrong type, say), or `undefined` for all when Redis did not answer.
+   */
+  async pipeline(build: (pipeline: ChainableCommander) => ChainableCommander): Promise<unknown[] | undefined> {
+    const replies = await this.run((redis) => build(redis.pipeline()).exec());
+    if (!replies) return undefined;
+    const failures = replies.flatMap(([err]) => (err ? [err] : []));
+    if (failures.length > 0) {
+      this.failed(failures[0]!);
+      if (failures.some((err) => isTimeout(err))) return undefined;
+    }
+    return replies.map(([err, value]) => (err ? undefined : value));
+  }
+
+  private failed(err: Error): void {
+    this.logger.debug({ error: err.message }, 'cluster: Redis command failed');
+    if (!isTimeout(err) || ++this.timeouts < TIMEOUTS_TO_LEAVE) return;
+    // Hung, not gone: local-only until it answers a PING again.
+    this.timeouts = 0;
+    this.set(false);
+    const probe = () => {
+      if (this.closed || this.connected) return;
+      this.client.ping().then(
+        () => this.set(true),
+        () => setTimeout(probe, RETRY_MS).unref(),
+      );
+    };
+    setTimeout(probe, RETRY_MS).unref();
   }
 
   /**

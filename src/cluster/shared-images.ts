@@ -1,26 +1,30 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type EngineSettings, MIME_TYPES, type VariantFormat } from '../images/experiment.js';
+import { EXPERIMENTS } from '../images/plan.js';
 import type { VariantRecord } from '../store/records.js';
 import type { RedisLink } from './redis-link.js';
 
 /** Variants larger than this are not published (instances make them themselves): Redis memory stays bounded. */
 export const MAX_PUBLISHED_BYTES = 4 * 2 ** 20;
-/** Published bytes expire after a week without being refreshed; the facts stay (a few hundred bytes each). */
+/** Published bytes expire a week after they were last read or written. */
 const BYTES_TTL_SECONDS = 7 * 24 * 3600;
+/** Progress and best facts expire 30 days after an image was last asked for anywhere in the cluster. */
+const FACTS_TTL_SECONDS = 30 * 24 * 3600;
 /**
  * Offered jobs kept in Redis at most (about 200 bytes each). Past it the least requested go: their makers still
  * hold them in their local queues, so nothing is lost but the chance of being stolen.
  */
 const MAX_OFFERED = 10_000;
+/** Images whose request counts are kept (about 100 bytes each); past it the least requested are forgotten. */
+const MAX_COUNTED = 100_000;
 
-const pair = (key: string, mark: string) => `${key}\u0000${mark}`;
-const K = {
-  requests: 'sp:requests',
-  progress: (key: string, mark: string) => `sp:progress:${pair(key, mark)}`,
-  lease: (key: string, mark: string, experiment: string) => `sp:lease:${pair(key, mark)}\u0000${experiment}`,
-  best: (key: string, mark: string) => `sp:best:${pair(key, mark)}`,
-  bytes: (digest: string) => `sp:bytes:${digest}`,
-  queue: 'sp:queue',
-  offered: 'sp:offered',
-};
+/**
+ * The key space of instances that make the same variants: a digest of the engine settings. Instances with other
+ * settings (during a rolling change of config.xml) neither take each other's results nor each other's jobs.
+ */
+export function settingsNamespace(settings: EngineSettings): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 12);
+}
 
 /** An experiment an instance could not start at once, offered to idle instances (work stealing). */
 export interface OfferedExperiment {
@@ -30,107 +34,180 @@ export interface OfferedExperiment {
   readonly originalDigest: string;
 }
 
+/** What the cluster knows of (original, mark) when a request comes in. */
+export interface ClusterView {
+  /** The cluster-wide request count of the image, this request included (when counted). */
+  readonly requests?: number;
+  /** Experiments done anywhere in the cluster on this original (by its digest) for the mark. */
+  readonly done: readonly string[];
+  /** The facts of the cluster's best variant, checked to be well formed. */
+  readonly best?: VariantRecord;
+  /** Facts were there but not well formed: they were deleted (the next variant made is published instead). */
+  readonly damaged?: true;
+}
+
 /** The one spelling of a job in the queue (members must be identical to be the same job). */
 const member = (job: OfferedExperiment) => JSON.stringify([job.key, job.mark, job.experiment, job.originalDigest]);
 
-/** Adds an experiment to the done list of an original (reset when the original changed). */
-const MARK_DONE = `
-local current = redis.call('GET', KEYS[1])
-local done = {}
-if current then
-  local parsed = cjson.decode(current)
-  if parsed.originalDigest == ARGV[1] then done = parsed.done end
-end
-for _, name in ipairs(done) do if name == ARGV[2] then return 0 end end
-table.insert(done, ARGV[2])
-redis.call('SET', KEYS[1], cjson.encode({ originalDigest = ARGV[1], done = done }))
-return 1`;
-
-/** Publishes a variant's facts if it is smaller than the cluster's best for the same original (or there is none). */
+/**
+ * Publishes a variant's facts unless the cluster's best for the same (original, mark) is as small; a value that
+ * is not what this script writes (another version, damage) is replaced.
+ */
 const PUBLISH_BEST = `
 local current = redis.call('GET', KEYS[1])
 if current then
-  local parsed = cjson.decode(current)
-  if parsed.originalDigest == ARGV[2] and tonumber(parsed.size) <= tonumber(ARGV[3]) then return 0 end
+  local ok, parsed = pcall(cjson.decode, current)
+  if ok and type(parsed) == 'table' and tonumber(parsed.size) and tonumber(parsed.size) <= tonumber(ARGV[2]) then return 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1`;
 
-/** Deletes a lease only if this instance holds it. */
-const RELEASE = `
+/** Extends a lease only if this instance still holds it. */
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+/** Deletes a key only if it holds this value (a lease this instance holds, facts found damaged). */
+const DELETE_IF = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+const FORMATS = new Set(Object.keys(MIME_TYPES));
+
+/**
+ * Facts read from Redis, if they are what an instance would have written for this original: anything else (an
+ * older version's shape, damage, another program's key) is ignored rather than served. The bytes they point to
+ * are still checked against `digest` before use.
+ */
+export function parseVariantFacts(text: string | null | undefined, originalDigest: string): VariantRecord | undefined {
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  const plainText = (v: unknown) => v === undefined || (typeof v === 'string' && !/[\r\n]/.test(v));
+  const wellFormed =
+    r.originalDigest === originalDigest &&
+    typeof r.digest === 'string' &&
+    HEX_DIGEST.test(r.digest) &&
+    Number.isSafeInteger(r.size) &&
+    (r.size as number) > 0 &&
+    typeof r.experiment === 'string' &&
+    Object.hasOwn(EXPERIMENTS, r.experiment) &&
+    typeof r.format === 'string' &&
+    FORMATS.has(r.format) &&
+    r.contentType === MIME_TYPES[r.format as VariantFormat] &&
+    (r.quality === undefined || typeof r.quality === 'number') &&
+    typeof r.dssim === 'number' &&
+    (r.contentEncoding === undefined || r.contentEncoding === 'gzip') &&
+    plainText(r.shortfall) &&
+    plainText(r.operations) &&
+    typeof r.createdAt === 'number';
+  return wellFormed ? (r as unknown as VariantRecord) : undefined;
+}
+
 /**
  * What the instances of a cluster share about images (issue "Scale out"): request counts, which experiments have
- * run for each (original, mark), leases on running experiments, and the best variant's facts and bytes. Each call
- * answers `undefined` when Redis is away: the instance then goes on with what it knows locally.
+ * run on each original (by digest) for each mark, leases on running experiments, the best variant's facts and
+ * bytes, and the jobs busy instances offer. Each call answers `undefined` when Redis is away: the instance then
+ * goes on with what it knows locally.
  */
 export class SharedImages {
   private readonly maxOffered: number;
+  /** Lease holder's token: unique per process, even if two instances were given the same name. */
+  private readonly token: string;
+  private readonly k: ReturnType<typeof keys>;
 
   constructor(
     private readonly link: RedisLink,
-    options: { readonly maxOffered?: number } = {},
+    options: { readonly namespace: string; readonly maxOffered?: number },
   ) {
     this.maxOffered = options.maxOffered ?? MAX_OFFERED;
+    this.token = `${link.instance} ${randomUUID()}`;
+    this.k = keys(options.namespace);
   }
 
   get instance(): string {
     return this.link.instance;
   }
 
-  /** The cluster-wide request count after this request. */
-  async countRequest(key: string): Promise<number | undefined> {
-    const count = await this.link.run((redis) => redis.zincrby(K.requests, 1, key));
-    return count === undefined ? undefined : Number(count);
+  /**
+   * Reads progress and best facts of (original, mark), keeping them from expiring, and with `countFor` counts a
+   * request for that URL: one round trip.
+   */
+  async look(originalDigest: string, mark: string, countFor?: string): Promise<ClusterView | undefined> {
+    const progress = this.k.progress(originalDigest, mark);
+    const replies = await this.link.pipeline((p) => {
+      if (countFor !== undefined) p.zincrby(this.k.requests, 1, countFor).zremrangebyrank(this.k.requests, 0, -(MAX_COUNTED + 1));
+      return p.smembers(progress).expire(progress, FACTS_TTL_SECONDS).getex(this.k.best(originalDigest, mark), 'EX', FACTS_TTL_SECONDS);
+    });
+    if (!replies) return undefined;
+    const [done, , best] = replies.slice(-3) as [string[] | undefined, unknown, string | null | undefined];
+    const facts = parseVariantFacts(best, originalDigest);
+    const damaged = typeof best === 'string' && !facts;
+    if (damaged) await this.link.run((redis) => redis.eval(DELETE_IF, 1, this.k.best(originalDigest, mark), best));
+    return {
+      ...(countFor !== undefined && replies[0] !== undefined ? { requests: Number(replies[0]) } : {}),
+      done: Array.isArray(done) ? done : [],
+      ...(facts ? { best: facts } : {}),
+      ...(damaged ? { damaged } : {}),
+    };
   }
 
-  /** Experiments done anywhere in the cluster for (original, mark), for this original's digest. */
-  async done(key: string, mark: string, originalDigest: string): Promise<string[] | undefined> {
-    const text = await this.link.run((redis) => redis.get(K.progress(key, mark)));
-    if (text === undefined) return undefined;
-    if (text === null) return [];
-    const parsed = JSON.parse(text) as { originalDigest: string; done: string[] | Record<string, never> };
-    // cjson encodes an empty Lua table as an object.
-    return parsed.originalDigest === originalDigest && Array.isArray(parsed.done) ? parsed.done : [];
+  async markDone(originalDigest: string, mark: string, experiment: string): Promise<void> {
+    const progress = this.k.progress(originalDigest, mark);
+    await this.link.pipeline((p) => p.sadd(progress, experiment).expire(progress, FACTS_TTL_SECONDS));
   }
 
-  async markDone(key: string, mark: string, originalDigest: string, experiment: string): Promise<void> {
-    await this.link.run((redis) => redis.eval(MARK_DONE, 1, K.progress(key, mark), originalDigest, experiment));
-  }
-
-  /** Whether another instance runs this experiment now. */
-  async leased(key: string, mark: string, experiment: string): Promise<boolean | undefined> {
-    const holder = await this.link.run((redis) => redis.get(K.lease(key, mark, experiment)));
-    return holder === undefined ? undefined : holder !== null && holder !== this.instance;
+  /** Which of these experiments another instance runs now (one round trip). */
+  async leasedElsewhere(originalDigest: string, mark: string, experiments: readonly string[]): Promise<Set<string> | undefined> {
+    if (experiments.length === 0) return new Set();
+    const holders = await this.link.run((redis) => redis.mget(experiments.map((name) => this.k.lease(originalDigest, mark, name))));
+    if (!holders) return undefined;
+    return new Set(experiments.filter((_, i) => holders[i] !== null && holders[i] !== this.token));
   }
 
   /**
    * Takes the lease on an experiment for `ms` (it lapses if this instance dies): true if taken, false if another
    * instance holds it, `undefined` without Redis (run it locally then).
    */
-  async lease(key: string, mark: string, experiment: string, ms: number): Promise<boolean | undefined> {
-    const taken = await this.link.run((redis) => redis.set(K.lease(key, mark, experiment), this.instance, 'PX', ms, 'NX'));
+  async lease(originalDigest: string, mark: string, experiment: string, ms: number): Promise<boolean | undefined> {
+    const taken = await this.link.run((redis) => redis.set(this.k.lease(originalDigest, mark, experiment), this.token, 'PX', ms, 'NX'));
     return taken === undefined ? undefined : taken === 'OK';
   }
 
-  async renew(key: string, mark: string, experiment: string, ms: number): Promise<void> {
-    await this.link.run((redis) => redis.pexpire(K.lease(key, mark, experiment), ms));
+  /** Extends this instance's lease: false if it was lost (it lapsed, and perhaps another instance took it). */
+  async renew(originalDigest: string, mark: string, experiment: string, ms: number): Promise<boolean | undefined> {
+    const renewed = await this.link.run((redis) => redis.eval(RENEW, 1, this.k.lease(originalDigest, mark, experiment), this.token, String(ms)));
+    return renewed === undefined ? undefined : renewed === 1;
   }
 
-  async release(key: string, mark: string, experiment: string): Promise<void> {
-    await this.link.run((redis) => redis.eval(RELEASE, 1, K.lease(key, mark, experiment), this.instance));
+  async release(originalDigest: string, mark: string, experiment: string): Promise<void> {
+    await this.link.run((redis) => redis.eval(DELETE_IF, 1, this.k.lease(originalDigest, mark, experiment), this.token));
   }
 
-  /** Publishes a variant (facts always, bytes when not too large) if it beats the cluster's best. */
-  async publish(key: string, mark: string, record: VariantRecord, bytes: Buffer): Promise<boolean | undefined> {
-    if (bytes.length > MAX_PUBLISHED_BYTES) return false;
+  /**
+   * Publishes a variant if it beats the cluster's best: its facts always, its bytes when not too large (without
+   * them, other instances know which experiment to run themselves).
+   */
+  async publish(mark: string, record: VariantRecord, bytes: Buffer): Promise<boolean | undefined> {
     // Bytes first: whoever sees the facts can fetch them.
-    const stored = await this.link.run((redis) => redis.set(K.bytes(record.digest), bytes, 'EX', BYTES_TTL_SECONDS));
-    if (stored === undefined) return undefined;
-    const published = await this.link.run((redis) => redis.eval(PUBLISH_BEST, 1, K.best(key, mark), JSON.stringify(record), record.originalDigest, String(record.size)));
+    if (bytes.length <= MAX_PUBLISHED_BYTES) {
+      const stored = await this.link.run((redis) => redis.set(this.k.bytes(record.digest), bytes, 'EX', BYTES_TTL_SECONDS));
+      if (stored === undefined) return undefined;
+    }
+    const published = await this.link.run((redis) => redis.eval(PUBLISH_BEST, 1, this.k.best(record.originalDigest, mark), JSON.stringify(record), String(record.size), String(FACTS_TTL_SECONDS)));
     return published === undefined ? undefined : published === 1;
+  }
+
+  /** A published variant's bytes (kept another week), or `undefined` (expired, evicted, too large, or no Redis). */
+  async bytes(digest: string): Promise<Buffer | undefined> {
+    return (await this.link.run((redis) => redis.getexBuffer(this.k.bytes(digest), 'EX', BYTES_TTL_SECONDS))) ?? undefined;
   }
 
   /**
@@ -141,21 +218,23 @@ export class SharedImages {
     await this.link.run((redis) =>
       redis
         .multi()
-        .zadd(K.queue, 'GT', requests, member(job))
-        .zremrangebyrank(K.queue, 0, -(this.maxOffered + 1))
-        .publish(K.offered, '1')
+        .zadd(this.k.queue, 'GT', requests, member(job))
+        .zremrangebyrank(this.k.queue, 0, -(this.maxOffered + 1))
+        .publish(this.k.offered, '1')
         .exec(),
     );
   }
 
   /** Takes the most requested offered job, if any (whoever takes it still needs its lease to run it). */
   async take(): Promise<OfferedExperiment | undefined> {
-    const popped = await this.link.run((redis) => redis.zpopmax(K.queue));
+    const popped = await this.link.run((redis) => redis.zpopmax(this.k.queue));
     const text = popped?.[0];
     if (!text) return undefined;
     try {
-      const [key, mark, experiment, originalDigest] = JSON.parse(text) as string[];
-      return key && mark && experiment && originalDigest ? { key, mark, experiment, originalDigest } : undefined;
+      const [key, mark, experiment, originalDigest] = JSON.parse(text) as unknown[];
+      const strings = [key, mark, experiment, originalDigest].every((v) => typeof v === 'string' && v !== '');
+      // A path on the origin, as every key is.
+      return strings && (key as string).startsWith('/') ? ({ key, mark, experiment, originalDigest } as OfferedExperiment) : undefined;
     } catch {
       return undefined;
     }
@@ -163,22 +242,30 @@ export class SharedImages {
 
   /** Takes a job off the queue (its maker runs it after all). */
   async withdraw(job: OfferedExperiment): Promise<void> {
-    await this.link.run((redis) => redis.zrem(K.queue, member(job)));
+    await this.link.run((redis) => redis.zrem(this.k.queue, member(job)));
   }
 
   /** Calls `listener` whenever some instance offers a job. */
   onOffered(listener: () => void): void {
-    this.link.subscribe(K.offered, listener);
+    this.link.subscribe(this.k.offered, listener);
   }
+}
 
-  /** The facts of the cluster's best variant for (original, mark), or `undefined` (cheap: a few hundred bytes). */
-  async bestFacts(key: string, mark: string): Promise<VariantRecord | undefined> {
-    const text = await this.link.run((redis) => redis.get(K.best(key, mark)));
-    return text ? (JSON.parse(text) as VariantRecord) : undefined;
-  }
-
-  /** A published variant's bytes, or `undefined` (expired, evicted, too large to publish, or no Redis). */
-  async bytes(digest: string): Promise<Buffer | undefined> {
-    return (await this.link.run((redis) => redis.getBuffer(K.bytes(digest)))) ?? undefined;
-  }
+/**
+ * The key space. Per-image keys are by the original's digest, not its URL: an instance that still has an older
+ * version of an image cannot undo the progress made on the new one, and the same picture under two URLs is worked
+ * on once. Variant bytes are addressed by their own digest, the same under any settings.
+ */
+function keys(namespace: string) {
+  const image = (originalDigest: string, mark: string) => `${originalDigest}\u0000${mark}`;
+  const prefix = `sp:v1:${namespace}`;
+  return {
+    requests: 'sp:v1:requests',
+    progress: (originalDigest: string, mark: string) => `${prefix}:progress:${image(originalDigest, mark)}`,
+    lease: (originalDigest: string, mark: string, experiment: string) => `${prefix}:lease:${image(originalDigest, mark)}\u0000${experiment}`,
+    best: (originalDigest: string, mark: string) => `${prefix}:best:${image(originalDigest, mark)}`,
+    bytes: (digest: string) => `sp:v1:bytes:${digest}`,
+    queue: `${prefix}:queue`,
+    offered: `${prefix}:offered`,
+  };
 }

@@ -14,7 +14,7 @@ import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-
 import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
 import { type ImageStore, sha256 } from '../store/image-store.js';
 import type { OriginalRecord, VariantRecord } from '../store/records.js';
-import type { SharedImages } from '../cluster/shared-images.js';
+import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
 import { createImageApiRoute } from './image-api-route.js';
 import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
@@ -50,6 +50,16 @@ function originRequestHeaders(requestHeaders: IncomingHttpHeaders, stored: Origi
   if (stored?.etag) headers['if-none-match'] = stored.etag;
   else if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
   return headers;
+}
+
+/** Whether bytes are a whole gzip stream (an adopted ZorroSVG variant goes to clients as it is, or gunzipped). */
+function gunzips(bytes: Buffer): boolean {
+  try {
+    gunzipSync(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -113,49 +123,47 @@ export function createImageRoute(parts: ImageRouteParts) {
     const done = doneFor(key, mark, record);
     const remaining = planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
     if (remaining.length === 0) return true;
-    let next: ExperimentName | undefined = remaining[0];
-    if (shared) {
-      next = undefined;
-      for (const name of remaining) {
-        if ((await shared.leased(key, mark, name)) !== true) {
-          next = name;
-          break;
-        }
-      }
-    }
+    const elsewhere = await shared?.leasedElsewhere(record.digest, mark, remaining);
+    const next = remaining.find((name) => !elsewhere?.has(name));
     if (next) {
-      const name = next;
       // Busy here: offered to the cluster as well, so that an idle instance can take it (work stealing).
-      if (shared && queue.running >= queue.concurrency) void shared.offer({ key, mark, experiment: name, originalDigest: record.digest }, requests);
-      queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, name));
+      if (shared && queue.running >= queue.concurrency) void shared.offer({ key, mark, experiment: next, originalDigest: record.digest }, requests);
+      queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, next));
     }
     return false;
   }
 
   /**
-   * In a cluster: takes what other instances found for (original, mark): the experiments they ran, and their best
-   * variant if it beats this instance's (its bytes checked against its digest first).
+   * In a cluster: takes what other instances found for (original, mark). Their best variant, if it beats this
+   * instance's, once its bytes match its digest. The experiments they ran, except the best's while its result is
+   * not here (its bytes expired, were evicted or were too large to publish): this instance then runs that one
+   * itself, rather than call the original final.
    */
-  async function adoptFromCluster(key: string, mark: string, record: OriginalRecord): Promise<void> {
-    if (!shared) return;
-    const elsewhere = await shared.done(key, mark, record.digest);
-    const local = doneFor(key, mark, record);
-    if (elsewhere && elsewhere.some((name) => !local.includes(name))) {
-      await store.putProgress(key, mark, { originalDigest: record.digest, done: [...new Set([...local, ...elsewhere])] });
+  async function adoptFromCluster(key: string, mark: string, record: OriginalRecord, view: ClusterView): Promise<void> {
+    const { best } = view;
+    if (view.damaged) {
+      metrics.clusterEvents.inc({ event: 'refused' });
+      logger.warn({ image: key, mark }, 'cluster: best variant facts in Redis are damaged, deleted and not used');
     }
-    // Facts first, on every request; the bytes only when they would replace what this instance serves.
-    const facts = await shared.bestFacts(key, mark);
-    if (!facts || facts.originalDigest !== record.digest || facts.size >= record.size) return;
-    const current = store.getVariant(key, mark);
-    if (current && current.record.size <= facts.size) return;
-    const bytes = await shared.bytes(facts.digest);
+    const beatsHere = () => best !== undefined && best.size < (store.getVariant(key, mark)?.record.size ?? record.size);
+    if (best && beatsHere()) await adoptBest(key, mark, best);
+    const missing = beatsHere() ? best?.experiment : undefined;
+    const local = doneFor(key, mark, record);
+    const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && name !== missing);
+    if (adopted.length > 0) await store.putProgress(key, mark, { originalDigest: record.digest, done: [...local, ...adopted] });
+  }
+
+  /** Keeps the cluster's best variant in the local store if its published bytes are what its facts say. */
+  async function adoptBest(key: string, mark: string, best: VariantRecord): Promise<void> {
+    const bytes = await shared?.bytes(best.digest);
     if (!bytes) return;
-    if (sha256(bytes) !== facts.digest || bytes.length !== facts.size) {
-      logger.warn({ image: key, mark, digest: facts.digest }, 'cluster: published variant does not match its digest, not used');
+    if (sha256(bytes) !== best.digest || bytes.length !== best.size || (best.contentEncoding === 'gzip' && !gunzips(bytes))) {
+      metrics.clusterEvents.inc({ event: 'refused' });
+      logger.warn({ image: key, mark, digest: best.digest }, 'cluster: published variant does not match its facts, not used');
       return;
     }
-    await store.putVariant(key, mark, facts, bytes);
-    metrics.clusterVariants.inc({ event: 'adopted' });
+    await store.putVariant(key, mark, best, bytes);
+    metrics.clusterEvents.inc({ event: 'adopted' });
   }
 
   /**
@@ -165,22 +173,33 @@ export function createImageRoute(parts: ImageRouteParts) {
   async function runExperiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
     if (!shared) return experiment(key, mark, record, bytes, name);
     const leaseMs = parts.leaseMs ?? 10_000;
-    const taken = await shared.lease(key, mark, name, leaseMs);
+    const taken = await shared.lease(record.digest, mark, name, leaseMs);
     if (taken === false) {
-      metrics.clusterVariants.inc({ event: 'left-to-another-instance' });
+      metrics.clusterEvents.inc({ event: 'left-to-another-instance' });
       return;
     }
     void shared.withdraw({ key, mark, experiment: name, originalDigest: record.digest });
-    const renewal = setInterval(() => void shared.renew(key, mark, name, leaseMs), leaseMs / 3);
+    let lost = false;
+    const renewal = setInterval(() => {
+      void shared.renew(record.digest, mark, name, leaseMs).then((held) => {
+        if (held !== false || lost) return;
+        lost = true;
+        metrics.clusterEvents.inc({ event: 'lease-lost' });
+        logger.warn({ image: key, mark, experiment: name }, 'cluster: lease lost while the experiment ran (Redis slow or away longer than the lease); another instance may run it too');
+      });
+    }, leaseMs / 3);
     logger.info({ image: key, mark, experiment: name, instance: shared.instance }, 'experiment started under a cluster lease');
     try {
       // Done elsewhere since it was queued: nothing to run.
-      if ((await shared.done(key, mark, record.digest))?.includes(name)) return;
+      const view = await shared.look(record.digest, mark);
+      if (view) await adoptFromCluster(key, mark, record, view);
+      if (doneFor(key, mark, record).includes(name)) return;
       await experiment(key, mark, record, bytes, name);
     } finally {
       clearInterval(renewal);
-      await shared.release(key, mark, name);
-      void steal();
+      await shared.release(record.digest, mark, name);
+      // Once the queue has freed this slot (it does after this promise settles).
+      setImmediate(() => void steal());
     }
   }
 
@@ -192,15 +211,18 @@ export function createImageRoute(parts: ImageRouteParts) {
    * was busy, fetch its original (from the store, or the origin) and run it like our own, under its lease.
    */
   async function steal(): Promise<void> {
-    if (!shared || stealing || queue.running + queue.queued >= queue.concurrency) return;
+    if (!shared || stealing || !queue.accepting || queue.running + queue.queued >= queue.concurrency) return;
     stealing = true;
     try {
       const job = await shared.take();
       if (!job || !Object.hasOwn(EXPERIMENTS, job.experiment)) return;
       const found = await original({}, job.key);
       if (!('record' in found) || found.record.digest !== job.originalDigest || doneFor(job.key, job.mark, found.record).includes(job.experiment)) return;
-      metrics.clusterVariants.inc({ event: 'taken-from-another-instance' });
+      metrics.clusterEvents.inc({ event: 'taken-from-another-instance' });
       queue.offer(`${job.key}\u0000${job.mark}`, 0, () => runExperiment(job.key, job.mark, found.record, found.bytes, job.experiment as ExperimentName));
+    } catch (err) {
+      // The origin failed or hung for the original: its maker still has the job in its own queue.
+      logger.warn({ error: (err as Error).message }, 'cluster: could not take an offered experiment');
     } finally {
       stealing = false;
     }
@@ -230,11 +252,11 @@ export function createImageRoute(parts: ImageRouteParts) {
         createdAt: Date.now(),
       };
       await store.putVariant(key, mark, variantRecord, stored);
-      if (await shared?.publish(key, mark, variantRecord, stored)) metrics.clusterVariants.inc({ event: 'published' });
+      if (await shared?.publish(mark, variantRecord, stored)) metrics.clusterEvents.inc({ event: 'published' });
     }
     // Read again: what other instances did meanwhile may have been merged in.
     await store.putProgress(key, mark, { originalDigest: record.digest, done: [...new Set([...doneFor(key, mark, record), name])] });
-    await shared?.markDone(key, mark, record.digest, name);
+    await shared?.markDone(record.digest, mark, name);
     metrics.experimentDuration.observe({ experiment: name }, outcome.ms / 1000);
     metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : wireSize(outcome.variant) < currentSize ? 'won' : 'kept-previous' });
     observe();
@@ -288,9 +310,10 @@ export function createImageRoute(parts: ImageRouteParts) {
     if ('response' in found) return answerUnstored(req, res, found.response);
     const { record, bytes } = found;
     const localCount = (await store.countRequest(key)).count;
+    const view = await shared?.look(record.digest, marked.mark, key);
+    if (view) await adoptFromCluster(key, marked.mark, record, view);
     // In a cluster the queue is ordered by the cluster's counts; the local one stands in without Redis.
-    const requests = (await shared?.countRequest(key)) ?? localCount;
-    await adoptFromCluster(key, marked.mark, record);
+    const requests = view?.requests ?? localCount;
     const lastModified: Record<string, string> = record.lastModified ? { 'Last-Modified': record.lastModified } : {};
     if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
     const final = await scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);

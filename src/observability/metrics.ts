@@ -32,8 +32,11 @@ export interface Metrics {
   readonly experimentDuration: Histogram<'experiment'>;
   /** `<cluster>`: 1 while Redis is reachable, 0 in local-only mode (absent without a cluster). */
   readonly clusterConnected: Gauge;
-  /** `<cluster>`: variants taken from the cluster (made by another instance), and experiments left to others. */
-  readonly clusterVariants: Counter<'event'>;
+  /**
+   * `<cluster>`: variants adopted from or published to the cluster, experiments taken from or left to other
+   * instances, published variants refused (bad digest) and leases lost.
+   */
+  readonly clusterEvents: Counter<'event'>;
 }
 
 export function createMetrics(): Metrics {
@@ -85,7 +88,7 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     clusterConnected: new Gauge({ name: 'slimproxy_cluster_connected', help: '1 while the cluster Redis is reachable, 0 in local-only mode', registers: [] }),
-    clusterVariants: new Counter({ name: 'slimproxy_cluster_variants_total', help: 'Variants adopted from the cluster or published to it', labelNames: ['event'], registers: [registry] }),
+    clusterEvents: new Counter({ name: 'slimproxy_cluster_events_total', help: 'Cluster events: variants adopted, published or refused, experiments taken or left, leases lost', labelNames: ['event'], registers: [registry] }),
     storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
     storeEvictions: new Gauge({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
     requestDuration: new Histogram({

@@ -34,6 +34,11 @@ export class ExperimentQueue {
     return this.active.size;
   }
 
+  /** False once closed (shutdown): offers are refused. */
+  get accepting(): boolean {
+    return !this.closed;
+  }
+
   offer(key: string, priority: number, run: () => Promise<void>): Offered {
     if (this.closed) return 'queue full';
     if (this.active.has(key)) return 'already running';

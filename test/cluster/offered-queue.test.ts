@@ -21,7 +21,7 @@ describe('<cluster>: the queue of offered experiments', () => {
   });
 
   it('is taken most requested first, keeps a job’s highest count, and holds at most its bound', async () => {
-    const shared = new SharedImages(link, { maxOffered: 3 });
+    const shared = new SharedImages(link, { namespace: 'test', maxOffered: 3 });
     for (const n of [2, 5, 1, 4, 3]) await shared.offer(job(n), n);
     // Offered again with fewer requests: the count it had stays.
     await shared.offer(job(5), 1);
@@ -31,7 +31,7 @@ describe('<cluster>: the queue of offered experiments', () => {
   });
 
   it('a withdrawn job is not taken', async () => {
-    const shared = new SharedImages(link, { maxOffered: 3 });
+    const shared = new SharedImages(link, { namespace: 'test', maxOffered: 3 });
     await shared.offer(job(7), 7);
     await shared.offer(job(6), 6);
     await shared.withdraw(job(7));

@@ -67,6 +67,31 @@ describe('<cluster>: Redis going away and coming back, instances as processes', 
       assert.equal((await fetchRaw(new URL('/photo0.jpg?m=ic,webp,avif', proxy.url))).status, 200);
     }
   });
+
+  it('a hung Redis (connections open, no answers) is left after a few timed-out commands, and rejoined when it answers', { timeout: 60_000 }, async () => {
+    const leaving = instances.map(({ proxy }) => nextLog(proxy, LOCAL_ONLY));
+    const joining = instances.map(({ proxy }) => nextLog(proxy, JOINED));
+    redis.pause();
+    try {
+      // Requests keep coming: each instance notices its commands time out, and stops waiting on Redis.
+      let left = false;
+      void Promise.all(leaving).then(() => (left = true));
+      const statuses: number[] = [];
+      for (let n = 0; !left; n += 1) {
+        const instance = instances[n % instances.length]!;
+        statuses.push((await fetchRaw(new URL(`/photo${n % 3}.jpg?m=ic,webp,avif`, instance.proxy.url))).status);
+      }
+      assert.deepEqual([...new Set(statuses)], [200], 'no failed response');
+      for (const { proxy, admin } of instances) {
+        assert.match((await fetchRaw(new URL('metrics', admin))).body.toString(), /^slimproxy_cluster_connected 0$/m);
+        assert.equal((await fetchRaw(new URL('/photo0.jpg?m=ic,webp,avif', proxy.url))).status, 200);
+      }
+    } finally {
+      redis.resume();
+    }
+    await Promise.all(joining);
+    for (const { admin } of instances) assert.match((await fetchRaw(new URL('metrics', admin))).body.toString(), /^slimproxy_cluster_connected 1$/m);
+  });
 });
 
 describe('<cluster>: Redis away when an instance starts', () => {

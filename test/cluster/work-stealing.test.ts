@@ -10,6 +10,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 const images: Record<string, Buffer> = {
   '/big.jpg': readFileSync(new URL('fixtures/photos/hubble-deep-field.jpg', PROJECT_ROOT)),
   '/other.jpg': readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT)),
+  '/flaky.jpg': readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT)),
 };
 const STARTED = 'experiment started under a cluster lease';
 
@@ -19,8 +20,12 @@ describe('<cluster>: work stealing', () => {
   let instances: ClusterInstance[] = [];
   before(async () => {
     redis = await startRedis();
+    let flakyFetches = 0;
     origin = await startOrigin((req, res) => {
-      const bytes = images[(req.url ?? '').split('?')[0]!];
+      const path = (req.url ?? '').split('?')[0]!;
+      // The second fetch of /flaky.jpg (the stealer's) has its connection reset.
+      if (path === '/flaky.jpg' && ++flakyFetches === 2) return req.socket.destroy();
+      const bytes = images[path];
       res.writeHead(bytes ? 200 : 404, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
       res.end(bytes);
     });
@@ -47,5 +52,22 @@ describe('<cluster>: work stealing', () => {
     const final = await fetchRaw(new URL('/other.jpg?m=ic', busy.proxy.url));
     assert.equal(final.headers['cache-control'], 'public, no-transform, max-age=600');
     assert.ok(final.body.length < images['/other.jpg']!.length);
+  });
+
+  it('an origin failing for the stealer costs nothing: the stealer goes on, the maker runs the job', { timeout: 60_000 }, async () => {
+    const [busy, idle] = instances as [ClusterInstance, ClusterInstance];
+    const before = { busy: await experimentsRun(busy), idle: await experimentsRun(idle) };
+    // Busy again (another mark of the big photograph: its own experiments).
+    await fetchRaw(new URL('/big.jpg?m=ic,webp', busy.proxy.url));
+    await waitForLog(busy.proxy, (line) => line.msg === STARTED && line.image === '/big.jpg' && line.mark === 'ic,webp');
+    const failed = waitForLog(idle.proxy, (line) => line.msg === 'cluster: could not take an offered experiment');
+    assert.equal((await fetchRaw(new URL('/flaky.jpg?m=ic', busy.proxy.url))).status, 200);
+    await failed;
+    await Promise.all(instances.map((instance) => fetchRaw(new URL('api/idle', instance.admin))));
+    assert.equal(idle.proxy.child.exitCode, null, 'the stealer is still running');
+    assert.equal((await fetchRaw(new URL('/other.jpg?m=ic', idle.proxy.url))).status, 200);
+    assert.deepEqual(await experimentsRun(idle), before.idle, 'the stealer ran nothing');
+    assert.equal((await experimentsRun(busy)).jpeg, before.busy.jpeg! + 2, 'the maker ran the big photograph’s and the flaky one’s');
+    assert.equal((await fetchRaw(new URL('/flaky.jpg?m=ic', busy.proxy.url))).headers['cache-control'], 'public, no-transform, max-age=600');
   });
 });

@@ -15,6 +15,10 @@ export interface TestRedis {
   stop(hard?: boolean): Promise<void>;
   /** Starts it again on the same port (after `stop`). */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, commands get no answer, as with a hung Redis. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void;
 }
 
 function freePort(): Promise<number> {
@@ -61,6 +65,12 @@ export async function startRedis(options: { expiryEvents?: boolean } = {}): Prom
     },
     async restart() {
       child ??= await launch(port, dir, extra);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
   };
 }
