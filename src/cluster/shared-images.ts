@@ -62,6 +62,16 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1`;
 
+/**
+ * Offers a job (a job offered again keeps its highest count), keeps the queue within its bound, and wakes idle
+ * instances only for a job new to the queue: a busy instance offers again on every request.
+ */
+const OFFER = `
+local added = redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+if added == 1 then redis.call('PUBLISH', KEYS[2], '1') end
+return added`;
+
 /** Extends a lease only if this instance still holds it. */
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -211,18 +221,11 @@ export class SharedImages {
   }
 
   /**
-   * Offers a job to the cluster, ordered by the cluster's request count (a job offered again keeps its highest),
-   * and wakes idle instances. The queue keeps only the `maxOffered` most requested jobs.
+   * Offers a job to the cluster, ordered by the cluster's request count, and wakes idle instances if it is new to
+   * the queue. The queue keeps only the `maxOffered` most requested jobs.
    */
   async offer(job: OfferedExperiment, requests: number): Promise<void> {
-    await this.link.run((redis) =>
-      redis
-        .multi()
-        .zadd(this.k.queue, 'GT', requests, member(job))
-        .zremrangebyrank(this.k.queue, 0, -(this.maxOffered + 1))
-        .publish(this.k.offered, '1')
-        .exec(),
-    );
+    await this.link.run((redis) => redis.eval(OFFER, 2, this.k.queue, this.k.offered, String(requests), member(job), String(this.maxOffered)));
   }
 
   /** Takes the most requested offered job, if any (whoever takes it still needs its lease to run it). */
