@@ -30,6 +30,8 @@ async function stage<T>(title: string, file: string, args: string[] = []): Promi
   process.stderr.write(`bench: ${title} (at ${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', new URL(file, import.meta.url).pathname, '--json', ...args], {
     cwd: new URL('../', import.meta.url),
+    // As `npm start` and the Dockerfile run the proxy.
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' },
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
