@@ -11,6 +11,18 @@ const RETRY_MS = 500;
  */
 const TIMEOUTS_TO_LEAVE = 3;
 
+/** The oldest Redis with every command the cluster uses. */
+const MIN_VERSION = [6, 2] as const;
+
+function olderThan(version: string, minimum: readonly number[]): boolean {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < minimum.length; i += 1) {
+    const part = parts[i] ?? 0;
+    if (part !== minimum[i]) return part < minimum[i]!;
+  }
+  return false;
+}
+
 const isTimeout = (err: Error) => /timed out/i.test(err.message);
 
 /**
@@ -26,6 +38,7 @@ export class RedisLink {
   private readonly waiting: { readonly connected: boolean; readonly resolve: () => void }[] = [];
   private subscriber: Redis | undefined;
   private timeouts = 0;
+  private tooOldLogged = false;
 
   constructor(
     url: string,
@@ -41,11 +54,32 @@ export class RedisLink {
       retryStrategy: () => (this.closed ? null : RETRY_MS),
       lazyConnect: false,
     });
-    this.client.on('ready', () => this.set(true));
+    this.client.on('ready', () => void this.admit());
     this.client.on('close', () => this.set(false));
     // Connection errors come again on every retry: the state change says it once.
     this.client.on('error', () => this.set(false));
     this.logger.info({ redis: url, instance }, 'cluster: connecting to Redis');
+  }
+
+  /**
+   * A fresh connection is used only if the server is recent enough for the commands the cluster relies on
+   * (`ZADD GT`, `GETEX`): on an older one they would fail one by one, and the instances would share progress
+   * without results.
+   */
+  private async admit(): Promise<void> {
+    let version: string | undefined;
+    try {
+      version = /^redis_version:([0-9.]+)/m.exec(await this.client.info('server'))?.[1];
+    } catch {
+      return; // The connection failed again: its own events say so.
+    }
+    if (version !== undefined && olderThan(version, MIN_VERSION)) {
+      if (!this.tooOldLogged) this.logger.error({ version, required: MIN_VERSION.join('.') }, `cluster: Redis ${version} is older than ${MIN_VERSION.join('.')}, which the cluster needs; serving in local-only mode`);
+      this.tooOldLogged = true;
+      this.set(false);
+      return;
+    }
+    this.set(true);
   }
 
   get isConnected(): boolean {
@@ -114,7 +148,7 @@ export class RedisLink {
     const probe = () => {
       if (this.closed || this.connected) return;
       this.client.ping().then(
-        () => this.set(true),
+        () => void this.admit(),
         () => setTimeout(probe, RETRY_MS).unref(),
       );
     };
