@@ -11,18 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import sharp from 'sharp';
 import { fetchRaw } from '../test/support/client.js';
-import { type SpawnedProxy, spawnProxy, testConfigXml, waitForLog, writeTempConfig } from '../test/support/proxy.js';
+import { type ClusterInstance, instanceMetric, startInstance, stopInstances } from '../test/support/cluster.js';
 import { startRedis } from '../test/support/redis.js';
 import { runStage } from './support/process.js';
 
 const IMAGES = 200;
 const CLIENTS = 16;
 const MARK = 'ic,webp,avif';
-
-interface Instance {
-  readonly proxy: SpawnedProxy;
-  readonly admin: URL;
-}
 
 export interface ClusterRun {
   readonly instances: number;
@@ -56,24 +51,10 @@ async function photographs(): Promise<Buffer[]> {
   return out;
 }
 
-/** A number from an instance's /metrics (summed over label sets). */
-async function metric(instance: Instance, name: string): Promise<number> {
-  const text = (await fetchRaw(new URL('metrics', instance.admin))).body.toString();
-  let sum = 0;
-  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) sum += Number(match[1]);
-  return sum;
-}
-
 async function run(originUrl: URL, count: number, redisUrl: string | undefined): Promise<ClusterRun> {
-  const instances: Instance[] = [];
-  for (let i = 0; i < count; i += 1) {
-    const cluster = redisUrl ? `<cluster redis="${redisUrl}" instance="bench-${i}"/>` : '';
-    const config = writeTempConfig(testConfigXml({ origin: originUrl, elements: `<image-compression/><limits max-image-processes="2"/><log level="warn"/>${cluster}` }));
-    const proxy = await spawnProxy(config, { SLIMPROXY_LOG_LEVEL: 'info' });
-    const line = await waitForLog(proxy, (l) => typeof l.admin === 'string');
-    instances.push({ proxy, admin: new URL(String(line.admin)) });
-  }
-  const cpuBefore = await Promise.all(instances.map((instance) => metric(instance, 'process_cpu_seconds_total')));
+  const instances: ClusterInstance[] = [];
+  for (let i = 0; i < count; i += 1) instances.push(await startInstance(`bench-${i}`, originUrl, redisUrl, '', '<limits max-image-processes="2"/>'));
+  const cpuBefore = await Promise.all(instances.map((instance) => instanceMetric(instance, 'process_cpu_seconds_total')));
   const started = performance.now();
   let next = 0;
   let requests = 0;
@@ -97,10 +78,9 @@ async function run(originUrl: URL, count: number, redisUrl: string | undefined):
     await Promise.all(instances.map((instance) => fetchRaw(new URL('api/idle', instance.admin))));
   }
   const secondsToFinal = (performance.now() - started) / 1000;
-  const cpuAfter = await Promise.all(instances.map((instance) => metric(instance, 'process_cpu_seconds_total')));
-  const experimentsPerInstance = await Promise.all(instances.map((instance) => metric(instance, 'slimproxy_experiments_total')));
-  for (const { proxy } of instances) proxy.child.kill('SIGTERM');
-  await Promise.all(instances.map(({ proxy }) => proxy.exited));
+  const cpuAfter = await Promise.all(instances.map((instance) => instanceMetric(instance, 'process_cpu_seconds_total')));
+  const experimentsPerInstance = await Promise.all(instances.map((instance) => instanceMetric(instance, 'slimproxy_experiments_total')));
+  await stopInstances(instances);
   return {
     instances: count,
     experiments: experimentsPerInstance.reduce((a, b) => a + b, 0),

@@ -30,10 +30,6 @@ export interface RunningSlimproxy {
   readonly adminUrl: URL | undefined;
   /** Resolves when no experiment is queued or running (tests, benchmarks). */
   experimentsIdle(): Promise<void>;
-  /** `<cluster>`: resolves once Redis is reachable (at once if it is, or without a cluster). */
-  clusterJoined(): Promise<void>;
-  /** `<cluster>`: resolves once this instance serves in local-only mode (without a cluster: at once). */
-  clusterLeft(): Promise<void>;
   /**
    * Stops accepting, lets in-flight responses finish for at most `graceMs`, then cuts what is left and releases
    * everything. Resolves `true` if everything finished within the grace period.
@@ -132,8 +128,6 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     metrics,
     adminUrl,
     experimentsIdle: () => imageParts?.queue.idle() ?? Promise.resolve(),
-    clusterJoined: () => imageParts?.link?.joined() ?? Promise.resolve(),
-    clusterLeft: () => imageParts?.link?.left() ?? Promise.resolve(),
     stop: (graceMs) => (stopping ??= stop(graceMs)),
   };
 }
@@ -171,7 +165,6 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     queue,
     store,
     settings,
-    link,
     async close() {
       queue.close();
       await pool.close();

@@ -35,7 +35,7 @@ export class RedisLink {
   /** `undefined` until the first attempt to connect has succeeded or failed: both are logged. */
   private connected: boolean | undefined;
   private closed = false;
-  private readonly waiting: { readonly connected: boolean; readonly resolve: () => void }[] = [];
+  private readonly joining: (() => void)[] = [];
   private subscriber: Redis | undefined;
   private timeouts = 0;
   private tooOldLogged = false;
@@ -82,23 +82,10 @@ export class RedisLink {
     this.set(true);
   }
 
-  get isConnected(): boolean {
-    return this.connected === true;
-  }
-
   /** Resolves once connected (at once if already). */
   joined(): Promise<void> {
-    return this.until(true);
-  }
-
-  /** Resolves once in local-only mode (at once if already; at start, once the first attempt has failed). */
-  left(): Promise<void> {
-    return this.until(false);
-  }
-
-  private until(connected: boolean): Promise<void> {
-    if (this.connected === connected) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push({ connected, resolve }));
+    if (this.connected === true) return Promise.resolve();
+    return new Promise((resolve) => this.joining.push(resolve));
   }
 
   private set(connected: boolean): void {
@@ -107,8 +94,7 @@ export class RedisLink {
     if (connected) this.logger.info({ instance: this.instance }, 'cluster: joined (Redis available)');
     else this.logger.warn({ instance: this.instance }, 'cluster: Redis unavailable, serving in local-only mode until it returns');
     this.onChange(connected);
-    for (const waiter of this.waiting.filter((w) => w.connected === connected)) waiter.resolve();
-    this.waiting.splice(0, this.waiting.length, ...this.waiting.filter((w) => w.connected !== connected));
+    if (connected) for (const resolve of this.joining.splice(0)) resolve();
   }
 
   /** Runs `command` if Redis is there; `undefined` when it is not, or the command fails or takes too long. */

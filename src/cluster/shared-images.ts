@@ -5,7 +5,7 @@ import type { VariantRecord } from '../store/records.js';
 import type { RedisLink } from './redis-link.js';
 
 /** Variants larger than this are not published (instances make them themselves): Redis memory stays bounded. */
-export const MAX_PUBLISHED_BYTES = 4 * 2 ** 20;
+const MAX_PUBLISHED_BYTES = 4 * 2 ** 20;
 /** Published bytes expire a week after they were last read or written. */
 const BYTES_TTL_SECONDS = 7 * 24 * 3600;
 /** Progress and best facts expire 30 days after an image was last asked for anywhere in the cluster. */
@@ -90,7 +90,7 @@ const FORMATS = new Set(Object.keys(MIME_TYPES));
  * older version's shape, damage, another program's key) is ignored rather than served. The bytes they point to
  * are still checked against `digest` before use.
  */
-export function parseVariantFacts(text: string | null | undefined, originalDigest: string): VariantRecord | undefined {
+function parseVariantFacts(text: string | null | undefined, originalDigest: string): VariantRecord | undefined {
   if (!text) return undefined;
   let value: unknown;
   try {

@@ -1,4 +1,5 @@
 import { fetchRaw } from './client.js';
+import { metricSamples, metricSum } from './metrics-text.js';
 import { spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from './proxy.js';
 
 /** A slimproxy process of a test cluster, with its admin address (for /metrics, /api/status, /api/idle). */
@@ -7,10 +8,13 @@ export interface ClusterInstance {
   readonly admin: URL;
 }
 
-/** Starts one slimproxy process in front of `origin` with `<cluster>` on `redisUrl` and compression (Redis may be away). */
-export async function startInstance(name: string, origin: URL, redisUrl: string, clusterAttributes = '', elements = ''): Promise<ClusterInstance> {
-  const xml = testConfigXml({ origin, elements: `<image-compression/><cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>${elements}` });
-  const proxy = await spawnProxy(writeTempConfig(xml));
+/**
+ * Starts one slimproxy process in front of `origin` with compression, `elements`, and `<cluster>` on `redisUrl`
+ * (Redis may be away; without a URL, an instance on its own).
+ */
+export async function startInstance(name: string, origin: URL, redisUrl: string | undefined, clusterAttributes = '', elements = ''): Promise<ClusterInstance> {
+  const cluster = redisUrl === undefined ? '' : `<cluster redis="${redisUrl}" instance="${name}" ${clusterAttributes}/>`;
+  const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin, elements: `<image-compression/>${cluster}${elements}` })));
   const admin = new URL(String((await waitForLog(proxy, (line) => typeof line.admin === 'string')).admin));
   return { proxy, admin };
 }
@@ -35,10 +39,15 @@ export async function stopInstances(instances: readonly ClusterInstance[]): Prom
   await Promise.all(instances.map(({ proxy }) => proxy.exited));
 }
 
+/** A metric of this instance, summed over its label sets. */
+export async function instanceMetric(instance: ClusterInstance, name: string): Promise<number> {
+  return metricSum((await fetchRaw(new URL('metrics', instance.admin))).body.toString(), name);
+}
+
 /** Experiments this instance ran, by name, from its /metrics. */
 export async function experimentsRun(instance: ClusterInstance): Promise<Record<string, number>> {
   const text = (await fetchRaw(new URL('metrics', instance.admin))).body.toString();
   const counts: Record<string, number> = {};
-  for (const match of text.matchAll(/^slimproxy_experiments_total\{experiment="([^"]+)",outcome="[^"]+"\} (\d+)$/gm)) counts[match[1]!] = (counts[match[1]!] ?? 0) + Number(match[2]);
+  for (const { labels, value } of metricSamples(text, 'slimproxy_experiments_total')) counts[labels.experiment!] = (counts[labels.experiment!] ?? 0) + value;
   return counts;
 }
