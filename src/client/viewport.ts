@@ -27,6 +27,11 @@ const firstNumber = (value: string | string[] | undefined) => {
   return text !== '' && Number.isFinite(number) && number > 0 ? number : undefined;
 };
 
+/** The device pixel ratio the browser hints (`Sec-CH-DPR`), if it sends a positive number. */
+export function clientDpr(headers: IncomingHttpHeaders): number | undefined {
+  return firstNumber(headers['sec-ch-dpr']);
+}
+
 /** The smallest class at least `pixels` wide; `undefined` when wider than every class. */
 function classFor(pixels: number): number | undefined {
   return WIDTH_CLASSES.find((width) => width >= pixels);
@@ -45,7 +50,7 @@ function deviceType(userAgent: string): string | undefined {
 export function viewportClass(headers: IncomingHttpHeaders): ViewportClass {
   const viewport = firstNumber(headers['sec-ch-viewport-width']) ?? firstNumber(headers['viewport-width']);
   if (viewport !== undefined) {
-    const dpr = Math.min(firstNumber(headers['sec-ch-dpr']) ?? firstNumber(headers.dpr) ?? 1, 10);
+    const dpr = Math.min(clientDpr(headers) ?? firstNumber(headers.dpr) ?? 1, 10);
     return { width: classFor(viewport * dpr), from: 'client hints' };
   }
   const userAgent = headers['user-agent'];

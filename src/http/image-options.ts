@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { clientDpr } from '../client/viewport.js';
 import type { EngineSettings } from '../images/experiment.js';
 import type { ImageTransform, OutputFormat } from '../images/transform.js';
 import { headerText } from './header-values.js';
@@ -36,6 +37,15 @@ function fail(name: string, value: string, allowed: string): never {
   throw new ImageOptionError(`image option ${name}=${value}: must be ${allowed}`);
 }
 
+/** A query part decoded, or as it is when it is not valid percent-encoding (a bad URL is never a crash). */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 const positiveInteger = (text: string) => (/^\d{1,5}$/.test(text) && Number(text) > 0 ? Number(text) : undefined);
 
 /** The formats an `Accept` header lists by name (wildcards do not promise WebP or AVIF). */
@@ -56,12 +66,12 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders): Ima
   const kept: string[] = [];
   const options = new Map<string, string>();
   for (const part of query.split('&')) {
-    const name = decodeURIComponent(part.split('=')[0] ?? '').toLowerCase();
+    const name = decoded(part.split('=')[0] ?? '').toLowerCase();
     if (!OPTION_NAMES.has(name)) {
       if (part !== '') kept.push(part);
       continue;
     }
-    const value = decodeURIComponent(part.slice(part.indexOf('=') + 1 || part.length).replace(/\+/g, ' ')).trim().toLowerCase();
+    const value = decoded(part.slice(part.indexOf('=') + 1 || part.length).replace(/\+/g, ' ')).trim().toLowerCase();
     options.set(name, value);
   }
   if (options.size === 0) return undefined;
@@ -140,12 +150,18 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders): Ima
   }
 
   let dpr = 1;
-  const dprText = options.get('dpr') ?? (size ? headerText(headers['sec-ch-dpr']).trim() || undefined : undefined);
+  const dprText = options.get('dpr');
   if (dprText !== undefined) {
     const value = Number(dprText);
-    if (!/^\d+(\.\d+)?$/.test(dprText) || value < 1 || value > 10) fail(options.has('dpr') ? 'dpr' : 'Sec-CH-DPR', dprText, 'a number from 1 to 10');
+    if (!/^\d+(\.\d+)?$/.test(dprText) || value < 1 || value > 10) fail('dpr', dprText, 'a number from 1 to 10');
     dpr = value;
-    if (!options.has('dpr')) vary.push('Sec-CH-DPR');
+  } else if (size) {
+    // The browser's own hint is never an error: outside 1–10 it is held to that range, unreadable it is ignored.
+    const hinted = clientDpr(headers);
+    if (hinted !== undefined) {
+      dpr = Math.min(10, Math.max(1, hinted));
+      vary.push('Sec-CH-DPR');
+    }
   }
 
   let algorithm: ImageTransform['algorithm'] = 'auto';

@@ -115,6 +115,10 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
     const hinted = await get('/photo.jpg?size=160', { 'Sec-CH-DPR': '2' });
     assert.equal(await dimensions(hinted), '320x214');
     assert.equal(hinted.headers.vary, 'Sec-CH-DPR');
+    // A browser's hint is never an error: below 1 it counts as 1.
+    const small = await get('/photo.jpg?size=160', { 'Sec-CH-DPR': '0.75' });
+    assert.equal(small.status, 200);
+    assert.equal(await dimensions(small), '160x107');
     const thumbnail = await get('/photo.jpg?size=64&resize_algorithm=thumbnail');
     assert.equal(await dimensions(thumbnail), '64x43');
     assert.match(described(thumbnail).operations!, /^resize 64x43 cubic, jpeg q\d+$/);
@@ -153,6 +157,15 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
       assert.equal(response.status, 400, query);
       assert.match(response.body.toString(), message);
     }
+  });
+
+  it('survives query parts that are not valid percent-encoding: unknown ones reach the origin, bad values get 400', { timeout: 30_000 }, async () => {
+    const unknown = await get('/photo.jpg?%E0=1&size=100');
+    assert.equal(unknown.status, 200);
+    assert.equal(await dimensions(unknown), '100x67');
+    const bad = await get('/photo.jpg?format=%E0');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.toString(), /image option format=%e0: must be one of/);
   });
 
   it('leaves the origin’s own endpoints that use the same names alone, and is off by default', async () => {
