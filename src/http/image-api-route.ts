@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
-import { type ExperimentOutcome, MIME_TYPES, wireSize } from '../images/experiment.js';
-import { sha256 } from '../store/image-store.js';
-import { etagMatches, imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
+import { type ExperimentOutcome, wireSize } from '../images/experiment.js';
+import { imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
 import type { ImageOptions } from './image-options.js';
 import type { ImageAnswer, ImageRouteCore } from './image-route.js';
+import { storedVariant } from './stored-variant.js';
 
 /** Scaling is not compression: scaled JPEG and WebP are written at a quality no one tells from the original. */
 const SCALED_QUALITY = 90;
@@ -14,8 +14,8 @@ const SCALED_QUALITY = 90;
  * API) and `<image-scaling/>`. Both go through the `transform` experiment and keep the result in the store.
  */
 export function createImageApiRoute(core: ImageRouteCore) {
-  const { parts, original, answerUnstored, answerOriginal } = core;
-  const { store, pool, settings, limits, metrics } = parts;
+  const { parts, storedOriginal, answerOriginal, sendImage } = core;
+  const { store, pool, settings, limits } = parts;
 
   /** Transforms being made now, by store key: a second identical request waits for the first. */
   const making = new Map<string, Promise<ExperimentOutcome>>();
@@ -28,12 +28,9 @@ export function createImageApiRoute(core: ImageRouteCore) {
    * original of the same dimensions is not sent: the original is, saying so.
    */
   async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
-    if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
     const key = options.originUrl;
-    const found = await original(req.headers, key);
-    if ('forward' in found) return { kind: 'forward', reason: found.forward };
-    if ('response' in found) return answerUnstored(req, res, found.response);
+    const found = await storedOriginal(req, res, key);
+    if ('answer' in found) return found.answer;
     const { record, bytes } = found;
     if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
     if (options.onlyWiderThan !== undefined && record.facts && record.facts.width <= options.onlyWiderThan) {
@@ -59,45 +56,22 @@ export function createImageApiRoute(core: ImageRouteCore) {
         return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
       }
       if (!store.getVariant(key, mark)) {
-        await store.putVariant(key, mark, {
-          originalDigest: record.digest,
-          digest: sha256(made.bytes),
-          size: made.bytes.length,
-          experiment: made.experiment,
-          format: made.format,
-          contentType: MIME_TYPES[made.format],
-          ...(made.quality === undefined ? {} : { quality: made.quality }),
-          dssim: made.dssim,
-          ...(made.shortfall ? { shortfall: made.shortfall } : {}),
-          ...(made.operations ? { operations: made.operations } : {}),
-          createdAt: Date.now(),
-        }, made.bytes);
+        const stored = storedVariant(record, made);
+        await store.putVariant(key, mark, stored.record, stored.bytes);
       }
       variant = store.getVariant(key, mark);
       if (!variant) return answerOriginal(req, res, record, bytes, 'transformed image could not be stored');
     }
-    const etag = imageEtag(variant.record.digest);
     const headers: Record<string, string | number> = {
       'Content-Type': variant.record.contentType,
       'Cache-Control': imageCacheControl(true, record, parts.intervalSeconds),
       ...(options.vary.length > 0 ? { Vary: options.vary.join(', ') } : {}),
-      ETag: etag,
+      ETag: imageEtag(variant.record.digest),
       ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
       'X-Slimproxy-Image': imageDescription(record, variant.record),
       ...(variant.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
     };
-    if (etagMatches(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { 'Cache-Control': headers['Cache-Control']!, ETag: etag, ...(headers.Vary ? { Vary: headers.Vary } : {}) });
-      res.end();
-      return { kind: 'answered', bytes: 0 };
-    }
-    headers['Content-Length'] = variant.bytes.length;
-    metrics.imageResponses.inc({ outcome: 'transformed' });
-    metrics.imageBytes.inc({ side: 'original' }, record.size);
-    metrics.imageBytes.inc({ side: 'sent' }, variant.bytes.length);
-    res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : variant.bytes);
-    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : variant.bytes.length };
+    return sendImage(req, res, headers, variant.bytes, record, 'transformed');
   }
 
   /**

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { gunzipSync } from 'node:zlib';
 import type { Capabilities } from '../client/index.js';
 import type { EngineSettings, ExperimentName } from '../images/experiment.js';
-import { MIME_TYPES, wireSize } from '../images/experiment.js';
+import { wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
 import { EXPERIMENTS, planForFacts } from '../images/plan.js';
 import { probeImage, type ProbeLimits } from '../images/probe.js';
@@ -17,6 +17,7 @@ import type { OriginalRecord, VariantRecord } from '../store/records.js';
 import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
 import { createImageApiRoute } from './image-api-route.js';
+import { storedVariant } from './stored-variant.js';
 import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
 
 export interface ImageRouteParts {
@@ -236,21 +237,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     const current = store.getVariant(key, mark);
     const currentSize = current?.record.size ?? record.size;
     if (outcome.ok && wireSize(outcome.variant) < currentSize) {
-      const variant = outcome.variant;
-      const stored = variant.transfer?.bytes ?? variant.bytes;
-      const variantRecord: VariantRecord = {
-        originalDigest: record.digest,
-        digest: sha256(stored),
-        size: stored.length,
-        experiment: variant.experiment,
-        format: variant.format,
-        contentType: MIME_TYPES[variant.format],
-        ...(variant.quality === undefined ? {} : { quality: variant.quality }),
-        dssim: variant.dssim,
-        ...(variant.transfer ? { contentEncoding: variant.transfer.encoding } : {}),
-        ...(variant.shortfall ? { shortfall: variant.shortfall } : {}),
-        createdAt: Date.now(),
-      };
+      const { record: variantRecord, bytes: stored } = storedVariant(record, outcome.variant);
       await store.putVariant(key, mark, variantRecord, stored);
       if (await shared?.publish(mark, variantRecord, stored)) metrics.clusterEvents.inc({ event: 'published' });
     }
@@ -302,30 +289,25 @@ export function createImageRoute(parts: ImageRouteParts) {
    * `private, no-transform` and `Vary: Accept`, since the URL does not say which variant it is).
    */
   async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return { kind: 'forward', reason: `method ${req.method}` };
-    if (req.headers.authorization !== undefined) return { kind: 'forward', reason: 'request with Authorization' };
     const key = marked.url;
-    const found = await original(req.headers, key);
-    if ('forward' in found) return { kind: 'forward', reason: found.forward };
-    if ('response' in found) return answerUnstored(req, res, found.response);
+    const found = await storedOriginal(req, res, key);
+    if ('answer' in found) return found.answer;
     const { record, bytes } = found;
     const localCount = (await store.countRequest(key)).count;
     const view = await shared?.look(record.digest, marked.mark, key);
     if (view) await adoptFromCluster(key, marked.mark, record, view);
     // In a cluster the queue is ordered by the cluster's counts; the local one stands in without Redis.
     const requests = view?.requests ?? localCount;
-    const lastModified: Record<string, string> = record.lastModified ? { 'Last-Modified': record.lastModified } : {};
     if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
     const final = await scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
     const variant = store.getVariant(key, marked.mark);
     let body = variant?.bytes ?? bytes;
-    const etag = imageEtag(variant?.record.digest ?? record.digest);
     const headers: Record<string, string | number> = {
       'Content-Type': variant?.record.contentType ?? record.contentType,
       'Cache-Control': inPlace ? 'private, no-transform' : imageCacheControl(final, record, parts.intervalSeconds),
       ...(inPlace ? { Vary: 'Accept' } : {}),
-      ETag: etag,
-      ...lastModified,
+      ETag: imageEtag(variant?.record.digest ?? record.digest),
+      ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
       'X-Slimproxy-Image': imageDescription(record, variant?.record),
       ...(variant?.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
     };
@@ -334,13 +316,35 @@ export function createImageRoute(parts: ImageRouteParts) {
       else body = gunzipSync(body);
       headers.Vary = inPlace ? 'Accept, Accept-Encoding' : 'Accept-Encoding';
     }
-    if (etagMatches(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { 'Cache-Control': headers['Cache-Control']!, ETag: etag, ...lastModified });
+    return sendImage(req, res, headers, body, record, variant ? 'variant' : 'original');
+  }
+
+  /**
+   * The stored (fetched or revalidated) original of an image request, or the answer already given for it: handed
+   * back to be forwarded (not GET/HEAD, with Authorization, not storable), or the origin's own answer.
+   */
+  async function storedOriginal(req: IncomingMessage, res: ServerResponse, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { answer: ImageAnswer }> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { answer: { kind: 'forward', reason: `method ${req.method}` } };
+    if (req.headers.authorization !== undefined) return { answer: { kind: 'forward', reason: 'request with Authorization' } };
+    const found = await original(req.headers, key);
+    if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
+    if ('response' in found) return { answer: await answerUnstored(req, res, found.response) };
+    return found;
+  }
+
+  /**
+   * Sends an image with its headers (which carry its ETag): 304 with the validators, lifetime and `Vary` when the
+   * client has it, the body otherwise, counted by `outcome`.
+   */
+  function sendImage(req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string): ImageAnswer {
+    if (etagMatches(req.headers['if-none-match'], String(headers.ETag))) {
+      const kept = ['Cache-Control', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
+      res.writeHead(304, Object.fromEntries(kept.map((name) => [name, headers[name]!])));
       res.end();
       return { kind: 'answered', bytes: 0 };
     }
     headers['Content-Length'] = body.length;
-    metrics.imageResponses.inc({ outcome: variant ? 'variant' : 'original' });
+    metrics.imageResponses.inc({ outcome });
     metrics.imageBytes.inc({ side: 'original' }, record.size);
     metrics.imageBytes.inc({ side: 'sent' }, body.length);
     observe();
@@ -349,16 +353,16 @@ export function createImageRoute(parts: ImageRouteParts) {
     return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : body.length };
   }
 
-  const core: ImageRouteCore = { parts, original, answerUnstored, answerOriginal };
+  const core: ImageRouteCore = { parts, storedOriginal, answerOriginal, sendImage };
   return { serve, ...createImageApiRoute(core) };
 }
 
-/** What the image API and scaling routes share with the marked-image route: the original, and the plain answers. */
+/** What the image API and scaling routes share with the marked-image route: the original, and the answers. */
 export interface ImageRouteCore {
   readonly parts: ImageRouteParts;
-  readonly original: (requestHeaders: IncomingHttpHeaders, key: string) => Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse }>;
-  readonly answerUnstored: (req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse) => Promise<ImageAnswer>;
+  readonly storedOriginal: (req: IncomingMessage, res: ServerResponse, key: string) => Promise<{ record: OriginalRecord; bytes: Buffer } | { answer: ImageAnswer }>;
   readonly answerOriginal: (req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string) => ImageAnswer;
+  readonly sendImage: (req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string) => ImageAnswer;
 }
 
 export type ImageRoute = ReturnType<typeof createImageRoute>;
