@@ -109,6 +109,24 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   tib: 2 ** 40,
 };
 
+/** How lossy qualities are chosen: the one list, for config.xml's `method` and the image API's `autoquality`. */
+export const QUALITY_METHODS = ['dssim', 'size', 'none', 'ml'] as const;
+export type QualityMethod = (typeof QUALITY_METHODS)[number];
+
+/**
+ * A quality method's target as written, in config.xml or a URL: bytes for `size` (such as "10KB"), a DSSIM for
+ * `dssim` and `ml`; `none` takes none. An error says what is allowed.
+ */
+export function qualityTarget(method: QualityMethod, raw: string): { readonly bytes: number } | { readonly d: number } | { readonly error: string } {
+  if (method === 'none') return { error: 'method="none" has no target (it uses quality)' };
+  if (method === 'size') {
+    const bytes = byteSize(1).parse(raw);
+    return bytes === undefined ? { error: `with method="size", target must be ${byteSize(1).allowed}` } : { bytes };
+  }
+  const d = decimal(0, 1).parse(raw);
+  return d === undefined || d <= 0 ? { error: `with method="${method}", target must be a DSSIM above 0 and at most 1` } : { d };
+}
+
 /** A byte size such as "1GiB", "500MB" or "1048576". Decimal and binary units mean what they say. */
 export function byteSize(minBytes: number): AttributeType<number> {
   return {

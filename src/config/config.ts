@@ -1,4 +1,4 @@
-import type { OriginTarget, QualityFormat } from './attribute-types.js';
+import type { OriginTarget, QualityFormat, QualityMethod } from './attribute-types.js';
 import type { PresetName } from './presets.js';
 
 /** Where to send what is not ours to answer, and how long to wait for it. */
@@ -37,8 +37,6 @@ export interface ImageCompressionConfig {
   readonly formatMin: Readonly<Partial<Record<QualityFormat, number>>>;
   readonly formatMax: Readonly<Partial<Record<QualityFormat, number>>>;
 }
-
-export type QualityMethod = 'dssim' | 'size' | 'none' | 'ml';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 

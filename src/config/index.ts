@@ -1,5 +1,5 @@
-export type { Config, ImageCompressionConfig, LogLevel, ModernFormat, OriginConfig, QualityMethod } from './config.js';
-export type { QualityFormat } from './attribute-types.js';
+export type { Config, ImageCompressionConfig, LogLevel, ModernFormat, OriginConfig } from './config.js';
+export { QUALITY_METHODS, type QualityFormat, type QualityMethod, qualityTarget } from './attribute-types.js';
 export type { OriginTarget } from './attribute-types.js';
 export { ConfigError, DEFAULT_CONFIG_PATH, defaultImageCompression, loadConfigFile, parseConfig } from './load.js';
 export { COMPRESSION_PRESETS, type PresetName } from './presets.js';

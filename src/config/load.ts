@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { type AttributeType, byteSize, decimal } from './attribute-types.js';
+import { type AttributeType, qualityTarget } from './attribute-types.js';
 import type { Config, ImageCompressionConfig } from './config.js';
 import { COMPRESSION_PRESETS, DEFAULT_PRESET } from './presets.js';
 import { CONFIG_SCHEMA, ENVIRONMENT_OVERRIDES, type ElementName, type ElementValues } from './schema.js';
@@ -225,16 +225,10 @@ function buildCompression(elements: ParsedElements, source: string): ImageCompre
   let d = values.d ?? COMPRESSION_PRESETS[preset].d;
   let targetBytes: number | undefined;
   if (values.target !== undefined) {
-    if (method === 'size') {
-      targetBytes = byteSize(1).parse(values.target);
-      if (targetBytes === undefined) throw new ConfigError(`${where('target', values.target)}: with method="size", target must be ${byteSize(1).allowed}`);
-    } else if (method === 'none') {
-      throw new ConfigError(`${where('target', values.target)}: method="none" has no target (it uses quality)`);
-    } else {
-      const target = decimal(0, 1).parse(values.target);
-      if (target === undefined || target <= 0) throw new ConfigError(`${where('target', values.target)}: with method="${method}", target must be a DSSIM above 0 and at most 1`);
-      d = target;
-    }
+    const target = qualityTarget(method, values.target);
+    if ('error' in target) throw new ConfigError(`${where('target', values.target)}: ${target.error}`);
+    if ('bytes' in target) targetBytes = target.bytes;
+    else d = target.d;
   } else if (method === 'size') {
     throw new ConfigError(`${where('method', 'size')}: method="size" needs target="…" (bytes, such as "10KB")`);
   }

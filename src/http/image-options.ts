@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { clientDpr } from '../client/viewport.js';
+import { QUALITY_METHODS, type QualityMethod, qualityTarget } from '../config/index.js';
 import type { EngineSettings } from '../images/experiment.js';
 import type { ImageTransform, OutputFormat } from '../images/transform.js';
 import { headerText } from './header-values.js';
@@ -14,7 +15,6 @@ const OPTION_NAMES = new Set(['format', 'fm', 'quality', 'q', 'autoquality', 'si
 const FORMATS = ['jpeg', 'png', 'webp', 'avif', 'auto'] as const;
 const QUALITY_PRESETS: Readonly<Record<string, number | 'lossless'>> = { high: 95, medium: 80, low: 65, lossless: 'lossless' };
 const ALGORITHMS = ['lanczos3', 'thumbnail', 'auto'] as const;
-const METHODS = ['dssim', 'size', 'none', 'ml'] as const;
 
 export interface ImageOptions {
   readonly transform: ImageTransform;
@@ -110,24 +110,23 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders): Ima
   if (auto !== undefined) {
     const [method = '', target, min, max, allowed] = auto.split(':');
     const allowedText = 'method:target:min:max:allowed_error with method dssim, size, none or ml (e.g. dssim:0.002:30:90:0 or size:10kb)';
-    if (!(METHODS as readonly string[]).includes(method)) fail('autoquality', auto, allowedText);
+    if (!(QUALITY_METHODS as readonly string[]).includes(method)) fail('autoquality', auto, allowedText);
     const number = (text: string | undefined, low: number, high: number) => {
       if (text === undefined || text === '') return undefined;
       const value = Number(text);
       return Number.isFinite(value) && value >= low && value <= high ? value : fail('autoquality', auto, allowedText);
     };
     let targetValue: number | undefined;
-    if (method === 'size' && target) {
-      const match = /^(\d+)(b|kb|kib)?$/.exec(target);
-      targetValue = match ? Number(match[1]) * (match[2] === 'kb' ? 1000 : match[2] === 'kib' ? 1024 : 1) : fail('autoquality', auto, allowedText);
-    } else {
-      targetValue = number(target, 1e-6, 1);
+    if (target) {
+      const parsed = qualityTarget(method as QualityMethod, target);
+      if ('error' in parsed) fail('autoquality', auto, `${allowedText}; ${parsed.error}`);
+      targetValue = 'bytes' in parsed ? parsed.bytes : parsed.d;
     }
     const minQuality = number(min, 1, 100);
     const maxQuality = number(max, 1, 100);
     if (minQuality !== undefined && maxQuality !== undefined && minQuality > maxQuality) fail('autoquality', auto, `${allowedText}, min at most max`);
     autoquality = {
-      method: method as (typeof METHODS)[number],
+      method: method as QualityMethod,
       ...(targetValue === undefined ? {} : { target: targetValue }),
       ...(minQuality === undefined ? {} : { minQuality }),
       ...(maxQuality === undefined ? {} : { maxQuality }),

@@ -1,3 +1,4 @@
+import type { QualityMethod } from '../config/index.js';
 import type { Original } from './original.js';
 import type { ImageTransform } from './transform.js';
 
@@ -44,7 +45,7 @@ export interface EngineSettings {
    * How lossy qualities are chosen (default `dssim`): `size` fits `targetBytes`, `none` encodes at `quality`
    * unmeasured, `ml` searches under `d` from a model's predicted quality.
    */
-  readonly method?: 'dssim' | 'size' | 'none' | 'ml';
+  readonly method?: QualityMethod;
   readonly targetBytes?: number;
   /** Fraction of the target a search may stop short of (0: exact). */
   readonly allowedError?: number;

@@ -3,6 +3,7 @@
  * then encode in the asked format at the asked quality, through the same experiments and quality methods as the
  * background work. Runs in the experiment pool's workers like any experiment.
  */
+import type { QualityMethod } from '../config/index.js';
 import sharp from 'sharp';
 import { DssimReference } from './dssim.js';
 import type { EngineSettings, Experiment, ExperimentOutcome, Variant } from './experiment.js';
@@ -21,7 +22,7 @@ export interface ImageTransform {
   readonly format?: OutputFormat | { readonly auto: readonly OutputFormat[]; readonly fallback?: OutputFormat };
   readonly quality?: number | 'lossless';
   readonly autoquality?: {
-    readonly method: 'dssim' | 'size' | 'none' | 'ml';
+    readonly method: QualityMethod;
     /** DSSIM for dssim/ml, bytes for size. */
     readonly target?: number;
     readonly minQuality?: number;

@@ -151,6 +151,8 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
       ['resize_algorithm=nearest', /image option resize_algorithm=nearest: must be one of lanczos3, thumbnail, auto/],
       ['crop=10', /image option crop=10: must be WIDTH,HEIGHT in pixels/],
       ['autoquality=fast:1', /image option autoquality=fast:1: must be method:target:min:max:allowed_error/],
+      // The same rule as config.xml's method and target.
+      ['autoquality=none:0.002', /image option autoquality=none:0.002: must be .*method="none" has no target/],
     ];
     for (const [query, message] of cases) {
       const response = await get(`/photo.jpg?${query}`);
