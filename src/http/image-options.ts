@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { capabilitiesFromAccept } from '../client/from-accept.js';
 import { clientDpr } from '../client/viewport.js';
 import { QUALITY_METHODS, type QualityMethod, qualityTarget } from '../config/index.js';
 import type { EngineSettings } from '../images/experiment.js';
@@ -48,10 +49,10 @@ function decoded(text: string): string {
 
 const positiveInteger = (text: string) => (/^\d{1,5}$/.test(text) && Number(text) > 0 ? Number(text) : undefined);
 
-/** The formats an `Accept` header lists by name (wildcards do not promise WebP or AVIF). */
+/** The formats an `Accept` header lists by name (wildcards do not promise WebP or AVIF), as SPEC §7 reads it. */
 function acceptedFormats(headers: IncomingHttpHeaders): OutputFormat[] {
-  const accept = headerText(headers.accept).toLowerCase();
-  return (['avif', 'webp'] as const).filter((format) => new RegExp(`image/${format}(?![\\w.+-])(?!\\s*;\\s*q=0(?:\\.0*)?\\s*(?:,|$))`).test(accept));
+  const accepts = capabilitiesFromAccept(headerText(headers.accept));
+  return (['avif', 'webp'] as const).filter((format) => accepts[format]);
 }
 
 /**
