@@ -8,12 +8,12 @@ import sharp from 'sharp';
 import { DssimReference } from './dssim.js';
 import type { EngineSettings, Experiment, ExperimentOutcome, Variant } from './experiment.js';
 import { webpLossless, pngLossless } from './experiments/lossless.js';
-import { avif } from './experiments/avif.js';
+import { AVIF_ALPHA_REJECTED, avif } from './experiments/avif.js';
 import { jpeg } from './experiments/jpeg.js';
 import { webp } from './experiments/webp.js';
 import type { Original } from './original.js';
-import { fromPixels } from './original.js';
-import { hasTransparency, type RgbaImage } from './rgba.js';
+import { fromPixels, measureAgainst } from './original.js';
+import type { RgbaImage } from './rgba.js';
 
 export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 
@@ -92,7 +92,7 @@ function reshapedOriginal(original: Original, image: RgbaImage): Original {
     bytes: original.bytes,
     facts: { ...original.facts, width: image.width, height: image.height, frames: 1, hasAlpha: reference.transparent },
     pixels: image,
-    transparent: hasTransparency(image),
+    transparent: reference.transparent,
     reference,
     frameReferences: [],
     animation: undefined,
@@ -127,15 +127,20 @@ async function encodeAs(format: OutputFormat, source: Original, transform: Image
       return (lossless ? webpLossless : webp).run(source, settings);
     case 'avif':
       if (!lossless) return avif.run(source, settings);
-      return encoded('avif', await fromPixels(source, { opaque: !source.transparent }).avif({ lossless: true }).toBuffer(), undefined);
-    case 'png':
+      // The same refusal as the avif experiment's, for the same reason.
+      if (source.transparent) return { ok: false, reason: AVIF_ALPHA_REJECTED, encodes: 0, ms: 0 };
+      return encoded('avif', await fromPixels(source, { opaque: true }).avif({ lossless: true }).toBuffer(), undefined, 0);
+    case 'png': {
       if (lossless || typeof transform.quality !== 'number') return pngLossless.run(source, settings);
-      return encoded('png', await fromPixels(source, { opaque: !source.transparent }).png({ palette: true, quality: transform.quality, effort: 10, compressionLevel: 9 }).toBuffer(), transform.quality);
+      // A palette is lossy: what it costs is measured, as for every lossy variant.
+      const bytes = await fromPixels(source, { opaque: !source.transparent }).png({ palette: true, quality: transform.quality, effort: 10, compressionLevel: 9 }).toBuffer();
+      return encoded('png', bytes, transform.quality, await measureAgainst(source, bytes));
+    }
   }
 }
 
-function encoded(format: 'avif' | 'png', bytes: Buffer, quality: number | undefined): ExperimentOutcome {
-  return { ok: true, variant: { experiment: 'transform', format, bytes, ...(quality === undefined ? {} : { quality }), dssim: 0, lossless: quality === undefined }, encodes: 1, ms: 0 };
+function encoded(format: 'avif' | 'png', bytes: Buffer, quality: number | undefined, dssim: number): ExperimentOutcome {
+  return { ok: true, variant: { experiment: 'transform', format, bytes, ...(quality === undefined ? {} : { quality }), dssim, lossless: quality === undefined }, encodes: 1, ms: 0 };
 }
 
 /** The `transform` experiment: the smallest result among the candidate formats, with the operations named. */

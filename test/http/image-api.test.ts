@@ -68,6 +68,12 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
     assert.equal(await dimensions(webp), '640x427');
     const png = await get('/logo.png?fm=png&q=40');
     assert.equal(png.headers['content-type'], 'image/png');
+    // A palette is lossy: its distance is measured, not reported as 0.
+    assert.ok(Number(described(png).dssim) > 0, `dssim ${described(png).dssim}`);
+    // Transparent pixels never go out as AVIF, lossless or not (some Chromium builds stretch AVIF alpha).
+    const alphaAvif = await get('/logo.png?fm=avif&quality=lossless');
+    assert.equal(alphaAvif.headers['content-type'], 'image/png');
+    assert.match(String(alphaAvif.headers['x-slimproxy-skip']), /AVIF alpha/);
     const avif = await get('/photo.jpg?v=3&fm=avif');
     assert.equal(avif.headers['content-type'], 'image/avif');
     assert.ok(origin.requests.some((r) => r.url === '/photo.jpg?v=3'), 'other query parameters stay');
