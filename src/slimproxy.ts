@@ -51,7 +51,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   const compression = config.imageCompression;
   const documents =
     compression || config.imageScaling
-      ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host, clientHints: config.imageScaling !== null })
+      ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host, clientHints: config.imageScaling !== null, metrics })
       : PASS_THROUGH;
   // The image API and scaling need the image side too, with the default settings when compression itself is off.
   const imageSettings = compression ?? (config.imageApi || config.imageScaling ? defaultImageCompression() : null);

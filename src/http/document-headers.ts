@@ -10,27 +10,56 @@ const CODINGS: Readonly<Record<string, ContentCoding>> = { '': 'identity', ident
 export interface RewritableDocument {
   readonly kind: DocumentKind;
   readonly coding: ContentCoding;
+  /** The `charset` of the Content-Type, if any: how the rewriters read CSS bytes (SPEC §4). */
+  readonly charset: string | undefined;
 }
 
 
 /**
  * SPEC §3/§4: whether an origin response is a document to rewrite: a `200` to a `GET`, `text/html` or
  * `text/css` in an ASCII-compatible charset, a content coding we can decode and re-encode, no `no-transform`,
- * and not announced larger than the limit.
+ * and not announced larger than the limit. A `HEAD` is judged the same way, so that it gets the headers the
+ * `GET` would (RFC 9110 §9.3.2).
  */
 export function rewritableDocument(method: string | undefined, status: number | undefined, headers: IncomingHttpHeaders, maxBytes: number): RewritableDocument | undefined {
-  if (method !== 'GET' || status !== 200) return undefined;
+  if ((method !== 'GET' && method !== 'HEAD') || status !== 200) return undefined;
   const [mediaType = '', ...parameters] = headerText(headers['content-type']).toLowerCase().split(';');
   const kind = mediaType.trim() === 'text/html' ? 'html' : mediaType.trim() === 'text/css' ? 'css' : undefined;
   if (!kind) return undefined;
-  const charset = parameters.map((p) => p.trim()).find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '');
-  if (charset && /^(utf-?16|utf-?32|ucs-?2|ucs-?4)/.test(charset)) return undefined;
+  const charset = parameters.map((p) => p.trim()).find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '').trim() || undefined;
+  // Not ASCII-compatible: markup bytes are not ASCII there (UTF-16/32), or ASCII bytes are not markup inside a
+  // shifted run (ISO-2022-*, HZ, UTF-7). Such a page is passed on as it is.
+  if (charset && /^(utf-?16|utf-?32|ucs-?2|ucs-?4|unicode|iso-?2022|csiso2022|hz-gb|utf-?7)/.test(charset)) return undefined;
   if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerText(headers['cache-control']))) return undefined;
   const coding = CODINGS[headerText(headers['content-encoding']).toLowerCase()];
   if (!coding) return undefined;
   const length = Number(headers['content-length'] ?? NaN);
   if (Number.isFinite(length) && length > maxBytes) return undefined;
-  return { kind, coding };
+  return { kind, coding, charset };
+}
+
+/** Paths whose answer is a page or a stylesheet in all likelihood (the query aside). */
+const DOCUMENT_PATH = /(\/|\.(html?|shtml|css|php\d?|aspx?|jsp|cfm))$/i;
+
+/** Paths of media, downloads and other files that are never rewritten: their ranges are always theirs. */
+const NEVER_A_DOCUMENT_PATH = /\.(jpe?g|png|gif|webp|avif|svg|ico|bmp|tiff?|mp4|m4[av]|webm|ogg|ogv|mp3|wav|flac|mov|mkv|avi|pdf|zip|gz|tgz|bz2|xz|7z|rar|tar|iso|dmg|exe|msi|apk|bin|woff2?|ttf|otf|js|mjs|json|xml|txt|csv)$/i;
+
+/**
+ * Whether a `GET`/`HEAD` may be answered with a rewritten document, judged before the origin answers: the
+ * client asks for HTML or CSS by name in its `Accept` (a browser's navigation and stylesheet requests do; its
+ * image, media, PDF-viewer and download-resumption requests send `image/…` or `*\/*`), or the path is one of a
+ * page or stylesheet (`/`, `.html`, `.htm`, `.css`, `.php`, `.asp`, `.aspx`, `.jsp`, …, for clients that send no
+ * such `Accept`). A path with a media, archive or other file extension is never one, whatever its `Accept`.
+ *
+ * Such a request's `Range`/`If-Range` are not forwarded (SPEC §3: the whole page is rewritten and sent as a
+ * `200`, a `206` of the origin's bytes could not be spliced with rewritten ones), and the origin's `304` to it
+ * gets the rewritten page's `ETag` and `Vary`. Range requests for images, video and downloads pass untouched.
+ */
+export function mayBeRewrittenDocument(url: string | undefined, accept: string | string[] | undefined): boolean {
+  const path = (url ?? '/').replace(/[?#].*$/s, '');
+  if (NEVER_A_DOCUMENT_PATH.test(path)) return false;
+  const asked = headerTokens(accept).map((t) => t.split(';')[0]!.trim());
+  return asked.includes('text/html') || asked.includes('text/css') || DOCUMENT_PATH.test(path);
 }
 
 /** Fields that describe the origin's exact bytes, wrong once the body is rewritten. */
@@ -67,15 +96,24 @@ export function rewrittenDocumentHeaders(rawHeaders: readonly string[]): string[
 
 
 /**
+ * The request headers a response varies by (RFC 9110 §12.5.5), lower-cased, sorted, without repeats; `'*'` when
+ * it varies by things no request header shows.
+ */
+export function varyNames(vary: string | string[] | undefined): readonly string[] | '*' {
+  const names = [...new Set(headerTokens(vary))].sort();
+  return names.includes('*') ? '*' : names;
+}
+
+/**
  * Whether a rewritten document may be kept for other visitors with the same mark: nothing personal on either
- * side (credentials, cookies, `private`), nothing it varies on beyond what the cache key holds (coding, mark),
- * and a validator to revalidate it with (RFC 9111 §3, §4.3).
+ * side (credentials, cookies, `private`), not `Vary: *` (any other `Vary` is part of the key the document is
+ * kept under, see `DocumentCache`), and a validator to revalidate it with (RFC 9111 §3, §4.1, §4.3).
  */
 export function keepableDocument(requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
   if (requestHeaders.authorization !== undefined || requestHeaders.cookie !== undefined) return false;
   if (responseHeaders['set-cookie'] !== undefined) return false;
   if (headerTokens(responseHeaders['cache-control']).some((t) => t === 'private' || t === 'no-store' || t.startsWith('private='))) return false;
-  if (!headerTokens(responseHeaders.vary).every((t) => t === 'accept-encoding' || t === 'user-agent')) return false;
+  if (varyNames(responseHeaders.vary) === '*') return false;
   return responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
 }
 
@@ -96,15 +134,26 @@ export function revalidatedHeaders(stored: readonly string[], fresh: readonly st
 }
 
 /**
- * A `304` that answers a client's `If-None-Match: W/"x"` — the weak tag we gave a rewritten document — keeps it
- * weak: the origin's strong `"x"` names the origin's bytes, not the rewritten ones the client holds.
+ * Whether the origin's `304` to a conditional `GET` stands for a rewritten document, so that it must carry the
+ * rewritten page's `ETag` and `Vary` (RFC 9110 §15.4.5: a `304` sends the fields the `200` would). Yes for a
+ * request that may be one (`mayBeRewrittenDocument`), and for a client that revalidates with the weak tag we
+ * made of the `304`'s strong one; no when the `304` itself says otherwise (`no-transform`, another media type).
  */
-export function notModifiedHeaders(ifNoneMatch: string | string[] | undefined, rawHeaders: readonly string[]): string[] {
-  const asked = headerText(ifNoneMatch);
-  const headers = responseHeadersForClient(rawHeaders);
-  for (let i = 0; i < headers.length; i += 2) {
-    const value = headers[i + 1]!;
-    if (headers[i]!.toLowerCase() === 'etag' && value.startsWith('"') && asked.includes(`W/${value}`)) headers[i + 1] = `W/${value}`;
-  }
-  return headers;
+export function notModifiedDocument(url: string | undefined, requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
+  if (requestHeaders['if-none-match'] === undefined && requestHeaders['if-modified-since'] === undefined) return false;
+  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerText(responseHeaders['cache-control']))) return false;
+  const mediaType = headerText(responseHeaders['content-type']).toLowerCase().split(';')[0]!.trim();
+  if (mediaType !== '' && mediaType !== 'text/html' && mediaType !== 'text/css') return false;
+  const etag = headerText(responseHeaders.etag);
+  const askedOurs = etag.startsWith('"') && headerText(requestHeaders['if-none-match']).includes(`W/${etag}`);
+  return askedOurs || mayBeRewrittenDocument(url, requestHeaders.accept);
+}
+
+/**
+ * The headers of a `304` that stands for a rewritten document: the origin's, with its strong `ETag` weakened and
+ * `User-Agent` merged into `Vary`, as the `200` would have them, whatever the client's `If-None-Match` said (the
+ * origin's strong tag names the origin's bytes, not the rewritten ones).
+ */
+export function notModifiedHeaders(rawHeaders: readonly string[]): string[] {
+  return rewrittenDocumentHeaders(rawHeaders);
 }

@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, type Transform } from 'node:stream';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import { type Capabilities, capabilitiesFromUserAgent } from '../client/index.js';
@@ -10,18 +10,29 @@ import { passThrough } from '../proxy/pass-through.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext } from '../rewrite/index.js';
 import { VIEWPORT_HEADERS } from '../client/viewport.js';
-import { type ContentCoding, keepableDocument, notModifiedHeaders, revalidatedHeaders, rewritableDocument, rewrittenDocumentHeaders } from './document-headers.js';
+import type { Metrics } from '../observability/metrics.js';
+import { isDecodingError, lenientDecoder } from './content-decoding.js';
+import {
+  type RewritableDocument,
+  type ContentCoding,
+  keepableDocument,
+  mayBeRewrittenDocument,
+  notModifiedDocument,
+  notModifiedHeaders,
+  revalidatedHeaders,
+  rewritableDocument,
+  rewrittenDocumentHeaders,
+  varyNames,
+} from './document-headers.js';
+import { answerError } from './error-response.js';
 
 /** Brotli's default (11) is for static files; on the fly, 5 keeps most of the gain at a fraction of the CPU. */
 const BROTLI_ON_THE_FLY = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } };
 
-function decoderFor(coding: ContentCoding): Transform | undefined {
-  if (coding === 'gzip') return zlib.createGunzip();
-  if (coding === 'deflate') return zlib.createInflate();
-  if (coding === 'br') return zlib.createBrotliDecompress();
-  return undefined;
-}
-
+/**
+ * The coding the client gets is the one the origin used (the client accepted it); a page that came as raw deflate
+ * goes out zlib-wrapped, the form RFC 9110 §8.4.1.2 names "deflate".
+ */
 function encoderFor(coding: ContentCoding): zlib.Gzip | zlib.Deflate | zlib.BrotliCompress | undefined {
   if (coding === 'gzip') return zlib.createGzip();
   if (coding === 'deflate') return zlib.createDeflate();
@@ -53,6 +64,8 @@ export interface RewriteSettings {
   readonly fallbackHost: string;
   /** `<image-scaling/>`: ask browsers for the viewport width and DPR on the page's image requests (`Accept-CH`). */
   readonly clientHints?: boolean;
+  /** Counts pages whose body could not be decoded (as origin failures, reason `content-coding`). */
+  readonly metrics?: Pick<Metrics, 'originFailures'>;
 }
 
 /** What happens to a request on its way to the origin and to its response on the way back. */
@@ -68,9 +81,14 @@ export const PASS_THROUGH: ResponsePolicy = { beforeForward: () => undefined, ha
 interface Exchange {
   readonly marking: MarkingContext;
   readonly cacheKey: string | undefined;
+  /** The client's request headers (before ours were added): what a kept page's `Vary` is matched against. */
+  readonly requestHeaders: IncomingHttpHeaders;
   /** The cached document this request revalidates with a conditional request of ours. */
   readonly revalidating: CachedDocument | undefined;
 }
+
+/** The stream stages between the origin's body and the client: a decoder, the rewriter, an encoder. */
+type Stage = NodeJS.ReadableStream | NodeJS.WritableStream;
 
 /**
  * SPEC §3/§4 on the way out: HTML and CSS documents go through the rewriters (decoded and re-encoded with their
@@ -83,29 +101,48 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
   const withClientHints = (headers: string[]) => (settings.clientHints ? [...headers, 'Accept-CH', VIEWPORT_HEADERS.filter((h) => h !== 'User-Agent').join(', ')] : headers);
 
   function beforeForward(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return;
+    const h = req.headers;
+    // SPEC §3: a page is rewritten and sent whole; a range of the origin's bytes cannot be spliced with rewritten
+    // ones. Only for requests that may be for a page or stylesheet (see mayBeRewrittenDocument): ranges of
+    // images, video and downloads go to the origin as they are.
+    if ((h.range !== undefined || h['if-range'] !== undefined) && mayBeRewrittenDocument(req.url, h.accept)) {
+      delete h.range;
+      delete h['if-range'];
+    }
     if (req.method !== 'GET') return;
     const marking: MarkingContext = {
       site: siteOf(req, settings.fallbackHost),
       capabilities: offered(capabilitiesFromUserAgent(req.headers['user-agent']), settings.formats),
     };
-    const h = req.headers;
+    const requestHeaders = { ...h };
     // The client's own conditional or range request goes to the origin as it is; so does anything personal.
     const usable = cache && !h['if-none-match'] && !h['if-modified-since'] && !h.range && !h.authorization && !h.cookie;
     const cacheKey = usable ? [marking.site.origin, req.url, markValue(marking.capabilities), h['accept-encoding'] ?? ''].join(' ') : undefined;
-    const revalidating = cacheKey ? cache?.get(cacheKey) : undefined;
+    const revalidating = cacheKey ? cache?.get(cacheKey, requestHeaders) : undefined;
     if (revalidating?.etag) h['if-none-match'] = revalidating.etag;
     else if (revalidating?.lastModified) h['if-modified-since'] = revalidating.lastModified;
-    exchanges.set(res, { marking, cacheKey, revalidating });
+    exchanges.set(res, { marking, cacheKey, requestHeaders, revalidating });
   }
 
-  function serveCached(key: string, entry: CachedDocument, originRes: IncomingMessage, res: ServerResponse, done: Parameters<ResponseHandler>[2]): void {
+  function serveCached(exchange: Exchange, entry: CachedDocument, originRes: IncomingMessage, res: ServerResponse, done: Parameters<ResponseHandler>[2]): void {
     originRes.resume();
     const originHeaders = revalidatedHeaders(entry.originHeaders, originRes.rawHeaders);
-    cache?.set(key, { ...entry, originHeaders });
+    const vary = varyNames(headerValue(originHeaders, 'vary'));
+    // A 304 that now says `Vary: *` (or names other headers) ends the entry: this answer is the last from it.
+    if (vary === '*' || vary.join() !== (entry.vary ?? []).join()) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
+    else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
     const headers = withClientHints(rewrittenDocumentHeaders(originHeaders));
     headers.push('Content-Length', String(entry.body.length));
     res.writeHead(200, entry.statusMessage, headers);
     res.end(entry.body, () => done({ bytes: entry.body.length }));
+  }
+
+  /** Headers only: a `HEAD`, or a `304` that stands for a rewritten page. */
+  function answerHeaders(originRes: IncomingMessage, res: ServerResponse, status: number, headers: string[], done: Parameters<ResponseHandler>[2]): void {
+    originRes.resume();
+    res.writeHead(status, originRes.statusMessage, withClientHints(headers));
+    res.end(() => done({ bytes: 0 }));
   }
 
   const handle: ResponseHandler = (originRes, res, done) => {
@@ -113,62 +150,117 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const exchange = exchanges.get(res);
     if (exchange?.revalidating && exchange.cacheKey) {
       if (originRes.statusCode === 304) {
-        serveCached(exchange.cacheKey, exchange.revalidating, originRes, res, done);
+        serveCached(exchange, exchange.revalidating, originRes, res, done);
         return;
       }
-      cache?.delete(exchange.cacheKey);
+      cache?.delete(exchange.cacheKey, exchange.requestHeaders);
     }
-    if (originRes.statusCode === 304 && req.method === 'GET' && req.headers['if-none-match']?.includes('W/"')) {
-      res.writeHead(304, originRes.statusMessage, notModifiedHeaders(req.headers['if-none-match'], originRes.rawHeaders));
-      originRes.resume();
-      res.end(() => done({ bytes: 0 }));
+    if (originRes.statusCode === 304 && req.method === 'GET' && notModifiedDocument(req.url, exchange?.requestHeaders ?? req.headers, originRes.headers)) {
+      answerHeaders(originRes, res, 304, notModifiedHeaders(originRes.rawHeaders), done);
       return;
     }
     const document = rewritableDocument(req.method, originRes.statusCode, originRes.headers, settings.rewrite.maxBytes);
+    if (document && req.method === 'HEAD') {
+      // RFC 9110 §9.3.2: the headers GET would get. The origin's Content-Length counted bytes that GET rewrites.
+      answerHeaders(originRes, res, 200, rewrittenDocumentHeaders(originRes.rawHeaders), done);
+      return;
+    }
     if (!document || !exchange) {
       passThrough(originRes, res, done);
       return;
     }
+    rewriteBody(document, exchange, originRes, res, done);
+  };
+
+  function rewriteBody(document: RewritableDocument, exchange: Exchange, originRes: IncomingMessage, res: ServerResponse, done: Parameters<ResponseHandler>[2]): void {
+    const { kind, coding } = document;
+    const req = res.req;
     const { marking } = exchange;
     // Joined as text: a path such as `//other.example/x` is a path on this site, not a network-path reference.
     const documentUrl = new URL(marking.site.origin + (req.url ?? '/'));
     const rewriter =
-      document.kind === 'html'
-        ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes }, settings.rewrite.maxBytes)
-        : cssRewriteStream(documentUrl, marking, settings.rewrite.maxBytes);
-    const decoder = decoderFor(document.coding);
-    const encoder = encoderFor(document.coding);
+      kind === 'html'
+        ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes, charset: document.charset }, settings.rewrite.maxBytes)
+        : cssRewriteStream(documentUrl, marking, settings.rewrite.maxBytes, document.charset);
+    const decoder = coding === 'identity' ? [] : lenientDecoder(coding);
+    const encoder = encoderFor(coding);
+    const keep = cache && exchange.cacheKey && keepableDocument(req.headers, originRes.headers) ? ([] as Buffer[]) : undefined;
 
-    res.writeHead(200, originRes.statusMessage, withClientHints(rewrittenDocumentHeaders(originRes.rawHeaders)));
-    const last = encoder ?? rewriter;
-    const keep = cache && exchange.cacheKey && keepableDocument(req.headers, originRes.headers) ? [] as Buffer[] : undefined;
+    // The status line waits for the first bytes of the page: a body that cannot be decoded is then still a 502,
+    // not a 200 that ends in nothing.
+    const headers = withClientHints(rewrittenDocumentHeaders(originRes.rawHeaders));
+    let started = false;
+    const start = () => {
+      if (started || res.headersSent) return;
+      started = true;
+      res.writeHead(200, originRes.statusMessage, headers);
+    };
     let bytes = 0;
-    last.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (keep && cache && bytes <= cache.maxEntryBytes) keep.push(chunk);
+    const toClient = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        start();
+        bytes += chunk.length;
+        if (keep && cache && bytes <= cache.maxEntryBytes) keep.push(chunk);
+        if (res.write(chunk)) callback();
+        else res.once('drain', () => callback());
+      },
+      final(callback) {
+        start();
+        res.end(() => callback());
+      },
     });
+    const clientGone = () => {
+      if (!res.writableFinished) toClient.destroy(new Error('client closed the connection'));
+    };
+    res.once('close', clientGone);
 
-    const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [originRes];
-    if (decoder) stages.push(decoder);
-    stages.push(rewriter);
+    const stages: Stage[] = [originRes, ...decoder, rewriter];
     if (encoder) stages.push(encoder);
-    pipeline([...stages, res], (err) => {
-      if (err) res.destroy(err);
-      else if (keep && cache && exchange.cacheKey && bytes <= cache.maxEntryBytes) {
-        cache.set(exchange.cacheKey, {
-          originHeaders: originRes.rawHeaders,
-          statusMessage: originRes.statusMessage ?? 'OK',
-          body: Buffer.concat(keep),
-          etag: originRes.headers.etag,
-          lastModified: originRes.headers['last-modified'],
-        });
+    pipeline([...stages, toClient], (err) => {
+      res.off('close', clientGone);
+      if (!err) {
+        if (keep && cache && exchange.cacheKey && bytes <= cache.maxEntryBytes) {
+          const vary = varyNames(originRes.headers.vary);
+          cache.set(
+            exchange.cacheKey,
+            {
+              originHeaders: originRes.rawHeaders,
+              statusMessage: originRes.statusMessage ?? 'OK',
+              body: Buffer.concat(keep),
+              etag: originRes.headers.etag,
+              lastModified: originRes.headers['last-modified'],
+              vary: vary === '*' ? [] : vary,
+            },
+            exchange.requestHeaders,
+          );
+        }
+        done({ bytes });
+        return;
       }
-      done(err ? { bytes, error: err } : { bytes });
+      const undecodable = isDecodingError(err);
+      if (undecodable) settings.metrics?.originFailures.inc({ reason: 'content-coding' });
+      const error = undecodable ? new Error(`the origin's ${coding} body could not be decoded: ${err.message}`) : err;
+      if (!started && !res.headersSent && !res.destroyed) {
+        // Nothing sent yet: an error status the client can tell from a page (SPEC §3: never a blank one).
+        const explanation = undecodable ? `the origin sent a page whose ${coding} content coding could not be decoded` : 'the origin closed the connection';
+        done({ bytes: answerError(res, 502, explanation), error });
+        return;
+      }
+      // Too late for an error status: cut the response so it cannot pass for a complete, shorter page.
+      if (started) res.destroy(error);
+      done({ bytes, error });
     });
     // Streaming (SPEC §3): each rewritten piece leaves the compressor at once instead of waiting for its window.
     // Registered after the pipeline so that it runs after the piece has been written to the compressor.
-    if (encoder) rewriter.on('data', () => encoder.flush(document.coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH));
-  };
+    if (encoder) rewriter.on('data', () => encoder.flush(coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH));
+  }
 
   return { beforeForward, handle };
+}
+
+/** A header's value in a raw list (repeats joined), as Node would give it. */
+function headerValue(rawHeaders: readonly string[], name: string): string | undefined {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) values.push(rawHeaders[i + 1]!);
+  return values.length > 0 ? values.join(', ') : undefined;
 }

@@ -1,5 +1,6 @@
 /** URL schemes that never name a resource of the proxied site. */
-const NEVER_MARKED = /^\s*(data|blob|javascript|about|mailto|tel|cid|filesystem):/i;
+// eslint-disable-next-line no-control-regex -- the WHATWG URL parser strips leading C0 controls and spaces
+const NEVER_MARKED = /^[\x00-\x20]*(data|blob|javascript|about|mailto|tel|cid|filesystem):/i;
 
 const DEFAULT_PORT: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443' };
 
@@ -9,7 +10,7 @@ const DEFAULT_PORT: Readonly<Record<string, string>> = { 'http:': '80', 'https:'
  * their default port, because legacy pages hard-code `http://` links to themselves behind a TLS front.
  */
 export function resolvesToSite(url: string, base: URL, site: URL): URL | undefined {
-  if (url.trim() === '' || NEVER_MARKED.test(url)) return undefined;
+  if (/^[\t\n\f\r ]*$/.test(url) || NEVER_MARKED.test(url)) return undefined;
   let resolved: URL;
   try {
     resolved = new URL(url, base);

@@ -1,68 +1,121 @@
-import { decodeHTML } from 'entities';
+import { DecodingMode, HtmlEntityDecoder } from 'entities/decode';
 
 /** Where an attribute's value stands in the source, from the tokenizer's span of the whole `name=value`. */
 export interface ValueSource {
   readonly start: number;
   readonly end: number;
-  readonly quote: '"' | "'" | '';
 }
+
+const isAsciiWhitespace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r';
 
 /** Finds the value inside `name = "value"` (raw text of one attribute); `undefined` for a bare `name`. */
 export function valueSource(rawAttribute: string, offset: number): ValueSource | undefined {
   const equals = rawAttribute.indexOf('=');
   if (equals === -1) return undefined;
   let i = equals + 1;
-  while (i < rawAttribute.length && /[\t\n\f\r ]/.test(rawAttribute[i]!)) i += 1;
+  while (i < rawAttribute.length && isAsciiWhitespace(rawAttribute[i])) i += 1;
   const first = rawAttribute[i];
   if (first === '"' || first === "'") {
-    const close = rawAttribute.lastIndexOf(first);
-    const end = close > i ? close : rawAttribute.length;
-    return { start: offset + i + 1, end: offset + end, quote: first };
+    const end = rawAttribute.endsWith(first) && rawAttribute.length - 1 > i ? rawAttribute.length - 1 : rawAttribute.length;
+    return { start: offset + i + 1, end: offset + end };
   }
-  return { start: offset + i, end: offset + rawAttribute.length, quote: '' };
+  return { start: offset + i, end: offset + rawAttribute.length };
 }
 
-const CHARACTER_REFERENCE = /^&(#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,31};)/;
+/** An attribute value as the tokenizer reads it, and where each of its characters came from in the source. */
+export interface DecodedValue {
+  readonly value: string;
+  /** For each character of `value`, its index in the raw text; one more entry: the raw text's length. */
+  readonly offsets: readonly number[];
+}
 
 /**
- * For each position in the decoded value, its position in the raw value (one more entry: the end). The values
- * differ by character references and CR/CRLF (normalised to LF by the input stream). Only references closed
- * by `;` are aligned; anything else gives `undefined` and the attribute is left as it is.
+ * Decodes a raw attribute value as the HTML tokenizer does (§13.2.5.38–.40 and the input stream's
+ * preprocessing): character references with the attribute-value exception (a legacy reference without `;`
+ * followed by `=` or an alphanumeric stays text: `?a=1&copy=2`, while `?a=1&copy` is `©`), CR and CRLF as LF,
+ * NUL as U+FFFD. entities' decoder is the one parse5 uses, so both agree on every reference.
  */
-export function decodedToRaw(raw: string, decoded: string): number[] | undefined {
-  const map: number[] = new Array<number>(decoded.length + 1);
+export function decodeAttributeValue(raw: string): DecodedValue {
+  let value = '';
+  const offsets: number[] = [];
+  let decoded = '';
+  let consumedByReference = 0;
+  const decoder = new HtmlEntityDecoder((codePoint, consumed) => {
+    decoded += String.fromCodePoint(codePoint);
+    consumedByReference = consumed;
+  });
   let i = 0;
-  let j = 0;
-  while (j < decoded.length) {
-    if (i >= raw.length) return undefined;
+  while (i < raw.length) {
     const c = raw[i]!;
     if (c === '&') {
-      const reference = CHARACTER_REFERENCE.exec(raw.slice(i, i + 40))?.[0];
-      if (reference === undefined) {
-        if (decoded[j] !== '&') return undefined;
-        map[j] = i;
-        i += 1;
-        j += 1;
+      decoded = '';
+      consumedByReference = 0;
+      decoder.startEntity(DecodingMode.Attribute);
+      const result = decoder.write(raw, i + 1);
+      if (result < 0) decoder.end();
+      if (consumedByReference > 0) {
+        for (let k = 0; k < decoded.length; k += 1) offsets.push(i);
+        value += decoded;
+        i += consumedByReference;
         continue;
       }
-      const text = decodeHTML(reference);
-      if (text === reference || !decoded.startsWith(text, j)) return undefined;
-      for (let k = 0; k < text.length; k += 1) map[j + k] = i;
-      i += reference.length;
-      j += text.length;
-    } else if (c === '\r') {
-      if (decoded[j] !== '\n') return undefined;
-      map[j] = i;
+    }
+    offsets.push(i);
+    if (c === '\r') {
+      value += '\n';
       i += raw[i + 1] === '\n' ? 2 : 1;
-      j += 1;
     } else {
-      if (decoded[j] !== c) return undefined;
-      map[j] = i;
+      value += c === '\0' ? '\uFFFD' : c;
       i += 1;
-      j += 1;
     }
   }
-  if (i !== raw.length) return undefined;
-  map[decoded.length] = raw.length;
-  return map;
+  offsets.push(raw.length);
+  return { value, offsets };
+}
+
+/** Where one attribute of a start tag stands: its lower-cased name and its span (`name`, or `name=value`). */
+export interface AttributeSpan {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Every attribute of a start tag, duplicates included (the tokenizer reports only the first of each name), read
+ * with the HTML tokenizer's attribute states (§13.2.5.32–.39) from `from`, an offset inside the tag after its
+ * name, to the tag's `>`. Only used for tags with duplicate attributes.
+ */
+export function attributeSpans(text: string, from: number, end: number): AttributeSpan[] {
+  const spans: AttributeSpan[] = [];
+  let i = from;
+  const skipWhitespace = () => {
+    while (i < end && isAsciiWhitespace(text[i])) i += 1;
+  };
+  while (i < end) {
+    while (i < end && (isAsciiWhitespace(text[i]) || text[i] === '/')) i += 1;
+    if (i >= end || text[i] === '>') break;
+    const start = i;
+    // The first character is part of the name even when it is `=` (§13.2.5.32).
+    i += 1;
+    while (i < end && !isAsciiWhitespace(text[i]) && text[i] !== '/' && text[i] !== '>' && text[i] !== '=') i += 1;
+    const name = text.slice(start, i).toLowerCase();
+    let attributeEnd = i;
+    skipWhitespace();
+    if (text[i] === '=') {
+      i += 1;
+      skipWhitespace();
+      const quote = text[i];
+      if (quote === '"' || quote === "'") {
+        const close = text.indexOf(quote, i + 1);
+        i = close === -1 || close >= end ? end : close + 1;
+      } else {
+        while (i < end && !isAsciiWhitespace(text[i]) && text[i] !== '>') i += 1;
+      }
+      attributeEnd = i;
+    } else {
+      i = attributeEnd;
+    }
+    spans.push({ name, start, end: attributeEnd });
+  }
+  return spans;
 }

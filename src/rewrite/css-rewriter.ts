@@ -1,14 +1,14 @@
-import { stylesheetImageUrls } from './css-urls.js';
-import { applyEdits, type Edit, type UrlSpan } from './text-span.js';
+import { type CssUrl, stylesheetImageUrls } from './css-urls.js';
+import { applyEdits, type Edit } from './text-span.js';
 import { type MarkingContext, urlMark } from './url-marker.js';
 
-/** The mark insertions for the image URLs `find` locates in `css`; `offset` places them in a larger text. */
-export function cssMarkEdits(css: string, offset: number, base: URL, marking: MarkingContext, find: (css: string) => UrlSpan[]): Edit[] {
+/** The mark insertions for image URLs found in some CSS text; `offset` places them in a larger text. */
+export function cssMarkEdits(urls: readonly CssUrl[], offset: number, base: URL, marking: MarkingContext): Edit[] {
   const edits: Edit[] = [];
-  for (const span of find(css)) {
-    const mark = urlMark(css.slice(span.start, span.end), base, marking);
+  for (const url of urls) {
+    const mark = urlMark(url.url, base, marking);
     if (!mark) continue;
-    const at = offset + span.start + mark.at;
+    const at = offset + url.offsets[mark.at]!;
     edits.push({ start: at, end: at, text: mark.separator + mark.parameter });
   }
   return edits;
@@ -17,8 +17,13 @@ export function cssMarkEdits(css: string, offset: number, base: URL, marking: Ma
 /**
  * SPEC §4: a stylesheet with its image URLs marked, byte for byte the same elsewhere. Relative URLs resolve
  * against the stylesheet's own URL. Works on "binary" strings like the HTML rewriter, so any ASCII-compatible
- * charset passes untouched.
+ * charset passes untouched; `charset` (the label the stylesheet came with) says how to read its bytes.
  */
-export function rewriteStylesheet(css: string, stylesheetUrl: URL, marking: MarkingContext): string {
-  return applyEdits(css, cssMarkEdits(css, 0, stylesheetUrl, marking, stylesheetImageUrls));
+export function rewriteStylesheet(css: string, stylesheetUrl: URL, marking: MarkingContext, charset?: string): string {
+  return applyEdits(css, cssMarkEdits(stylesheetImageUrls(css, charset ?? charsetRule(css)), 0, stylesheetUrl, marking));
+}
+
+/** A stylesheet's own `@charset "…";` rule (CSS Syntax §3.2: only this exact form, at the very start). */
+function charsetRule(css: string): string | undefined {
+  return /^@charset "([^"]{1,40})";/.exec(css)?.[1];
 }

@@ -1,6 +1,7 @@
-import postcss, { type Root } from 'postcss';
+import postcss, { type Declaration, type Root } from 'postcss';
 import valueParser, { type FunctionNode, type Node as ValueNode } from 'postcss-value-parser';
-import type { UrlSpan } from './text-span.js';
+import { cssUnescape, type CssUrlText, isCssWhitespace, withoutTopLevelCdoCdc } from './css-text.js';
+import { withoutTrailBytes } from './legacy-charset.js';
 
 /** SPEC §4: the properties whose `url()` and `image-set()` values are images (vendor prefixes aside). */
 const IMAGE_PROPERTIES = new Set([
@@ -18,12 +19,23 @@ const IMAGE_PROPERTIES = new Set([
 
 const IMAGE_SET = new Set(['image-set', '-webkit-image-set']);
 
+/** An image URL found in CSS: its source span (inside the quotes, if any) and the URL as CSS reads it. */
+export interface CssUrl extends CssUrlText {
+  readonly start: number;
+  readonly end: number;
+}
+
 /** A cheap test before parsing: most stylesheets and nearly all `style` attributes have no image URL at all. */
 export function mayHaveImageUrls(css: string): boolean {
   return /url\(|image-set\(/i.test(css);
 }
 
+/**
+ * Custom properties count (SPEC §4): `--bg: url(a.png)` loads its image wherever `var(--bg)` lands in an image
+ * property, and nothing says where that is, so every `url()` in a custom property's value is taken for an image.
+ */
 function isImageProperty(property: string): boolean {
+  if (property.startsWith('--')) return true;
   return IMAGE_PROPERTIES.has(property.toLowerCase().replace(/^-(webkit|moz|ms|o)-/, ''));
 }
 
@@ -35,70 +47,131 @@ function isImageProperty(property: string): boolean {
 function urlFunctionSpan(value: string, node: FunctionNode): { start: number; end: number } | undefined {
   let start = node.sourceIndex + node.value.length + 1;
   let end = node.unclosed ? node.sourceEndIndex : node.sourceEndIndex - 1;
-  while (start < end && /\s/.test(value[start]!)) start += 1;
-  while (end > start && /\s/.test(value[end - 1]!)) end -= 1;
+  while (start < end && isCssWhitespace(value[start])) start += 1;
+  while (end > start && isCssWhitespace(value[end - 1]) && value[end - 2] !== '\\') end -= 1;
   const quote = value[start];
   if ((quote === '"' || quote === "'") && end - start >= 2 && value[end - 1] === quote) {
     start += 1;
     end -= 1;
+  } else if (isBadUrl(value, start, end)) {
+    return undefined;
   }
   return end > start ? { start, end } : undefined;
 }
 
-/** URL spans inside one declaration value; `offset` is where the value starts in the whole text. */
-function valueUrls(value: string, offset: number, spans: UrlSpan[]): void {
+/**
+ * An unquoted `url(…)` that CSS reads as a bad-url token (CSS Syntax §4.3.6): a quote, `(`, white space inside, a
+ * non-printable character (NUL is not one: CSS reads it as U+FFFD) or an escaped newline. Browsers load nothing
+ * for it, and postcss reads it otherwise.
+ */
+function isBadUrl(value: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i += 1) {
+    const c = value.charCodeAt(i);
+    if (c === 0x5c) {
+      const next = value[i + 1];
+      if (next === '\n' || next === '\r' || next === '\f' || i + 1 >= end) return true;
+      // An escape: a hex one takes up to six digits and one white space after them (`a\3f b.png` is `a?b.png`).
+      let j = i + 1;
+      while (j < end && j < i + 7 && /[0-9a-fA-F]/.test(value[j]!)) j += 1;
+      if (j === i + 1) j += 1;
+      else if (isCssWhitespace(value[j])) j += value[j] === '\r' && value[j + 1] === '\n' ? 2 : 1;
+      i = j - 1;
+    } else if (c === 0x22 || c === 0x27 || c === 0x28 || isCssWhitespace(value[i]) || (c >= 0x01 && c <= 0x08) || c === 0x0b || (c >= 0x0e && c <= 0x1f) || c === 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** URL spans inside one declaration value; `offset` is where the value starts in the whole (readable) text. */
+function valueUrls(css: string, value: string, offset: number, urls: CssUrl[]): void {
+  const add = (start: number, end: number) => {
+    const text = cssUnescape(css, offset + start, offset + end);
+    if (text.url !== '') urls.push({ start: offset + start, end: offset + end, ...text });
+  };
   const visit = (nodes: ValueNode[], inImageSet: boolean) => {
     for (const node of nodes) {
       if (node.type === 'function') {
         const name = node.value.toLowerCase();
         if (name === 'url') {
           const span = urlFunctionSpan(value, node);
-          if (span) spans.push({ start: offset + span.start, end: offset + span.end });
+          if (span) add(span.start, span.end);
         } else {
           visit(node.nodes, IMAGE_SET.has(name));
         }
       } else if (node.type === 'string' && inImageSet && node.value !== '') {
-        const start = offset + node.sourceIndex + 1;
-        spans.push({ start, end: start + node.value.length });
+        const start = node.sourceIndex + 1;
+        add(start, node.unclosed ? node.sourceEndIndex : node.sourceEndIndex - 1);
       }
     }
   };
   visit(valueParser(value).nodes, false);
 }
 
-function urlsOf(root: Root, shift: number): UrlSpan[] {
-  const spans: UrlSpan[] = [];
+/**
+ * Where a declaration's value starts in the source. Taken from the source itself, never from postcss's names: an
+ * IE hack `*background` is stored as `background` with the `*` moved to `raws.before`, so the name's length is not
+ * the distance to the value. `undefined` if the source does not read as expected (the declaration is then left).
+ */
+function valueOffset(css: string, decl: Declaration, rawValue: string): number | undefined {
+  const start = decl.source?.start?.offset;
+  if (start === undefined) return undefined;
+  const between = decl.raws.between ?? '';
+  for (let hack = 0; hack <= 2; hack += 1) {
+    const at = start + hack + decl.prop.length + between.length;
+    if (css.startsWith(decl.prop, start + hack) && css.startsWith(between, start + hack + decl.prop.length) && css.startsWith(rawValue, at)) return at;
+  }
+  return undefined;
+}
+
+function urlsOf(css: string, root: Root): CssUrl[] {
+  const urls: CssUrl[] = [];
   root.walkDecls((decl) => {
     if (!isImageProperty(decl.prop)) return;
-    const start = decl.source?.start?.offset;
-    if (start === undefined) return;
-    const raws = decl.raws as { between?: string; value?: { raw: string } };
+    const raws = decl.raws as { value?: { raw: string } };
     const raw = raws.value?.raw ?? decl.value;
     if (!mayHaveImageUrls(raw)) return;
-    valueUrls(raw, start + decl.prop.length + (raws.between ?? '').length - shift, spans);
+    const at = valueOffset(css, decl, raw);
+    if (at !== undefined) valueUrls(css, raw, at, urls);
   });
-  return spans.sort((a, b) => a.start - b.start);
+  return urls.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * The text postcss is given: trail bytes of a legacy multi-byte charset and top-level CDO/CDC blanked out, each
+ * the same length as before, so every offset holds for the source.
+ */
+function readable(css: string, charset: string | undefined): string {
+  return withoutTopLevelCdoCdc(withoutTrailBytes(css, charset));
 }
 
 /**
  * The image URLs of a stylesheet (SPEC §4): in image-bearing properties only, never `@import` or
  * `@font-face src`. A stylesheet that does not parse has none (and passes unchanged).
  */
-export function stylesheetImageUrls(css: string): UrlSpan[] {
+export function stylesheetImageUrls(css: string, charset?: string): CssUrl[] {
   if (!mayHaveImageUrls(css)) return [];
+  const text = readable(css, charset);
   try {
-    return urlsOf(postcss.parse(css), 0);
+    return urlsOf(text, postcss.parse(text));
   } catch {
     return [];
   }
 }
 
 /** The same for a `style` attribute: a declaration list without a selector. */
-export function declarationImageUrls(declarations: string): UrlSpan[] {
+export function declarationImageUrls(declarations: string, charset?: string): CssUrl[] {
   if (!mayHaveImageUrls(declarations)) return [];
+  // Parsed as the body of a rule: the two characters of the wrapper shift every offset.
+  const text = `a{${withoutTrailBytes(declarations, charset)}}`;
   try {
-    // Parsed as the body of a rule: the two characters of the wrapper shift every offset.
-    return urlsOf(postcss.parse(`a{${declarations}}`), 2);
+    // A URL that postcss reads past the end of the attribute (an unclosed string or function) is not one.
+    return urlsOf(text, postcss.parse(text)).filter((url) => url.end <= text.length - 1).map((url) => ({
+      start: url.start - 2,
+      end: url.end - 2,
+      url: url.url,
+      offsets: url.offsets.map((o) => o - 2),
+    }));
   } catch {
     return [];
   }

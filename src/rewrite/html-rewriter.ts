@@ -1,56 +1,52 @@
-import { Tokenizer, TokenizerMode, type Token } from 'parse5';
-import { decodedToRaw, valueSource } from './attribute-source.js';
+import { html, type Token } from 'parse5';
+import { attributeSpans, decodeAttributeValue, valueSource } from './attribute-source.js';
 import { declarationImageUrls, stylesheetImageUrls } from './css-urls.js';
+import { declaredCharset, PRESCAN_BYTES } from './charset-prescan.js';
 import { cssMarkEdits } from './css-rewriter.js';
+import { imageUrlKind, inTemplateContent, isOptedOut, OPT_OUT_ATTRIBUTE, type UrlKind } from './image-attributes.js';
 import { srcsetUrls } from './srcset.js';
 import { applyEdits, type Edit, type UrlSpan } from './text-span.js';
+import { TreeBuilder, type TreeEvents, type TreeNode } from './tree-builder.js';
 import { type MarkingContext, urlMark } from './url-marker.js';
 
-type TagToken = Token.TagToken;
-type UrlKind = 'url' | 'srcset';
-
-/** SPEC §3: the attributes that hold image URLs, per element. */
-const URL_ATTRIBUTES: Readonly<Record<string, Readonly<Record<string, UrlKind>>>> = {
-  img: { src: 'url', srcset: 'srcset' },
-  source: { srcset: 'srcset' },
-  input: { src: 'url' },
-  video: { poster: 'url' },
-  body: { background: 'url' },
-  table: { background: 'url' },
-  td: { background: 'url' },
-  th: { background: 'url' },
-};
-
-/** Elements that take lazy-loading attributes (`data-src`, `data-srcset` by default). */
-const LAZY_ELEMENTS = new Set(['img', 'source']);
+/**
+ * A `<style>` or `<noscript>` element is held back until its end tag (its content is rewritten whole), within
+ * this size; a larger one passes on unrewritten rather than be held in memory.
+ */
+const MAX_HELD_CONTENT = 1 << 20;
 
 /**
- * The tokenizer states the HTML tree builder sets after these start tags (HTML standard §13.2.6.4): their
- * content is text, so `<img src=…>` inside a script is never taken for a tag. `noscript` is left out on purpose:
- * its `<img>` is rewritten as markup (SPEC §3), as a browser without scripting would parse it.
+ * While the tokenizer is inside one long token (a comment, a huge attribute), parse5 keeps the whole token's text
+ * in one string and copies it on every write: writing in ever larger pieces keeps that linear in the token's size.
  */
-const TEXT_CONTENT_STATE: Readonly<Record<string, (typeof TokenizerMode)[keyof typeof TokenizerMode]>> = {
-  title: TokenizerMode.RCDATA,
-  textarea: TokenizerMode.RCDATA,
-  style: TokenizerMode.RAWTEXT,
-  xmp: TokenizerMode.RAWTEXT,
-  iframe: TokenizerMode.RAWTEXT,
-  noembed: TokenizerMode.RAWTEXT,
-  noframes: TokenizerMode.RAWTEXT,
-  script: TokenizerMode.SCRIPT_DATA,
-  plaintext: TokenizerMode.PLAINTEXT,
-};
-
-const OPT_OUT_ATTRIBUTE = 'ai-compress';
-/** A `<style>` element larger than this is passed on unrewritten rather than held back in memory. */
-const MAX_STYLE_ELEMENT = 1 << 20;
+const LONG_TOKEN_BUFFER = 1 << 18;
 
 export interface HtmlRewriteOptions {
   /** The page's URL as the client asked for it. */
   readonly documentUrl: URL;
   readonly marking: MarkingContext;
   readonly lazyAttributes: readonly string[];
+  /**
+   * The charset label the page came with (Content-Type), if any: how CSS bytes in it are read (SPEC §4). Without
+   * one, the page's own declaration counts (byte-order mark, `<meta>` in its first 1024 bytes).
+   */
+  readonly charset?: string;
 }
+
+/** How a nested rewriter (the content of a `<noscript>`) differs from a whole document's. */
+interface FragmentContext {
+  readonly base: URL;
+  readonly optedOut: boolean;
+}
+
+interface Held {
+  readonly element: TreeNode;
+  readonly kind: 'style' | 'noscript';
+  /** Where the element's content starts (the end of its start tag). */
+  readonly start: number;
+}
+
+const isAsciiWhitespace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r';
 
 /**
  * Rewrites image URLs in an HTML document as it streams (SPEC §3). Input and output are "binary" strings (one
@@ -58,177 +54,218 @@ export interface HtmlRewriteOptions {
  * GB18030) keeps markup bytes in ASCII, so the tokenizer sees the same structure and marks (ASCII) are spliced
  * in without ever decoding or re-encoding the text: the output is the input byte for byte elsewhere.
  *
- * parse5's tokenizer reports where each attribute stands; the original text is copied through and only the
- * marks are inserted (and opt-out attributes removed), so nothing is re-serialised.
+ * Which attributes are image URLs of HTML elements is decided by parse5's tree builder (`TreeBuilder`), as a
+ * browser's parser decides it; the tokenizer reports where each attribute stands, and only the marks are
+ * inserted (and opt-out attributes removed) into the original text: nothing is re-serialised.
  */
-export class HtmlRewriter {
-  private readonly tokenizer: Tokenizer;
+export class HtmlRewriter implements TreeEvents {
+  private readonly builder: TreeBuilder;
   private readonly lazy: ReadonlySet<string>;
   private base: URL;
-  private baseSeen = false;
+  private baseChosen: boolean;
+  private readonly optedOutFragment: boolean;
+  private charset: string | undefined;
+  /** Until the first 1024 bytes are in, when the response named no charset. */
+  private charsetUnknown: boolean;
   /** Input not yet written out, starting at absolute offset `emitted`. */
   private pending = '';
   private emitted = 0;
   /** Everything before this absolute offset is final. */
   private safe = 0;
   private edits: Edit[] = [];
-  /** Inside `<svg>`/`<math>`: no text-content states there. */
-  private foreignDepth = 0;
-  private pictureDepth = 0;
-  private optedOutPictureDepth = 0;
-  private styleContentStart = -1;
+  private held: Held | undefined;
+  /** Input waiting to be given to the tokenizer while it is inside a long token. */
+  private unwritten: string[] = [];
+  private unwrittenLength = 0;
 
-  constructor(private readonly options: HtmlRewriteOptions) {
-    this.base = options.documentUrl;
+  constructor(private readonly options: HtmlRewriteOptions, fragment?: FragmentContext) {
+    this.base = fragment?.base ?? options.documentUrl;
+    // Inside <noscript> the page's <base> is already chosen: a browser that runs scripts never sees this one.
+    this.baseChosen = fragment !== undefined;
+    this.optedOutFragment = fragment?.optedOut ?? false;
+    this.charset = options.charset;
+    this.charsetUnknown = options.charset === undefined && fragment === undefined;
     this.lazy = new Set(options.lazyAttributes.map((a) => a.toLowerCase()));
-    this.tokenizer = new Tokenizer({ sourceCodeLocationInfo: true }, {
-      onStartTag: (token) => this.onStartTag(token),
-      onEndTag: (token) => this.onEndTag(token),
-      onComment: (token) => this.advance(token.location?.endOffset),
-      onDoctype: (token) => this.advance(token.location?.endOffset),
-      onCharacter: (token) => this.advance(token.location?.endOffset),
-      onNullCharacter: (token) => this.advance(token.location?.endOffset),
-      onWhitespaceCharacter: (token) => this.advance(token.location?.endOffset),
-      onEof: () => undefined,
-    });
+    this.builder = fragment ? TreeBuilder.forBodyFragment(this) : TreeBuilder.forDocument(this, true);
   }
 
   /** Feeds a chunk; returns the output that is final so far. */
   write(chunk: string): string {
     this.pending += chunk;
-    this.tokenizer.write(chunk, false);
+    this.unwritten.push(chunk);
+    this.unwrittenLength += chunk.length;
+    // The charset a browser would read the page's CSS bytes in is known only from the first 1024 bytes.
+    if (this.charsetUnknown) {
+      if (this.unwrittenLength < PRESCAN_BYTES) return '';
+      this.settleCharset();
+    }
+    const tokenizer = this.builder.tokenizer;
+    if (this.unwrittenLength * 2 < tokenizer.preprocessor.html.length - LONG_TOKEN_BUFFER) return '';
+    tokenizer.write(this.unwritten.length === 1 ? this.unwritten[0]! : this.unwritten.join(''), false);
+    this.unwritten = [];
+    this.unwrittenLength = 0;
+    // Text runs are handed on as they are read, not when they end: a page of one long text run streams too.
+    tokenizer.flushCurrentCharacterToken();
     return this.flush(this.safe);
   }
 
   /** Ends the input; returns the rest of the output. */
   end(): string {
-    this.tokenizer.write('', true);
+    if (this.charsetUnknown) this.settleCharset();
+    this.builder.tokenizer.write(this.unwritten.join(''), true);
+    this.unwritten = [];
     // An unclosed <style> (or a token cut by the end) is passed on as it is.
     this.edits = this.edits.filter((edit) => edit.start < this.safe);
     return this.flush(this.emitted + this.pending.length);
   }
 
+  private settleCharset(): void {
+    this.charsetUnknown = false;
+    this.charset = declaredCharset(this.unwritten.join(''));
+  }
+
   private flush(upTo: number): string {
     if (upTo <= this.emitted) return '';
-    const ready = this.edits.filter((edit) => edit.start < upTo).sort((a, b) => a.start - b.start);
-    this.edits = this.edits.filter((edit) => edit.start >= upTo);
+    let ready: Edit[] = [];
+    if (this.edits.length > 0) {
+      ready = this.edits.filter((edit) => edit.start < upTo).sort((a, b) => a.start - b.start || a.end - b.end);
+      this.edits = this.edits.filter((edit) => edit.start >= upTo);
+    }
     const out = applyEdits(this.pending.slice(0, upTo - this.emitted), ready, this.emitted);
     this.pending = this.pending.slice(upTo - this.emitted);
     this.emitted = upTo;
     return out;
   }
 
-  private advance(offset: number | undefined): void {
-    if (offset === undefined) return;
-    // A <style> element is held back until its end tag (its URLs are found by parsing it whole), within reason.
-    if (this.styleContentStart >= 0 && offset - this.styleContentStart > MAX_STYLE_ELEMENT) this.styleContentStart = -1;
-    if (this.styleContentStart < 0) this.safe = offset;
-  }
-
   private text(start: number, end: number): string {
     return this.pending.slice(start - this.emitted, end - this.emitted);
   }
 
-  private onStartTag(token: TagToken): void {
-    const name = token.tagName;
-    if (this.foreignDepth > 0) {
-      if ((name === 'svg' || name === 'math') && !token.selfClosing) this.foreignDepth += 1;
-    } else if ((name === 'svg' || name === 'math') && !token.selfClosing) {
-      this.foreignDepth = 1;
-      this.tokenizer.inForeignNode = true;
-    } else {
-      this.rewriteElement(token);
-      const state = TEXT_CONTENT_STATE[name];
-      if (state !== undefined) this.tokenizer.state = state;
-      if (name === 'style' && token.location) this.styleContentStart = token.location.endOffset;
-    }
-    if (this.styleContentStart < 0) this.advance(token.location?.endOffset);
+  // TreeEvents: what the tree builder reports.
+
+  read(offset: number): void {
+    if (this.held && offset - this.held.start > MAX_HELD_CONTENT) this.held = undefined;
+    if (!this.held) this.safe = offset;
   }
 
-  private onEndTag(token: TagToken): void {
-    const name = token.tagName;
-    if (this.foreignDepth > 0) {
-      if (name === 'svg' || name === 'math') {
-        this.foreignDepth -= 1;
-        if (this.foreignDepth === 0) this.tokenizer.inForeignNode = false;
-      }
-    } else if (name === 'picture') {
-      if (this.optedOutPictureDepth === this.pictureDepth && this.optedOutPictureDepth > 0) this.optedOutPictureDepth = 0;
-      this.pictureDepth = Math.max(0, this.pictureDepth - 1);
-    } else if (name === 'style' && this.styleContentStart >= 0 && token.location) {
-      const start = this.styleContentStart;
-      this.styleContentStart = -1;
-      this.edits.push(...cssMarkEdits(this.text(start, token.location.startOffset), start, this.base, this.options.marking, stylesheetImageUrls));
+  element(element: TreeNode, location: Token.LocationWithAttributes): void {
+    // Elements in SVG or MathML are not HTML: their `src`, `style` or `<style>` are not what SPEC §3 rewrites.
+    if (element.namespaceURI !== html.NS.HTML) return;
+    this.removeOptOutAttribute(location);
+    if (element.tagName === 'base') this.chooseBase(element);
+    if (element.tagName === 'style' || (element.tagName === 'noscript' && this.builder.options.scriptingEnabled)) {
+      this.held = { element, kind: element.tagName, start: location.endOffset };
     }
-    this.advance(token.location?.endOffset);
+    this.markAttributes(element, element.attrs, location);
   }
 
-  private rewriteElement(token: TagToken): void {
-    const name = token.tagName;
-    const location = token.location;
-    if (!location) return;
-    if (name === 'picture') this.pictureDepth += 1;
-    if (name === 'base' && !this.baseSeen) {
-      const href = token.attrs.find((a) => a.name === 'href');
-      if (href) {
-        this.baseSeen = true;
-        try {
-          this.base = new URL(href.value, this.options.documentUrl);
-        } catch {
-          // A <base href> that is not a URL is ignored, as browsers do.
-        }
-      }
-    }
+  merged(element: TreeNode, added: readonly Token.Attribute[], location: Token.LocationWithAttributes): void {
+    this.removeOptOutAttribute(location);
+    this.markAttributes(element, added, location);
+  }
 
-    let optedOut = this.optedOutPictureDepth > 0;
-    const optOut = token.attrs.find((a) => a.name === OPT_OUT_ATTRIBUTE);
-    if (optOut) {
-      const span = location.attrs?.[OPT_OUT_ATTRIBUTE];
-      if (span) this.removeAttribute(span.startOffset, span.endOffset);
-      if (optOut.value.trim().toLowerCase() === 'false') {
-        optedOut = true;
-        if (name === 'picture') this.optedOutPictureDepth = this.pictureDepth;
+  closed(element: TreeNode, endTag: Token.Location | undefined): void {
+    const held = this.held;
+    if (held?.element !== element) return;
+    this.held = undefined;
+    if (!endTag) return;
+    const content = this.text(held.start, endTag.startOffset);
+    if (held.kind === 'style') {
+      if (!isOptedOut(element) && !this.optedOutFragment) {
+        this.edits.push(...cssMarkEdits(stylesheetImageUrls(content, this.charset), held.start, this.base, this.options.marking));
       }
+      return;
     }
-    if (optedOut) return;
+    // SPEC §3: the <img>s inside <noscript>, as a browser without scripts would read them.
+    const nested = new HtmlRewriter({ ...this.options, charset: this.charset }, { base: this.base, optedOut: this.optedOutFragment || isOptedOut(element) });
+    const rewritten = nested.write(content) + nested.end();
+    if (rewritten !== content) this.edits.push({ start: held.start, end: endTag.startOffset, text: rewritten });
+  }
 
-    const urlAttributes = URL_ATTRIBUTES[name];
-    const isImageInput = name !== 'input' || token.attrs.some((a) => a.name === 'type' && a.value.trim().toLowerCase() === 'image');
-    const inPicture = name !== 'source' || this.pictureDepth > 0;
-    for (const attribute of token.attrs) {
-      let kind: UrlKind | 'css' | undefined;
-      if (attribute.name === 'style') kind = 'css';
-      else if (urlAttributes && isImageInput && inPicture) kind = urlAttributes[attribute.name];
-      if (kind === undefined && LAZY_ELEMENTS.has(name) && this.lazy.has(attribute.name)) {
-        kind = attribute.name.endsWith('srcset') ? 'srcset' : 'url';
-      }
+  /**
+   * The document's base URL is the first `<base href>` of the document (HTML standard §4.2.3), outside template
+   * contents; browsers refuse `data:` and `javascript:` bases and keep the document's URL, as for one that does
+   * not parse.
+   */
+  private chooseBase(element: TreeNode): void {
+    if (this.baseChosen || inTemplateContent(element)) return;
+    const href = element.attrs.find((attr) => attr.name === 'href');
+    if (!href) return;
+    this.baseChosen = true;
+    try {
+      const base = new URL(href.value, this.options.documentUrl);
+      if (base.protocol !== 'data:' && base.protocol !== 'javascript:') this.base = base;
+    } catch {
+      // Not a URL: the document's own URL stays the base, as in browsers.
+    }
+  }
+
+  private markAttributes(element: TreeNode, attrs: readonly Token.Attribute[], location: Token.LocationWithAttributes): void {
+    let optedOut: boolean | undefined;
+    for (const attribute of attrs) {
+      const kind = imageUrlKind(element, attribute.name, this.lazy);
       const span = kind && location.attrs?.[attribute.name];
-      if (kind && span) this.markAttribute(kind, attribute.value, span.startOffset, span.endOffset);
+      if (!kind || !span) continue;
+      optedOut ??= this.optedOutFragment || isOptedOut(element);
+      if (optedOut) return;
+      this.markAttribute(kind, attribute.value, span.startOffset, span.endOffset);
     }
   }
 
-  private markAttribute(kind: UrlKind | 'css', decoded: string, start: number, end: number): void {
+  private markAttribute(kind: UrlKind, value: string, start: number, end: number): void {
     const source = valueSource(this.text(start, end), start);
     if (!source) return;
     const raw = this.text(source.start, source.end);
-    const map = raw === decoded ? undefined : decodedToRaw(raw, decoded);
-    if (raw !== decoded && !map) return;
-    const spans: UrlSpan[] =
-      kind === 'url' ? [{ start: 0, end: decoded.length }] : kind === 'srcset' ? srcsetUrls(decoded) : declarationImageUrls(decoded);
+    const decoded = raw.includes('&') || raw.includes('\r') || raw.includes('\0') ? decodeAttributeValue(raw) : undefined;
+    // The tokenizer's value and ours must agree, or the offsets would be wrong: then the value is left as it is.
+    if ((decoded?.value ?? raw) !== value) return;
     const ampersand = raw.includes('&amp;') ? '&amp;' : '&';
+    const insert = (at: number, mark: { separator: '?' | '&'; parameter: string }) => {
+      const rawAt = source.start + (decoded ? decoded.offsets[at]! : at);
+      this.edits.push({ start: rawAt, end: rawAt, text: (mark.separator === '&' ? ampersand : '?') + mark.parameter });
+    };
+    if (kind === 'css') {
+      for (const url of declarationImageUrls(value, this.charset)) {
+        const mark = urlMark(url.url, this.base, this.options.marking);
+        if (mark) insert(url.offsets[mark.at]!, mark);
+      }
+      return;
+    }
+    const spans: UrlSpan[] = kind === 'url' ? [{ start: 0, end: value.length }] : srcsetUrls(value);
     for (const span of spans) {
-      const mark = urlMark(decoded.slice(span.start, span.end), this.base, this.options.marking);
-      if (!mark) continue;
-      const at = span.start + mark.at;
-      const rawAt = source.start + (map ? map[at]! : at);
-      const separator = mark.separator === '&' ? ampersand : '?';
-      this.edits.push({ start: rawAt, end: rawAt, text: separator + mark.parameter });
+      const mark = urlMark(value.slice(span.start, span.end), this.base, this.options.marking);
+      if (mark) insert(span.start + mark.at, mark);
     }
   }
 
-  private removeAttribute(start: number, end: number): void {
-    let from = start;
-    while (from > this.emitted && /[\t\n\f\r ]/.test(this.pending[from - 1 - this.emitted]!)) from -= 1;
-    this.edits.push({ start: from, end, text: '' });
+  /**
+   * SPEC §3: `ai-compress` never reaches the client, duplicates included. The white space before it goes too
+   * when white space or `>` follows it; otherwise one separator stays, so no two tokens join: neither the next
+   * attribute (`ai-compress="false"src=…`) nor a `/` that would become part of an unquoted value before it.
+   */
+  private removeOptOutAttribute(location: Token.LocationWithAttributes): void {
+    const first = location.attrs?.[OPT_OUT_ATTRIBUTE];
+    if (!first) return;
+    const tag = this.text(first.endOffset, location.endOffset);
+    const spans = tag.toLowerCase().includes(OPT_OUT_ATTRIBUTE)
+      ? attributeSpans(this.pending, first.endOffset - this.emitted, location.endOffset - this.emitted)
+          .filter((span) => span.name === OPT_OUT_ATTRIBUTE)
+          .map((span) => ({ startOffset: span.start + this.emitted, endOffset: span.end + this.emitted }))
+      : [];
+    for (const span of [first, ...spans]) {
+      let from = span.startOffset;
+      let after = span.endOffset - this.emitted;
+      const next = this.pending[after];
+      while (isAsciiWhitespace(this.pending[after])) after += 1;
+      if (this.pending[after] === '=') {
+        // `a ai-compress ='x'`: without it, `a ='x'` would give `a` the value. A `/` keeps `=` starting a name.
+        this.edits.push({ start: from, end: span.endOffset, text: '/' });
+        continue;
+      }
+      if (isAsciiWhitespace(next) || next === '>') {
+        while (from > this.emitted && isAsciiWhitespace(this.pending[from - 1 - this.emitted])) from -= 1;
+      }
+      this.edits.push({ start: from, end: span.endOffset, text: '' });
+    }
   }
 }

@@ -11,12 +11,23 @@ function startsWithUtf16Bom(chunk: Buffer): boolean {
 const binary = (text: string) => Buffer.from(text, 'latin1');
 
 /**
- * An HTML document through the rewriter, as it streams. Past `maxBytes` the rest passes as it is (SPEC: large
- * pages stream through), and so does a UTF-16 page.
+ * How much input the HTML rewriter may hold back before it gives up on the page: it waits for the end of a tag
+ * (and of a `<style>` element, up to 1 MiB) before it writes it out, and markup that never ends that tag (an
+ * unclosed quote, comment or style) would otherwise be held up to `maxBytes`, at several times its size in
+ * memory (measured: ≈ 12 bytes per held byte in the tokenizer's strings).
  */
-export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number): Transform {
+export const MAX_HELD_BACK_BYTES = 2 * 2 ** 20;
+
+/**
+ * An HTML document through the rewriter, as it streams. Past `maxBytes` (counted on the bytes this stream is
+ * given: decoded ones, the decoder comes first) the rest passes as it is (SPEC: large pages stream through), and
+ * so does a UTF-16 page, and the rest of a page whose rewriter holds back more than `maxHeldBytes`.
+ */
+export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number, maxHeldBytes = MAX_HELD_BACK_BYTES): Transform {
   const rewriter = new HtmlRewriter(options);
   let seen = 0;
+  /** Bytes the rewriter has given back (marks make it a little more than it was given: held back is at most less). */
+  let written = 0;
   let rewriting = true;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
@@ -31,7 +42,12 @@ export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number)
         callback(null, chunk);
         return;
       }
-      const out = rewriter.write(chunk.toString('latin1'));
+      let out = rewriter.write(chunk.toString('latin1'));
+      written += out.length;
+      if (seen - written > maxHeldBytes) {
+        rewriting = false;
+        out += rewriter.end();
+      }
       callback(null, out === '' ? undefined : binary(out));
     },
     flush(callback: TransformCallback) {
@@ -47,9 +63,10 @@ export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number)
 
 /**
  * A stylesheet through the CSS rewriter. CSS is parsed whole, so it is collected first (it is small); past
- * `maxBytes` what was collected and the rest pass as they are.
+ * `maxBytes` (decoded bytes, as for HTML) what was collected and the rest pass as they are, so the collection
+ * never exceeds `maxBytes` plus one chunk. `charset` is the Content-Type's (else the sheet's own `@charset`).
  */
-export function cssRewriteStream(stylesheetUrl: URL, marking: MarkingContext, maxBytes: number): Transform {
+export function cssRewriteStream(stylesheetUrl: URL, marking: MarkingContext, maxBytes: number, charset?: string): Transform {
   let chunks: Buffer[] | undefined = [];
   let seen = 0;
   return new Transform({
@@ -74,7 +91,7 @@ export function cssRewriteStream(stylesheetUrl: URL, marking: MarkingContext, ma
         return;
       }
       const css = Buffer.concat(chunks).toString('latin1');
-      callback(null, binary(rewriteStylesheet(css, stylesheetUrl, marking)));
+      callback(null, binary(rewriteStylesheet(css, stylesheetUrl, marking, charset)));
     },
   });
 }

@@ -20,11 +20,13 @@ export interface UrlMark {
  * itself, and is not already marked.
  */
 export function urlMark(url: string, base: URL, context: MarkingContext): UrlMark | undefined {
-  const trimmed = url.trim();
+  // Only ASCII white space surrounds a URL (HTML standard §2.5.1); a byte above 0x7F, such as the A0 that ends
+  // many UTF-8 and Shift_JIS characters, is part of it: JavaScript's trim() would cut it off.
+  const leading = /^[\t\n\f\r ]*/.exec(url)![0].length;
+  const trimmed = url.slice(leading).replace(/[\t\n\f\r ]+$/, '');
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
   if (!resolvesToSite(trimmed, base, context.site)) return undefined;
   if (isMarked(trimmed)) return undefined;
-  const leading = url.length - url.trimStart().length;
   const insertion = markInsertion(trimmed, context.capabilities);
   return { ...insertion, at: insertion.at + leading };
 }

@@ -102,8 +102,20 @@ describe('HTML rewriting (SPEC §3)', () => {
       documentUrl: new URL('http://site.example/'),
       marking: { site: new URL('http://site.example/'), capabilities: ALL },
       lazyAttributes: [],
+      charset: 'utf-8',
     });
     const first = rewriter.write('<html><body><p>Hello</p><img src="a.png"><p>more');
     assert.ok(first.startsWith(`<html><body><p>Hello</p><img src="a.png?${M}">`), first);
+  });
+
+  it('without a charset from the response, waits for the first 1024 bytes (where a <meta> may name one), then streams', () => {
+    const rewriter = new HtmlRewriter({
+      documentUrl: new URL('http://site.example/'),
+      marking: { site: new URL('http://site.example/'), capabilities: ALL },
+      lazyAttributes: [],
+    });
+    assert.equal(rewriter.write('<html><body><p>Hello</p><img src="a.png">'), '');
+    const first = rewriter.write(`<p>${'x'.repeat(1024)}</p><p>more`);
+    assert.ok(first.startsWith(`<html><body><p>Hello</p><img src="a.png?${M}"><p>`), first);
   });
 });

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { fetchRaw } from '../support/client.js';
+import { CHROME_UA } from '../support/marks.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { startProxy, type TestProxy } from '../support/proxy.js';
+
+const PAGE = '<html><body><img src="/a.png"></body></html>';
+/** As rewritten for Chrome by the first suite's proxy (its config offers WebP and AVIF). */
+const REWRITTEN = '<html><body><img src="/a.png?m=ic,webp,avif"></body></html>';
+/** Another Chrome, another version: the same mark as CHROME_UA. */
+const OTHER_CHROME_UA = CHROME_UA.replace('Chrome/120.0.0.0', 'Chrome/121.0.6167.85');
+
+/** An origin that honours Range (206 with Content-Range) as real servers do, so a forwarded Range shows. */
+function pageOrigin(req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/';
+  const type = /\.(mp4|pdf)$/.test(url) ? 'video/mp4' : 'text/html';
+  const body = Buffer.from(type === 'text/html' ? PAGE : '0123456789abcdefghij');
+  const headers = { 'Content-Type': type, ETag: '"v1"', 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT', Vary: 'Accept-Encoding', 'Accept-Ranges': 'bytes' };
+  if (req.headers['if-none-match'] === '"v1"' || req.headers['if-none-match'] === 'W/"v1"' || req.headers['if-modified-since'] === headers['Last-Modified']) {
+    res.writeHead(304, { ETag: '"v1"', Vary: 'Accept-Encoding', 'Cache-Control': 'max-age=60' });
+    res.end();
+    return;
+  }
+  const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+  if (range) {
+    const [from, to] = [Number(range[1]), Math.min(Number(range[2]), body.length - 1)];
+    res.writeHead(206, { ...headers, 'Content-Range': `bytes ${from}-${to}/${body.length}`, 'Content-Length': String(to - from + 1) });
+    res.end(req.method === 'HEAD' ? undefined : body.subarray(from, to + 1));
+    return;
+  }
+  res.writeHead(200, { ...headers, 'Content-Length': String(body.length) });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+describe('HTTP around a rewritten document (RFC 9110)', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin(pageOrigin);
+    // <image-scaling/> adds Accept-CH to rewritten pages: HEAD and 304 must carry it too.
+    proxy = await startProxy({ origin: origin.url, elements: '<image-scaling/><image-compression/><rewrite cache-size="0"/>' });
+  });
+  beforeEach(() => origin.handle(pageOrigin));
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  const request = (path: string, method: string, headers: Record<string, string> = {}) =>
+    fetchRaw(new URL(path, proxy.url), { method, headers: { 'User-Agent': CHROME_UA, ...headers } });
+
+  it('HEAD for a page gets the headers GET gets: weak ETag, no Content-Length, Vary with User-Agent, Accept-CH', async () => {
+    const get = await request('/page.html', 'GET');
+    assert.equal(get.body.toString(), REWRITTEN);
+    const head = await request('/page.html', 'HEAD');
+    assert.equal(origin.requests.at(-1)?.method, 'HEAD', 'forwarded as HEAD');
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers.etag, 'W/"v1"');
+    assert.equal(head.headers['content-length'], undefined);
+    assert.equal(head.headers['accept-ranges'], undefined);
+    assert.equal(head.headers.vary, 'Accept-Encoding, User-Agent');
+    for (const name of ['etag', 'vary', 'accept-ch', 'content-type', 'last-modified', 'content-length']) assert.equal(head.headers[name], get.headers[name], name);
+    assert.ok(head.headers['accept-ch'], 'Accept-CH present');
+  });
+
+  it('HEAD for a file that is not rewritten keeps the origin headers', async () => {
+    const head = await request('/movie.mp4', 'HEAD');
+    assert.equal(head.headers.etag, '"v1"');
+    assert.equal(head.headers['content-length'], '20');
+    assert.equal(head.headers.vary, 'Accept-Encoding');
+  });
+
+  for (const [header, value] of [
+    ['If-None-Match', '"v1"'],
+    ['If-None-Match', 'W/"v1"'],
+    ['If-Modified-Since', 'Wed, 21 Oct 2015 07:28:00 GMT'],
+  ] as const) {
+    it(`the origin's 304 to a page (${header}: ${value}) has the rewritten page's weak ETag and Vary`, async () => {
+      const res = await request('/page.html', 'GET', { [header]: value });
+      assert.equal(origin.requests.at(-1)?.headers[header.toLowerCase()], value, 'the condition reached the origin');
+      assert.equal(res.status, 304);
+      assert.equal(res.headers.etag, 'W/"v1"');
+      assert.equal(res.headers.vary, 'Accept-Encoding, User-Agent');
+      assert.equal(res.headers['cache-control'], 'max-age=60');
+      assert.ok(res.headers['accept-ch'], 'Accept-CH as on the 200');
+    });
+  }
+
+  it("the origin's 304 to a video keeps its strong ETag and Vary", async () => {
+    const res = await request('/movie.mp4', 'GET', { 'If-None-Match': '"v1"', Accept: '*/*' });
+    assert.equal(res.status, 304);
+    assert.equal(res.headers.etag, '"v1"');
+    assert.equal(res.headers.vary, 'Accept-Encoding');
+  });
+
+  for (const [what, path, accept] of [
+    ['a page by its path', '/page.html', '*/*'],
+    ['a page by its Accept', '/articles/42', 'text/html,application/xhtml+xml,*/*;q=0.8'],
+    ['the site root', '/', '*/*'],
+  ] as const) {
+    it(`Range and If-Range on ${what} are not forwarded: the whole page, rewritten, as a 200`, async () => {
+      const res = await request(path, 'GET', { Accept: accept, Range: 'bytes=0-9', 'If-Range': '"v1"' });
+      const seen = origin.requests.at(-1)!;
+      assert.equal(seen.headers.range, undefined);
+      assert.equal(seen.headers['if-range'], undefined);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), REWRITTEN);
+      assert.equal(res.headers['content-range'], undefined);
+    });
+  }
+
+  it('Range on a video is forwarded and its 206 passes through', async () => {
+    const res = await request('/movie.mp4', 'GET', { Accept: '*/*', Range: 'bytes=2-5' });
+    assert.equal(origin.requests.at(-1)?.headers.range, 'bytes=2-5');
+    assert.equal(res.status, 206);
+    assert.equal(res.headers['content-range'], 'bytes 2-5/20');
+    assert.equal(res.body.toString(), '2345');
+  });
+
+  it('Range on a path that is not a page and asks for no HTML is forwarded; a 206 page passes through unrewritten', async () => {
+    const res = await request('/api/export', 'GET', { Accept: '*/*', Range: 'bytes=0-17' });
+    assert.equal(origin.requests.at(-1)?.headers.range, 'bytes=0-17');
+    assert.equal(res.status, 206);
+    assert.equal(res.body.toString(), PAGE.slice(0, 18));
+    assert.equal(res.headers.etag, '"v1"');
+    assert.equal(res.headers.vary, 'Accept-Encoding');
+  });
+});
+
+describe('kept pages are keyed by the request headers the origin varies by', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin();
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  /** The page names the browser it was made for; its ETag too (a different page, a different tag). */
+  const byUserAgent = (vary: string) =>
+    origin.handle((req, res) => {
+      const browser = String(req.headers['user-agent']).match(/Chrome\/(\d+)/)?.[1] ?? 'other';
+      const etag = `"chrome-${browser}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag, Vary: vary });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/html', ETag: etag, Vary: vary });
+      res.end(`<p>for Chrome ${browser}</p><img src="/a.png">`);
+    });
+  const get = (path: string, userAgent: string) => fetchRaw(new URL(path, proxy.url), { headers: { 'User-Agent': userAgent } });
+
+  it('two browsers with the same mark each get the page the origin made for them', async () => {
+    byUserAgent('User-Agent');
+    const first = await get('/by-ua.html', CHROME_UA);
+    assert.match(first.body.toString(), /^<p>for Chrome 120<\/p><img src="\/a\.png\?m=ic,webp,avif,zorro">$/);
+    const other = await get('/by-ua.html', OTHER_CHROME_UA);
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined, "not revalidated with the other browser's page");
+    assert.match(other.body.toString(), /^<p>for Chrome 121<\/p><img src="\/a\.png\?m=ic,webp,avif,zorro">$/);
+    // Both are kept, each for its own browser.
+    const again = await get('/by-ua.html', CHROME_UA);
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"chrome-120"');
+    assert.equal(again.body.toString(), first.body.toString());
+    const otherAgain = await get('/by-ua.html', OTHER_CHROME_UA);
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"chrome-121"');
+    assert.equal(otherAgain.body.toString(), other.body.toString());
+  });
+
+  it('a page the origin varies by another request header is kept per value of that header', async () => {
+    origin.handle((req, res) => {
+      const lang = String(req.headers['accept-language'] ?? 'none');
+      const etag = `"${lang}"`;
+      if (req.headers['if-none-match'] === etag) {
+        res.writeHead(304, { ETag: etag, Vary: 'Accept-Language' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/html', ETag: etag, Vary: 'Accept-Language' });
+      res.end(`<p lang="${lang}"></p>`);
+    });
+    const fetchIn = (lang: string) => fetchRaw(new URL('/by-lang.html', proxy.url), { headers: { 'User-Agent': CHROME_UA, 'Accept-Language': lang } });
+    await fetchIn('fr');
+    const de = await fetchIn('de');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
+    assert.equal(de.body.toString(), '<p lang="de"></p>');
+    const fr = await fetchIn('fr');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"fr"');
+    assert.equal(fr.body.toString(), '<p lang="fr"></p>');
+  });
+
+  it('a page with Vary: * is never kept', async () => {
+    byUserAgent('*');
+    await get('/vary-star.html', CHROME_UA);
+    await get('/vary-star.html', CHROME_UA);
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
+  });
+});
