@@ -7,12 +7,61 @@ const isHexDigit = (c: string | undefined): boolean => c !== undefined && /^[0-9
 const isCssWhitespace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f';
 
 /**
- * The stylesheet with the CDO and CDC tokens (`<!--`, `-->`) of its top level blanked out: CSS Syntax §5.4.1 has
- * the stylesheet parser skip them there, which is how old sites hid `<style>` contents from pre-CSS browsers.
- * postcss does not know them and would reject the whole sheet.
+ * How many characters the escape starting with the backslash at `i` takes (CSS Syntax §4.3.7): a hex escape is up
+ * to six hex digits and one white space after them (`\3f b` is `?b`), any other escape one character.
  */
-export function withoutTopLevelCdoCdc(css: string): string {
-  if (!css.includes('<!--') && !css.includes('-->')) return css;
+export function escapeLength(css: string, i: number, end: number): number {
+  let j = i + 1;
+  while (j < end && j < i + 7 && isHexDigit(css[j])) j += 1;
+  if (j === i + 1) return Math.min(2, end - i);
+  if (j < end && isCssWhitespace(css[j])) j += css[j] === '\r' && css[j + 1] === '\n' ? 2 : 1;
+  return j - i;
+}
+
+const isNameCharacter = (c: string | undefined): boolean => c !== undefined && (/[A-Za-z0-9_-]/.test(c) || c.charCodeAt(0) >= 0x80);
+
+/**
+ * Where the unquoted URL of a `url(` at `open` (the index of `(`) ends, and whether CSS reads it as a bad-url
+ * token (CSS Syntax §4.3.6: a quote, `(`, white space before the end, a non-printable character or an escaped
+ * newline). `end` is the index of the closing `)`, or the text's length.
+ */
+function unquotedUrl(css: string, open: number): { start: number; end: number; bad: boolean } | undefined {
+  let i = open + 1;
+  while (isCssWhitespace(css[i])) i += 1;
+  if (css[i] === '"' || css[i] === "'") return undefined;
+  const start = i;
+  let bad = false;
+  while (i < css.length && css[i] !== ')') {
+    const c = css.charCodeAt(i);
+    if (c === 0x5c) {
+      const next = css[i + 1];
+      if (next === undefined || next === '\n' || next === '\r' || next === '\f') bad = true;
+      i += escapeLength(css, i, css.length);
+      continue;
+    }
+    if (isCssWhitespace(css[i])) {
+      let j = i;
+      while (isCssWhitespace(css[j])) j += 1;
+      if (j < css.length && css[j] !== ')') bad = true;
+      i = j;
+      continue;
+    }
+    if (c === 0x22 || c === 0x27 || c === 0x28 || (c >= 0x01 && c <= 0x08) || c === 0x0b || (c >= 0x0e && c <= 0x1f) || c === 0x7f) bad = true;
+    i += 1;
+  }
+  return { start, end: i, bad };
+}
+
+/**
+ * The stylesheet as postcss should see it, each change the same length as what it replaces:
+ * - the CDO and CDC tokens (`<!--`, `-->`) of its top level blanked out: CSS Syntax §5.4.1 has the stylesheet
+ *   parser skip them there, which is how old sites hid `<style>` contents from pre-CSS browsers; postcss does
+ *   not know them and would reject the whole sheet;
+ * - the inside of a bad `url(…)` replaced by U+0001 characters: CSS reads it as one bad-url token up to its `)`,
+ *   postcss as a string that may run to the end of the sheet; the U+0001s keep it recognisably bad.
+ */
+export function readableCss(css: string): string {
+  if (!css.includes('<!--') && !css.includes('-->') && !/url\(/i.test(css)) return css;
   let out = '';
   let from = 0;
   let depth = 0;
@@ -34,6 +83,17 @@ export function withoutTopLevelCdoCdc(css: string): string {
     } else if (c === '}') {
       depth = Math.max(0, depth - 1);
       i += 1;
+    } else if ((c === 'u' || c === 'U') && /^url\(/i.test(css.slice(i, i + 4)) && !isNameCharacter(css[i - 1]) && css[i - 1] !== '\\') {
+      const url = unquotedUrl(css, i + 3);
+      if (!url) {
+        i += 4;
+      } else {
+        if (url.bad) {
+          out += css.slice(from, url.start) + '\u0001'.repeat(url.end - url.start);
+          from = url.end;
+        }
+        i = url.end + 1;
+      }
     } else if (depth === 0 && (css.startsWith('<!--', i) || css.startsWith('-->', i))) {
       const length = c === '<' ? 4 : 3;
       out += css.slice(from, i) + ' '.repeat(length);
@@ -79,10 +139,10 @@ export function cssUnescape(css: string, start: number, end: number): CssUrlText
     } else if (next === '\r') {
       i += css[i + 2] === '\n' ? 3 : 2;
     } else if (isHexDigit(next)) {
-      let j = i + 1;
-      while (j < end && j < i + 7 && isHexDigit(css[j])) j += 1;
-      const codePoint = parseInt(css.slice(i + 1, j), 16);
-      if (j < end && isCssWhitespace(css[j])) j += css[j] === '\r' && css[j + 1] === '\n' ? 2 : 1;
+      let digits = i + 1;
+      while (digits < end && digits < i + 7 && isHexDigit(css[digits])) digits += 1;
+      const codePoint = parseInt(css.slice(i + 1, digits), 16);
+      const j = i + escapeLength(css, i, end);
       const valid = codePoint !== 0 && codePoint <= 0x10ffff && (codePoint < 0xd800 || codePoint > 0xdfff);
       const text = String.fromCodePoint(valid ? codePoint : 0xfffd);
       for (let k = 0; k < text.length; k += 1) offsets.push(i);

@@ -1,6 +1,6 @@
 import postcss, { type Declaration, type Root } from 'postcss';
 import valueParser, { type FunctionNode, type Node as ValueNode } from 'postcss-value-parser';
-import { cssUnescape, type CssUrlText, isCssWhitespace, withoutTopLevelCdoCdc } from './css-text.js';
+import { cssUnescape, type CssUrlText, isCssWhitespace, readableCss } from './css-text.js';
 import { withoutTrailBytes } from './legacy-charset.js';
 
 /** SPEC §4: the properties whose `url()` and `image-set()` values are images (vendor prefixes aside). */
@@ -44,7 +44,7 @@ function isImageProperty(property: string): boolean {
  * `url(` as one URL token and splits `URL(../img/a.png)` at its slashes, but CSS function names are
  * case-insensitive and legacy stylesheets write them in capitals.
  */
-function urlFunctionSpan(value: string, node: FunctionNode): { start: number; end: number } | undefined {
+function urlFunctionSpan(value: string, node: FunctionNode): { start: number; end: number } | 'bad' | undefined {
   let start = node.sourceIndex + node.value.length + 1;
   let end = node.unclosed ? node.sourceEndIndex : node.sourceEndIndex - 1;
   while (start < end && isCssWhitespace(value[start])) start += 1;
@@ -54,40 +54,27 @@ function urlFunctionSpan(value: string, node: FunctionNode): { start: number; en
     start += 1;
     end -= 1;
   } else if (isBadUrl(value, start, end)) {
-    return undefined;
+    return 'bad';
   }
   return end > start ? { start, end } : undefined;
 }
 
-/**
- * An unquoted `url(…)` that CSS reads as a bad-url token (CSS Syntax §4.3.6): a quote, `(`, white space inside, a
- * non-printable character (NUL is not one: CSS reads it as U+FFFD) or an escaped newline. Browsers load nothing
- * for it, and postcss reads it otherwise.
- */
+/** A bad unquoted `url(…)`: `readableCss` has filled its inside with U+0001 (CSS Syntax §4.3.6). */
 function isBadUrl(value: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i += 1) {
-    const c = value.charCodeAt(i);
-    if (c === 0x5c) {
-      const next = value[i + 1];
-      if (next === '\n' || next === '\r' || next === '\f' || i + 1 >= end) return true;
-      // An escape: a hex one takes up to six digits and one white space after them (`a\3f b.png` is `a?b.png`).
-      let j = i + 1;
-      while (j < end && j < i + 7 && /[0-9a-fA-F]/.test(value[j]!)) j += 1;
-      if (j === i + 1) j += 1;
-      else if (isCssWhitespace(value[j])) j += value[j] === '\r' && value[j + 1] === '\n' ? 2 : 1;
-      i = j - 1;
-    } else if (c === 0x22 || c === 0x27 || c === 0x28 || isCssWhitespace(value[i]) || (c >= 0x01 && c <= 0x08) || c === 0x0b || (c >= 0x0e && c <= 0x1f) || c === 0x7f) {
-      return true;
-    }
-  }
-  return false;
+  return value.slice(start, end).includes('\u0001');
 }
 
-/** URL spans inside one declaration value; `offset` is where the value starts in the whole (readable) text. */
+/**
+ * URL spans inside one declaration value; `offset` is where the value starts in the whole (readable) text. A
+ * value with a bad URL in it has none: a bad-url token fits no property's grammar, so browsers drop the whole
+ * declaration (CSS Syntax §4.3.6, CSS Variables §2 for custom properties).
+ */
 function valueUrls(css: string, value: string, offset: number, urls: CssUrl[]): void {
+  const found: CssUrl[] = [];
+  let bad = false;
   const add = (start: number, end: number) => {
     const text = cssUnescape(css, offset + start, offset + end);
-    if (text.url !== '') urls.push({ start: offset + start, end: offset + end, ...text });
+    if (text.url !== '') found.push({ start: offset + start, end: offset + end, ...text });
   };
   const visit = (nodes: ValueNode[], inImageSet: boolean) => {
     for (const node of nodes) {
@@ -95,7 +82,8 @@ function valueUrls(css: string, value: string, offset: number, urls: CssUrl[]): 
         const name = node.value.toLowerCase();
         if (name === 'url') {
           const span = urlFunctionSpan(value, node);
-          if (span) add(span.start, span.end);
+          if (span === 'bad') bad = true;
+          else if (span) add(span.start, span.end);
         } else {
           visit(node.nodes, IMAGE_SET.has(name));
         }
@@ -106,6 +94,7 @@ function valueUrls(css: string, value: string, offset: number, urls: CssUrl[]): 
     }
   };
   visit(valueParser(value).nodes, false);
+  if (!bad) urls.push(...found);
 }
 
 /**
@@ -138,11 +127,11 @@ function urlsOf(css: string, root: Root): CssUrl[] {
 }
 
 /**
- * The text postcss is given: trail bytes of a legacy multi-byte charset and top-level CDO/CDC blanked out, each
- * the same length as before, so every offset holds for the source.
+ * The text postcss is given: trail bytes of a legacy multi-byte charset, top-level CDO/CDC and the inside of bad
+ * URLs blanked out, each the same length as before, so every offset holds for the source.
  */
 function readable(css: string, charset: string | undefined): string {
-  return withoutTopLevelCdoCdc(withoutTrailBytes(css, charset));
+  return readableCss(withoutTrailBytes(css, charset));
 }
 
 /**
@@ -163,7 +152,7 @@ export function stylesheetImageUrls(css: string, charset?: string): CssUrl[] {
 export function declarationImageUrls(declarations: string, charset?: string): CssUrl[] {
   if (!mayHaveImageUrls(declarations)) return [];
   // Parsed as the body of a rule: the two characters of the wrapper shift every offset.
-  const text = `a{${withoutTrailBytes(declarations, charset)}}`;
+  const text = `a{${readableCss(withoutTrailBytes(declarations, charset))}}`;
   try {
     // A URL that postcss reads past the end of the attribute (an unclosed string or function) is not one.
     return urlsOf(text, postcss.parse(text)).filter((url) => url.end <= text.length - 1).map((url) => ({
