@@ -148,9 +148,24 @@ export function stylesheetImageUrls(css: string, charset?: string): CssUrl[] {
   }
 }
 
+/** `style` attributes repeat across a page and its site: what was found in one is kept, within a bound. */
+const declarationCache = new Map<string, readonly CssUrl[]>();
+const DECLARATION_CACHE_ENTRIES = 1024;
+
 /** The same for a `style` attribute: a declaration list without a selector. */
-export function declarationImageUrls(declarations: string, charset?: string): CssUrl[] {
+export function declarationImageUrls(declarations: string, charset?: string): readonly CssUrl[] {
   if (!mayHaveImageUrls(declarations)) return [];
+  const key = `${charset ?? ''}\0${declarations}`;
+  let urls = declarationCache.get(key);
+  if (!urls) {
+    if (declarationCache.size >= DECLARATION_CACHE_ENTRIES) declarationCache.clear();
+    urls = parseDeclarations(declarations, charset);
+    if (declarations.length < 4096) declarationCache.set(key, urls);
+  }
+  return urls;
+}
+
+function parseDeclarations(declarations: string, charset: string | undefined): readonly CssUrl[] {
   // Parsed as the body of a rule: the two characters of the wrapper shift every offset.
   const text = `a{${readableCss(withoutTrailBytes(declarations, charset))}}`;
   try {

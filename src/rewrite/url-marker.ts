@@ -25,8 +25,27 @@ export function urlMark(url: string, base: URL, context: MarkingContext): UrlMar
   const leading = /^[\t\n\f\r ]*/.exec(url)![0].length;
   const trimmed = url.slice(leading).replace(/[\t\n\f\r ]+$/, '');
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
-  if (!resolvesToSite(trimmed, base, context.site)) return undefined;
+  if (!onSite(trimmed, base, context.site)) return undefined;
   if (isMarked(trimmed)) return undefined;
   const insertion = markInsertion(trimmed, context.capabilities);
   return { ...insertion, at: insertion.at + leading };
+}
+
+/**
+ * A reference with no scheme, no authority and nothing the URL parser rewrites (a backslash, tab or newline, a
+ * leading control character) keeps its base's host: such a URL is on the site exactly when its base is. Most
+ * image URLs of a page are like that; the others go through the URL parser.
+ */
+// eslint-disable-next-line no-control-regex -- a leading control character is stripped by the URL parser: not plain
+const PLAIN_REFERENCE = /^(?![/\\]{2})[^\x00-\x20:/?#\\][^:/?#\\\t\n\r]*(?:[/?#][^\\\t\n\r]*)?$|^\/(?![/\\])[^\\\t\n\r]*$/;
+
+const baseOnSite = new WeakMap<URL, WeakMap<URL, boolean>>();
+
+function onSite(url: string, base: URL, site: URL): boolean {
+  if (!PLAIN_REFERENCE.test(url)) return resolvesToSite(url, base, site) !== undefined;
+  let bySite = baseOnSite.get(base);
+  if (!bySite) baseOnSite.set(base, (bySite = new WeakMap()));
+  let known = bySite.get(site);
+  if (known === undefined) bySite.set(site, (known = resolvesToSite('x', base, site) !== undefined));
+  return known;
 }
