@@ -251,7 +251,7 @@ function breakdown(input: Input): void {
 }
 
 function runTreeBuilder(chunks: readonly string[], locations: boolean): void {
-  const builder = TreeBuilder.forDocument({ element: noop, merged: noop, closed: noop, read: noop }, true);
+  const builder = TreeBuilder.forDocument({ startTag: noop, element: noop, merged: noop, closed: noop, read: noop }, true);
   builder.options.sourceCodeLocationInfo = locations;
   for (const chunk of chunks) {
     builder.tokenizer.write(chunk, false);

@@ -134,13 +134,14 @@ export function isDecodingError(err: unknown): boolean {
  * The stages that decode a body in `coding`, as leniently as Chromium: gzip without checking its trailer and
  * ignoring what follows the first member, deflate with or without its zlib header and without checking its
  * Adler-32, a body that ends early decoded as far as it goes (`Z_SYNC_FLUSH` at the end instead of an error).
- * Brotli has no such variants and is decoded as it is. A body that cannot be decoded errors with a
- * `ContentDecodingError` or a zlib error (see `isDecodingError`).
+ * Brotli has no such variants; a brotli body that ends early is decoded as far as it goes too. A body that cannot
+ * be decoded errors with a `ContentDecodingError` or a zlib error (see `isDecodingError`).
  *
  * zlib's streams stop inflating while their reader is behind, so a small body that expands a thousandfold is
  * never held in memory whole.
  */
 export function lenientDecoder(coding: CompressedCoding): Transform[] {
-  if (coding === 'br') return [zlib.createBrotliDecompress()];
+  // A brotli body cut short is decoded as far as it goes, as Chromium shows it (a flush at the end, no error).
+  if (coding === 'br') return [zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH })];
   return [new WrapperRemover(coding), zlib.createInflateRaw({ finishFlush: zlib.constants.Z_SYNC_FLUSH })];
 }

@@ -16,6 +16,21 @@ export interface RewritableDocument {
 
 
 /**
+ * Charset labels whose bytes are not ASCII where the markup is (WHATWG Encoding standard labels of UTF-16BE/LE,
+ * ISO-2022-JP and the "replacement" encoding, plus UTF-32, UCS-4 and UTF-7, which browsers do not decode but
+ * which are not ASCII-compatible either): the rewriter reads markup byte-wise, so such a page passes as it is.
+ */
+const NOT_ASCII_COMPATIBLE = new Set([
+  'unicodefffe', 'utf-16be', 'csunicode', 'iso-10646-ucs-2', 'ucs-2', 'unicode', 'unicodefeff', 'utf-16', 'utf-16le',
+  'csiso2022jp', 'iso-2022-jp', 'csiso2022kr', 'hz-gb-2312', 'iso-2022-cn', 'iso-2022-cn-ext', 'iso-2022-kr', 'replacement',
+]);
+
+function asciiCompatible(charset: string): boolean {
+  const label = charset.trim().toLowerCase();
+  return !NOT_ASCII_COMPATIBLE.has(label) && !/^(utf-?32|ucs-?4|utf-?7|x-utf-?16|utf-?16)/.test(label);
+}
+
+/**
  * SPEC §3/§4: whether an origin response is a document to rewrite: a `200` to a `GET`, `text/html` or
  * `text/css` in an ASCII-compatible charset, a content coding we can decode and re-encode, no `no-transform`,
  * and not announced larger than the limit. A `HEAD` is judged the same way, so that it gets the headers the
@@ -27,9 +42,7 @@ export function rewritableDocument(method: string | undefined, status: number | 
   const kind = mediaType.trim() === 'text/html' ? 'html' : mediaType.trim() === 'text/css' ? 'css' : undefined;
   if (!kind) return undefined;
   const charset = parameters.map((p) => p.trim()).find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '').trim() || undefined;
-  // Not ASCII-compatible: markup bytes are not ASCII there (UTF-16/32), or ASCII bytes are not markup inside a
-  // shifted run (ISO-2022-*, HZ, UTF-7). Such a page is passed on as it is.
-  if (charset && /^(utf-?16|utf-?32|ucs-?2|ucs-?4|unicode|iso-?2022|csiso2022|hz-gb|utf-?7)/.test(charset)) return undefined;
+  if (charset && !asciiCompatible(charset)) return undefined;
   if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerText(headers['cache-control']))) return undefined;
   const coding = CODINGS[headerText(headers['content-encoding']).toLowerCase()];
   if (!coding) return undefined;

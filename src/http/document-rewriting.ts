@@ -129,13 +129,25 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     originRes.resume();
     const originHeaders = revalidatedHeaders(entry.originHeaders, originRes.rawHeaders);
     const vary = varyNames(headerValue(originHeaders, 'vary'));
-    // A 304 that now says `Vary: *` (or names other headers) ends the entry: this answer is the last from it.
-    if (vary === '*' || vary.join() !== (entry.vary ?? []).join()) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
+    // A 304 that now says `Vary: *` (or names other headers) ends the entry: this answer is the last from it. So
+    // does one that makes the page personal (`Set-Cookie`, `private`, `no-store`): its headers are this visitor's
+    // alone and must never be stored for the next (RFC 9111 §3.1, §4.3.4).
+    if (vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalHeaders(originRes.rawHeaders)) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
     else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
     const headers = withClientHints(rewrittenDocumentHeaders(originHeaders));
     headers.push('Content-Length', String(entry.body.length));
     res.writeHead(200, entry.statusMessage, headers);
     res.end(entry.body, () => done({ bytes: entry.body.length }));
+  }
+
+  /** Whether a response's headers are for one visitor only: a cookie set, or `Cache-Control: private`/`no-store`. */
+  function personalHeaders(rawHeaders: readonly string[]): boolean {
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toLowerCase();
+      if (name === 'set-cookie' || name === 'set-cookie2') return true;
+      if (name === 'cache-control' && /(^|,)\s*(private|no-store)\b/i.test(rawHeaders[i + 1]!)) return true;
+    }
+    return false;
   }
 
   /** Headers only: a `HEAD`, or a `304` that stands for a rewritten page. */

@@ -20,7 +20,9 @@ export function cssMarkEdits(urls: readonly CssUrl[], offset: number, base: URL,
  * charset passes untouched; `charset` (the label the stylesheet came with) says how to read its bytes.
  */
 export function rewriteStylesheet(css: string, stylesheetUrl: URL, marking: MarkingContext, charset?: string): string {
-  return applyEdits(css, cssMarkEdits(stylesheetImageUrls(css, charset ?? charsetRule(css)), 0, stylesheetUrl, marking));
+  // CSS Syntax §3.2: a byte-order mark wins over the Content-Type's charset, which wins over `@charset`.
+  const declared = css.startsWith('\xEF\xBB\xBF') ? 'utf-8' : (charset ?? charsetRule(css));
+  return applyEdits(css, cssMarkEdits(stylesheetImageUrls(css, declared), 0, stylesheetUrl, marking));
 }
 
 /** A stylesheet's own `@charset "…";` rule (CSS Syntax §3.2: only this exact form, at the very start). */

@@ -61,11 +61,13 @@ function unquotedUrl(css: string, open: number): { start: number; end: number; b
  *   postcss as a string that may run to the end of the sheet; the U+0001s keep it recognisably bad.
  */
 export function readableCss(css: string): string {
-  if (!css.includes('<!--') && !css.includes('-->') && !/url\(/i.test(css)) return css;
-  let out = '';
-  let from = 0;
+  // A UTF-8 byte-order mark (three bytes here) is not CSS: browsers drop it before they read the sheet.
+  const bom = css.startsWith('\xEF\xBB\xBF') ? 3 : 0;
+  if (bom === 0 && !css.includes('<!--') && !css.includes('-->') && !/url\(/i.test(css)) return css;
+  let out = ' '.repeat(bom);
+  let from = bom;
   let depth = 0;
-  let i = 0;
+  let i = bom;
   while (i < css.length) {
     const c = css[i]!;
     if (c === '/' && css[i + 1] === '*') {

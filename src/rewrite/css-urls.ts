@@ -1,9 +1,13 @@
-import postcss, { type Declaration, type Root } from 'postcss';
+import type { Declaration, Document, Root } from 'postcss';
+import safeParse from 'postcss-safe-parser';
 import valueParser, { type FunctionNode, type Node as ValueNode } from 'postcss-value-parser';
 import { cssUnescape, type CssUrlText, isCssWhitespace, readableCss } from './css-text.js';
 import { withoutTrailBytes } from './legacy-charset.js';
 
-/** SPEC §4: the properties whose `url()` and `image-set()` values are images (vendor prefixes aside). */
+/**
+ * SPEC §4: the properties whose `url()` and `image-set()` values are images (vendor prefixes aside), and the
+ * few others browsers load images for (`-webkit-mask-box-image`, `mask-border`, `shape-outside`).
+ */
 const IMAGE_PROPERTIES = new Set([
   'background',
   'background-image',
@@ -13,6 +17,11 @@ const IMAGE_PROPERTIES = new Set([
   'list-style-image',
   'mask',
   'mask-image',
+  'mask-box-image',
+  'mask-box-image-source',
+  'mask-border',
+  'mask-border-source',
+  'shape-outside',
   'content',
   'cursor',
 ]);
@@ -49,8 +58,14 @@ function urlFunctionSpan(value: string, node: FunctionNode): { start: number; en
   let end = node.unclosed ? node.sourceEndIndex : node.sourceEndIndex - 1;
   while (start < end && isCssWhitespace(value[start])) start += 1;
   while (end > start && isCssWhitespace(value[end - 1]) && value[end - 2] !== '\\') end -= 1;
+  if (end > value.length) return 'bad';
   const quote = value[start];
-  if ((quote === '"' || quote === "'") && end - start >= 2 && value[end - 1] === quote) {
+  if (quote === '"' || quote === "'") {
+    // `url("…")` holds exactly one string: anything else in the parentheses (another string, an unclosed one)
+    // makes no URL a browser loads.
+    let close = start + 1;
+    while (close < end && value[close] !== quote && value[close] !== '\n') close += value[close] === '\\' ? 2 : 1;
+    if (close !== end - 1 || value[close] !== quote) return 'bad';
     start += 1;
     end -= 1;
   } else if (isBadUrl(value, start, end)) {
@@ -113,7 +128,7 @@ function valueOffset(css: string, decl: Declaration, rawValue: string): number |
   return undefined;
 }
 
-function urlsOf(css: string, root: Root): CssUrl[] {
+function urlsOf(css: string, root: Root | Document): CssUrl[] {
   const urls: CssUrl[] = [];
   root.walkDecls((decl) => {
     if (!isImageProperty(decl.prop)) return;
@@ -136,13 +151,14 @@ function readable(css: string, charset: string | undefined): string {
 
 /**
  * The image URLs of a stylesheet (SPEC §4): in image-bearing properties only, never `@import` or
- * `@font-face src`. A stylesheet that does not parse has none (and passes unchanged).
+ * `@font-face src`. postcss's safe parser reads what browsers recover from (a block left open at the end, a stray
+ * `}`) instead of giving up on the whole sheet; a stylesheet it still cannot read has none (and passes unchanged).
  */
 export function stylesheetImageUrls(css: string, charset?: string): CssUrl[] {
   if (!mayHaveImageUrls(css)) return [];
   const text = readable(css, charset);
   try {
-    return urlsOf(text, postcss.parse(text));
+    return urlsOf(text, safeParse(text));
   } catch {
     return [];
   }
@@ -170,7 +186,7 @@ function parseDeclarations(declarations: string, charset: string | undefined): r
   const text = `a{${readableCss(withoutTrailBytes(declarations, charset))}}`;
   try {
     // A URL that postcss reads past the end of the attribute (an unclosed string or function) is not one.
-    return urlsOf(text, postcss.parse(text)).filter((url) => url.end <= text.length - 1).map((url) => ({
+    return urlsOf(text, safeParse(text)).filter((url) => url.end <= text.length - 1).map((url) => ({
       start: url.start - 2,
       end: url.end - 2,
       url: url.url,

@@ -148,10 +148,14 @@ export class HtmlRewriter implements TreeEvents {
     if (!this.held) this.safe = offset;
   }
 
+  startTag(location: Token.LocationWithAttributes): void {
+    // On every start tag, whatever the tree builder makes of it (an SVG element, an ignored `<img>` in a frameset).
+    this.removeOptOutAttribute(location);
+  }
+
   element(element: TreeNode, location: Token.LocationWithAttributes): void {
     // Elements in SVG or MathML are not HTML: their `src`, `style` or `<style>` are not what SPEC §3 rewrites.
     if (element.namespaceURI !== html.NS.HTML) return;
-    this.removeOptOutAttribute(location);
     if (element.tagName === 'base') this.chooseBase(element);
     if (element.tagName === 'style' || (element.tagName === 'noscript' && this.builder.options.scriptingEnabled)) {
       this.held = { element, kind: element.tagName, start: location.endOffset };
@@ -160,7 +164,6 @@ export class HtmlRewriter implements TreeEvents {
   }
 
   merged(element: TreeNode, added: readonly Token.Attribute[], location: Token.LocationWithAttributes): void {
-    this.removeOptOutAttribute(location);
     this.markAttributes(element, added, location);
   }
 
@@ -239,9 +242,9 @@ export class HtmlRewriter implements TreeEvents {
   }
 
   /**
-   * SPEC §3: `ai-compress` never reaches the client, duplicates included. The white space before it goes too
-   * when white space or `>` follows it; otherwise one separator stays, so no two tokens join: neither the next
-   * attribute (`ai-compress="false"src=…`) nor a `/` that would become part of an unquoted value before it.
+   * SPEC §3: `ai-compress` never reaches the client, on any start tag, duplicates included. The white space
+   * before it goes too when white space or `>` follows it, so that no two tokens join: not the next attribute
+   * (`ai-compress="false"src=…`), not a `/` with an unquoted value before it or with the `>` after it.
    */
   private removeOptOutAttribute(location: Token.LocationWithAttributes): void {
     const first = location.attrs?.[OPT_OUT_ATTRIBUTE];
@@ -252,20 +255,26 @@ export class HtmlRewriter implements TreeEvents {
           .filter((span) => span.name === OPT_OUT_ATTRIBUTE)
           .map((span) => ({ startOffset: span.start + this.emitted, endOffset: span.end + this.emitted }))
       : [];
+    let previousEnd = -1;
     for (const span of [first, ...spans]) {
+      const at = (offset: number) => this.pending[offset - this.emitted];
       let from = span.startOffset;
-      let after = span.endOffset - this.emitted;
-      const next = this.pending[after];
-      while (isAsciiWhitespace(this.pending[after])) after += 1;
-      if (this.pending[after] === '=') {
+      let after = span.endOffset;
+      while (isAsciiWhitespace(at(after))) after += 1;
+      let text = '';
+      if (at(after) === '=') {
         // `a ai-compress ='x'`: without it, `a ='x'` would give `a` the value. A `/` keeps `=` starting a name.
-        this.edits.push({ start: from, end: span.endOffset, text: '/' });
-        continue;
+        text = '/';
+      } else if (isAsciiWhitespace(at(span.endOffset)) || at(span.endOffset) === '>') {
+        let start = from;
+        while (start > this.emitted && isAsciiWhitespace(at(start - 1))) start -= 1;
+        // The white space stays after a `/` (`<svg / ai-compress="false">` must not become the self-closing
+        // `<svg />`, another tree) and after an attribute removed just before.
+        if (start === from || (at(start - 1) !== '/' && start !== previousEnd)) from = start;
+        if (from === span.startOffset && at(from - 1) === '/' && at(span.endOffset) === '>') text = ' ';
       }
-      if (isAsciiWhitespace(next) || next === '>') {
-        while (from > this.emitted && isAsciiWhitespace(this.pending[from - 1 - this.emitted])) from -= 1;
-      }
-      this.edits.push({ start: from, end: span.endOffset, text: '' });
+      this.edits.push({ start: from, end: span.endOffset, text });
+      previousEnd = span.endOffset;
     }
   }
 }

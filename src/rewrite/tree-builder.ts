@@ -22,6 +22,8 @@ type LeanTree = TreeAdapterTypeMap<TreeNode, TreeNode, TreeNode, TreeNode, TreeN
 
 /** What the rewriter hears from the tree builder, in document order. */
 export interface TreeEvents {
+  /** A start tag was read (before the tree builder acts on it, whether or not it makes an element). */
+  startTag(location: Token.LocationWithAttributes): void;
   /** An element made from the start tag being read (not an implied element, not a reconstructed formatting one). */
   element(node: TreeNode, location: Token.LocationWithAttributes): void;
   /** A repeated `<html>` or `<body>` start tag: `added` are the attributes it merged into the existing element. */
@@ -170,6 +172,7 @@ export class TreeBuilder extends Parser<LeanTree> {
   }
 
   override onStartTag(token: Token.TagToken): void {
+    if (token.location) this.events.startTag(token.location);
     super.onStartTag(token);
     if (this.merges.length > 0 && token.location) {
       for (const merge of this.merges.splice(0)) this.events.merged(merge.node, merge.added, token.location);

@@ -66,6 +66,19 @@ describe('HTTP around a rewritten document (RFC 9110)', () => {
     assert.ok(head.headers['accept-ch'], 'Accept-CH present');
   });
 
+  for (const label of ['csunicode', 'iso-10646-ucs-2', 'UCS-2', 'unicodeFFFE', 'utf-16le', 'iso-2022-jp', 'replacement', 'utf-32']) {
+    it(`a page in charset=${label} (not ASCII-compatible) passes byte for byte, even where its bytes spell <img src=a.png>`, async () => {
+      // UTF-16LE code units whose bytes read "<img src=a.png>" byte-wise: U+693C is 3C 69 ("<i"), and so on.
+      const body = Buffer.from('<img src=a.png>\0', 'latin1');
+      origin.handle((_req, res) => {
+        res.writeHead(200, { 'Content-Type': `text/html; charset=${label}`, 'Content-Length': String(body.length) });
+        res.end(body);
+      });
+      const res = await request(`/utf16-${label}.html`, 'GET');
+      assert.deepEqual(res.body, body);
+    });
+  }
+
   it('HEAD for a file that is not rewritten keeps the origin headers', async () => {
     const head = await request('/movie.mp4', 'HEAD');
     assert.equal(head.headers.etag, '"v1"');

@@ -52,6 +52,30 @@ describe('rewritten documents are kept and revalidated', () => {
     assert.match(String(second.headers.vary), /User-Agent/);
   });
 
+  it("a 304 that sets a cookie ends the kept page: its cookie goes to that visitor only, never to the next", async () => {
+    await get('/cookie-on-304.html');
+    extraHeaders = { 'Set-Cookie': 'SID=secret-of-visitor-b; HttpOnly' };
+    const b = await get('/cookie-on-304.html');
+    assert.equal(b.status, 200);
+    assert.equal(b.headers['set-cookie']?.[0], 'SID=secret-of-visitor-b; HttpOnly', 'the visitor whose 304 set it gets it');
+    extraHeaders = {};
+    const c = await get('/cookie-on-304.html');
+    const d = await get('/cookie-on-304.html');
+    assert.equal(c.headers['set-cookie'], undefined);
+    assert.equal(d.headers['set-cookie'], undefined);
+    assert.match(d.body.toString(), new RegExp(`/v${version}\\.png\\?m=`));
+  });
+
+  it('a 304 that makes the page private ends the kept page', async () => {
+    await get('/private-on-304.html');
+    extraHeaders = { 'Cache-Control': 'private, max-age=60' };
+    await get('/private-on-304.html');
+    extraHeaders = {};
+    const next = await get('/private-on-304.html');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined, 'nothing kept to revalidate');
+    assert.notEqual(next.headers['cache-control'], 'private, max-age=60');
+  });
+
   it('a changed page is rewritten anew', async () => {
     await get('/changing.html');
     version += 1;
