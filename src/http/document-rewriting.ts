@@ -9,6 +9,7 @@ import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext } from '../rewrite/index.js';
+import { MAX_REWRITTEN_STYLESHEET } from '../rewrite/streams.js';
 import { VIEWPORT_HEADERS } from '../client/viewport.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isDecodingError, lenientDecoder } from './content-decoding.js';
@@ -132,7 +133,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     // A 304 that now says `Vary: *` (or names other headers) ends the entry: this answer is the last from it. So
     // does one that makes the page personal (`Set-Cookie`, `private`, `no-store`): its headers are this visitor's
     // alone and must never be stored for the next (RFC 9111 §3.1, §4.3.4).
-    if (vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalHeaders(originRes.rawHeaders)) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
+    if (vary === '*' || vary.join() !== (entry.vary ?? []).join() || endsKeptPage(originRes.rawHeaders)) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
     else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
     const headers = withClientHints(rewrittenDocumentHeaders(originHeaders));
     headers.push('Content-Length', String(entry.body.length));
@@ -140,12 +141,15 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     res.end(entry.body, () => done({ bytes: entry.body.length }));
   }
 
-  /** Whether a response's headers are for one visitor only: a cookie set, or `Cache-Control: private`/`no-store`. */
-  function personalHeaders(rawHeaders: readonly string[]): boolean {
+  /**
+   * Whether a `304`'s headers end a kept page: for one visitor only (a cookie set, `private`, `no-store`), or
+   * forbidding the rewrite from now on (`no-transform`, RFC 9110 §7.7: the next visitor gets the origin's page).
+   */
+  function endsKeptPage(rawHeaders: readonly string[]): boolean {
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toLowerCase();
       if (name === 'set-cookie' || name === 'set-cookie2') return true;
-      if (name === 'cache-control' && /(^|,)\s*(private|no-store)\b/i.test(rawHeaders[i + 1]!)) return true;
+      if (name === 'cache-control' && /(^|,)\s*(private|no-store|no-transform)\b/i.test(rawHeaders[i + 1]!)) return true;
     }
     return false;
   }
@@ -193,7 +197,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const rewriter =
       kind === 'html'
         ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes, charset: document.charset }, settings.rewrite.maxBytes)
-        : cssRewriteStream(documentUrl, marking, settings.rewrite.maxBytes, document.charset);
+        : cssRewriteStream(documentUrl, marking, Math.min(settings.rewrite.maxBytes, MAX_REWRITTEN_STYLESHEET), document.charset);
     const decoder = coding === 'identity' ? [] : lenientDecoder(coding);
     const encoder = encoderFor(coding);
     const keep = cache && exchange.cacheKey && keepableDocument(req.headers, originRes.headers) ? ([] as Buffer[]) : undefined;

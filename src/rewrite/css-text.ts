@@ -58,12 +58,14 @@ function unquotedUrl(css: string, open: number): { start: number; end: number; b
  *   parser skip them there, which is how old sites hid `<style>` contents from pre-CSS browsers; postcss does
  *   not know them and would reject the whole sheet;
  * - the inside of a bad `url(…)` replaced by U+0001 characters: CSS reads it as one bad-url token up to its `)`,
- *   postcss as a string that may run to the end of the sheet; the U+0001s keep it recognisably bad.
+ *   postcss as a string that may run to the end of the sheet; the U+0001s keep it recognisably bad; so is a
+ *   `url(` the sheet ends in;
+ * - the inside of a string the sheet ends in, which CSS reads as text to the end.
  */
 export function readableCss(css: string): string {
   // A UTF-8 byte-order mark (three bytes here) is not CSS: browsers drop it before they read the sheet.
   const bom = css.startsWith('\xEF\xBB\xBF') ? 3 : 0;
-  if (bom === 0 && !css.includes('<!--') && !css.includes('-->') && !/url\(/i.test(css)) return css;
+  if (bom === 0 && !css.includes('<!--') && !css.includes('-->') && !/url\(|image-set\(/i.test(css)) return css;
   let out = ' '.repeat(bom);
   let from = bom;
   let depth = 0;
@@ -74,8 +76,14 @@ export function readableCss(css: string): string {
       const close = css.indexOf('*/', i + 2);
       i = close === -1 ? css.length : close + 2;
     } else if (c === '"' || c === "'") {
+      const open = i;
       i += 1;
       while (i < css.length && css[i] !== c && css[i] !== '\n') i += css[i] === '\\' ? 2 : 1;
+      if (i >= css.length) {
+        // A string the sheet ends in holds everything to the end (CSS Syntax §4.3.5): no `url()` in there.
+        out += css.slice(from, open + 1) + css.slice(open + 1).replace(/[^\n]/g, '_');
+        from = css.length;
+      }
       i += 1;
     } else if (c === '\\') {
       i += 2;
@@ -90,7 +98,9 @@ export function readableCss(css: string): string {
       if (!url) {
         i += 4;
       } else {
-        if (url.bad) {
+        // A `url(` the sheet ends in runs to the end (`}` and `;` are part of it): where postcss would end it
+        // is not where CSS does, so it is taken for bad and left as it is.
+        if (url.bad || url.end >= css.length) {
           out += css.slice(from, url.start) + '\u0001'.repeat(url.end - url.start);
           from = url.end;
         }

@@ -114,8 +114,7 @@ export class HtmlRewriter implements TreeEvents {
     if (this.charsetUnknown) this.settleCharset();
     this.builder.tokenizer.write(this.unwritten.join(''), true);
     this.unwritten = [];
-    // An unclosed <style> (or a token cut by the end) is passed on as it is.
-    this.edits = this.edits.filter((edit) => edit.start < this.safe);
+    // Edits exist only for whole tags and contents (a tag cut by the end makes none): all of them apply.
     return this.flush(this.emitted + this.pending.length);
   }
 
@@ -171,8 +170,9 @@ export class HtmlRewriter implements TreeEvents {
     const held = this.held;
     if (held?.element !== element) return;
     this.held = undefined;
-    if (!endTag) return;
-    const content = this.text(held.start, endTag.startOffset);
+    // Without an end tag the page ended inside the element: its content runs to the end, as in browsers.
+    const end = endTag ? endTag.startOffset : this.emitted + this.pending.length;
+    const content = this.text(held.start, end);
     if (held.kind === 'style') {
       if (!isOptedOut(element) && !this.optedOutFragment) {
         this.edits.push(...cssMarkEdits(stylesheetImageUrls(content, this.charset), held.start, this.base, this.options.marking));
@@ -182,7 +182,7 @@ export class HtmlRewriter implements TreeEvents {
     // SPEC §3: the <img>s inside <noscript>, as a browser without scripts would read them.
     const nested = new HtmlRewriter({ ...this.options, charset: this.charset }, { base: this.base, optedOut: this.optedOutFragment || isOptedOut(element) });
     const rewritten = nested.write(content) + nested.end();
-    if (rewritten !== content) this.edits.push({ start: held.start, end: endTag.startOffset, text: rewritten });
+    if (rewritten !== content) this.edits.push({ start: held.start, end, text: rewritten });
   }
 
   /**
@@ -249,14 +249,13 @@ export class HtmlRewriter implements TreeEvents {
   private removeOptOutAttribute(location: Token.LocationWithAttributes): void {
     const first = location.attrs?.[OPT_OUT_ATTRIBUTE];
     if (!first) return;
-    const tag = this.text(first.endOffset, location.endOffset);
-    const spans = tag.toLowerCase().includes(OPT_OUT_ATTRIBUTE)
-      ? attributeSpans(this.pending, first.endOffset - this.emitted, location.endOffset - this.emitted)
-          .filter((span) => span.name === OPT_OUT_ATTRIBUTE)
-          .map((span) => ({ startOffset: span.start + this.emitted, endOffset: span.end + this.emitted }))
-      : [];
+    // Extents by the tokenizer's attribute states from the first one on: parse5's span of `ai-compress=>` stops
+    // before its `=`, and duplicates have none.
+    const spans = attributeSpans(this.pending, first.startOffset - this.emitted, location.endOffset - this.emitted)
+      .filter((span) => span.name === OPT_OUT_ATTRIBUTE)
+      .map((span) => ({ startOffset: span.start + this.emitted, endOffset: span.end + this.emitted }));
     let previousEnd = -1;
-    for (const span of [first, ...spans]) {
+    for (const span of spans) {
       const at = (offset: number) => this.pending[offset - this.emitted];
       let from = span.startOffset;
       let after = span.endOffset;

@@ -19,6 +19,13 @@ const binary = (text: string) => Buffer.from(text, 'latin1');
 export const MAX_HELD_BACK_BYTES = 2 * 2 ** 20;
 
 /**
+ * A stylesheet is parsed whole, synchronously (postcss): about 1 MB/s here with the bytes as the browser reads
+ * them, so a larger one would hold every other connection up for seconds. It passes as it is, like a `<style>`
+ * element above the same size.
+ */
+export const MAX_REWRITTEN_STYLESHEET = 2 ** 20;
+
+/**
  * An HTML document through the rewriter, as it streams. Past `maxBytes` (counted on the bytes this stream is
  * given: decoded ones, the decoder comes first) the rest passes as it is (SPEC: large pages stream through), and
  * so does a UTF-16 page, and the rest of a page whose rewriter holds back more than `maxHeldBytes`.

@@ -79,6 +79,17 @@ describe('HTTP around a rewritten document (RFC 9110)', () => {
     });
   }
 
+  it('a stylesheet above 1 MiB passes as it is (it is parsed whole, synchronously: no connection waits on it)', async () => {
+    const css = Buffer.from(`a{background:url(a.png)}\n${'p{color:red}\n'.repeat(90_000)}`);
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/css' });
+      res.end(css);
+    });
+    const res = await request('/big.css', 'GET');
+    assert.ok(css.length > 2 ** 20);
+    assert.deepEqual(res.body, css);
+  });
+
   it('HEAD for a file that is not rewritten keeps the origin headers', async () => {
     const head = await request('/movie.mp4', 'HEAD');
     assert.equal(head.headers.etag, '"v1"');

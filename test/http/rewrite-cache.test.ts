@@ -76,6 +76,15 @@ describe('rewritten documents are kept and revalidated', () => {
     assert.notEqual(next.headers['cache-control'], 'private, max-age=60');
   });
 
+  it('a 304 that says no-transform ends the kept page: the next visitor gets the page as the origin sends it', async () => {
+    await get('/no-transform-on-304.html');
+    extraHeaders = { 'Cache-Control': 'no-transform' };
+    await get('/no-transform-on-304.html');
+    const next = await get('/no-transform-on-304.html');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined, 'nothing kept to revalidate');
+    assert.equal(next.body.toString(), page(), 'not rewritten');
+  });
+
   it('a changed page is rewritten anew', async () => {
     await get('/changing.html');
     version += 1;

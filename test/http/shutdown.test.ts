@@ -29,7 +29,13 @@ describe('SIGTERM', () => {
     const exitedAfterResponse = proxy.exited.then((code) => ({ code, at: performance.now() }));
     proxy.child.kill('SIGTERM');
     await waitForLog(proxy, (l) => String(l.msg).startsWith('stopping'));
-    await assert.rejects(fetchRaw(new URL('/new', proxy.url)), { code: 'ECONNREFUSED' }, 'no new connections');
+    // Refused once the listener is closed; on a loaded machine a connect can still land in the kernel's accept
+    // queue just before that and is reset instead. Either way it is never served.
+    await assert.rejects(
+      fetchRaw(new URL('/new', proxy.url)),
+      (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET',
+      'no new connections',
+    );
 
     const res = await response;
     const respondedAt = performance.now();

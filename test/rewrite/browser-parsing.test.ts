@@ -45,6 +45,12 @@ const CASES: [string, string, string, string?][] = [
   ['an opt-out attribute followed by = keeps the attribute before it without a value', '<img alt ai-compress="true" =x src="a.png">', `<img alt / =x src="a.png?${M}">`],
   ['ai-compress leaves every start tag, an SVG one and an ignored one included', '<svg ai-compress="false"><image ai-compress=false href="a.png"/></svg><select><img ai-compress="false" src="s.png"></select><head ai-compress="false">', '<svg><image href="a.png"/></svg><select><img src="s.png"></select><head>'],
   ['ai-compress between a / and > leaves them apart (a self-closing SVG is another tree)', '<svg/ai-compress="false"></svg><svg / ai-compress="false"></svg><svg/ai-compress="false" ai-compress="false"></svg>', '<svg/ ></svg><svg / ></svg><svg/ ></svg>'],
+  // Found by the second review.
+  ['ai-compress leaves a <style> or <noscript> the page ends in; their content is read to the end', '<noscript><img ai-compress=false src=n.png><img src=m.png><style ai-compress="false">p{background:url(a.png)}', `<noscript><img src=n.png><img src=m.png?${M}><style>p{background:url(a.png)}`],
+  ['an unclosed <style> at the end is read to the end', '<style>p{background:url(a.png)}', `<style>p{background:url(a.png?${M})}`],
+  ['ai-compress with = and no value', '<p ai-compress=><img src=a.png ai-compress= >', `<p><img src=a.png?${M}>`],
+  ['a url( the sheet ends in runs to the end: left alone', '<style>a{background:url(a.png}</style><style>a{background:url(a.png;color:red}</style>', '<style>a{background:url(a.png}</style><style>a{background:url(a.png;color:red}</style>'],
+  ['a string the sheet ends in is text to the end: no mark inside', `<style>a::before{content:'x;background:url(a.png)</style><p style="content:'x;background:url(b.png)">`, `<style>a::before{content:'x;background:url(a.png)</style><p style="content:'x;background:url(b.png)">`],
   // Found by the differential test (test/rewrite/differential.test.ts), kept as examples.
   ['quirks mode: a <table> stays inside an opted-out <picture> in a <p>', '<p><picture ai-compress="false"><table><img style="background:url(c.png)"></table>', '<p><picture><table><img style="background:url(c.png)"></table>'],
   ['a NUL in a url() is U+FFFD to CSS, not a bad URL', '<style>.a{background:#fff url(a\0.png)}</style>', `<style>.a{background:#fff url(a\0.png?${M})}</style>`],
