@@ -194,9 +194,11 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const { marking } = exchange;
     // Joined as text: a path such as `//other.example/x` is a path on this site, not a network-path reference.
     const documentUrl = new URL(marking.site.origin + (req.url ?? '/'));
+    let compressed = 0;
+    if (coding !== 'identity') originRes.on('data', (chunk: Buffer) => (compressed += chunk.length));
     const rewriter =
       kind === 'html'
-        ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes, charset: document.charset }, settings.rewrite.maxBytes)
+        ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes, charset: document.charset }, settings.rewrite.maxBytes, undefined, coding === 'identity' ? undefined : () => compressed)
         : cssRewriteStream(documentUrl, marking, Math.min(settings.rewrite.maxBytes, MAX_REWRITTEN_STYLESHEET), document.charset);
     const decoder = coding === 'identity' ? [] : lenientDecoder(coding);
     const encoder = encoderFor(coding);

@@ -26,11 +26,20 @@ export const MAX_HELD_BACK_BYTES = 2 * 2 ** 20;
 export const MAX_REWRITTEN_STYLESHEET = 2 ** 20;
 
 /**
+ * A decompression bomb is cut short: past this many decoded bytes for each compressed byte received (and past
+ * `RATIO_FLOOR` decoded bytes), the rest of a page passes unrewritten. Real pages compress 3–20×; a 30 KB gzip
+ * body that inflates to 30 MB (1000×) would otherwise cost seconds of rewriting for a few kilobytes sent.
+ */
+export const MAX_DECOMPRESSION_RATIO = 100;
+const RATIO_FLOOR = 2 ** 20;
+
+/**
  * An HTML document through the rewriter, as it streams. Past `maxBytes` (counted on the bytes this stream is
  * given: decoded ones, the decoder comes first) the rest passes as it is (SPEC: large pages stream through), and
- * so does a UTF-16 page, and the rest of a page whose rewriter holds back more than `maxHeldBytes`.
+ * so does a UTF-16 page, the rest of a page whose rewriter holds back more than `maxHeldBytes`, and the rest of a
+ * compressed page past `MAX_DECOMPRESSION_RATIO` times the compressed bytes so far (`compressedBytes`).
  */
-export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number, maxHeldBytes = MAX_HELD_BACK_BYTES): Transform {
+export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number, maxHeldBytes = MAX_HELD_BACK_BYTES, compressedBytes?: () => number): Transform {
   const rewriter = new HtmlRewriter(options);
   let seen = 0;
   /** Bytes the rewriter has given back (marks make it a little more than it was given: held back is at most less). */
@@ -40,7 +49,8 @@ export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       if (seen === 0 && startsWithUtf16Bom(chunk)) rewriting = false;
       seen += chunk.length;
-      if (rewriting && seen > maxBytes) {
+      const bomb = compressedBytes !== undefined && seen > RATIO_FLOOR && seen > MAX_DECOMPRESSION_RATIO * compressedBytes();
+      if (rewriting && (seen > maxBytes || bomb)) {
         rewriting = false;
         const rest = rewriter.end();
         if (rest !== '') this.push(binary(rest));

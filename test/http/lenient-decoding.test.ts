@@ -106,6 +106,26 @@ describe('lenient decoding of rewritten pages (as Chromium decodes them)', () =>
     assert.ok(text.length > page.length - 400 && text.length < page.length, `${text.length} of ${page.length} bytes`);
   });
 
+  it('a decompression bomb is rewritten only up to 100× its compressed size; a real page of the same length in full', async () => {
+    const spaces = (n: number) => ' '.repeat(n);
+    const bomb = Buffer.from(`<html><body><img src="/first.png">${spaces(10e6)}<img src="/after.png">${spaces(10e6)}</body></html>`);
+    const packed = zlib.gzipSync(bomb);
+    assert.ok(packed.length < 40_000 && bomb.length / packed.length > 500, `${packed.length} bytes packed`);
+    serve('gzip', packed);
+    const res = await get('/bomb.html', 'gzip');
+    const text = zlib.gunzipSync(res.body).toString('latin1');
+    assert.equal(text.length, bomb.length + 'm=ic,webp,avif,zorro?'.length, 'the whole page, one mark');
+    assert.ok(text.includes('/first.png?m=ic,webp,avif,zorro'));
+    assert.ok(text.includes('<img src="/after.png">'), 'past the ratio, unrewritten');
+    // Words that compress about as well as real pages do (4–6×): rewritten to the end.
+    let words = '';
+    for (let i = 0; words.length < 3e6; i += 1) words += `w${(i * 7919) % 100_003} `;
+    const page = Buffer.from(`<html><body><img src="/first.png"><p>${words}</p><img src="/after.png"></body></html>`);
+    serve('gzip', zlib.gzipSync(page));
+    const real = zlib.gunzipSync((await get('/real.html', 'gzip')).body).toString('latin1');
+    assert.ok(real.endsWith('<img src="/after.png?m=ic,webp,avif,zorro"></body></html>'));
+  });
+
   it('br is decoded and re-encoded as before', async () => {
     serve('br', zlib.brotliCompressSync(PAGE));
     const res = await get('/br.html', 'br');
