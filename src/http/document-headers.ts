@@ -43,7 +43,7 @@ export function rewritableDocument(method: string | undefined, status: number | 
   if (!kind) return undefined;
   const charset = parameters.map((p) => p.trim()).find((p) => p.startsWith('charset='))?.slice(8).replace(/"/g, '').trim() || undefined;
   if (charset && !asciiCompatible(charset)) return undefined;
-  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerText(headers['cache-control']))) return undefined;
+  if (forbidsTransform(headers)) return undefined;
   const coding = CODINGS[headerText(headers['content-encoding']).toLowerCase()];
   if (!coding) return undefined;
   const length = Number(headers['content-length'] ?? NaN);
@@ -117,6 +117,20 @@ export function varyNames(vary: string | string[] | undefined): readonly string[
   return names.includes('*') ? '*' : names;
 }
 
+/** `Cache-Control: no-transform` (RFC 9110 §7.7): a proxy must pass the response as it is. */
+export function forbidsTransform(headers: IncomingHttpHeaders): boolean {
+  return headerTokens(headers['cache-control']).includes('no-transform');
+}
+
+/**
+ * A response for one visitor only (RFC 9111 §3, §5.2.2): it sets a cookie, or says `private` or `no-store`. A
+ * shared cache never keeps it, nor keeps its headers for the next visitor.
+ */
+export function personalResponse(headers: IncomingHttpHeaders): boolean {
+  if (headers['set-cookie'] !== undefined || headers['set-cookie2'] !== undefined) return true;
+  return headerTokens(headers['cache-control']).some((t) => t === 'private' || t === 'no-store' || t.startsWith('private='));
+}
+
 /**
  * Whether a rewritten document may be kept for other visitors with the same mark: nothing personal on either
  * side (credentials, cookies, `private`), not `Vary: *` (any other `Vary` is part of the key the document is
@@ -124,8 +138,7 @@ export function varyNames(vary: string | string[] | undefined): readonly string[
  */
 export function keepableDocument(requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
   if (requestHeaders.authorization !== undefined || requestHeaders.cookie !== undefined) return false;
-  if (responseHeaders['set-cookie'] !== undefined) return false;
-  if (headerTokens(responseHeaders['cache-control']).some((t) => t === 'private' || t === 'no-store' || t.startsWith('private='))) return false;
+  if (personalResponse(responseHeaders)) return false;
   if (varyNames(responseHeaders.vary) === '*') return false;
   return responseHeaders.etag !== undefined || responseHeaders['last-modified'] !== undefined;
 }
@@ -154,7 +167,7 @@ export function revalidatedHeaders(stored: readonly string[], fresh: readonly st
  */
 export function notModifiedDocument(url: string | undefined, requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
   if (requestHeaders['if-none-match'] === undefined && requestHeaders['if-modified-since'] === undefined) return false;
-  if (/(^|,)\s*no-transform\s*(,|$)/i.test(headerText(responseHeaders['cache-control']))) return false;
+  if (forbidsTransform(responseHeaders)) return false;
   const mediaType = headerText(responseHeaders['content-type']).toLowerCase().split(';')[0]!.trim();
   if (mediaType !== '' && mediaType !== 'text/html' && mediaType !== 'text/css') return false;
   const etag = headerText(responseHeaders.etag);

@@ -8,18 +8,19 @@ import { markValue } from '../marks/index.js';
 import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
-import { cssRewriteStream, htmlRewriteStream, type MarkingContext } from '../rewrite/index.js';
-import { MAX_REWRITTEN_STYLESHEET } from '../rewrite/streams.js';
+import { cssRewriteStream, htmlRewriteStream, type MarkingContext, MAX_REWRITTEN_STYLESHEET } from '../rewrite/index.js';
 import { VIEWPORT_HEADERS } from '../client/viewport.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isDecodingError, lenientDecoder } from './content-decoding.js';
 import {
   type RewritableDocument,
   type ContentCoding,
+  forbidsTransform,
   keepableDocument,
   mayBeRewrittenDocument,
   notModifiedDocument,
   notModifiedHeaders,
+  personalResponse,
   revalidatedHeaders,
   rewritableDocument,
   rewrittenDocumentHeaders,
@@ -131,27 +132,15 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const originHeaders = revalidatedHeaders(entry.originHeaders, originRes.rawHeaders);
     const vary = varyNames(headerValue(originHeaders, 'vary'));
     // A 304 that now says `Vary: *` (or names other headers) ends the entry: this answer is the last from it. So
-    // does one that makes the page personal (`Set-Cookie`, `private`, `no-store`): its headers are this visitor's
-    // alone and must never be stored for the next (RFC 9111 §3.1, §4.3.4).
-    if (vary === '*' || vary.join() !== (entry.vary ?? []).join() || endsKeptPage(originRes.rawHeaders)) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
+    // does one that makes the page personal (`Set-Cookie`, `private`, `no-store`: its headers are this visitor's
+    // alone, RFC 9111 §3.1, §4.3.4) or forbids the rewrite from now on (`no-transform`, RFC 9110 §7.7).
+    const ends = vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalResponse(originRes.headers) || forbidsTransform(originRes.headers);
+    if (ends) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
     else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
     const headers = withClientHints(rewrittenDocumentHeaders(originHeaders));
     headers.push('Content-Length', String(entry.body.length));
     res.writeHead(200, entry.statusMessage, headers);
     res.end(entry.body, () => done({ bytes: entry.body.length }));
-  }
-
-  /**
-   * Whether a `304`'s headers end a kept page: for one visitor only (a cookie set, `private`, `no-store`), or
-   * forbidding the rewrite from now on (`no-transform`, RFC 9110 §7.7: the next visitor gets the origin's page).
-   */
-  function endsKeptPage(rawHeaders: readonly string[]): boolean {
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toLowerCase();
-      if (name === 'set-cookie' || name === 'set-cookie2') return true;
-      if (name === 'cache-control' && /(^|,)\s*(private|no-store|no-transform)\b/i.test(rawHeaders[i + 1]!)) return true;
-    }
-    return false;
   }
 
   /** Headers only: a `HEAD`, or a `304` that stands for a rewritten page. */

@@ -1,4 +1,5 @@
 import { DecodingMode, HtmlEntityDecoder } from 'entities/decode';
+import { isAsciiWhitespace } from './ascii-whitespace.js';
 
 /** Where an attribute's value stands in the source, from the tokenizer's span of the whole `name=value`. */
 export interface ValueSource {
@@ -6,7 +7,6 @@ export interface ValueSource {
   readonly end: number;
 }
 
-const isAsciiWhitespace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r';
 
 /** Finds the value inside `name = "value"` (raw text of one attribute); `undefined` for a bare `name`. */
 export function valueSource(rawAttribute: string, offset: number): ValueSource | undefined {

@@ -1,4 +1,5 @@
 import { Tokenizer } from 'parse5';
+import { trimAsciiWhitespace } from './ascii-whitespace.js';
 
 /** How much of a page a browser looks at for a `<meta>` charset before it decodes anything (HTML standard §13.2.3.2). */
 export const PRESCAN_BYTES = 1024;
@@ -34,6 +35,6 @@ export function declaredCharset(head: string): string | undefined {
     onEndTag: ignore, onComment: ignore, onDoctype: ignore, onCharacter: ignore, onNullCharacter: ignore, onWhitespaceCharacter: ignore, onEof: ignore,
   });
   tokenizer.write(head.slice(0, PRESCAN_BYTES), true);
-  const label = charset?.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '');
+  const label = charset === undefined ? undefined : trimAsciiWhitespace(charset);
   return label === '' ? undefined : label;
 }

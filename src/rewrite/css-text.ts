@@ -2,9 +2,9 @@
  * CSS as a browser reads it, on the binary strings the rewriters work with. Everything here keeps lengths, so an
  * offset found in the readable text is an offset in the source.
  */
+import { isAsciiWhitespace as isCssWhitespace } from './ascii-whitespace.js';
 
 const isHexDigit = (c: string | undefined): boolean => c !== undefined && /^[0-9a-fA-F]$/.test(c);
-const isCssWhitespace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f';
 
 /**
  * How many characters the escape starting with the backslash at `i` takes (CSS Syntax §4.3.7): a hex escape is up
@@ -151,10 +151,9 @@ export function cssUnescape(css: string, start: number, end: number): CssUrlText
     } else if (next === '\r') {
       i += css[i + 2] === '\n' ? 3 : 2;
     } else if (isHexDigit(next)) {
-      let digits = i + 1;
-      while (digits < end && digits < i + 7 && isHexDigit(css[digits])) digits += 1;
-      const codePoint = parseInt(css.slice(i + 1, digits), 16);
       const j = i + escapeLength(css, i, end);
+      // parseInt stops at the white space the escape may end with.
+      const codePoint = parseInt(css.slice(i + 1, j), 16);
       const valid = codePoint !== 0 && codePoint <= 0x10ffff && (codePoint < 0xd800 || codePoint > 0xdfff);
       const text = String.fromCodePoint(valid ? codePoint : 0xfffd);
       for (let k = 0; k < text.length; k += 1) offsets.push(i);
@@ -169,5 +168,3 @@ export function cssUnescape(css: string, start: number, end: number): CssUrlText
   offsets.push(end);
   return { url, offsets };
 }
-
-export { isCssWhitespace };

@@ -1,7 +1,8 @@
 import type { Declaration, Document, Root } from 'postcss';
 import safeParse from 'postcss-safe-parser';
 import valueParser, { type FunctionNode, type Node as ValueNode } from 'postcss-value-parser';
-import { cssUnescape, type CssUrlText, isCssWhitespace, readableCss } from './css-text.js';
+import { isAsciiWhitespace as isCssWhitespace } from './ascii-whitespace.js';
+import { cssUnescape, type CssUrlText, readableCss } from './css-text.js';
 import { withoutTrailBytes } from './legacy-charset.js';
 
 /**

@@ -1,4 +1,5 @@
 import { html, type Token } from 'parse5';
+import { isAsciiWhitespace } from './ascii-whitespace.js';
 import { attributeSpans, decodeAttributeValue, valueSource } from './attribute-source.js';
 import { declarationImageUrls, stylesheetImageUrls } from './css-urls.js';
 import { declaredCharset, PRESCAN_BYTES } from './charset-prescan.js';
@@ -45,8 +46,6 @@ interface Held {
   /** Where the element's content starts (the end of its start tag). */
   readonly start: number;
 }
-
-const isAsciiWhitespace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r';
 
 /**
  * Rewrites image URLs in an HTML document as it streams (SPEC §3). Input and output are "binary" strings (one

@@ -1,4 +1,5 @@
 import { html } from 'parse5';
+import { splitOnAsciiWhitespace, trimAsciiWhitespace } from './ascii-whitespace.js';
 import type { TreeNode } from './tree-builder.js';
 
 /** How an attribute holds image URLs: one URL, a `srcset` list, or CSS declarations. */
@@ -6,8 +7,6 @@ export type UrlKind = 'url' | 'srcset' | 'css';
 
 /** SPEC §3: the legacy `background` attribute, on the elements where browsers still honour it. */
 const BACKGROUND_ELEMENTS = new Set(['body', 'table', 'tr', 'thead', 'tbody', 'tfoot', 'td', 'th']);
-
-const ASCII_WHITESPACE = /[\t\n\f\r ]+/;
 
 function attributeValue(element: TreeNode, name: string): string | undefined {
   return element.attrs.find((attr) => attr.name === name)?.value;
@@ -43,7 +42,7 @@ export function imageUrlKind(element: TreeNode, attribute: string, lazy: Readonl
     case 'link': {
       // <link rel=preload as=image>: else the preload fetches the unmarked URL and the <img> the marked one.
       if (attribute !== 'href' && attribute !== 'imagesrcset') return undefined;
-      const rel = (attributeValue(element, 'rel') ?? '').toLowerCase().split(ASCII_WHITESPACE);
+      const rel = splitOnAsciiWhitespace((attributeValue(element, 'rel') ?? '').toLowerCase());
       if (!rel.includes('preload') || !isKeyword(attributeValue(element, 'as'), 'image')) return undefined;
       return attribute === 'href' ? 'url' : 'srcset';
     }
@@ -57,7 +56,7 @@ export function imageUrlKind(element: TreeNode, attribute: string, lazy: Readonl
 /** `ai-compress="false"` (ASCII case-insensitive, surrounding ASCII white space ignored). */
 export function optsOut(element: TreeNode): boolean {
   const value = attributeValue(element, OPT_OUT_ATTRIBUTE);
-  return value !== undefined && value.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase() === 'false';
+  return value !== undefined && trimAsciiWhitespace(value).toLowerCase() === 'false';
 }
 
 export const OPT_OUT_ATTRIBUTE = 'ai-compress';

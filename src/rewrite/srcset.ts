@@ -1,6 +1,6 @@
+import { isAsciiWhitespace } from './ascii-whitespace.js';
 import type { UrlSpan } from './text-span.js';
 
-const WHITESPACE = /[\t\n\f\r ]/;
 
 /**
  * The URL of each candidate of a `srcset`, as the HTML standard's "parse a srcset attribute" finds them: URLs
@@ -12,10 +12,10 @@ export function srcsetUrls(value: string): UrlSpan[] {
   let i = 0;
   const n = value.length;
   while (i < n) {
-    while (i < n && (WHITESPACE.test(value[i]!) || value[i] === ',')) i += 1;
+    while (i < n && (isAsciiWhitespace(value[i]) || value[i] === ',')) i += 1;
     if (i >= n) break;
     const start = i;
-    while (i < n && !WHITESPACE.test(value[i]!)) i += 1;
+    while (i < n && !isAsciiWhitespace(value[i])) i += 1;
     let end = i;
     let endsCandidate = false;
     while (end > start && value[end - 1] === ',') {

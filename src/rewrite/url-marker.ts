@@ -1,5 +1,6 @@
 import type { Capabilities } from '../client/index.js';
 import { isMarked, markInsertion, resolvesToSite } from '../marks/index.js';
+import { leadingAsciiWhitespace, trimAsciiWhitespace } from './ascii-whitespace.js';
 
 /** What a rewriter needs to know to mark a URL found in a document. */
 export interface MarkingContext {
@@ -20,10 +21,9 @@ export interface UrlMark {
  * itself, and is not already marked.
  */
 export function urlMark(url: string, base: URL, context: MarkingContext): UrlMark | undefined {
-  // Only ASCII white space surrounds a URL (HTML standard §2.5.1); a byte above 0x7F, such as the A0 that ends
-  // many UTF-8 and Shift_JIS characters, is part of it: JavaScript's trim() would cut it off.
-  const leading = /^[\t\n\f\r ]*/.exec(url)![0].length;
-  const trimmed = url.slice(leading).replace(/[\t\n\f\r ]+$/, '');
+  // Only ASCII white space surrounds a URL (HTML standard §2.5.1); a byte above 0x7F is part of it.
+  const leading = leadingAsciiWhitespace(url);
+  const trimmed = trimAsciiWhitespace(url);
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
   if (!onSite(trimmed, base, context.site)) return undefined;
   if (isMarked(trimmed)) return undefined;
