@@ -62,6 +62,8 @@ function unquotedUrl(css: string, open: number): { start: number; end: number; b
  *   `url(` the sheet ends in;
  * - the inside of a string the sheet ends in, which CSS reads as text to the end.
  */
+const isNewline = (c: string | undefined): boolean => c === '\n' || c === '\r' || c === '\f';
+
 export function readableCss(css: string): string {
   // A UTF-8 byte-order mark (three bytes here) is not CSS: browsers drop it before they read the sheet.
   const bom = css.startsWith('\xEF\xBB\xBF') ? 3 : 0;
@@ -78,7 +80,8 @@ export function readableCss(css: string): string {
     } else if (c === '"' || c === "'") {
       const open = i;
       i += 1;
-      while (i < css.length && css[i] !== c && css[i] !== '\n') i += css[i] === '\\' ? 2 : 1;
+      // A line break ends a string (CSS Syntax §3.3: CR, FF and CR LF read as LF); an escaped one continues it.
+      while (i < css.length && css[i] !== c && !isNewline(css[i])) i += css[i] !== '\\' ? 1 : css[i + 1] === '\r' && css[i + 2] === '\n' ? 3 : 2;
       if (i >= css.length) {
         // A string the sheet ends in holds everything to the end (CSS Syntax §4.3.5): no `url()` in there.
         out += css.slice(from, open + 1) + css.slice(open + 1).replace(/[^\n]/g, '_');

@@ -65,7 +65,7 @@ function urlFunctionSpan(value: string, node: FunctionNode): { start: number; en
     // `url("…")` holds exactly one string: anything else in the parentheses (another string, an unclosed one)
     // makes no URL a browser loads.
     let close = start + 1;
-    while (close < end && value[close] !== quote && value[close] !== '\n') close += value[close] === '\\' ? 2 : 1;
+    while (close < end && value[close] !== quote && !/[\n\r\f]/.test(value[close]!)) close += value[close] !== '\\' ? 1 : value[close + 1] === '\r' && value[close + 2] === '\n' ? 3 : 2;
     if (close !== end - 1 || value[close] !== quote) return 'bad';
     start += 1;
     end -= 1;

@@ -7,7 +7,7 @@ import { cssMarkEdits } from './css-rewriter.js';
 import { imageUrlKind, inTemplateContent, isOptedOut, OPT_OUT_ATTRIBUTE, type UrlKind } from './image-attributes.js';
 import { srcsetUrls } from './srcset.js';
 import { applyEdits, type Edit, type UrlSpan } from './text-span.js';
-import { TreeBuilder, type TreeEvents, type TreeNode } from './tree-builder.js';
+import { precedes, TreeBuilder, type TreeEvents, type TreeNode } from './tree-builder.js';
 import { type MarkingContext, urlMark } from './url-marker.js';
 
 /**
@@ -61,7 +61,10 @@ export class HtmlRewriter implements TreeEvents {
   private readonly builder: TreeBuilder;
   private readonly lazy: ReadonlySet<string>;
   private base: URL;
-  private baseChosen: boolean;
+  /** Inside `<noscript>` the page's base is already chosen: a browser that runs scripts never sees one there. */
+  private readonly baseFixed: boolean;
+  /** The `<base href>` element the base comes from. */
+  private baseElement: TreeNode | undefined;
   private readonly optedOutFragment: boolean;
   private charset: string | undefined;
   /** Until the first 1024 bytes are in, when the response named no charset. */
@@ -79,8 +82,7 @@ export class HtmlRewriter implements TreeEvents {
 
   constructor(private readonly options: HtmlRewriteOptions, fragment?: FragmentContext) {
     this.base = fragment?.base ?? options.documentUrl;
-    // Inside <noscript> the page's <base> is already chosen: a browser that runs scripts never sees this one.
-    this.baseChosen = fragment !== undefined;
+    this.baseFixed = fragment !== undefined;
     this.optedOutFragment = fragment?.optedOut ?? false;
     this.charset = options.charset;
     this.charsetUnknown = options.charset === undefined && fragment === undefined;
@@ -185,15 +187,18 @@ export class HtmlRewriter implements TreeEvents {
   }
 
   /**
-   * The document's base URL is the first `<base href>` of the document (HTML standard §4.2.3), outside template
-   * contents; browsers refuse `data:` and `javascript:` bases and keep the document's URL, as for one that does
-   * not parse.
+   * The document's base URL is that of the first `<base href>` in tree order (HTML standard §4.2.3), outside
+   * template contents, as it stands when an element is read: a later `<base>` counts only for what follows it,
+   * and only if the tree builder puts it ahead of the one chosen (foster parenting puts it before a table that
+   * holds that one). Browsers refuse `data:` and `javascript:` bases and keep the document's URL, as for one that
+   * does not parse.
    */
   private chooseBase(element: TreeNode): void {
-    if (this.baseChosen || inTemplateContent(element)) return;
+    if (this.baseFixed || inTemplateContent(element)) return;
     const href = element.attrs.find((attr) => attr.name === 'href');
-    if (!href) return;
-    this.baseChosen = true;
+    if (!href || (this.baseElement && !precedes(element, this.baseElement))) return;
+    this.baseElement = element;
+    this.base = this.options.documentUrl;
     try {
       const base = new URL(href.value, this.options.documentUrl);
       if (base.protocol !== 'data:' && base.protocol !== 'javascript:') this.base = base;
@@ -253,9 +258,12 @@ export class HtmlRewriter implements TreeEvents {
     const spans = attributeSpans(this.pending, first.startOffset - this.emitted, location.endOffset - this.emitted)
       .filter((span) => span.name === OPT_OUT_ATTRIBUTE)
       .map((span) => ({ startOffset: span.start + this.emitted, endOffset: span.end + this.emitted }));
+    const at = (offset: number) => this.pending[offset - this.emitted];
     let previousEnd = -1;
+    let previousBefore: string | undefined;
+    // The character the output has before `offset`: removals right before it do not count.
+    const before = (offset: number) => (offset === previousEnd ? previousBefore : at(offset - 1));
     for (const span of spans) {
-      const at = (offset: number) => this.pending[offset - this.emitted];
       let from = span.startOffset;
       let after = span.endOffset;
       while (isAsciiWhitespace(at(after))) after += 1;
@@ -268,10 +276,11 @@ export class HtmlRewriter implements TreeEvents {
         while (start > this.emitted && isAsciiWhitespace(at(start - 1))) start -= 1;
         // The white space stays after a `/` (`<svg / ai-compress="false">` must not become the self-closing
         // `<svg />`, another tree) and after an attribute removed just before.
-        if (start === from || (at(start - 1) !== '/' && start !== previousEnd)) from = start;
-        if (from === span.startOffset && at(from - 1) === '/' && at(span.endOffset) === '>') text = ' ';
+        if (start === from || (before(start) !== '/' && start !== previousEnd)) from = start;
+        if (from === span.startOffset && before(from) === '/' && at(span.endOffset) === '>') text = ' ';
       }
       this.edits.push({ start: from, end: span.endOffset, text });
+      previousBefore = text === '' ? before(from) : text[text.length - 1];
       previousEnd = span.endOffset;
     }
   }

@@ -1,4 +1,5 @@
 import { html, Parser, Token, type TreeAdapter, type TreeAdapterTypeMap } from 'parse5';
+import { RunTokenizer } from './run-tokenizer.js';
 
 /**
  * A node of the lean tree the rewriter keeps: an element (or the document, a fragment) and its parent, nothing
@@ -14,6 +15,8 @@ export interface TreeNode {
   content?: TreeNode;
   /** For a template's content fragment: its template. */
   host?: TreeNode;
+  /** The node this one was inserted before (foster parenting puts a node before its table), if it was. */
+  before?: TreeNode;
   /** For the document: quirks mode decides parsing too (a `<table>` does not close a `<p>` in quirks mode). */
   mode?: html.DOCUMENT_MODE;
 }
@@ -45,6 +48,24 @@ function node(tagName: string, namespaceURI: html.NS, attrs: Token.Attribute[]):
 
 const ignore = (): void => undefined;
 
+function isInclusiveAncestor(ancestor: TreeNode, node: TreeNode | null): boolean {
+  for (; node; node = node.parent) if (node === ancestor) return true;
+  return false;
+}
+
+/**
+ * Whether `later`, inserted after `earlier`, stands before it in tree order. A node appended to an open element
+ * comes after everything already there; the tree builder puts a node ahead of existing ones only by inserting it
+ * (or an ancestor) before another node, the table of foster parenting (HTML standard §13.2.6.1), which is open
+ * while that happens: then exactly what lies in that node's subtree comes after.
+ */
+export function precedes(later: TreeNode, earlier: TreeNode): boolean {
+  for (let node: TreeNode | null = later; node; node = node.parent) {
+    if (node.before && isInclusiveAncestor(node.before, earlier)) return true;
+  }
+  return false;
+}
+
 /**
  * parse5's tree adapter interface over lean nodes. The parser only asks a tree for names, namespaces, attributes,
  * parents and template contents; text, comments and the doctype are dropped (the rewriter reads text from the
@@ -60,8 +81,9 @@ function leanAdapter(merges: Merges): TreeAdapter<LeanTree> {
     appendChild: (parent, child) => {
       child.parent = parent;
     },
-    insertBefore: (parent, child) => {
+    insertBefore: (parent, child, reference) => {
       child.parent = parent;
+      child.before = reference;
     },
     setTemplateContent: (template, content) => {
       template.content = content;
@@ -119,6 +141,12 @@ export class TreeBuilder extends Parser<LeanTree> {
   private merges!: Merges;
   private atEof = false;
 
+  constructor(...args: ConstructorParameters<typeof Parser<LeanTree>>) {
+    super(...args);
+    // The same tokenizer states and tokens, with runs of plain input taken in one step (run-tokenizer.ts).
+    this.tokenizer = new RunTokenizer(this.options, this);
+  }
+
   /** A builder for a whole document. With `scripting`, `<noscript>` holds text, as in a browser that runs scripts. */
   static forDocument(events: TreeEvents, scripting: boolean): TreeBuilder {
     const merges: Merges = [];
@@ -146,8 +174,13 @@ export class TreeBuilder extends Parser<LeanTree> {
     return builder;
   }
 
-  override _attachElementToTree(element: TreeNode, location: Token.LocationWithAttributes | null, insertionLocation: { parent: TreeNode }): void {
+  override _attachElementToTree(
+    element: TreeNode,
+    location: Token.LocationWithAttributes | null,
+    insertionLocation: { parent: TreeNode; beforeElement?: TreeNode | null },
+  ): void {
     element.parent = insertionLocation.parent;
+    if (insertionLocation.beforeElement) element.before = insertionLocation.beforeElement;
     // A reconstructed formatting element carries the location of the tag it copies, which was reported already.
     const token = this.currentToken;
     if (location && token?.type === Token.TokenType.START_TAG && token.location === location) this.events.element(element, location);

@@ -56,6 +56,18 @@ const CASES: [string, string, string, string?][] = [
   ['a NUL in a url() is U+FFFD to CSS, not a bad URL', '<style>.a{background:#fff url(a\0.png)}</style>', `<style>.a{background:#fff url(a\0.png?${M})}</style>`],
   ['url() holding more than one string loads nothing', '<style>.a{background:url("a.png);font-family:"x";}</style>', '<style>.a{background:url("a.png);font-family:"x";}</style>'],
   ['a reconstructed formatting element copies its tag: rewritten once, as where it was made', '<div><picture ai-compress="false"><b style="background:url(b.png)"></div><p>x', '<div><picture><b style="background:url(b.png)"></div><p>x'],
+  ['a CR ends a CSS string as a LF does (CSS Syntax §3.3)', "<style>a{content:'x\r}b{background:url(a.png)}</style><p style=\"content:'x\fy;background:url(b.png)\">", `<style>a{content:'x\r}b{background:url(a.png?${M})}</style><p style="content:'x\fy;background:url(b.png?${M})">`],
+  ['two opt-outs after a / keep it apart from the >', '<svg/ai-compress="true"ai-compress="false"><clipPath></clipPath></svg>', '<svg/ ><clipPath></clipPath></svg>'],
+  [
+    'a <base> foster-parented ahead of the chosen one counts from where it is read on, not before',
+    '<table><tr><td><base href="http://cdn.example/"><img src="a.png"></td><i><base href="/x/"></i><img src="b.png"></table><img src="c.png">',
+    `<table><tr><td><base href="http://cdn.example/"><img src="a.png"></td><i><base href="/x/"></i><img src="b.png?${M}"></table><img src="c.png?${M}">`,
+  ],
+  [
+    'a <base> appended after the chosen one does not count',
+    '<table><tr><td><base href="http://cdn.example/"></td></tr></table><base href="/x/"><img src="a.png">',
+    '<table><tr><td><base href="http://cdn.example/"></td></tr></table><base href="/x/"><img src="a.png">',
+  ],
   ['SVG foreignObject holds HTML', '<svg><foreignObject><video poster="p.jpg"></video></foreignObject></svg>', `<svg><foreignObject><video poster="p.jpg?${M}"></video></foreignObject></svg>`],
   ['SVG desc and title hold HTML', '<svg><desc><input type=image src=d.png></desc><title><input type=image src=t.png></title></svg>', `<svg><desc><input type=image src=d.png?${M}></desc><title><input type=image src=t.png?${M}></title></svg>`],
   ['MathML text integration point', '<math><mi><video poster="p.jpg"></video></mi></math>', `<math><mi><video poster="p.jpg?${M}"></video></mi></math>`],

@@ -89,7 +89,8 @@ function optOutSpans(input: string): { start: number; end: number }[] {
 /**
  * (a): the input with every `ai-compress` attribute of a start tag removed, by the rule the README states: the
  * white space before it goes too when white space or `>` follows, unless that white space follows a `/` or an
- * attribute removed just before; `=` after it leaves a `/` in its place, `>` right after `/ai-compress…` a space.
+ * attribute removed just before; `=` after it leaves a `/` in its place, and a `>` that would follow a `/` (once the
+ * attributes are removed) gets a space before it.
  */
 function withoutOptOuts(input: string): string {
   let out = '';
@@ -105,8 +106,10 @@ function withoutOptOuts(input: string): string {
     } else if (isAsciiWhitespace(next) || next === '>') {
       let start = from;
       while (start > copied && isAsciiWhitespace(input[start - 1])) start -= 1;
-      if (start === from || (input[start - 1] !== '/' && start !== previousEnd)) from = start;
-      if (from === span.start && input[from - 1] === '/' && next === '>') text = ' ';
+      // What the output has just before: what a removal right before left there, if one did.
+      const before = (at: number) => (at === previousEnd ? out.at(-1) : input[at - 1]);
+      if (start === from || (before(start) !== '/' && start !== previousEnd)) from = start;
+      if (from === span.start && before(from) === '/' && next === '>') text = ' ';
     }
     out += input.slice(copied, from) + text;
     copied = span.end;
@@ -238,17 +241,21 @@ interface Walk {
   readonly charset?: string;
   /** Where repeated `<html>`/`<body>` tags merged attributes in. */
   readonly mergedAt?: Map<Element, Map<string, number>>;
-  /** The first `<base href>` of the document (outside templates), with where it stands. */
-  readonly base: { url: URL; offset: number } | undefined;
+  /** The `<base href>` elements of the document (outside templates) in tree order, with where each stands. */
+  readonly bases: readonly { url: URL; offset: number }[] | undefined;
   readonly fragmentBase?: URL;
 }
 
-/** The document's base for an element at `offset`: the first valid `<base href>` before it (HTML standard §4.2.3). */
-function firstBase(document: ParentNode): Walk['base'] {
-  let found: Walk['base'];
+/**
+ * The `<base href>` elements of the document (outside templates) in tree order, with where each stands. The base
+ * for an element read at `offset` is the first in tree order of those read before it (HTML standard §4.2.3, as
+ * the document stands when the element is read: a browser resolves a URL then).
+ */
+function bases(document: ParentNode): NonNullable<Walk['bases']> {
+  const found: { url: URL; offset: number }[] = [];
   const visit = (node: ParentNode) => {
     for (const child of node.childNodes) {
-      if (found || !('tagName' in child)) continue;
+      if (!('tagName' in child)) continue;
       if (child.tagName === 'base' && child.namespaceURI === html.NS.HTML) {
         const href = child.attrs.find((a) => a.name === 'href');
         if (href) {
@@ -259,8 +266,7 @@ function firstBase(document: ParentNode): Walk['base'] {
           } catch {
             // keeps the document's URL
           }
-          found = { url, offset: child.sourceCodeLocation?.startOffset ?? 0 };
-          return;
+          found.push({ url, offset: child.sourceCodeLocation?.startOffset ?? 0 });
         }
       }
       visit(child);
@@ -294,7 +300,7 @@ function assertTreesAgree(input: ParentNode, output: ParentNode, walk: Walk, inh
         return;
       }
       const offset = x.sourceCodeLocation?.startOffset ?? 0;
-      const baseAt = (at: number) => walk.fragmentBase ?? (walk.base && walk.base.offset < at ? walk.base.url : DOCUMENT_URL);
+      const baseAt = (at: number) => walk.fragmentBase ?? walk.bases?.find((base) => base.offset < at)?.url ?? DOCUMENT_URL;
       const base = baseAt(offset);
       const optedOutAbove = walk.insertedOptedOut?.has(x) ?? false;
       const optedOut = inheritedOptOut || optedOutAbove || optsOut(x);
@@ -318,7 +324,7 @@ function assertTreesAgree(input: ParentNode, output: ParentNode, walk: Walk, inh
         const context = defaultTreeAdapter.createElement('body', html.NS.HTML, []);
         const options = { scriptingEnabled: false, sourceCodeLocationInfo: true };
         const inner = referenceParse(textOf(x), true);
-        assertTreesAgree(inner.root, parseFragment(context, textOf(y), options), { base: undefined, fragmentBase: base, charset: walk.charset, insertedOptedOut: inner.insertedOptedOut, copies: inner.copies, mergedAt: inner.mergedAt }, optedOut);
+        assertTreesAgree(inner.root, parseFragment(context, textOf(y), options), { bases: undefined, fragmentBase: base, charset: walk.charset, insertedOptedOut: inner.insertedOptedOut, copies: inner.copies, mergedAt: inner.mergedAt }, optedOut);
       }
       visit(x, y);
       if (x.tagName === 'template' && x.namespaceURI === html.NS.HTML) visit(defaultTreeAdapter.getTemplateContent(x as Template), defaultTreeAdapter.getTemplateContent(y as Template));
@@ -331,7 +337,7 @@ function check(input: string, cuts: readonly number[]): void {
   const output = rewrite(input, cuts);
   assert.equal(withoutMarks(output), withoutOptOuts(input), 'only the marks and the ai-compress attributes differ');
   const reference = referenceParse(input);
-  assertTreesAgree(reference.root, parse(output, { sourceCodeLocationInfo: true }), { base: firstBase(reference.root), mergedAt: reference.mergedAt, charset: declaredCharset(input), insertedOptedOut: reference.insertedOptedOut, copies: reference.copies }, false);
+  assertTreesAgree(reference.root, parse(output, { sourceCodeLocationInfo: true }), { bases: bases(reference.root), mergedAt: reference.mergedAt, charset: declaredCharset(input), insertedOptedOut: reference.insertedOptedOut, copies: reference.copies }, false);
 }
 
 describe('the rewriter against parse5’s tree builder (issue 14, acceptance 1)', () => {
