@@ -154,6 +154,8 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     settings,
     limits: { maxPixels: config.limits.maxImageAreaPixels, maxFrames: 1000 },
     intervalSeconds: config.intervalCachingSeconds,
+    hostMode: config.origin.host,
+    interimSeconds: compression.interimMaxAge,
     maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4)),
     logger,
     metrics,

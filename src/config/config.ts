@@ -36,6 +36,8 @@ export interface ImageCompressionConfig {
   /** Per-format search bounds, overriding min/max quality for that format. */
   readonly formatMin: Readonly<Partial<Record<QualityFormat, number>>>;
   readonly formatMax: Readonly<Partial<Record<QualityFormat, number>>>;
+  /** Seconds a response before final may be reused by the browser (0: `no-cache`), SPEC §5.5. */
+  readonly interimMaxAge: number;
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

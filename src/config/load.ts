@@ -27,6 +27,12 @@ const DEFAULTS = {
   lazyAttributes: ['data-src', 'data-srcset'],
   rewriteMaxBytes: 20e6,
   rewriteCacheBytes: 64 * 2 ** 20,
+  /**
+   * A minute: a returning visitor picks up a better variant at most a minute after it exists (experiments take
+   * seconds each), and until then each of its images costs one conditional request a minute, a `304` while
+   * nothing changed. Long enough to spare a page's images a round trip each within one visit's reloads.
+   */
+  interimMaxAgeSeconds: 60,
 } as const;
 
 interface ParsedElement {
@@ -250,6 +256,7 @@ function buildCompression(elements: ParsedElements, source: string): ImageCompre
     maxQuality,
     losslessPng: values['lossless-png'] ?? false,
     aiqa: values.aiqa ?? 'jpeg',
+    interimMaxAge: values['interim-max-age'] ?? DEFAULTS.interimMaxAgeSeconds,
   };
 }
 

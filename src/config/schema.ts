@@ -48,6 +48,7 @@ export const CONFIG_SCHEMA = {
     'allowed-error': decimal(0, 1, ''),
     'format-min': formatQualities,
     'format-max': formatQualities,
+    'interim-max-age': integer(0, 600),
   },
   'image-scaling': {},
   'image-api': {

@@ -21,3 +21,20 @@ export function cacheDirectives(value: string | string[] | undefined): Map<strin
   }
   return map;
 }
+
+/**
+ * Whether `Accept-Encoding` allows gzip (RFC 9110 §12.5.3): named (or as `x-gzip`) or covered by `*`, with a
+ * non-zero weight; an explicit `gzip;q=0` refuses it even after a `*`.
+ */
+export function acceptsGzip(value: string | string[] | undefined): boolean {
+  let named: boolean | undefined;
+  let wildcard = false;
+  for (const token of headerTokens(value)) {
+    const [coding = '', ...parameters] = token.split(';').map((part) => part.trim());
+    const weight = parameters.find((p) => p.startsWith('q='));
+    const allowed = weight === undefined || Number(weight.slice(2)) > 0;
+    if (coding === 'gzip' || coding === 'x-gzip') named = allowed;
+    else if (coding === '*') wildcard = allowed;
+  }
+  return named ?? wildcard;
+}

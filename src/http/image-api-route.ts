@@ -28,10 +28,10 @@ export function createImageApiRoute(core: ImageRouteCore) {
    * original of the same dimensions is not sent: the original is, saying so.
    */
   async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
-    const key = options.originUrl;
-    const found = await storedOriginal(req, res, key);
+    const found = await storedOriginal(req, res, options.originUrl);
     if ('answer' in found) return found.answer;
     const { record, bytes } = found;
+    const key = found.source.key;
     if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
     if (options.onlyWiderThan !== undefined && record.facts && record.facts.width <= options.onlyWiderThan) {
       return answerOriginal(req, res, record, bytes, `no wider than ${options.onlyWiderThan} px: nothing to scale`);
@@ -64,7 +64,7 @@ export function createImageApiRoute(core: ImageRouteCore) {
     }
     const headers: Record<string, string | number> = {
       'Content-Type': variant.record.contentType,
-      'Cache-Control': imageCacheControl(true, record, parts.intervalSeconds),
+      'Cache-Control': imageCacheControl(record, { final: true, inPlace: false, intervalSeconds: parts.intervalSeconds, interimSeconds: parts.interimSeconds }),
       ...(options.vary.length > 0 ? { Vary: options.vary.join(', ') } : {}),
       ETag: imageEtag(variant.record.digest),
       ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),

@@ -29,24 +29,51 @@ export function freshUntil(original: OriginalRecord, intervalSeconds: number): n
   return original.validatedAt;
 }
 
+/** The origin's directives a final image keeps as they are (SPEC §5.5): how long, and what caches may do then. */
+const KEPT_DIRECTIVES = ['max-age', 's-maxage', 'no-cache', 'must-revalidate', 'proxy-revalidate', 'immutable', 'stale-while-revalidate', 'stale-if-error'];
+
+export interface ImageLifetime {
+  /** All experiments for the image and mark have run: the bytes will not change while the original does not. */
+  readonly final: boolean;
+  /** Answered for an unmarked URL by its `Accept` (SPEC §7): never for shared caches. */
+  readonly inPlace: boolean;
+  /** `<interval-caching seconds>`, 0 when off. */
+  readonly intervalSeconds: number;
+  /** `<image-compression interim-max-age>`: how long a response before final may be reused; 0 = `no-cache`. */
+  readonly interimSeconds: number;
+}
+
 /**
- * SPEC §5.5: `private, no-transform` while experiments remain (the bytes will change); once all have run,
- * `public, no-transform` with the origin's lifetime, or the interval's.
+ * SPEC §5.5 and §7. Before final: `private, no-transform` with an explicit short lifetime (or `no-cache`), so that
+ * no browser keeps the interim bytes heuristically (RFC 9111 §4.2.2: a share of the time since `Last-Modified`,
+ * months for an old image) after a better variant exists. Final: `public, no-transform` (`private` in place) with
+ * the origin's lifetime and directives, or the interval's.
  */
-export function imageCacheControl(final: boolean, original: OriginalRecord, intervalSeconds: number): string {
-  if (!final) return 'private, no-transform';
-  if (intervalSeconds > 0) return `public, no-transform, max-age=${intervalSeconds}, s-maxage=${intervalSeconds}`;
+export function imageCacheControl(original: OriginalRecord, lifetime: ImageLifetime): string {
+  const scope = lifetime.inPlace ? 'private, no-transform' : 'public, no-transform';
+  if (!lifetime.final) return `private, no-transform, ${lifetime.interimSeconds > 0 ? `max-age=${lifetime.interimSeconds}` : 'no-cache'}`;
+  if (lifetime.intervalSeconds > 0) {
+    const seconds = lifetime.intervalSeconds;
+    return lifetime.inPlace ? `${scope}, max-age=${seconds}` : `${scope}, max-age=${seconds}, s-maxage=${seconds}`;
+  }
   const cc = cacheDirectives(original.cacheControl);
-  const parts = ['public', 'no-transform'];
-  if (cc.has('max-age')) parts.push(`max-age=${cc.get('max-age')}`);
-  if (cc.has('s-maxage')) parts.push(`s-maxage=${cc.get('s-maxage')}`);
-  if (cc.has('no-cache')) parts.push('no-cache');
+  const parts = [scope];
+  for (const name of KEPT_DIRECTIVES) {
+    if (!cc.has(name) || (lifetime.inPlace && (name === 's-maxage' || name === 'proxy-revalidate'))) continue;
+    const value = cc.get(name) ?? '';
+    // Delta-seconds only (RFC 9111 §1.2.2): a value that is not one is left out rather than passed on.
+    if (value === '') parts.push(name);
+    else if (/^\d{1,10}$/.test(value)) parts.push(`${name}=${value}`);
+  }
   return parts.join(', ');
 }
 
-/** An ETag naming the bytes sent (never the origin's tag on other bytes). */
-export function imageEtag(digest: string): string {
-  return `"sp-${digest.slice(0, 24)}"`;
+/**
+ * An ETag naming the bytes sent (never the origin's tag on other bytes); bytes stored with a content coding
+ * (ZorroSVG, gzip) are two representations, with a tag each.
+ */
+export function imageEtag(digest: string, coding?: 'gzip' | 'identity'): string {
+  return `"sp-${digest.slice(0, 24)}${coding === undefined ? '' : `-${coding}`}"`;
 }
 
 /** `If-None-Match` against one tag, weak comparison (RFC 9110 §13.1.2). */
@@ -55,6 +82,29 @@ export function etagMatches(ifNoneMatch: string | string[] | undefined, etag: st
   if (value === '*') return true;
   const bare = etag.replace(/^W\//, '');
   return value.split(',').some((tag) => tag.trim().replace(/^W\//, '') === bare);
+}
+
+/**
+ * The `Last-Modified` of what is sent: the original's, or for a variant the time it was made if that is later
+ * (the bytes at this URL changed then), so that an `If-Modified-Since` from before never keeps a client on older
+ * bytes. At one-second precision, as HTTP dates are.
+ */
+export function representationLastModified(original: OriginalRecord, variant: VariantRecord | undefined): string | undefined {
+  const originalTime = original.lastModified ? Date.parse(original.lastModified) : NaN;
+  if (!variant) return Number.isFinite(originalTime) ? original.lastModified : undefined;
+  const made = Math.floor(variant.createdAt / 1000) * 1000;
+  return new Date(Number.isFinite(originalTime) ? Math.max(originalTime, made) : made).toUTCString();
+}
+
+/**
+ * RFC 9110 §13.2.2 for a GET or HEAD: `If-None-Match` decides when present; only without it does
+ * `If-Modified-Since` (a valid date) count, against `Last-Modified`. True: answer `304`.
+ */
+export function notModified(request: IncomingHttpHeaders, etag: string | undefined, lastModified: string | undefined): boolean {
+  if (request['if-none-match'] !== undefined) return etag !== undefined && etagMatches(request['if-none-match'], etag);
+  const since = Date.parse(headerText(request['if-modified-since']));
+  const modified = lastModified === undefined ? NaN : Date.parse(lastModified);
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
 }
 
 /** `X-Slimproxy-Image`: what the response is (SPEC §5.5). */

@@ -5,8 +5,8 @@ import type { EngineSettings, ExperimentName } from '../images/experiment.js';
 import { wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
 import { EXPERIMENTS, planForFacts } from '../images/plan.js';
-import { probeImage, type ProbeLimits } from '../images/probe.js';
-import type { DecodedMark } from '../marks/index.js';
+import { isImageBytes, probeImage, type ProbeLimits, sniffImageType } from '../images/probe.js';
+import { capabilitiesOfMark, type DecodedMark } from '../marks/index.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
@@ -18,7 +18,11 @@ import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
 import { createImageApiRoute } from './image-api-route.js';
 import { storedVariant } from './stored-variant.js';
-import { etagMatches, freshUntil, imageCacheControl, imageDescription, imageEtag, notStorable } from './image-headers.js';
+import { allowedByMark } from './mark-promise.js';
+import { type HostMode, type ImageSource, imageSource, sourceOfKey } from './image-source.js';
+import { withForwardedFields } from '../proxy/forwarded.js';
+import { freshUntil, imageCacheControl, imageDescription, imageEtag, notModified, notStorable, representationLastModified } from './image-headers.js';
+import { acceptsGzip } from './header-values.js';
 
 export interface ImageRouteParts {
   readonly store: ImageStore;
@@ -28,6 +32,10 @@ export interface ImageRouteParts {
   readonly settings: EngineSettings;
   readonly limits: ProbeLimits;
   readonly intervalSeconds: number;
+  /** `<image-compression interim-max-age>`: the lifetime of a response before final (0: `no-cache`). */
+  readonly interimSeconds: number;
+  /** `<origin host>`: with `client`, the client's `Host` goes to the origin and is part of the store key. */
+  readonly hostMode: HostMode;
   /** Originals larger than this are passed through, not kept. */
   readonly maxOriginalBytes: number;
   readonly logger: Logger;
@@ -42,15 +50,73 @@ export interface ImageRouteParts {
 /** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
 export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } | { readonly kind: 'forward'; readonly reason: string };
 
-/** Client headers that do not go to the origin for an image fetch: its conditionals are answered by us. */
-const NOT_FORWARDED = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range', 'accept-encoding']);
+/**
+ * Client headers that do not go to the origin for an image fetch: its conditionals are answered by us, and the
+ * client's negotiation (formats, languages, codings, client hints) must not choose the one original every client
+ * is served from (SPEC §5.1: the fetch is neutral).
+ */
+const NOT_FORWARDED = new Set([
+  'host',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'accept-charset',
+  'dpr',
+  'width',
+  'viewport-width',
+  'device-memory',
+  'rtt',
+  'downlink',
+  'ect',
+  'save-data',
+]);
 
-function originRequestHeaders(requestHeaders: IncomingHttpHeaders, stored: OriginalRecord | undefined): IncomingHttpHeaders {
+/** The formats every client decodes; anything else only if the origin has nothing else (an SVG, an icon). */
+export const NEUTRAL_ACCEPT = 'image/jpeg, image/png, image/gif, */*;q=0.1';
+
+function originRequestHeaders(req: IncomingMessage | undefined, source: ImageSource, stored: OriginalRecord | undefined): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(requestHeadersForOrigin(requestHeaders))) if (!NOT_FORWARDED.has(name) && name !== 'host') headers[name] = value;
+  if (req) {
+    for (const [name, value] of Object.entries(requestHeadersForOrigin(withForwardedFields(req.headers, req)))) {
+      if (!NOT_FORWARDED.has(name) && !name.startsWith('sec-ch-')) headers[name] = value;
+    }
+  }
+  headers.accept = NEUTRAL_ACCEPT;
+  if (source.host !== undefined) headers.host = source.host;
   if (stored?.etag) headers['if-none-match'] = stored.etag;
   else if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
   return headers;
+}
+
+/**
+ * Why an origin response that varies may not be kept: its `Vary` names a request field other than `Accept` (which
+ * the fetch fixes) and `Accept-Encoding` (which it does not send), so the bytes depend on who asked.
+ */
+function variesByClient(headers: IncomingHttpHeaders): string | undefined {
+  const named = String(headers.vary ?? '').split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  const other = named.find((name) => name !== 'accept' && name !== 'accept-encoding');
+  return other === undefined ? undefined : `Vary: ${other}`;
+}
+
+/**
+ * The media type of bytes by what they are where their first bytes say (a `Content-Type` or a record may lie),
+ * else as declared; gzip-coded bytes are the proxy's ZorroSVG.
+ */
+function bytesType(declared: { readonly contentType: string; readonly contentEncoding?: 'gzip' }, bytes: Buffer): string {
+  if (declared.contentEncoding === 'gzip') return 'image/svg+xml';
+  const sniffed = sniffImageType(bytes);
+  return sniffed === undefined ? declared.contentType : sniffed === 'svg' ? 'image/svg+xml' : `image/${sniffed}`;
+}
+
+/** A header value the proxy writes is one printable line (SPEC §5.5): a reason from libvips may span several. */
+function oneLine(text: string): string {
+  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 300);
 }
 
 /** Whether bytes are a whole gzip stream (an adopted ZorroSVG variant goes to clients as it is, or gunzipped). */
@@ -77,17 +143,20 @@ export function createImageRoute(parts: ImageRouteParts) {
     metrics.storeEvictions.set(store.evictions);
   };
 
-  async function original(requestHeaders: IncomingHttpHeaders, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: Awaited<ReturnType<OriginFetcher['fetch']>> }> {
+  async function original(req: IncomingMessage | undefined, source: ImageSource): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse; skip?: string }> {
+    const key = source.key;
     let record = store.getOriginal(key);
     if (!record || Date.now() >= freshUntil(record, parts.intervalSeconds)) {
-      const fetched = await fetcher.fetch(key, originRequestHeaders(requestHeaders, record), parts.maxOriginalBytes);
+      const fetched = await fetcher.fetch(source.path, originRequestHeaders(req, source, record), parts.maxOriginalBytes);
       const now = Date.now();
       if (fetched.status === 304 && record) {
         record = { ...record, validatedAt: now, cacheControl: (fetched.headers['cache-control']) ?? record.cacheControl };
         await store.touchOriginal(record);
       } else {
         if (fetched.tooLarge || !fetched.body) return { forward: 'original larger than the store takes' };
-        if (notStorable(requestHeaders, fetched.status, fetched.headers)) return { response: fetched };
+        if (notStorable(req?.headers ?? {}, fetched.status, fetched.headers) || variesByClient(fetched.headers)) return { response: fetched };
+        // Only image bytes are kept (SPEC §8): anything else under an image URL is the origin's to send each time.
+        if (!isImageBytes(fetched.body)) return { response: fetched, skip: 'not an image (by its first bytes): passed through, not stored' };
         const probe = await probeImage(fetched.body, limits);
         record = {
           url: key,
@@ -147,7 +216,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       logger.warn({ image: key, mark }, 'cluster: best variant facts in Redis are damaged, deleted and not used');
     }
     const beatsHere = () => best !== undefined && best.size < (store.getVariant(key, mark)?.record.size ?? record.size);
-    if (best && beatsHere()) await adoptBest(key, mark, best);
+    if (best && beatsHere()) await adoptBest(key, mark, record, best);
     const missing = beatsHere() ? best?.experiment : undefined;
     const local = doneFor(key, mark, record);
     const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && name !== missing);
@@ -155,10 +224,17 @@ export function createImageRoute(parts: ImageRouteParts) {
   }
 
   /** Keeps the cluster's best variant in the local store if its published bytes are what its facts say. */
-  async function adoptBest(key: string, mark: string, best: VariantRecord): Promise<void> {
+  async function adoptBest(key: string, mark: string, record: OriginalRecord, best: VariantRecord): Promise<void> {
+    // What the mark allows, and of this very original: whoever can write to Redis must not decide a format.
+    const capabilities = capabilitiesOfMark(mark);
+    if (best.originalDigest !== record.digest || !capabilities || !allowedByMark(best.contentType, capabilities, true)) {
+      metrics.clusterEvents.inc({ event: 'refused' });
+      logger.warn({ image: key, mark, contentType: best.contentType }, 'cluster: published variant is of another original or in a format its mark does not allow, not used');
+      return;
+    }
     const bytes = await shared?.bytes(best.digest);
     if (!bytes) return;
-    if (sha256(bytes) !== best.digest || bytes.length !== best.size || (best.contentEncoding === 'gzip' && !gunzips(bytes))) {
+    if (sha256(bytes) !== best.digest || bytes.length !== best.size || (best.contentEncoding === 'gzip' && !gunzips(bytes)) || !allowedByMark(bytesType(best, bytes), capabilities, true)) {
       metrics.clusterEvents.inc({ event: 'refused' });
       logger.warn({ image: key, mark, digest: best.digest }, 'cluster: published variant does not match its facts, not used');
       return;
@@ -216,9 +292,16 @@ export function createImageRoute(parts: ImageRouteParts) {
     stealing = true;
     try {
       const job = await shared.take();
-      if (!job || !Object.hasOwn(EXPERIMENTS, job.experiment)) return;
-      const found = await original({}, job.key);
+      const source = job && sourceOfKey(job.key, parts.hostMode);
+      if (!job || !source || !Object.hasOwn(EXPERIMENTS, job.experiment)) return;
+      const found = await original(undefined, source);
       if (!('record' in found) || found.record.digest !== job.originalDigest || doneFor(job.key, job.mark, found.record).includes(job.experiment)) return;
+      // Only work the mark's own plan has: an offer naming another experiment (a format the mark does not allow) is refused.
+      const capabilities = capabilitiesOfMark(job.mark);
+      if (!capabilities || !found.record.facts || !planForFacts(found.record.facts, capabilities, settings).includes(job.experiment as ExperimentName)) {
+        metrics.clusterEvents.inc({ event: 'refused' });
+        return;
+      }
       metrics.clusterEvents.inc({ event: 'taken-from-another-instance' });
       queue.offer(`${job.key}\u0000${job.mark}`, 0, () => runExperiment(job.key, job.mark, found.record, found.bytes, job.experiment as ExperimentName));
     } catch (err) {
@@ -254,7 +337,7 @@ export function createImageRoute(parts: ImageRouteParts) {
   }
 
   /** An origin answer that is not kept (404, private, …): as it came, or the fallback image for a 404. */
-  async function answerUnstored(req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse): Promise<ImageAnswer> {
+  async function answerUnstored(req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse, skip?: string): Promise<ImageAnswer> {
     const fallback = fetched.status === 404 ? await parts.fallback?.get() : undefined;
     if (fallback) {
       metrics.imageResponses.inc({ outcome: 'fallback' });
@@ -264,24 +347,23 @@ export function createImageRoute(parts: ImageRouteParts) {
       return { kind: 'answered', bytes: fallback.bytes.length };
     }
     metrics.imageResponses.inc({ outcome: 'passed-through' });
-    res.writeHead(fetched.status, fetched.statusMessage, responseHeadersForClient(fetched.rawHeaders));
+    const headers = responseHeadersForClient(fetched.rawHeaders);
+    res.writeHead(fetched.status, fetched.statusMessage, skip === undefined ? headers : [...headers, 'X-Slimproxy-Skip', skip]);
     res.end(req.method === 'HEAD' ? undefined : fetched.body);
     return { kind: 'answered', bytes: fetched.body?.length ?? 0 };
   }
 
   /** The stored original as it is, with the origin's validators and lifetime, and why (`X-Slimproxy-Skip`). */
   function answerOriginal(req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string): ImageAnswer {
-    metrics.imageResponses.inc({ outcome: 'skipped' });
-    res.writeHead(200, {
+    const headers: Record<string, string | number> = {
       'Content-Type': record.contentType,
-      'Content-Length': bytes.length,
-      'X-Slimproxy-Skip': why,
+      'X-Slimproxy-Skip': oneLine(why),
       ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
       ...(record.cacheControl ? { 'Cache-Control': record.cacheControl } : {}),
+      ...(record.expires ? { Expires: record.expires } : {}),
       ...(record.etag ? { ETag: record.etag } : {}),
-    });
-    res.end(req.method === 'HEAD' ? undefined : bytes);
-    return { kind: 'answered', bytes: bytes.length };
+    };
+    return sendImage(req, res, headers, bytes, record, 'skipped');
   }
 
   /**
@@ -289,47 +371,69 @@ export function createImageRoute(parts: ImageRouteParts) {
    * `private, no-transform` and `Vary: Accept`, since the URL does not say which variant it is).
    */
   async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
-    const key = marked.url;
-    const found = await storedOriginal(req, res, key);
+    const found = await storedOriginal(req, res, marked.url);
     if ('answer' in found) return found.answer;
     const { record, bytes } = found;
+    const key = found.source.key;
     const localCount = (await store.countRequest(key)).count;
     const view = await shared?.look(record.digest, marked.mark, key);
     if (view) await adoptFromCluster(key, marked.mark, record, view);
     // In a cluster the queue is ordered by the cluster's counts; the local one stands in without Redis.
     const requests = view?.requests ?? localCount;
-    if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
+    // A mark is a promise (SPEC §5.5): an original in a format it does not allow is the origin's to answer, to
+    // this client's own Accept, as if there were no proxy; a stored variant that breaks it is not used.
+    const promised = (type: string, madeByUs: boolean) => allowedByMark(type, marked.capabilities, madeByUs);
+    const originalAllowed = promised(bytesType(record, bytes), false);
+    if (record.skip) return originalAllowed ? answerOriginal(req, res, record, bytes, record.skip) : { kind: 'forward', reason: 'original in a format the mark does not allow' };
     const final = await scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
-    const variant = store.getVariant(key, marked.mark);
+    const stored = store.getVariant(key, marked.mark);
+    const variant = stored && promised(bytesType(stored.record, stored.bytes), true) ? stored : undefined;
+    if (stored && !variant) logger.warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
+    if (!variant && !originalAllowed) return { kind: 'forward', reason: 'original in a format the mark does not allow' };
+    let chosen = variant;
     let body = variant?.bytes ?? bytes;
-    const headers: Record<string, string | number> = {
-      'Content-Type': variant?.record.contentType ?? record.contentType,
-      'Cache-Control': inPlace ? 'private, no-transform' : imageCacheControl(final, record, parts.intervalSeconds),
-      ...(inPlace ? { Vary: 'Accept' } : {}),
-      ETag: imageEtag(variant?.record.digest ?? record.digest),
-      ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
-      'X-Slimproxy-Image': imageDescription(record, variant?.record),
-      ...(variant?.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
-    };
+    let coding: 'gzip' | undefined;
     if (variant?.record.contentEncoding === 'gzip') {
-      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) headers['Content-Encoding'] = 'gzip';
+      if (acceptsGzip(req.headers['accept-encoding'])) coding = 'gzip';
       else body = gunzipSync(body);
-      headers.Vary = inPlace ? 'Accept, Accept-Encoding' : 'Accept-Encoding';
+      // Never bigger (SPEC §6) by the bytes this client gets: unzipped, a ZorroSVG may not beat the original.
+      if (body.length >= record.size && originalAllowed) {
+        chosen = undefined;
+        body = bytes;
+        coding = undefined;
+      }
     }
-    return sendImage(req, res, headers, body, record, variant ? 'variant' : 'original');
+    const made = chosen?.record;
+    const lastModified = representationLastModified(record, made);
+    const headers: Record<string, string | number> = {
+      'Content-Type': made?.contentType ?? record.contentType,
+      'Cache-Control': imageCacheControl(record, { final, inPlace, intervalSeconds: parts.intervalSeconds, interimSeconds: parts.interimSeconds }),
+      ...(final && record.expires && parts.intervalSeconds === 0 && /^[\x20-\x7e]+$/.test(record.expires) ? { Expires: record.expires } : {}),
+      // Each coding is its own representation (RFC 9110 §8.8.3): its own tag, and `Vary` says what chose it.
+      ETag: imageEtag(made?.digest ?? record.digest, made?.contentEncoding === 'gzip' ? (coding ?? 'identity') : undefined),
+      ...(lastModified ? { 'Last-Modified': lastModified } : {}),
+      'X-Slimproxy-Image': imageDescription(record, made),
+      ...(made?.shortfall ? { 'X-Slimproxy-Skip': made.shortfall } : {}),
+      ...(coding ? { 'Content-Encoding': coding } : {}),
+    };
+    const vary = [...(inPlace ? ['Accept'] : []), ...(variant?.record.contentEncoding === 'gzip' ? ['Accept-Encoding'] : [])];
+    if (vary.length > 0) headers.Vary = vary.join(', ');
+    return sendImage(req, res, headers, body, record, made ? 'variant' : 'original');
   }
 
   /**
    * The stored (fetched or revalidated) original of an image request, or the answer already given for it: handed
    * back to be forwarded (not GET/HEAD, with Authorization, not storable), or the origin's own answer.
    */
-  async function storedOriginal(req: IncomingMessage, res: ServerResponse, key: string): Promise<{ record: OriginalRecord; bytes: Buffer } | { answer: ImageAnswer }> {
+  async function storedOriginal(req: IncomingMessage, res: ServerResponse, path: string): Promise<StoredOriginal | { answer: ImageAnswer }> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return { answer: { kind: 'forward', reason: `method ${req.method}` } };
     if (req.headers.authorization !== undefined) return { answer: { kind: 'forward', reason: 'request with Authorization' } };
-    const found = await original(req.headers, key);
+    const source = imageSource(path, req.headers, parts.hostMode);
+    if (!source) return { answer: { kind: 'forward', reason: 'no usable Host to keep the image under' } };
+    const found = await original(req, source);
     if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
-    if ('response' in found) return { answer: await answerUnstored(req, res, found.response) };
-    return found;
+    if ('response' in found) return { answer: await answerUnstored(req, res, found.response, found.skip) };
+    return { source, ...found };
   }
 
   /**
@@ -337,8 +441,9 @@ export function createImageRoute(parts: ImageRouteParts) {
    * client has it, the body otherwise, counted by `outcome`.
    */
   function sendImage(req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string): ImageAnswer {
-    if (etagMatches(req.headers['if-none-match'], String(headers.ETag))) {
-      const kept = ['Cache-Control', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
+    const lastModified = headers['Last-Modified'];
+    if (notModified(req.headers, headers.ETag === undefined ? undefined : String(headers.ETag), lastModified === undefined ? undefined : String(lastModified))) {
+      const kept = ['Cache-Control', 'Expires', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
       res.writeHead(304, Object.fromEntries(kept.map((name) => [name, headers[name]!])));
       res.end();
       return { kind: 'answered', bytes: 0 };
@@ -357,10 +462,17 @@ export function createImageRoute(parts: ImageRouteParts) {
   return { serve, ...createImageApiRoute(core) };
 }
 
+/** An image's original as stored (fetched or revalidated just now if it had to be), and where it comes from. */
+export interface StoredOriginal {
+  readonly source: ImageSource;
+  readonly record: OriginalRecord;
+  readonly bytes: Buffer;
+}
+
 /** What the image API and scaling routes share with the marked-image route: the original, and the answers. */
 export interface ImageRouteCore {
   readonly parts: ImageRouteParts;
-  readonly storedOriginal: (req: IncomingMessage, res: ServerResponse, key: string) => Promise<{ record: OriginalRecord; bytes: Buffer } | { answer: ImageAnswer }>;
+  readonly storedOriginal: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<StoredOriginal | { answer: ImageAnswer }>;
   readonly answerOriginal: (req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string) => ImageAnswer;
   readonly sendImage: (req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string) => ImageAnswer;
 }

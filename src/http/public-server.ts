@@ -7,6 +7,7 @@ import { type DecodedMark, decodeMarkedUrl, markValue } from '../marks/index.js'
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { classifyOriginFailure } from '../proxy/origin-failure.js';
 import { passThrough } from '../proxy/pass-through.js';
+import { originPath } from '../proxy/request-target.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog } from './request-log.js';
@@ -102,9 +103,17 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
       finish({ bytes: answerHealth(req, res) });
       return;
     }
-    // A marked image URL (SPEC §2) reaches the origin as the page wrote it. Until images are served from the
-    // store, its answer is the original image, passed through.
-    const marked = decodeMarkedUrl(req.url ?? '');
+    // One gate for every route (SPEC §5.1): the request target becomes a path before anything reads it, so no
+    // absolute-form target names another host to an image route any more than to the proxy path.
+    const target = originPath(req.url ?? '');
+    if (!target.ok) {
+      const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
+      settle(res, { kind: 'refused', reason: target.reason }, finish);
+      return;
+    }
+    req.url = target.path;
+    // A marked image URL (SPEC §2): served from the store, or (compression off) passed to the origin unmarked.
+    const marked = decodeMarkedUrl(req.url);
     if (marked) req.url = marked.url;
     let options: ImageOptions | undefined;
     if (imageApi && images && (req.method === 'GET' || req.method === 'HEAD') && isImageRequest(req)) {

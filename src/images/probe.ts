@@ -10,9 +10,41 @@ export function sniffImageType(bytes: Uint8Array): ImageType | 'svg' | undefined
   if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
   if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
   if (ascii(4, 8) === 'ftyp' && /avi[fs]/.test(ascii(8, 32))) return 'avif';
-  const head = ascii(0, 1024).replace(/^\uFEFF|^\xEF\xBB\xBF/, '').trimStart();
-  if ((head.startsWith('<?xml') || head.startsWith('<svg') || head.startsWith('<!--')) && head.includes('<svg')) return 'svg';
+  return isSvg(ascii(0, 4096)) ? 'svg' : undefined;
+}
+
+/**
+ * An SVG document: after a byte-order mark, white space, an XML declaration, processing instructions, comments
+ * and a doctype, the root element is `svg` (with or without a prefix). An HTML page with an inline `<svg>` is not.
+ */
+function isSvg(head: string): boolean {
+  let rest = head.replace(/^(?:\uFEFF|\xEF\xBB\xBF)/, '');
+  for (;;) {
+    rest = rest.trimStart();
+    const prolog = /^(?:<\?[\s\S]*?\?>|<!--[\s\S]*?-->|<!DOCTYPE[^>[]*(?:\[[\s\S]*?\])?\s*>)/i.exec(rest);
+    if (!prolog) break;
+    rest = rest.slice(prolog[0].length);
+  }
+  return /^<(?:[\w.-]+:)?svg[\s/>]/.test(rest);
+}
+
+/**
+ * Image formats the experiments do not read, which sites still serve: kept (only image bytes are stored, SPEC
+ * §8) and passed through as they are.
+ */
+function otherImageType(bytes: Uint8Array): string | undefined {
+  const ascii = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
+  if (ascii(0, 2) === 'BM' && bytes.length > 26) return 'bmp';
+  if (bytes[0] === 0 && bytes[1] === 0 && (bytes[2] === 1 || bytes[2] === 2) && bytes[3] === 0 && bytes.length > 6) return 'ico';
+  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
+  if (ascii(4, 8) === 'ftyp') return 'heif';
+  if ((bytes[0] === 0xff && bytes[1] === 0x0a) || ascii(0, 12) === '\0\0\0\x0cJXL \r\n\x87\n') return 'jxl';
   return undefined;
+}
+
+/** Whether bytes are an image by their first bytes: what the store admits (SPEC §8). */
+export function isImageBytes(bytes: Uint8Array): boolean {
+  return sniffImageType(bytes) !== undefined || otherImageType(bytes) !== undefined;
 }
 
 /** What an experiment needs to know of an original before it starts. */

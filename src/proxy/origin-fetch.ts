@@ -40,7 +40,8 @@ export class OriginFetcher {
           port: url.port,
           path: (url.pathname.replace(/\/$/, '') + path) || '/',
           method: 'GET',
-          headers: { ...headers, host: url.host },
+          // The origin's own name, unless the caller names the virtual host (`<origin host="client">`).
+          headers: { ...headers, host: headers.host ?? url.host },
           agent: this.agent,
         },
         (res) => {

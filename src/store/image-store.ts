@@ -11,8 +11,17 @@ const markPrefix = (url: string) => `${url}\u0000`;
 /** Where bytes live: per original and per (original, mark), never shared, so dropping one never hurts another. */
 const originalBytesKey = (url: string) => `o\u0000${url}`;
 const variantBytesKey = (url: string, mark: string) => `v\u0000${url}\u0000${mark}`;
-/** Recency index key: zero-padded time first, so a range read gives the least recently requested first. */
-const recencyKey = (time: number, url: string) => `${String(time).padStart(15, '0')}\u0000${url}`;
+/**
+ * The two segments of the eviction order (a segmented LRU, as S3-FIFO and W-TinyLFU keep new entries apart): an
+ * original enters on probation and moves to the main segment on its second request. Probation is evicted first
+ * while it holds more than `PROBATION_SHARE` of the bound, so a flood of one-off URLs only ever evicts itself.
+ */
+type Segment = 'p' | 'm';
+const PROBATION_SHARE = 0.1;
+const segmentOf = (requests: RequestRecord | undefined): Segment => (requests?.main ? 'm' : 'p');
+/** Recency index key: the segment, then zero-padded time, so a range read gives a segment's least recent first. */
+const recencyKey = (segment: Segment, time: number, url: string) => `${segment}\u0000${String(time).padStart(15, '0')}\u0000${url}`;
+const segmentRange = (segment: Segment) => ({ start: `${segment}\u0000`, end: `${segment}\u0001` });
 
 export interface StoredVariant {
   readonly record: VariantRecord;
@@ -54,6 +63,25 @@ export class ImageStore {
     this.recency = this.root.openDB({ name: 'recency', encoding: 'string' });
     this.bytes = this.root.openDB({ name: 'bytes', encoding: 'binary' });
     this.meta = this.root.openDB({ name: 'meta' });
+    this.upgradeRecency();
+  }
+
+  /** Stores written before the segments had one recency order keyed by time alone: all of it goes on probation. */
+  private upgradeRecency(): void {
+    if (this.meta.get('recency-version') === 2) return;
+    this.root.transactionSync(() => {
+      for (const { key, value: url } of [...this.recency.getRange({ start: '0', end: ':' })]) {
+        void this.recency.remove(key);
+        const requests = this.requests.get(url);
+        if (requests) void this.recency.put(recencyKey('p', requests.lastRequested, url), url);
+      }
+      void this.meta.put('recency-version', 2);
+    });
+  }
+
+  /** Bytes held by originals on probation (and their variants). */
+  private get probationBytes(): number {
+    return this.meta.get('probation-bytes') ?? 0;
   }
 
   /** Bytes held (originals and variants), as counted when they were stored. */
@@ -78,15 +106,15 @@ export class ImageStore {
     if (sha256(bytes) !== record.digest) throw new Error(`digest mismatch for ${record.url}`);
     await this.root.transaction(() => {
       const previous = this.originals.get(record.url);
-      if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous);
-      if (!previous || previous.digest !== record.digest) this.putBytes(originalBytesKey(record.url), bytes);
-      void this.originals.put(record.url, record);
       // Every stored original has a place in the eviction order, even before its first counted request.
       if (!this.requests.doesExist(record.url)) {
         const now = Date.now();
-        void this.requests.put(record.url, { count: 0, lastRequested: now });
-        void this.recency.put(recencyKey(now, record.url), record.url);
+        void this.requests.put(record.url, { count: 0, lastRequested: now, main: false, held: 0 });
+        void this.recency.put(recencyKey('p', now, record.url), record.url);
       }
+      if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous);
+      if (!previous || previous.digest !== record.digest) this.putBytes(record.url, originalBytesKey(record.url), bytes);
+      void this.originals.put(record.url, record);
     });
     await this.evict();
   }
@@ -113,8 +141,8 @@ export class ImageStore {
       if (!original || original.digest !== record.originalDigest) return;
       const key = markKey(url, mark);
       const previous = this.variants.get(key);
-      if (previous) this.dropBytes(variantBytesKey(url, mark), previous.size);
-      this.putBytes(variantBytesKey(url, mark), bytes);
+      if (previous) this.dropBytes(url, variantBytesKey(url, mark), previous.size);
+      this.putBytes(url, variantBytesKey(url, mark), bytes);
       void this.variants.put(key, record);
     });
     await this.evict();
@@ -132,14 +160,21 @@ export class ImageStore {
     return this.requests.get(url);
   }
 
-  /** Counts a request and moves the original to the recent end of the eviction order. */
+  /**
+   * Counts a request and moves the original to the recent end of its segment's order; a second request takes it
+   * off probation.
+   */
   async countRequest(url: string, now = Date.now()): Promise<RequestRecord> {
     const record = await this.root.transaction(() => {
       const previous = this.requests.get(url);
-      if (previous) void this.recency.remove(recencyKey(previous.lastRequested, url));
-      const next = { count: (previous?.count ?? 0) + 1, lastRequested: now };
+      if (previous) void this.recency.remove(recencyKey(segmentOf(previous), previous.lastRequested, url));
+      const count = (previous?.count ?? 0) + 1;
+      const held = previous?.held ?? 0;
+      const main = previous?.main === true || count >= 2;
+      if (main && previous && !previous.main) this.addProbationBytes(-held);
+      const next: RequestRecord = { count, lastRequested: now, main, held };
       void this.requests.put(url, next);
-      void this.recency.put(recencyKey(now, url), url);
+      void this.recency.put(recencyKey(segmentOf(next), now, url), url);
       return next;
     });
     return record;
@@ -180,50 +215,69 @@ export class ImageStore {
     return Buffer.from(bytes);
   }
 
-  private putBytes(key: string, bytes: Buffer): void {
+  private putBytes(url: string, key: string, bytes: Buffer): void {
     const previous = this.bytes.get(key);
     void this.bytes.put(key, bytes);
     void this.meta.put('bytes', Math.max(0, this.size - (previous?.length ?? 0)) + bytes.length);
+    this.held(url, bytes.length - (previous?.length ?? 0));
   }
 
-  private dropBytes(key: string, size: number): void {
+  private dropBytes(url: string, key: string, size: number): void {
     if (!this.bytes.doesExist(key)) return;
     void this.bytes.remove(key);
     void this.meta.put('bytes', Math.max(0, this.size - size));
+    this.held(url, -size);
+  }
+
+  /** Inside a transaction: what an original (with its variants) holds changed by `delta` bytes. */
+  private held(url: string, delta: number): void {
+    const requests = this.requests.get(url);
+    if (!requests) return;
+    void this.requests.put(url, { ...requests, held: Math.max(0, (requests.held ?? 0) + delta) });
+    if (!requests.main) this.addProbationBytes(delta);
+  }
+
+  private addProbationBytes(delta: number): void {
+    void this.meta.put('probation-bytes', Math.max(0, this.probationBytes + delta));
   }
 
   /** Inside a transaction: removes an original's variants and progress (and their bytes). */
   private forgetDerived(url: string, original: OriginalRecord): void {
-    this.dropBytes(originalBytesKey(url), original.size);
+    this.dropBytes(url, originalBytesKey(url), original.size);
     const range = { start: markPrefix(url), end: `${url}\u0001` };
     // Keys collected first: nothing is removed under a running range read.
     for (const { key, value } of [...this.variants.getRange(range)]) {
       const mark = key.slice(markPrefix(url).length);
-      this.dropBytes(variantBytesKey(url, mark), value.size);
+      this.dropBytes(url, variantBytesKey(url, mark), value.size);
       void this.variants.remove(key);
     }
     for (const key of [...this.progress.getKeys(range)]) void this.progress.remove(key);
   }
 
-  /** Drops the least recently requested originals until the store is within its bound. */
+  /**
+   * Drops originals (with everything that belongs to them) until the store is within its bound: the least
+   * recently requested on probation while probation holds more than its share, else the least recently requested
+   * of the main segment.
+   */
   private async evict(): Promise<void> {
     if (this.size <= this.maxBytes) return;
     await this.root.transaction(() => {
       while (this.size > this.maxBytes) {
-        // A batch at a time, collected before removing: nothing is removed under a running range read.
-        const batch = [...this.recency.getRange({ limit: 32 })];
-        if (batch.length === 0) break;
-        for (const { key, value: url } of batch) {
-          if (this.size <= this.maxBytes) break;
-          const original = this.originals.get(url);
-          if (original) {
-            this.forgetDerived(url, original);
-            void this.originals.remove(url);
-            this.evictions += 1;
-          }
-          void this.requests.remove(url);
-          void this.recency.remove(key);
+        const first: Segment = this.probationBytes > this.maxBytes * PROBATION_SHARE ? 'p' : 'm';
+        // One at a time, read before removing: nothing is removed under a running range read.
+        const victim = [...this.recency.getRange({ ...segmentRange(first), limit: 1 })][0] ?? [...this.recency.getRange({ ...segmentRange(first === 'p' ? 'm' : 'p'), limit: 1 })][0];
+        if (!victim) break;
+        const url = victim.value;
+        const original = this.originals.get(url);
+        if (original) {
+          this.forgetDerived(url, original);
+          void this.originals.remove(url);
+          this.evictions += 1;
         }
+        const requests = this.requests.get(url);
+        if (requests && !requests.main) this.addProbationBytes(-(requests.held ?? 0));
+        void this.requests.remove(url);
+        void this.recency.remove(victim.key);
       }
     });
   }

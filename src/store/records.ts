@@ -47,4 +47,8 @@ export interface ProgressRecord {
 export interface RequestRecord {
   readonly count: number;
   readonly lastRequested: number;
+  /** Off probation (requested twice or more): in the main segment of the eviction order. */
+  readonly main?: boolean;
+  /** Bytes the original and its variants hold in the store. */
+  readonly held?: number;
 }

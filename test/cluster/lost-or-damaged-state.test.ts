@@ -43,7 +43,7 @@ describe('<cluster>: lost or damaged state in Redis', () => {
 
   it('a best variant whose bytes are gone is made again by the instance that lacks it, not given up', async () => {
     const [a, b] = instances as [ClusterInstance, ClusterInstance];
-    assert.equal((await get(a, '/gone.jpg?m=ic')).headers['cache-control'], 'private, no-transform');
+    assert.equal((await get(a, '/gone.jpg?m=ic')).headers['cache-control'], 'private, no-transform, max-age=60');
     await idle();
     const made = await get(a, '/gone.jpg?m=ic');
     assert.equal(made.headers['cache-control'], FINAL);
@@ -52,7 +52,7 @@ describe('<cluster>: lost or damaged state in Redis', () => {
     await client.del(...published);
     // b knows the experiment ran, but cannot have its result: it does not call the original final.
     const first = await get(b, '/gone.jpg?m=ic');
-    assert.equal(first.headers['cache-control'], 'private, no-transform');
+    assert.equal(first.headers['cache-control'], 'private, no-transform, max-age=60');
     assert.deepEqual(first.body, images['/gone.jpg']);
     await idle();
     assert.deepEqual(await experimentsRun(b), { jpeg: 1 }, 'b ran the best’s experiment itself');

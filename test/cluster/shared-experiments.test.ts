@@ -35,7 +35,7 @@ describe('<cluster>: three instances (processes), one Redis, one origin', () => 
     for (let i = 0; i < 3; i += 1) {
       const response = await fetchRaw(new URL(path, instances[i % 3]!.proxy.url));
       assert.equal(response.status, 200);
-      assert.equal(response.headers['cache-control'], 'private, no-transform', `request ${i + 1} is not final yet`);
+      assert.equal(response.headers['cache-control'], 'private, no-transform, max-age=60', `request ${i + 1} is not final yet`);
       await idle();
     }
     const finals = await Promise.all(instances.map((instance) => fetchRaw(new URL(path, instance.proxy.url))));

@@ -37,6 +37,7 @@ describe('config: presets and overrides', () => {
       allowedError: 0,
       formatMin: {},
       formatMax: {},
+      interimMaxAge: 60,
     });
     assert.equal(config.store.maxBytes, 2 ** 30);
     assert.equal(config.limits.maxImageAreaPixels, 50e6);
@@ -105,7 +106,7 @@ describe('config: one clear message for every bad config', () => {
     [
       'an unknown attribute',
       `<config>\n${ORIGIN}\n<image-compression preset="balanced" qualty="80"/>\n</config>`,
-      'conf/config.xml:3: <image-compression>: unknown attribute "qualty"; allowed attributes: preset, quality, d, formats, min-quality, max-quality, lossless-png, aiqa, method, target, allowed-error, format-min, format-max',
+      'conf/config.xml:3: <image-compression>: unknown attribute "qualty"; allowed attributes: preset, quality, d, formats, min-quality, max-quality, lossless-png, aiqa, method, target, allowed-error, format-min, format-max, interim-max-age',
     ],
     [
       'preset="fast"',

@@ -67,7 +67,7 @@ describe('serving marked images (SPEC §5)', () => {
     const first = await get('/photo.jpg?m=ic,webp,avif');
     assert.equal(first.status, 200);
     assert.deepEqual(first.body, photo);
-    assert.equal(first.headers['cache-control'], 'private, no-transform');
+    assert.equal(first.headers['cache-control'], 'private, no-transform, max-age=60');
     assert.match(String(first.headers['x-slimproxy-image']), /^experiment=original/);
     assert.equal(first.headers['last-modified'], 'Wed, 21 Oct 2015 07:28:00 GMT');
     let previous = first.body.length;
@@ -157,7 +157,7 @@ describe('serving marked images (SPEC §5)', () => {
       last = await get('/photo.jpg', chrome);
     }
     assert.match(String(last.headers['content-type']), /^image\/(webp|avif)$/);
-    assert.equal(last.headers['cache-control'], 'private, no-transform');
+    assert.equal(last.headers['cache-control'], 'private, no-transform, max-age=3600');
     assert.equal(last.headers.vary, 'Accept');
     let plain = await get('/photo.jpg', { Accept: '*/*' });
     await proxy.running.experimentsIdle();
@@ -187,7 +187,7 @@ describe('serving marked images (SPEC §5)', () => {
 
   it('passes what is not an image through with a reason', async () => {
     const res = await get('/page.html?m=ic');
-    assert.equal(res.headers['x-slimproxy-skip'], 'not an image');
+    assert.equal(res.headers['x-slimproxy-skip'], 'not an image (by its first bytes): passed through, not stored');
     assert.equal(res.body.toString(), '<p>not an image</p>');
   });
 
@@ -199,6 +199,6 @@ describe('serving marked images (SPEC §5)', () => {
     changingVersion = 2;
     const changed = await get('/changing.jpg?m=ic');
     assert.equal(changed.body.length, photo.length + 1, 'the new original');
-    assert.equal(changed.headers['cache-control'], 'private, no-transform');
+    assert.equal(changed.headers['cache-control'], 'private, no-transform, max-age=60');
   });
 });

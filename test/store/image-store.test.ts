@@ -107,4 +107,62 @@ describe('the image store (LMDB)', () => {
     assert.equal(store.getOriginal('/p9.jpg'), undefined);
     await store.close();
   });
+
+  it('a flood of one-off originals evicts only itself: what was requested twice stays (segmented eviction)', async () => {
+    const store = new ImageStore(freshPath(), 10 * photo.length + 1000);
+    const entry = (name: string) => {
+      const bytes = Buffer.concat([photo, Buffer.from(name)]);
+      return { record: originalRecord(name, bytes), bytes };
+    };
+    let clock = 1000;
+    for (let i = 0; i < 5; i += 1) {
+      const { record, bytes } = entry(`/real${i}.jpg`);
+      await store.countRequest(record.url, (clock += 1));
+      await store.putOriginal(record, bytes);
+      await store.countRequest(record.url, (clock += 1));
+    }
+    for (let i = 0; i < 100; i += 1) {
+      const { record, bytes } = entry(`/junk.jpg?n=${i}`);
+      await store.countRequest(record.url, (clock += 1));
+      await store.putOriginal(record, bytes);
+      assert.ok(store.size <= store.maxBytes, `after junk ${i}: ${store.size}`);
+    }
+    for (let i = 0; i < 5; i += 1) assert.ok(store.getOriginal(`/real${i}.jpg`), `/real${i}.jpg was evicted by one-off URLs`);
+    assert.ok(store.getOriginal('/junk.jpg?n=99'), 'a new original still gets in (and may earn its place)');
+    // A new image requested again leaves probation and stays when the next flood comes.
+    await store.countRequest('/junk.jpg?n=99', (clock += 1));
+    for (let i = 100; i < 200; i += 1) {
+      const { record, bytes } = entry(`/junk.jpg?n=${i}`);
+      await store.countRequest(record.url, (clock += 1));
+      await store.putOriginal(record, bytes);
+    }
+    assert.ok(store.getOriginal('/junk.jpg?n=99'), 'requested twice: kept');
+    await store.close();
+  });
+
+  it('a store written before the segments keeps working: its entries go on probation, in their old order', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 4 * photo.length + 1000);
+    await store.close();
+    // The old layout: one recency order keyed by zero-padded time, no segments.
+    const raw = open({ path, compression: false });
+    const recency = raw.openDB<string, string>({ name: 'recency', encoding: 'string' });
+    const requests = raw.openDB({ name: 'requests' });
+    const meta = raw.openDB({ name: 'meta' });
+    await requests.put('/old.jpg', { count: 1, lastRequested: 5 });
+    await recency.put(`${String(5).padStart(15, '0')}\u0000/old.jpg`, '/old.jpg');
+    await meta.remove('recency-version');
+    await raw.close();
+    const reopened = new ImageStore(path, 4 * photo.length + 1000);
+    const bytes = Buffer.concat([photo, Buffer.from('old')]);
+    await reopened.putOriginal(originalRecord('/old.jpg', bytes), bytes);
+    for (let i = 0; i < 6; i += 1) {
+      const next = Buffer.concat([photo, Buffer.from(String(i))]);
+      await reopened.countRequest(`/n${i}.jpg`, 100 + i);
+      await reopened.putOriginal(originalRecord(`/n${i}.jpg`, next), next);
+    }
+    assert.equal(reopened.getOriginal('/old.jpg'), undefined, 'the old entry was evicted first (least recent)');
+    assert.ok(reopened.size <= reopened.maxBytes);
+    await reopened.close();
+  });
 });
