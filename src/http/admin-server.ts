@@ -1,8 +1,42 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { sniffImageType } from '../images/probe.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ImageStore } from '../store/image-store.js';
 import type { StatusSource } from '../observability/status.js';
-import { renderStatusPage } from '../observability/status-page.js';
+import { renderStatusPage, STATUS_PAGE_CSP } from '../observability/status-page.js';
+
+/**
+ * What the admin listener sends from the store is inert (SPEC §8): whatever the origin sent, opened on its own it
+ * runs nothing in this origin. `sandbox` gives it an opaque origin with scripts off; `img-src data:` lets a ZorroSVG
+ * opened on its own draw the JPEG and mask it inlines (as an `<img>` it needs no policy). Text and JSON answers get
+ * the same policy: none of them needs anything.
+ */
+const INERT_CSP = "sandbox; default-src 'none'; img-src data:";
+
+/** On every admin response: a browser takes the `Content-Type` as sent, never what it guesses from the bytes. */
+const NOSNIFF = { 'X-Content-Type-Options': 'nosniff' } as const;
+
+/** A stored image the admin listener shows, with the type its bytes say, or why it does not. */
+type AdminImage =
+  | { readonly ok: true; readonly bytes: Buffer; readonly contentType: string; readonly contentEncoding?: 'gzip' }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * `/image?url=…&which=best&mark=…`: the status page's thumbnails, an original or the smallest variant kept for it.
+ * Only raster images by their magic bytes (a stored `Content-Type` is the origin's word), and ZorroSVG variants,
+ * which the proxy wrote itself: an SVG original may hold a script, and is never sent from here.
+ */
+function adminImage(store: ImageStore, query: URLSearchParams): AdminImage {
+  const original = store.getOriginal(query.get('url') ?? '');
+  if (!original) return { ok: false, reason: 'no such image' };
+  const best = query.get('which') === 'best' ? store.getVariant(original.url, query.get('mark') ?? '') : undefined;
+  if (best?.record.contentEncoding === 'gzip') return { ok: true, bytes: best.bytes, contentType: 'image/svg+xml', contentEncoding: 'gzip' };
+  const bytes = best?.bytes ?? store.getOriginalBytes(original);
+  if (!bytes) return { ok: false, reason: 'no such image' };
+  const type = sniffImageType(bytes);
+  if (type === undefined || type === 'svg') return { ok: false, reason: 'not shown: not a raster image' };
+  return { ok: true, bytes, contentType: `image/${type}` };
+}
 
 /**
  * The admin listener (SPEC §8), apart from the public one: `/metrics` (Prometheus text), `/api/status` (JSON) and
@@ -15,8 +49,8 @@ import { renderStatusPage } from '../observability/status-page.js';
 export function createAdminServer(metrics: Metrics, status: StatusSource, store?: ImageStore, experimentsIdle?: () => Promise<void>): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
-    const send = (code: number, type: string, body: string) => {
-      res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+    const send = (code: number, type: string, body: string, policy = INERT_CSP) => {
+      res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), 'Content-Security-Policy': policy, ...NOSNIFF });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -36,26 +70,24 @@ export function createAdminServer(metrics: Metrics, status: StatusSource, store?
       return;
     }
     if (path === '/image' && store) {
-      // The status page's thumbnails: an original, or the smallest variant kept for it.
-      const query = new URL(req.url ?? '/', 'http://admin/').searchParams;
-      const original = store.getOriginal(query.get('url') ?? '');
-      const best = original && query.get('which') === 'best' ? store.getVariant(original.url, query.get('mark') ?? '') : undefined;
-      const bytes = best?.bytes ?? (original ? store.getOriginalBytes(original) : undefined);
-      if (!original || !bytes) {
-        send(404, 'text/plain; charset=utf-8', 'no such image\n');
+      const image = adminImage(store, new URL(req.url ?? '/', 'http://admin/').searchParams);
+      if (!image.ok) {
+        send(404, 'text/plain; charset=utf-8', `${image.reason}\n`);
         return;
       }
       res.writeHead(200, {
-        'Content-Type': best?.record.contentType ?? original.contentType,
-        'Content-Length': bytes.length,
+        'Content-Type': image.contentType,
+        'Content-Length': image.bytes.length,
         'Cache-Control': 'no-store',
-        ...(best?.record.contentEncoding ? { 'Content-Encoding': best.record.contentEncoding } : {}),
+        'Content-Security-Policy': INERT_CSP,
+        ...NOSNIFF,
+        ...(image.contentEncoding ? { 'Content-Encoding': image.contentEncoding } : {}),
       });
-      res.end(req.method === 'HEAD' ? undefined : bytes);
+      res.end(req.method === 'HEAD' ? undefined : image.bytes);
       return;
     }
     if (path === '/status' || path === '/') {
-      void status().then((snapshot) => send(200, 'text/html; charset=utf-8', renderStatusPage(snapshot)));
+      void status().then((snapshot) => send(200, 'text/html; charset=utf-8', renderStatusPage(snapshot), STATUS_PAGE_CSP));
       return;
     }
     send(404, 'text/plain; charset=utf-8', 'Not Found: /status, /api/status, /api/idle, /metrics\n');

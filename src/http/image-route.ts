@@ -12,7 +12,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
 import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
 import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
-import { type ImageStore, sha256 } from '../store/image-store.js';
+import { type ImageStore, sha256, type StoredVariant } from '../store/image-store.js';
 import type { OriginalRecord, VariantRecord } from '../store/records.js';
 import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
@@ -336,6 +336,34 @@ export function createImageRoute(parts: ImageRouteParts) {
     );
   }
 
+  /** Conversions to a format every client decodes, being made now (one per original and mark). */
+  const converting = new Map<string, Promise<StoredVariant | undefined>>();
+
+  /**
+   * An original the origin has only as WebP or AVIF, for a mark that allows neither: converted once to PNG (with
+   * alpha) or JPEG (under the same DSSIM target) and kept as that mark's variant, so the promise of the mark holds
+   * even then. An animation, or a conversion that fails, is not: `undefined`.
+   */
+  function decodableVariant(key: string, mark: string, record: OriginalRecord, bytes: Buffer): Promise<StoredVariant | undefined> {
+    if (!record.facts || record.facts.frames > 1) return Promise.resolve(undefined);
+    const tag = `${key}\u0000${mark}\u0000${record.digest}`;
+    let pending = converting.get(tag);
+    if (!pending) {
+      const format = record.facts.hasAlpha ? 'png' : 'jpeg';
+      pending = pool
+        .run('transform', bytes, { ...settings, transform: { format, dpr: 1, algorithm: 'auto' } }, limits)
+        .then(async (outcome) => {
+          if (!outcome.ok) return undefined;
+          const made = storedVariant(record, outcome.variant);
+          await store.putVariant(key, mark, made.record, made.bytes);
+          return store.getVariant(key, mark);
+        })
+        .finally(() => converting.delete(tag));
+      converting.set(tag, pending);
+    }
+    return pending;
+  }
+
   /** An origin answer that is not kept (404, private, …): as it came, or the fallback image for a 404. */
   async function answerUnstored(req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse, skip?: string): Promise<ImageAnswer> {
     const fallback = fetched.status === 404 ? await parts.fallback?.get() : undefined;
@@ -387,9 +415,12 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (record.skip) return originalAllowed ? answerOriginal(req, res, record, bytes, record.skip) : { kind: 'forward', reason: 'original in a format the mark does not allow' };
     const final = await scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
     const stored = store.getVariant(key, marked.mark);
-    const variant = stored && promised(bytesType(stored.record, stored.bytes), true) ? stored : undefined;
+    let variant = stored && promised(bytesType(stored.record, stored.bytes), true) ? stored : undefined;
     if (stored && !variant) logger.warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
-    if (!variant && !originalAllowed) return { kind: 'forward', reason: 'original in a format the mark does not allow' };
+    if (!variant && !originalAllowed) {
+      variant = await decodableVariant(key, marked.mark, record, bytes);
+      if (!variant) return { kind: 'forward', reason: 'original in a format the mark does not allow, and not convertible' };
+    }
     let chosen = variant;
     let body = variant?.bytes ?? bytes;
     let coding: 'gzip' | undefined;

@@ -1,4 +1,24 @@
+import { createHash } from 'node:crypto';
 import type { StatusSnapshot } from './status.js';
+
+/** The page's one stylesheet, allowed by its hash in `STATUS_PAGE_CSP`. */
+const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
+table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}
+.thumb{max-width:160px;max-height:100px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}`;
+
+/**
+ * The page's Content-Security-Policy: what it loads and nothing more. Its one stylesheet by hash (CSP3 hash-source:
+ * no 'unsafe-inline', so text that slipped past `escape` could not style the page either), thumbnails from this
+ * listener's `/image`, the `data:` favicon; no script at all (the page refreshes by `<meta>`, which CSP does not
+ * govern), no `<base>`, no form.
+ */
+export const STATUS_PAGE_CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`,
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
 
 const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -17,9 +37,7 @@ export function renderStatusPage(status: StatusSnapshot): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>slimproxy status</title>
 <link rel="icon" href="data:,">
-<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
-table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}
-.thumb{max-width:160px;max-height:100px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}</style>
+<style>${STYLE}</style>
 </head><body>
 <h1>slimproxy</h1>
 <p class="big">${escape(kb(status.images.bytesSaved))} saved (${saved.toFixed(1)}% of image bytes)</p>
@@ -42,6 +60,9 @@ ${status.store ? imagesSection(status.store) : ''}
 `;
 }
 
+/** What the admin `/image` route shows (it refuses SVG and other documents): only those get a thumbnail. */
+const RASTER = new Set(['jpeg', 'png', 'gif', 'webp', 'avif']);
+
 function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
   const states = table(Object.entries(images.states).map(([k, v]): [string, string] => [k, String(v)]));
   const reasons = Object.entries(images.skipReasons);
@@ -51,7 +72,7 @@ function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
     .map((image) => {
       const best = image.best;
       const saving = best ? `${((100 * (image.originalBytes - best.bytes)) / image.originalBytes).toFixed(0)}%` : '';
-      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${thumb(image.url, 'original')}<br><small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.mark)}<br><small>${escape(best.experiment === best.format ? best.format : `${best.experiment} → ${best.format}`)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
+      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${RASTER.has(image.type) ? `${thumb(image.url, 'original')}<br>` : ''}<small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.mark)}<br><small>${escape(best.experiment === best.format ? best.format : `${best.experiment} → ${best.format}`)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
     })
     .join('');
   return `<h2>Images by state</h2>${states}${reasons.length ? `<p>Skipped: ${reasons.map(([k, v]) => `${escape(k)} ${v}`).join(', ')}</p>` : ''}
