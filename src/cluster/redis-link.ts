@@ -25,6 +25,13 @@ function olderThan(version: string, minimum: readonly number[]): boolean {
 
 const isTimeout = (err: Error) => /timed out/i.test(err.message);
 
+/** `url` fit for a log line: its password, if any, as "***" (a user name stays: it helps find the ACL rule). */
+export function redactedRedisUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.href;
+}
+
 /**
  * The connection to the cluster's Redis, never in the way of a response: every command is bounded by a short
  * timeout, none is queued while Redis is away, and a failure is an answer of `undefined` (the caller then does
@@ -46,7 +53,12 @@ export class RedisLink {
     private readonly logger: Logger,
     private readonly onChange: (connected: boolean) => void,
   ) {
+    // ioredis takes the user, password and db from the URL. TLS is asked for here rather than left to its reading
+    // of the scheme: Node's defaults then apply, so the server's certificate must chain to a trusted CA (the system's,
+    // or one added with NODE_EXTRA_CA_CERTS) and name the host.
+    const tls = new URL(url).protocol === 'rediss:' ? { tls: {} } : {};
     this.client = new Redis(url, {
+      ...tls,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: COMMAND_TIMEOUT_MS,
@@ -56,9 +68,10 @@ export class RedisLink {
     });
     this.client.on('ready', () => void this.admit());
     this.client.on('close', () => this.set(false));
-    // Connection errors come again on every retry: the state change says it once.
-    this.client.on('error', () => this.set(false));
-    this.logger.info({ redis: url, instance }, 'cluster: connecting to Redis');
+    // Connection errors come again on every retry: the state change says it once, with the first one's reason (a
+    // refused connection, a wrong password, an untrusted certificate). ioredis's messages never hold the password.
+    this.client.on('error', (err: Error) => this.set(false, err.message));
+    this.logger.info({ redis: redactedRedisUrl(url), instance }, 'cluster: connecting to Redis');
   }
 
   /**
@@ -88,11 +101,11 @@ export class RedisLink {
     return new Promise((resolve) => this.joining.push(resolve));
   }
 
-  private set(connected: boolean): void {
+  private set(connected: boolean, reason?: string): void {
     if (connected === this.connected || this.closed) return;
     this.connected = connected;
     if (connected) this.logger.info({ instance: this.instance }, 'cluster: joined (Redis available)');
-    else this.logger.warn({ instance: this.instance }, 'cluster: Redis unavailable, serving in local-only mode until it returns');
+    else this.logger.warn({ instance: this.instance, ...(reason === undefined ? {} : { error: reason }) }, 'cluster: Redis unavailable, serving in local-only mode until it returns');
     this.onChange(connected);
     if (connected) for (const resolve of this.joining.splice(0)) resolve();
   }

@@ -214,13 +214,19 @@ export const fallbackUrl: AttributeType<string> = {
   },
 };
 
-/** A redis:// URL (host, port, optional /db), as Redis clients take it. */
+/**
+ * A redis:// URL, or rediss:// for TLS (host, port, optional /db), as Redis clients take it: a password goes before
+ * the host as ":password@" or, with a Redis 6 ACL user, "user:password@". A name without a colon is refused: Redis
+ * clients disagree whether it is a user or a password, and a password taken for a user name would be logged.
+ */
 export const redisUrl: AttributeType<string> = {
-  allowed: 'a redis:// URL such as "redis://127.0.0.1:6379/0"',
+  allowed: 'a redis:// or rediss:// (TLS) URL such as "redis://127.0.0.1:6379/0" or "rediss://user:secret@redis.example:6380/0" (a password as ":secret@" or "user:secret@")',
   parse(raw) {
     try {
       const url = new URL(raw.trim());
-      if (url.protocol !== 'redis:' || url.hostname === '' || !/^(\/\d{0,2})?$/.test(url.pathname)) return undefined;
+      if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
+      if (url.hostname === '' || !/^(\/\d{0,2})?$/.test(url.pathname)) return undefined;
+      if (url.username !== '' && url.password === '') return undefined;
       return url.href;
     } catch {
       return undefined;

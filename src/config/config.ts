@@ -72,6 +72,11 @@ export interface Config {
     readonly maxBytes: number;
     /** Memory for rewritten documents kept for revalidation (0: no cache). */
     readonly cacheBytes: number;
+    /**
+     * What tells shared caches (CDNs, Varnish) that a rewritten document is one browser's: `vary` the
+     * `Vary: User-Agent` alone, `private` also `Cache-Control: private`, for caches that ignore `Vary`.
+     */
+    readonly sharedCaches: 'vary' | 'private';
   };
   readonly intervalCachingSeconds: number;
   readonly store: { readonly path: string; readonly maxBytes: number };

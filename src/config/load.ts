@@ -27,6 +27,8 @@ const DEFAULTS = {
   lazyAttributes: ['data-src', 'data-srcset'],
   rewriteMaxBytes: 20e6,
   rewriteCacheBytes: 64 * 2 ** 20,
+  /** `Vary: User-Agent` is what HTTP says; `private` costs every shared cache the pages, so it is asked for. */
+  sharedCaches: 'vary',
   /**
    * A minute: a returning visitor picks up a better variant at most a minute after it exists (experiments take
    * seconds each), and until then each of its images costs one conditional request a minute, a `304` while
@@ -100,11 +102,16 @@ function parseElements(xml: string, source: string): ParsedElements {
         const allowed = names.length === 0 ? 'it takes no attributes' : `allowed attributes: ${listOf(names)}`;
         throw new ConfigError(`${where}: <${element.name}>: unknown attribute "${attribute}"; ${allowed}`);
       }
-      values[attribute] = parseValue(type, raw, attribute, `${where}: <${element.name} ${attribute}="${raw}">`);
+      values[attribute] = parseValue(type, raw, attribute, `${where}: <${element.name} ${attribute}="${withoutSecrets(raw)}">`);
     }
     parsed[element.name] = { values, line: element.line };
   }
   return parsed;
+}
+
+/** A config value as error messages repeat it: the password of a URL (`//user:secret@`, or a bare `//secret@`) never reaches a log. */
+function withoutSecrets(raw: string): string {
+  return raw.replace(/\/\/([^/@]*)@/, (_, userinfo: string) => `//${userinfo.includes(':') ? `${userinfo.slice(0, userinfo.indexOf(':'))}:***` : '***'}@`);
 }
 
 function parseValue(type: AttributeType<unknown>, raw: string, attribute: string, where: string): unknown {
@@ -119,7 +126,7 @@ function applyEnvironment(elements: ParsedElements, env: NodeJS.ProcessEnv): voi
     if (raw === undefined || raw === '') continue;
     const type = attributesOf(element)[attribute];
     if (!type) throw new Error(`schema has no ${element}@${attribute} for ${variable}`);
-    const where = `environment ${variable}="${raw}" (sets <${element} ${attribute}>)`;
+    const where = `environment ${variable}="${withoutSecrets(raw)}" (sets <${element} ${attribute}>)`;
     const value = parseValue(type, raw, attribute, where);
     const existing = elements[element];
     elements[element] = { values: { ...existing?.values, [attribute]: value }, line: existing?.line };
@@ -177,6 +184,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
       lazyAttributes: valuesOf(elements, 'rewrite')['lazy-attributes'] ?? DEFAULTS.lazyAttributes,
       maxBytes: valuesOf(elements, 'rewrite')['max-size'] ?? DEFAULTS.rewriteMaxBytes,
       cacheBytes: valuesOf(elements, 'rewrite')['cache-size'] ?? DEFAULTS.rewriteCacheBytes,
+      sharedCaches: valuesOf(elements, 'rewrite')['shared-caches'] ?? DEFAULTS.sharedCaches,
     },
     intervalCachingSeconds: valuesOf(elements, 'interval-caching').seconds ?? 0,
     store: { path: resolve(store.path ?? DEFAULTS.store.path), maxBytes: store['max-size'] ?? DEFAULTS.store.maxBytes },
@@ -198,7 +206,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
 function buildCluster(elements: ParsedElements, source: string): Config['cluster'] {
   if (!elements.cluster) return null;
   const values = valuesOf(elements, 'cluster');
-  if (values.redis === undefined) throw new ConfigError(`${source}:${elements.cluster.line}: <cluster>: redis is required (a redis:// URL such as "redis://127.0.0.1:6379/0")`);
+  if (values.redis === undefined) throw new ConfigError(`${source}:${elements.cluster.line}: <cluster>: redis is required (a redis:// or rediss:// (TLS) URL such as "redis://127.0.0.1:6379/0")`);
   return { redis: values.redis, instance: values.instance ?? `${hostname()}-${process.pid}`, leaseMs: Math.round((values.lease ?? 10) * 1000) };
 }
 

@@ -67,6 +67,7 @@ export const CONFIG_SCHEMA = {
     'lazy-attributes': attributeNames,
     'max-size': byteSize(1024),
     'cache-size': byteSize(0),
+    'shared-caches': oneOf('vary', 'private'),
   },
   'interval-caching': {
     seconds: integer(0, 31_536_000),

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Config } from '../config/index.js';
 import { responseHeadersForClient } from '../proxy/hop-by-hop.js';
 import { headerText, headerTokens } from './header-values.js';
 
@@ -79,14 +80,23 @@ export function mayBeRewrittenDocument(url: string | undefined, accept: string |
 const ABOUT_THE_BYTES = new Set(['content-length', 'content-md5', 'digest', 'content-digest', 'repr-digest', 'accept-ranges']);
 
 /**
+ * `<rewrite shared-caches>` (SPEC §3): `vary`, a rewritten document tells shared caches by `Vary: User-Agent`
+ * alone that it is one browser's; `private`, by `Cache-Control: private` too, for caches that ignore `Vary`.
+ */
+export type SharedCaches = Config['rewrite']['sharedCaches'];
+
+/**
  * The response headers of a rewritten document: as the origin sent them, less what described its exact bytes
  * (the length is recomputed by chunking), a strong `ETag` weakened (RFC 9110 §8.8.1: the bytes differ, the
- * meaning does not), and `User-Agent` merged into `Vary` (the marks depend on it, SPEC §2).
+ * meaning does not), and `User-Agent` merged into `Vary` (the marks depend on it, SPEC §2). With
+ * `shared-caches="private"` the origin's `Cache-Control` becomes `private` as well (`privateCacheControl`).
  */
-export function rewrittenDocumentHeaders(rawHeaders: readonly string[]): string[] {
+export function rewrittenDocumentHeaders(rawHeaders: readonly string[], sharedCaches: SharedCaches): string[] {
   const out: string[] = [];
   let varyAt = -1;
   let varyCovered = false;
+  const cacheControl: string[] = [];
+  let cacheControlAt = -1;
   const headers = responseHeadersForClient(rawHeaders);
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
@@ -98,15 +108,43 @@ export function rewrittenDocumentHeaders(rawHeaders: readonly string[]): string[
       if (varyAt === -1) varyAt = out.length;
       if (/(^|,)\s*(\*|user-agent)\s*(,|$)/i.test(value)) varyCovered = true;
     }
+    if (lower === 'cache-control' && sharedCaches === 'private') {
+      // Repeated fields are one list (RFC 9110 §5.3): merged into one, where the first stood.
+      cacheControl.push(value);
+      if (cacheControlAt !== -1) continue;
+      cacheControlAt = out.length;
+    }
     out.push(name, value);
   }
   if (!varyCovered) {
     if (varyAt === -1) out.push('Vary', 'User-Agent');
     else out[varyAt + 1] = `${out[varyAt + 1]}, User-Agent`;
   }
+  if (sharedCaches === 'private') {
+    if (cacheControlAt === -1) out.push('Cache-Control', privateCacheControl([]));
+    else out[cacheControlAt + 1] = privateCacheControl(cacheControl);
+  }
   return out;
 }
 
+/** A `Cache-Control` field's directives, as written; a comma inside a quoted value does not split. */
+function cacheControlDirectives(value: string): string[] {
+  return (value.match(/(?:[^,"]|"(?:[^"\\]|\\.)*"?)+/g) ?? []).map((d) => d.trim()).filter((d) => d !== '');
+}
+
+/** Directives that let a shared cache keep a response (RFC 9111 §5.2.2.9, §5.2.2.10) or qualify `private`. */
+const FOR_SHARED_CACHES = new Set(['public', 's-maxage', 'private']);
+
+/**
+ * `shared-caches="private"`: the origin's `Cache-Control` for a rewritten document, made `private` (RFC 9111
+ * §5.2.2.7: no shared cache stores it, whether it honours `Vary` or not). What let shared caches keep it goes
+ * (`public`, `s-maxage`, a `private="…"` that named only some fields); what the browser's own cache is told
+ * stays (`max-age`, `no-cache`, `must-revalidate`, …).
+ */
+export function privateCacheControl(values: readonly string[]): string {
+  const kept = values.flatMap(cacheControlDirectives).filter((d) => !FOR_SHARED_CACHES.has(d.split('=')[0]!.trim().toLowerCase()));
+  return ['private', ...kept].join(', ');
+}
 
 /**
  * The request headers a response varies by (RFC 9110 §12.5.5), lower-cased, sorted, without repeats; `'*'` when
@@ -176,10 +214,11 @@ export function notModifiedDocument(url: string | undefined, requestHeaders: Inc
 }
 
 /**
- * The headers of a `304` that stands for a rewritten document: the origin's, with its strong `ETag` weakened and
- * `User-Agent` merged into `Vary`, as the `200` would have them, whatever the client's `If-None-Match` said (the
- * origin's strong tag names the origin's bytes, not the rewritten ones).
+ * The headers of a `304` that stands for a rewritten document: the origin's, with its strong `ETag` weakened,
+ * `User-Agent` merged into `Vary` and, with `shared-caches="private"`, `Cache-Control: private`, as the `200` would
+ * have them, whatever the client's `If-None-Match` said (the origin's strong tag names the origin's bytes, not the
+ * rewritten ones).
  */
-export function notModifiedHeaders(rawHeaders: readonly string[]): string[] {
-  return rewrittenDocumentHeaders(rawHeaders);
+export function notModifiedHeaders(rawHeaders: readonly string[], sharedCaches: SharedCaches): string[] {
+  return rewrittenDocumentHeaders(rawHeaders, sharedCaches);
 }

@@ -100,6 +100,7 @@ type Stage = NodeJS.ReadableStream | NodeJS.WritableStream;
 export function createDocumentRewriting(settings: RewriteSettings): ResponsePolicy {
   const cache = settings.rewrite.cacheBytes > 0 ? new DocumentCache(settings.rewrite.cacheBytes) : undefined;
   const exchanges = new WeakMap<ServerResponse, Exchange>();
+  const { sharedCaches } = settings.rewrite;
   const withClientHints = (headers: string[]) => (settings.clientHints ? [...headers, 'Accept-CH', VIEWPORT_HEADERS.filter((h) => h !== 'User-Agent').join(', ')] : headers);
 
   function beforeForward(req: IncomingMessage, res: ServerResponse): void {
@@ -137,7 +138,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const ends = vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalResponse(originRes.headers) || forbidsTransform(originRes.headers);
     if (ends) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
     else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
-    const headers = withClientHints(rewrittenDocumentHeaders(originHeaders));
+    const headers = withClientHints(rewrittenDocumentHeaders(originHeaders, sharedCaches));
     headers.push('Content-Length', String(entry.body.length));
     res.writeHead(200, entry.statusMessage, headers);
     res.end(entry.body, () => done({ bytes: entry.body.length }));
@@ -161,13 +162,13 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       cache?.delete(exchange.cacheKey, exchange.requestHeaders);
     }
     if (originRes.statusCode === 304 && req.method === 'GET' && notModifiedDocument(req.url, exchange?.requestHeaders ?? req.headers, originRes.headers)) {
-      answerHeaders(originRes, res, 304, notModifiedHeaders(originRes.rawHeaders), done);
+      answerHeaders(originRes, res, 304, notModifiedHeaders(originRes.rawHeaders, sharedCaches), done);
       return;
     }
     const document = rewritableDocument(req.method, originRes.statusCode, originRes.headers, settings.rewrite.maxBytes);
     if (document && req.method === 'HEAD') {
       // RFC 9110 §9.3.2: the headers GET would get. The origin's Content-Length counted bytes that GET rewrites.
-      answerHeaders(originRes, res, 200, rewrittenDocumentHeaders(originRes.rawHeaders), done);
+      answerHeaders(originRes, res, 200, rewrittenDocumentHeaders(originRes.rawHeaders, sharedCaches), done);
       return;
     }
     if (!document || !exchange) {
@@ -195,7 +196,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
 
     // The status line waits for the first bytes of the page: a body that cannot be decoded is then still a 502,
     // not a 200 that ends in nothing.
-    const headers = withClientHints(rewrittenDocumentHeaders(originRes.rawHeaders));
+    const headers = withClientHints(rewrittenDocumentHeaders(originRes.rawHeaders, sharedCaches));
     let started = false;
     const start = () => {
       if (started || res.headersSent) return;

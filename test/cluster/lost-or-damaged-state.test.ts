@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { fetchRaw } from '../support/client.js';
+import { metricSamples } from '../support/metrics-text.js';
 import { type ClusterInstance, experimentsRun, startInstances, stopInstances } from '../support/cluster.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
@@ -13,6 +14,7 @@ import { startRedis, type TestRedis } from '../support/redis.js';
 const images: Record<string, Buffer> = {
   '/gone.jpg': readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT)),
   '/damaged.jpg': readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT)),
+  '/standin.jpg': readFileSync(new URL('fixtures/site/img/earth.jpg', PROJECT_ROOT)),
 };
 const FINAL = 'public, no-transform, max-age=600';
 
@@ -89,5 +91,28 @@ describe('<cluster>: lost or damaged state in Redis', () => {
     assert.equal(answers[1]!.headers['cache-control'], FINAL);
     // Publishing replaced the damaged facts with good ones.
     assert.equal((JSON.parse((await client.get(best))!) as { contentType: string }).contentType, 'image/jpeg');
+  });
+
+  it('a variant in Redis in a format the mark does not allow is refused, however well its bytes match (issue 15)', async () => {
+    const [a, , c] = instances as [ClusterInstance, ClusterInstance, ClusterInstance];
+    await get(a, '/standin.jpg?m=ic');
+    await idle();
+    assert.equal((await get(a, '/standin.jpg?m=ic')).headers['cache-control'], FINAL);
+    const digest = createHash('sha256').update(images['/standin.jpg']!).digest('hex');
+    const [best] = await client.keys(`sp:v1:*:best:${digest}*`);
+    assert.ok(best);
+    // A stand-in record: a WebP, much smaller, its bytes published and matching their digest — for mark `ic`.
+    const webp = await sharp(images['/standin.jpg']).webp({ quality: 30 }).toBuffer();
+    const webpDigest = createHash('sha256').update(webp).digest('hex');
+    const facts = JSON.parse((await client.get(best))!) as Record<string, unknown>;
+    await client.set(`sp:v1:bytes:${webpDigest}`, webp);
+    await client.set(best, JSON.stringify({ ...facts, digest: webpDigest, size: webp.length, experiment: 'webp', format: 'webp', contentType: 'image/webp' }));
+    const refusedBefore = metricSamples((await fetchRaw(new URL('metrics', c.admin))).body.toString(), 'slimproxy_cluster_events_total').find((s) => s.labels.event === 'refused')?.value ?? 0;
+    const answer = await get(c, '/standin.jpg?m=ic');
+    assert.equal(answer.status, 200);
+    assert.equal((await sharp(answer.body).metadata()).format, 'jpeg', 'never the WebP');
+    assert.equal(answer.headers['content-type'], 'image/jpeg');
+    const refused = metricSamples((await fetchRaw(new URL('metrics', c.admin))).body.toString(), 'slimproxy_cluster_events_total').find((s) => s.labels.event === 'refused')?.value ?? 0;
+    assert.ok(refused > refusedBefore, 'counted as refused');
   });
 });

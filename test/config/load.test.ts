@@ -43,7 +43,14 @@ describe('config: presets and overrides', () => {
     assert.equal(config.limits.maxImageAreaPixels, 50e6);
     assert.equal(config.limits.maxImageProcesses, 2);
     assert.equal(config.intervalCachingSeconds, 0);
-    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.imageCompression));
+    assert.deepEqual(config.rewrite, { lazyAttributes: ['data-src', 'data-srcset'], maxBytes: 20e6, cacheBytes: 64 * 2 ** 20, sharedCaches: 'vary' });
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.imageCompression) && Object.isFrozen(config.rewrite));
+  });
+
+  it('reads <rewrite shared-caches> (SPEC §3: behind caches that ignore Vary, rewritten pages are private)', () => {
+    for (const value of ['vary', 'private'] as const) {
+      assert.equal(parseConfig(`<config>${ORIGIN}<image-compression/><rewrite shared-caches="${value}"/></config>`, FILE).rewrite.sharedCaches, value);
+    }
   });
 
   it('takes each preset and overrides only the attribute given', () => {
@@ -84,6 +91,11 @@ describe('config: presets and overrides', () => {
     }
   });
 
+  it('reads <cluster redis> as redis:// or rediss:// (TLS), with a password and optionally a user', () => {
+    const urls = ['redis://127.0.0.1:6379/0', 'redis://:secret@127.0.0.1:6380/0', 'rediss://redis.example:6380', 'rediss://user:secret@redis.example:6380/1'];
+    for (const url of urls) assert.equal(parseConfig(`<config>${ORIGIN}<cluster redis="${url}"/></config>`, FILE).cluster?.redis, url);
+  });
+
   it('warns and disables compression when scaling is present too (SPEC §1)', () => {
     for (const order of ['<image-scaling/><image-compression/>', '<image-compression preset="quality"/><image-scaling/>']) {
       const config = parseConfig(`<config>${ORIGIN}${order}</config>`, FILE);
@@ -107,6 +119,16 @@ describe('config: one clear message for every bad config', () => {
       'an unknown attribute',
       `<config>\n${ORIGIN}\n<image-compression preset="balanced" qualty="80"/>\n</config>`,
       'conf/config.xml:3: <image-compression>: unknown attribute "qualty"; allowed attributes: preset, quality, d, formats, min-quality, max-quality, lossless-png, aiqa, method, target, allowed-error, format-min, format-max, interim-max-age',
+    ],
+    [
+      'an unknown attribute of <rewrite>',
+      `<config>\n${ORIGIN}\n<rewrite shared-cache="private"/>\n</config>`,
+      'conf/config.xml:3: <rewrite>: unknown attribute "shared-cache"; allowed attributes: lazy-attributes, max-size, cache-size, shared-caches',
+    ],
+    [
+      'shared-caches="none"',
+      `<config>\n${ORIGIN}\n<rewrite shared-caches="none"/>\n</config>`,
+      'conf/config.xml:3: <rewrite shared-caches="none">: shared-caches must be one of "vary", "private"',
     ],
     [
       'preset="fast"',
@@ -152,6 +174,21 @@ describe('config: one clear message for every bad config', () => {
       'a bad size',
       `<config>${ORIGIN}<store max-size="lots"/></config>`,
       'conf/config.xml:1: <store max-size="lots">: max-size must be a size of at least 1048576 bytes such as "512MiB", "1GiB" or "2GB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)',
+    ],
+    [
+      'a Redis URL of another scheme',
+      `<config>${ORIGIN}<cluster redis="tcp://127.0.0.1:6379"/></config>`,
+      'conf/config.xml:1: <cluster redis="tcp://127.0.0.1:6379">: redis must be a redis:// or rediss:// (TLS) URL such as "redis://127.0.0.1:6379/0" or "rediss://user:secret@redis.example:6380/0" (a password as ":secret@" or "user:secret@")',
+    ],
+    [
+      'a Redis URL with a name but no colon (a user or a password?)',
+      `<config>${ORIGIN}<cluster redis="redis://secret@127.0.0.1:6379"/></config>`,
+      'conf/config.xml:1: <cluster redis="redis://***@127.0.0.1:6379">: redis must be a redis:// or rediss:// (TLS) URL such as "redis://127.0.0.1:6379/0" or "rediss://user:secret@redis.example:6380/0" (a password as ":secret@" or "user:secret@")',
+    ],
+    [
+      'a refused Redis URL with a password: the password is not repeated',
+      `<config>${ORIGIN}<cluster redis="tcp://admin:hunter2@127.0.0.1:6379"/></config>`,
+      'conf/config.xml:1: <cluster redis="tcp://admin:***@127.0.0.1:6379">: redis must be a redis:// or rediss:// (TLS) URL such as "redis://127.0.0.1:6379/0" or "rediss://user:secret@redis.example:6380/0" (a password as ":secret@" or "user:secret@")',
     ],
     ['an element twice', `<config>\n${ORIGIN}\n${ORIGIN}\n</config>`, 'conf/config.xml:3: <origin> appears twice (first on line 2); keep one'],
     [

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { privateCacheControl, rewrittenDocumentHeaders } from '../../src/http/document-headers.js';
 import { fetchRaw } from '../support/client.js';
 import { CHROME_UA } from '../support/marks.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
@@ -225,4 +226,101 @@ describe('kept pages are keyed by the request headers the origin varies by', () 
     await get('/vary-star.html', CHROME_UA);
     assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined);
   });
+});
+
+describe('<rewrite shared-caches="private">: rewritten documents are private for caches that ignore Vary (SPEC §3)', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  const ORIGIN_CACHE_CONTROL = 'public, max-age=300, s-maxage=600, must-revalidate';
+  /** Pages, a stylesheet and an image, each with the same Cache-Control and validators, revalidated by ETag. */
+  function cacheableOrigin(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const type = url.endsWith('.css') ? 'text/css' : url.endsWith('.png') ? 'image/png' : 'text/html';
+    const cacheControl = url.startsWith('/no-cache-control') ? {} : { 'Cache-Control': ORIGIN_CACHE_CONTROL };
+    if (req.headers['if-none-match'] === '"v1"' || req.headers['if-none-match'] === 'W/"v1"') {
+      res.writeHead(304, { ETag: '"v1"', ...cacheControl });
+      res.end();
+      return;
+    }
+    const body = type === 'text/css' ? 'p { background: url(/a.png) }' : type === 'image/png' ? 'not really a png' : PAGE;
+    res.writeHead(200, { 'Content-Type': type, ETag: '"v1"', ...cacheControl });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+  before(async () => {
+    origin = await startOrigin(cacheableOrigin);
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/><rewrite shared-caches="private"/>' });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+  const request = (path: string, method = 'GET', headers: Record<string, string> = {}) =>
+    fetchRaw(new URL(path, proxy.url), { method, headers: { 'User-Agent': CHROME_UA, ...headers } });
+
+  it('a page, its HEAD, its 304 and the page kept for revalidation are private, Vary: User-Agent kept', async () => {
+    const get = await request('/private.html');
+    assert.match(get.body.toString(), /\?m=ic,webp,avif,zorro"/, 'rewritten');
+    assert.equal(get.headers['cache-control'], 'private, max-age=300, must-revalidate');
+    assert.equal(get.headers.vary, 'User-Agent');
+    assert.equal(get.headers.etag, 'W/"v1"');
+    // The proxy's own copy, revalidated with a conditional request of its own (the client sent none).
+    const kept = await request('/private.html');
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"v1"', 'served from the kept page');
+    assert.equal(kept.body.toString(), get.body.toString());
+    assert.equal(kept.headers['cache-control'], 'private, max-age=300, must-revalidate');
+    const head = await request('/private.html', 'HEAD');
+    assert.equal(head.headers['cache-control'], 'private, max-age=300, must-revalidate');
+    const notModified = await request('/private.html', 'GET', { 'If-None-Match': 'W/"v1"' });
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers['cache-control'], 'private, max-age=300, must-revalidate');
+    assert.equal(notModified.headers.vary, 'User-Agent');
+  });
+
+  it('a rewritten stylesheet is private too; a page without Cache-Control gets a bare private', async () => {
+    const css = await request('/site.css', 'GET', { Accept: 'text/css,*/*;q=0.1' });
+    assert.match(css.body.toString(), /url\(\/a\.png\?m=ic,webp,avif,zorro\)/);
+    assert.equal(css.headers['cache-control'], 'private, max-age=300, must-revalidate');
+    const bare = await request('/no-cache-control.html');
+    assert.equal(bare.headers['cache-control'], 'private');
+    const bareNotModified = await request('/no-cache-control.html', 'GET', { 'If-None-Match': 'W/"v1"' });
+    assert.equal(bareNotModified.status, 304);
+    assert.equal(bareNotModified.headers['cache-control'], 'private', 'the 304 says what the 200 says');
+  });
+
+  it('what is not rewritten keeps the origin\'s Cache-Control', async () => {
+    const download = await request('/file.png', 'GET', { Accept: '*/*' });
+    assert.equal(download.headers['cache-control'], ORIGIN_CACHE_CONTROL);
+  });
+});
+
+describe('the Cache-Control of a rewritten document, by <rewrite shared-caches>', () => {
+  const origin = ['Content-Type', 'text/html', 'Cache-Control', 'public, max-age=60', 'Vary', 'Accept-Encoding', 'Cache-Control', 's-maxage=600, stale-if-error=30'];
+  const named = (headers: readonly string[], name: string) => headers.filter((_, i) => i % 2 === 1 && headers[i - 1]!.toLowerCase() === name);
+
+  it('vary: as the origin sent it, User-Agent merged into Vary', () => {
+    const headers = rewrittenDocumentHeaders(origin, 'vary');
+    assert.deepEqual(named(headers, 'cache-control'), ['public, max-age=60', 's-maxage=600, stale-if-error=30']);
+    assert.deepEqual(named(headers, 'vary'), ['Accept-Encoding, User-Agent']);
+  });
+
+  it('private: one field, where the first stood, without what lets shared caches keep it', () => {
+    const headers = rewrittenDocumentHeaders(origin, 'private');
+    assert.deepEqual(headers, ['Content-Type', 'text/html', 'Cache-Control', 'private, max-age=60, stale-if-error=30', 'Vary', 'Accept-Encoding, User-Agent']);
+    assert.deepEqual(named(rewrittenDocumentHeaders(['Content-Type', 'text/html'], 'private'), 'cache-control'), ['private']);
+  });
+
+  for (const [written, expected] of [
+    ['', 'private'],
+    ['public', 'private'],
+    ['PUBLIC, S-MaxAge=60, max-age=10', 'private, max-age=10'],
+    ['private', 'private'],
+    ['private="Set-Cookie", max-age=5', 'private, max-age=5'],
+    ['no-cache="Set-Cookie, X-Token", public', 'private, no-cache="Set-Cookie, X-Token"'],
+    ['no-store, no-transform', 'private, no-store, no-transform'],
+    [' max-age=0 ,, must-revalidate ', 'private, max-age=0, must-revalidate'],
+  ] as const) {
+    it(`Cache-Control: ${JSON.stringify(written)} → ${JSON.stringify(expected)}`, () => {
+      assert.equal(privateCacheControl(written === '' ? [] : [written]), expected);
+    });
+  }
 });

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 export const REDIS_SERVER = process.env.SLIMPROXY_REDIS_SERVER ?? '/usr/bin/redis-server';
 
 export interface TestRedis {
+  /** The URL that connects: rediss:// with `tls`, and with the password if one is required. */
   readonly url: string;
   readonly port: number;
   /** Stops the server (SIGTERM, or SIGKILL with `hard`) and resolves when it has exited. */
@@ -33,8 +34,8 @@ function freePort(): Promise<number> {
 }
 
 /** Resolves once the server says it accepts connections. */
-function launch(port: number, dir: string, extra: readonly string[]): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+function launch(dir: string, args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER, ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.includes('Ready to accept connections')) resolve(child);
@@ -43,17 +44,29 @@ function launch(port: number, dir: string, extra: readonly string[]): Promise<Ch
   });
 }
 
-/**
- * A redis-server of the test's own, on a free loopback port, nothing persisted. `expiryEvents`: it publishes
- * `__keyevent@0__:expired` (a test can wait for a lease to lapse instead of sleeping).
- */
-export async function startRedis(options: { expiryEvents?: boolean } = {}): Promise<TestRedis> {
+export interface TestRedisOptions {
+  /** It publishes `__keyevent@0__:expired` (a test can wait for a lease to lapse instead of sleeping). */
+  readonly expiryEvents?: boolean;
+  /** It requires this password (`requirepass`: the `default` user's) of every connection. */
+  readonly password?: string;
+  /** It speaks only TLS, with this certificate and key (PEM files); clients are not asked for a certificate. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+/** A redis-server of the test's own, on a free loopback port, nothing persisted. */
+export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'slimproxy-redis-'));
-  const extra = options.expiryEvents ? ['--notify-keyspace-events', 'Ex'] : [];
-  let child: ChildProcess | undefined = await launch(port, dir, extra);
+  const args = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-auth-clients', 'no']
+    : ['--port', String(port)];
+  if (options.expiryEvents) args.push('--notify-keyspace-events', 'Ex');
+  if (options.password !== undefined) args.push('--requirepass', options.password);
+  let child: ChildProcess | undefined = await launch(dir, args);
+  const url = new URL(`${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}/0`);
+  if (options.password !== undefined) url.password = options.password;
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: url.href,
     port,
     async stop(hard = false) {
       const running = child;
@@ -64,7 +77,7 @@ export async function startRedis(options: { expiryEvents?: boolean } = {}): Prom
       await exited;
     },
     async restart() {
-      child ??= await launch(port, dir, extra);
+      child ??= await launch(dir, args);
     },
     pause() {
       child?.kill('SIGSTOP');
