@@ -168,6 +168,14 @@ describe('originals are fetched neutrally, and a mark is a promise (issue 15, ac
     assert.ok(isWebp(chrome.body), 'a WebP client gets the WebP');
   });
 
+  it('X-Forwarded-For: the client\'s address is appended to what it sent, as on the proxy path', async () => {
+    const seen = origin.requests.length;
+    await get('/by-cookie.jpg?m=ic', { 'X-Forwarded-For': '203.0.113.9' });
+    const fetched = origin.requests.slice(seen).find((r) => r.url.startsWith('/by-cookie.jpg'));
+    assert.equal(fetched?.headers['x-forwarded-for'], '203.0.113.9,127.0.0.1');
+    assert.equal(fetched?.headers['x-forwarded-proto'], 'http');
+  });
+
   it('a response that varies by anything but Accept passes through, not stored', async () => {
     const first = await get('/by-cookie.jpg?m=ic');
     assert.equal(first.headers.vary, 'Cookie');
