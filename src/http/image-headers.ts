@@ -51,12 +51,17 @@ export interface ImageLifetime {
  */
 export function imageCacheControl(original: OriginalRecord, lifetime: ImageLifetime): string {
   const scope = lifetime.inPlace ? 'private, no-transform' : 'public, no-transform';
-  if (!lifetime.final) return `private, no-transform, ${lifetime.interimSeconds > 0 ? `max-age=${lifetime.interimSeconds}` : 'no-cache'}`;
+  const cc = cacheDirectives(original.cacheControl);
+  if (!lifetime.final) {
+    // Never longer than the origin's own lifetime: an image it says to revalidate every time stays so.
+    const originSeconds = cc.has('no-cache') || cc.has('no-store') ? 0 : cc.has('max-age') ? Number(cc.get('max-age')) : Infinity;
+    const seconds = Math.min(lifetime.interimSeconds, Number.isFinite(originSeconds) ? originSeconds : Infinity);
+    return `private, no-transform, ${seconds > 0 ? `max-age=${seconds}` : 'no-cache'}`;
+  }
   if (lifetime.intervalSeconds > 0) {
     const seconds = lifetime.intervalSeconds;
     return lifetime.inPlace ? `${scope}, max-age=${seconds}` : `${scope}, max-age=${seconds}, s-maxage=${seconds}`;
   }
-  const cc = cacheDirectives(original.cacheControl);
   const parts = [scope];
   for (const name of KEPT_DIRECTIVES) {
     if (!cc.has(name) || (lifetime.inPlace && (name === 's-maxage' || name === 'proxy-revalidate'))) continue;
@@ -96,13 +101,26 @@ export function representationLastModified(original: OriginalRecord, variant: Va
   return new Date(Number.isFinite(originalTime) ? Math.max(originalTime, made) : made).toUTCString();
 }
 
+/** IMF-fixdate, RFC 850 and asctime forms (RFC 9110 §5.6.7). */
+const HTTP_DATE = /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
+
+/**
+ * A valid HTTP-date in ms, else NaN; a date later than now counts as none (RFC 9110 §13.1.3: a client cannot
+ * have bytes from the future, and such a date would keep it on what it has for good).
+ */
+function httpDate(text: string, now: number): number {
+  if (!HTTP_DATE.test(text)) return NaN;
+  const time = Date.parse(text);
+  return time <= now ? time : NaN;
+}
+
 /**
  * RFC 9110 §13.2.2 for a GET or HEAD: `If-None-Match` decides when present; only without it does
  * `If-Modified-Since` (a valid date) count, against `Last-Modified`. True: answer `304`.
  */
-export function notModified(request: IncomingHttpHeaders, etag: string | undefined, lastModified: string | undefined): boolean {
+export function notModified(request: IncomingHttpHeaders, etag: string | undefined, lastModified: string | undefined, now = Date.now()): boolean {
   if (request['if-none-match'] !== undefined) return etag !== undefined && etagMatches(request['if-none-match'], etag);
-  const since = Date.parse(headerText(request['if-modified-since']));
+  const since = httpDate(headerText(request['if-modified-since']), now);
   const modified = lastModified === undefined ? NaN : Date.parse(lastModified);
   return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
 }
@@ -114,3 +132,34 @@ export function imageDescription(original: OriginalRecord, variant: VariantRecor
   const operations = variant.operations ? `operations=${variant.operations}; ` : '';
   return `${operations}experiment=${variant.experiment}; format=${variant.format}${quality}; dssim=${variant.dssim.toFixed(5)}; original=${original.size}; size=${variant.size}`;
 }
+
+/**
+ * The origin's response fields that say what a page may do with the image, not what its bytes are: CORS, Timing,
+ * resource and content security policies, how to save it. Kept with the original and sent with every version of
+ * it: a site that protects an uploaded SVG with a sandboxing CSP, or lets another origin draw its images on a
+ * canvas, gets the same from slimproxy.
+ */
+const KEPT_FIELDS = [
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+  'timing-allow-origin',
+  'cross-origin-resource-policy',
+  'content-security-policy',
+  'content-security-policy-report-only',
+  'content-disposition',
+  'x-content-type-options',
+];
+
+/** The fields of `KEPT_FIELDS` an origin response has, each as one printable line (never a header injection). */
+export function keptFields(headers: IncomingHttpHeaders): Record<string, string> | undefined {
+  const kept: Record<string, string> = {};
+  for (const name of KEPT_FIELDS) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const text = headerText(value).replace(/[^\x20-\x7e\t]+/g, ' ');
+    if (text !== '') kept[name] = text;
+  }
+  return Object.keys(kept).length > 0 ? kept : undefined;
+}
+

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { capabilitiesFromAccept } from '../client/from-accept.js';
+import type { Capabilities } from '../client/capabilities.js';
 import { clientDpr } from '../client/viewport.js';
 import { QUALITY_METHODS, type QualityMethod, qualityTarget } from '../config/index.js';
 import type { EngineSettings } from '../images/experiment.js';
@@ -59,7 +60,7 @@ function acceptedFormats(headers: IncomingHttpHeaders): OutputFormat[] {
  * The options of a request URL, or `undefined` when it has none (then the image passes untouched, no decode).
  * Throws ImageOptionError for a value that is not allowed, naming the option and what it allows.
  */
-export function readImageOptions(url: string, headers: IncomingHttpHeaders): ImageOptions | undefined {
+export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark?: Capabilities): ImageOptions | undefined {
   const question = url.indexOf('?');
   if (question < 0) return undefined;
   const path = url.slice(0, question);
@@ -88,11 +89,14 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders): Ima
     const auto = formats.includes('auto');
     const explicit = formats.filter((f) => f !== 'auto') as OutputFormat[];
     if (explicit.length === 2 && explicit[0] !== explicit[1]) fail('fm', explicit[1]!, `the same as format (${explicit[0]}), or "auto" on one of them`);
+    // On a marked URL the mark decides, not Accept (SPEC §5.5: a mark is a promise): `auto` picks among what the
+    // mark allows, and a format it does not allow gives way to the one every client decodes.
+    const allowed = (f: OutputFormat) => !mark || (f !== 'webp' && f !== 'avif') || mark[f];
     if (auto) {
-      format = { auto: acceptedFormats(headers), ...(explicit[0] ? { fallback: explicit[0] } : {}) };
-      vary.push('Accept');
+      format = { auto: mark ? (['avif', 'webp'] as const).filter((f) => mark[f]) : acceptedFormats(headers), ...(explicit[0] && allowed(explicit[0]) ? { fallback: explicit[0] } : {}) };
+      if (!mark) vary.push('Accept');
     } else {
-      format = explicit[0]!;
+      format = allowed(explicit[0]!) ? explicit[0]! : { auto: [] };
     }
   }
 

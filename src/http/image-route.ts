@@ -21,8 +21,8 @@ import { storedVariant } from './stored-variant.js';
 import { allowedByMark } from './mark-promise.js';
 import { type HostMode, type ImageSource, imageSource, sourceOfKey } from './image-source.js';
 import { withForwardedFields } from '../proxy/forwarded.js';
-import { freshUntil, imageCacheControl, imageDescription, imageEtag, notModified, notStorable, representationLastModified } from './image-headers.js';
-import { acceptsGzip } from './header-values.js';
+import { freshUntil, imageCacheControl, keptFields, imageDescription, imageEtag, notModified, notStorable, representationLastModified } from './image-headers.js';
+import { acceptsGzip, headerText } from './header-values.js';
 
 export interface ImageRouteParts {
   readonly store: ImageStore;
@@ -57,6 +57,12 @@ export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } 
  */
 const NOT_FORWARDED = new Set([
   'host',
+  // The fetch is a GET without a body: a client's framing headers would make the origin read the next request on
+  // the pooled connection as this one's body (request smuggling into another visitor's image).
+  'content-length',
+  'transfer-encoding',
+  'content-type',
+  'expect',
   'if-none-match',
   'if-modified-since',
   'if-match',
@@ -150,8 +156,15 @@ export function createImageRoute(parts: ImageRouteParts) {
       const fetched = await fetcher.fetch(source.path, originRequestHeaders(req, source, record), parts.maxOriginalBytes);
       const now = Date.now();
       if (fetched.status === 304 && record) {
-        record = { ...record, validatedAt: now, cacheControl: (fetched.headers['cache-control']) ?? record.cacheControl };
+        // The 304's fields replace the stored ones (RFC 9111 §4.3.4): a new Expires, a lifetime, or a `private` /
+        // `no-store` that ends the keeping (the original is then asked for in full next time, and passed through).
+        const cacheControl = headerText(fetched.headers['cache-control']) || record.cacheControl;
+        const expires = headerText(fetched.headers.expires) || record.expires;
+        const fields = keptFields(fetched.headers) ?? record.fields;
+        const refused = notStorable({}, 200, { 'cache-control': cacheControl });
+        record = { ...record, validatedAt: refused ? 0 : now, ...(cacheControl ? { cacheControl } : {}), ...(expires ? { expires } : {}), ...(fields ? { fields } : {}) };
         await store.touchOriginal(record);
+        if (refused) return { forward: `origin now says ${refused}` };
       } else {
         if (fetched.tooLarge || !fetched.body) return { forward: 'original larger than the store takes' };
         if (notStorable(req?.headers ?? {}, fetched.status, fetched.headers) || variesByClient(fetched.headers)) return { response: fetched };
@@ -167,6 +180,7 @@ export function createImageRoute(parts: ImageRouteParts) {
           ...(fetched.headers['last-modified'] ? { lastModified: fetched.headers['last-modified'] } : {}),
           ...(fetched.headers['cache-control'] ? { cacheControl: String(fetched.headers['cache-control']) } : {}),
           ...(fetched.headers.expires ? { expires: String(fetched.headers.expires) } : {}),
+          ...(keptFields(fetched.headers) ? { fields: keptFields(fetched.headers) } : {}),
           validatedAt: now,
           ...(probe.ok ? { facts: probe.facts } : { skip: probe.reason }),
         };
@@ -384,6 +398,7 @@ export function createImageRoute(parts: ImageRouteParts) {
   /** The stored original as it is, with the origin's validators and lifetime, and why (`X-Slimproxy-Skip`). */
   function answerOriginal(req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string): ImageAnswer {
     const headers: Record<string, string | number> = {
+      ...record.fields,
       'Content-Type': record.contentType,
       'X-Slimproxy-Skip': oneLine(why),
       ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
@@ -437,9 +452,13 @@ export function createImageRoute(parts: ImageRouteParts) {
     const made = chosen?.record;
     const lastModified = representationLastModified(record, made);
     const headers: Record<string, string | number> = {
-      'Content-Type': made?.contentType ?? record.contentType,
+      ...record.fields,
+      'Content-Type': made?.contentType ?? bytesType(record, bytes),
       'Cache-Control': imageCacheControl(record, { final, inPlace, intervalSeconds: parts.intervalSeconds, interimSeconds: parts.interimSeconds }),
       ...(final && record.expires && parts.intervalSeconds === 0 && /^[\x20-\x7e]+$/.test(record.expires) ? { Expires: record.expires } : {}),
+      // A final response goes on with the lifetime the origin (or the interval) gave when it last confirmed the
+      // bytes: its age says how much of it is gone (RFC 9111 §5.1), or a cache downstream would start it afresh.
+      ...(final && record.validatedAt > 0 ? { Age: Math.max(0, Math.floor((Date.now() - record.validatedAt) / 1000)) } : {}),
       // Each coding is its own representation (RFC 9110 §8.8.3): its own tag, and `Vary` says what chose it.
       ETag: imageEtag(made?.digest ?? record.digest, made?.contentEncoding === 'gzip' ? (coding ?? 'identity') : undefined),
       ...(lastModified ? { 'Last-Modified': lastModified } : {}),
@@ -460,7 +479,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return { answer: { kind: 'forward', reason: `method ${req.method}` } };
     if (req.headers.authorization !== undefined) return { answer: { kind: 'forward', reason: 'request with Authorization' } };
     const source = imageSource(path, req.headers, parts.hostMode);
-    if (!source) return { answer: { kind: 'forward', reason: 'no usable Host to keep the image under' } };
+    if (!source) return { answer: { kind: 'forward', reason: 'no store key for this request (a Host that names no server, or a URL too long)' } };
     const found = await original(req, source);
     if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
     if ('response' in found) return { answer: await answerUnstored(req, res, found.response, found.skip) };
@@ -474,7 +493,7 @@ export function createImageRoute(parts: ImageRouteParts) {
   function sendImage(req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string): ImageAnswer {
     const lastModified = headers['Last-Modified'];
     if (notModified(req.headers, headers.ETag === undefined ? undefined : String(headers.ETag), lastModified === undefined ? undefined : String(lastModified))) {
-      const kept = ['Cache-Control', 'Expires', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
+      const kept = ['Cache-Control', 'Expires', 'Age', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
       res.writeHead(304, Object.fromEntries(kept.map((name) => [name, headers[name]!])));
       res.end();
       return { kind: 'answered', bytes: 0 };

@@ -22,12 +22,25 @@ export interface ImageSource {
  */
 const HOST = /^(?:[a-z0-9._~!$&'()*+,;=%-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
 
-/** The source of an image asked for at `path`; `undefined` when the client's `Host` should go and is unusable. */
+/**
+ * The longest key the store takes: LMDB refuses keys over 1,978 bytes, and a key is stored with a prefix and a
+ * mark (each character of a request target may take two bytes in UTF-8). A longer URL is passed through.
+ */
+export const MAX_KEY_LENGTH = 900;
+
+/**
+ * The source of an image asked for at `path`; `undefined` when it cannot be kept: the client's `Host` should go
+ * and is unusable, or the URL is too long for a store key.
+ */
 export function imageSource(path: string, headers: IncomingHttpHeaders, mode: HostMode): ImageSource | undefined {
-  if (mode === 'origin') return { key: path, path };
-  const host = headers.host?.toLowerCase();
-  if (host === undefined || !HOST.test(host)) return undefined;
-  return { key: `//${host}${path}`, path, host };
+  let source: ImageSource | undefined;
+  if (mode === 'origin') {
+    source = { key: path, path };
+  } else {
+    const host = headers.host?.toLowerCase();
+    if (host !== undefined && HOST.test(host)) source = { key: `//${host}${path}`, path, host };
+  }
+  return source && source.key.length <= MAX_KEY_LENGTH ? source : undefined;
 }
 
 /** The source a store key names (work another instance offered names only the key). */

@@ -118,7 +118,7 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
     let options: ImageOptions | undefined;
     if (imageApi && images && (req.method === 'GET' || req.method === 'HEAD') && isImageRequest(req)) {
       try {
-        options = readImageOptions(req.url ?? '/', req.headers);
+        options = readImageOptions(req.url ?? '/', req.headers, marked?.capabilities);
       } catch (err) {
         if (!(err instanceof ImageOptionError)) throw err;
         const finish = beginRequestLog(req, res, 'image-api', logger, metrics);

@@ -34,7 +34,8 @@ function isSvg(head: string): boolean {
  */
 function otherImageType(bytes: Uint8Array): string | undefined {
   const ascii = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
-  if (ascii(0, 2) === 'BM' && bytes.length > 26) return 'bmp';
+  // "BM" alone starts text too: the DIB header that follows has one of a few sizes.
+  if (ascii(0, 2) === 'BM' && bytes.length > 26 && [12, 40, 52, 56, 64, 108, 124].includes(Buffer.from(bytes.subarray(14, 18)).readUInt32LE(0))) return 'bmp';
   if (bytes[0] === 0 && bytes[1] === 0 && (bytes[2] === 1 || bytes[2] === 2) && bytes[3] === 0 && bytes.length > 6) return 'ico';
   if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
   if (ascii(4, 8) === 'ftyp') return 'heif';

@@ -18,6 +18,8 @@ const variantBytesKey = (url: string, mark: string) => `v\u0000${url}\u0000${mar
  */
 type Segment = 'p' | 'm';
 const PROBATION_SHARE = 0.1;
+/** How many of the main segment's least recent originals eviction compares by request count. */
+const MAIN_SAMPLE = 32;
 const segmentOf = (requests: RequestRecord | undefined): Segment => (requests?.main ? 'm' : 'p');
 /** Recency index key: the segment, then zero-padded time, so a range read gives a segment's least recent first. */
 const recencyKey = (segment: Segment, time: number, url: string) => `${segment}\u0000${String(time).padStart(15, '0')}\u0000${url}`;
@@ -255,6 +257,25 @@ export class ImageStore {
   }
 
   /**
+   * Whom a segment gives up: on probation the least recently requested; in the main segment the least requested
+   * of its `MAIN_SAMPLE` least recent (the oldest among equals), so that URLs requested just twice (a flood that
+   * passed probation) go before an image requested all day.
+   */
+  private victimIn(segment: Segment): { key: string; value: string } | undefined {
+    if (segment === 'p') return [...this.recency.getRange({ ...segmentRange('p'), limit: 1 })][0];
+    let victim: { key: string; value: string } | undefined;
+    let fewest = Infinity;
+    for (const entry of [...this.recency.getRange({ ...segmentRange('m'), limit: MAIN_SAMPLE })]) {
+      const count = this.requests.get(entry.value)?.count ?? 0;
+      if (count < fewest) {
+        fewest = count;
+        victim = entry;
+      }
+    }
+    return victim;
+  }
+
+  /**
    * Drops originals (with everything that belongs to them) until the store is within its bound: the least
    * recently requested on probation while probation holds more than its share, else the least recently requested
    * of the main segment.
@@ -265,7 +286,7 @@ export class ImageStore {
       while (this.size > this.maxBytes) {
         const first: Segment = this.probationBytes > this.maxBytes * PROBATION_SHARE ? 'p' : 'm';
         // One at a time, read before removing: nothing is removed under a running range read.
-        const victim = [...this.recency.getRange({ ...segmentRange(first), limit: 1 })][0] ?? [...this.recency.getRange({ ...segmentRange(first === 'p' ? 'm' : 'p'), limit: 1 })][0];
+        const victim = this.victimIn(first) ?? this.victimIn(first === 'p' ? 'm' : 'p');
         if (!victim) break;
         const url = victim.value;
         const original = this.originals.get(url);

@@ -9,6 +9,8 @@ export interface OriginalRecord {
   readonly lastModified?: string;
   readonly cacheControl?: string;
   readonly expires?: string;
+  /** The origin's CORS and security fields (`keptFields`), sent with every version of the image. */
+  readonly fields?: Readonly<Record<string, string>>;
   /** When the origin last confirmed these bytes (ms since the epoch). */
   readonly validatedAt: number;
   /** Why it is passed through as it is (SPEC §5.3), when it is. */

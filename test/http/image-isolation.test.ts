@@ -290,3 +290,105 @@ describe('ZorroSVG: a representation per content coding (issue 15, acceptance 7)
     assert.equal((await get({ 'Accept-Encoding': 'identity', 'If-None-Match': String(zipped.headers.etag) })).status, 200);
   });
 });
+
+describe('found by the hostile review of issue 15', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  let revalidations = 0;
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><script>alert(1)</script></svg>';
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/photo.jpg') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600', 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT', 'Access-Control-Allow-Origin': '*', 'Timing-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' });
+        res.end(photoA);
+      } else if (path === '/u/evil.svg') {
+        res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=600', 'Content-Security-Policy': "sandbox; default-src 'none'", 'Content-Disposition': 'attachment', 'X-Content-Type-Options': 'nosniff' });
+        res.end(svg);
+      } else if (path === '/webcam.jpg') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-cache' });
+        res.end(photoB);
+      } else if (path === '/turns-private.jpg') {
+        if (req.headers['if-none-match'] === '"r"') {
+          revalidations += 1;
+          res.writeHead(304, { ETag: '"r"', 'Cache-Control': 'private, no-store' }).end();
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', ETag: '"r"', 'Cache-Control': 'no-cache' });
+        res.end(photoB);
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression preset="balanced"/><image-api enabled="true"/>' });
+  });
+  after(async () => {
+    await proxy.stop(5000);
+    await origin.close();
+  });
+
+  const get = (path: string, headers: Record<string, string> = {}) => fetchRaw(new URL(path, proxy.url), { headers });
+
+  it('a client\'s body framing never reaches the image fetch (no request smuggling into the next fetch)', async () => {
+    const seen = origin.requests.length;
+    const raw = await sendRaw(proxy.port, 'GET /photo.jpg?m=ic HTTP/1.1\r\nHost: site.example\r\nContent-Length: 52\r\n\r\nGET /u/evil.svg HTTP/1.1\r\nHost: x\r\nX-Padding: 12345\r\n\r\n');
+    assert.match(raw, /^HTTP\/1\.1 200/);
+    const fetched = origin.requests.slice(seen);
+    assert.deepEqual(fetched.map((r) => r.url), ['/photo.jpg'], 'the origin got one request, for the photo');
+    assert.equal(fetched[0]!.headers['content-length'], undefined);
+    assert.equal(fetched[0]!.headers['transfer-encoding'], undefined);
+  });
+
+  it('the origin\'s CORS and security fields go with every version of an image', async () => {
+    const evil = await get('/u/evil.svg?m=ic');
+    assert.equal(evil.headers['content-security-policy'], "sandbox; default-src 'none'");
+    assert.equal(evil.headers['content-disposition'], 'attachment');
+    assert.equal(evil.headers['x-content-type-options'], 'nosniff');
+    let photo = await get('/photo.jpg?m=ic,webp');
+    for (let i = 0; i < 3 && !String(photo.headers['cache-control']).startsWith('public'); i += 1) {
+      await proxy.running.experimentsIdle();
+      photo = await get('/photo.jpg?m=ic,webp');
+    }
+    assert.doesNotMatch(String(photo.headers['x-slimproxy-image']), /experiment=original/);
+    assert.equal(photo.headers['access-control-allow-origin'], '*');
+    assert.equal(photo.headers['timing-allow-origin'], '*');
+    assert.equal(photo.headers['cross-origin-resource-policy'], 'cross-origin');
+    assert.ok(Number(photo.headers.age) >= 0, 'a final response says its age');
+  });
+
+  it('a URL too long for a store key is passed through, not answered 502', async () => {
+    const long = `/photo.jpg?token=${'x'.repeat(3000)}&m=ic`;
+    const answer = await get(long);
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, photoA);
+  });
+
+  it('the interim lifetime is never longer than the origin\'s own (no-cache stays no-cache)', async () => {
+    assert.equal((await get('/webcam.jpg?m=ic')).headers['cache-control'], 'private, no-transform, no-cache');
+  });
+
+  it('a 304 that now says private, no-store ends the keeping: the answer is passed through', async () => {
+    await get('/turns-private.jpg?m=ic');
+    const after304 = await get('/turns-private.jpg?m=ic');
+    assert.equal(revalidations, 1);
+    assert.equal(after304.headers['x-slimproxy-image'], undefined, 'not served from the store');
+    assert.doesNotMatch(String(after304.headers['cache-control']), /public/);
+  });
+
+  it('If-Modified-Since that is no HTTP-date, or in the future, is ignored', async () => {
+    const first = await get('/photo.jpg?m=ic');
+    assert.ok(first.headers['last-modified'], 'there is a date to compare with');
+    assert.equal((await get('/photo.jpg?m=ic', { 'If-Modified-Since': String(first.headers['last-modified']) })).status, 304);
+    for (const since of ['2099', 'Fri, 01 Jan 2100 00:00:00 GMT', 'yesterday']) {
+      assert.equal((await get('/photo.jpg?m=ic', { 'If-Modified-Since': since })).status, 200, since);
+    }
+  });
+
+  it('image options on a marked URL stay within the mark', async () => {
+    for (const query of ['format=webp', 'format=auto', 'fm=avif']) {
+      const answer = await get(`/photo.jpg?${query}&m=ic`, { Accept: CHROME_ACCEPT });
+      assert.equal(answer.status, 200);
+      assert.ok(isJpeg(answer.body), `${query}: not a JPEG`);
+    }
+  });
+});

@@ -140,6 +140,23 @@ describe('the image store (LMDB)', () => {
     await store.close();
   });
 
+  it('in the main segment, URLs requested just twice go before an image requested all day', async () => {
+    const store = new ImageStore(freshPath(), 10 * photo.length + 1000);
+    let clock = 1000;
+    const put = async (name: string, requests: number) => {
+      const bytes = Buffer.concat([photo, Buffer.from(name)]);
+      await store.countRequest(name, (clock += 1));
+      await store.putOriginal(originalRecord(name, bytes), bytes);
+      for (let i = 1; i < requests; i += 1) await store.countRequest(name, (clock += 1));
+    };
+    await put('/popular.jpg', 13);
+    // A flood that passes probation: each URL asked for twice.
+    for (let i = 0; i < 60; i += 1) await put(`/twice.jpg?n=${i}`, 2);
+    assert.ok(store.getOriginal('/popular.jpg'), 'the popular image stayed');
+    assert.ok(store.size <= store.maxBytes);
+    await store.close();
+  });
+
   it('a store written before the segments keeps working: its entries go on probation, in their old order', async () => {
     const path = freshPath();
     const store = new ImageStore(path, 4 * photo.length + 1000);
