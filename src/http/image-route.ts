@@ -149,7 +149,32 @@ export function createImageRoute(parts: ImageRouteParts) {
     metrics.storeEvictions.set(store.evictions);
   };
 
-  async function original(req: IncomingMessage | undefined, source: ImageSource): Promise<{ record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse; skip?: string }> {
+  /** Fetches (or revalidations) of originals under way, by store key. */
+  const inFlight = new Map<string, Promise<OriginalOutcome>>();
+
+  /**
+   * The original of `source`: concurrent first requests of one image share one fetch (one download, one body in
+   * memory). Only a kept original is shared: an answer that is not kept (`private`, `Set-Cookie`, a 404, …) may
+   * be one client's own, so each other request then asks for its own. A failed fetch fails them all.
+   */
+  async function original(req: IncomingMessage | undefined, source: ImageSource): Promise<OriginalOutcome> {
+    const pending = inFlight.get(source.key);
+    if (pending) {
+      metrics.sharedFetches.inc();
+      const shared = await pending;
+      if ('record' in shared) return shared;
+      return fetchOriginal(req, source);
+    }
+    const own = fetchOriginal(req, source);
+    inFlight.set(source.key, own);
+    const settled = () => {
+      if (inFlight.get(source.key) === own) inFlight.delete(source.key);
+    };
+    own.then(settled, settled);
+    return own;
+  }
+
+  async function fetchOriginal(req: IncomingMessage | undefined, source: ImageSource): Promise<OriginalOutcome> {
     const key = source.key;
     let record = store.getOriginal(key);
     if (!record || Date.now() >= freshUntil(record, parts.intervalSeconds)) {
@@ -511,6 +536,9 @@ export function createImageRoute(parts: ImageRouteParts) {
   const core: ImageRouteCore = { parts, storedOriginal, answerOriginal, sendImage };
   return { serve, ...createImageApiRoute(core) };
 }
+
+/** What fetching (or revalidating) an original came to: kept, to be forwarded, or the origin's own answer. */
+type OriginalOutcome = { record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse; skip?: string };
 
 /** An image's original as stored (fetched or revalidated just now if it had to be), and where it comes from. */
 export interface StoredOriginal {

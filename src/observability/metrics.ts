@@ -16,6 +16,8 @@ export interface Metrics {
   readonly imageResponses: Counter<'outcome'>;
   /** Image bytes: as the origin has them, and as sent (the saving is the difference). */
   readonly imageBytes: Counter<'side'>;
+  /** Image requests that waited for another request's fetch of the same original instead of fetching it again. */
+  readonly sharedFetches: Counter;
   /** Experiments by kind and outcome (won, kept-original, rejected). */
   readonly experiments: Counter<'experiment' | 'outcome'>;
   /** Experiments waiting and running; bytes in the store. Set by whoever owns them. */
@@ -67,6 +69,11 @@ export function createMetrics(): Metrics {
       name: 'slimproxy_image_responses_total',
       help: 'Image responses by what was sent',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    sharedFetches: new Counter({
+      name: 'slimproxy_image_shared_fetches_total',
+      help: 'Image requests that shared a fetch of the same original already under way',
       registers: [registry],
     }),
     imageBytes: new Counter({

@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { NEUTRAL_ACCEPT } from '../../src/http/image-route.js';
 import { fetchRaw, sendRaw } from '../support/client.js';
+import { metricSum } from '../support/metrics-text.js';
 import { startNginx, type TestNginx } from '../support/nginx.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
@@ -295,6 +296,8 @@ describe('found by the hostile review of issue 15', () => {
   let origin: TestOrigin;
   let proxy: TestProxy;
   let revalidations = 0;
+  /** Responses of /slow.jpg, held until the test lets them go. */
+  const held: (() => void)[] = [];
   const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><script>alert(1)</script></svg>';
   before(async () => {
     origin = await startOrigin((req, res) => {
@@ -305,6 +308,11 @@ describe('found by the hostile review of issue 15', () => {
       } else if (path === '/u/evil.svg') {
         res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=600', 'Content-Security-Policy': "sandbox; default-src 'none'", 'Content-Disposition': 'attachment', 'X-Content-Type-Options': 'nosniff' });
         res.end(svg);
+      } else if (path === '/slow.jpg') {
+        held.push(() => {
+          res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
+          res.end(photoB);
+        });
       } else if (path === '/webcam.jpg') {
         res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-cache' });
         res.end(photoB);
@@ -354,6 +362,19 @@ describe('found by the hostile review of issue 15', () => {
     assert.equal(photo.headers['timing-allow-origin'], '*');
     assert.equal(photo.headers['cross-origin-resource-policy'], 'cross-origin');
     assert.ok(Number(photo.headers.age) >= 0, 'a final response says its age');
+  });
+
+  it('concurrent first requests of one image share one fetch of its original', async () => {
+    const shared = async () => metricSum((await fetchRaw(new URL('metrics', proxy.running.adminUrl))).body.toString(), 'slimproxy_image_shared_fetches_total');
+    const before = await shared();
+    const answers = Promise.all(Array.from({ length: 8 }, () => get('/slow.jpg?m=ic')));
+    // Until the seven others wait for the first one's fetch (the counter says so), the origin holds its answer.
+    // A second fetch reaching the origin ends the wait too (then the assertion below fails at once).
+    const fetches = () => origin.requests.filter((r) => r.url.startsWith('/slow.jpg')).length;
+    while ((await shared()) < before + 7 && fetches() < 2) await new Promise((resolve) => setImmediate(resolve));
+    for (const release of held.splice(0)) release();
+    for (const answer of await answers) assert.deepEqual(answer.body, photoB);
+    assert.equal(fetches(), 1, 'one fetch for eight requests');
   });
 
   it('a URL too long for a store key is passed through, not answered 502', async () => {
