@@ -196,6 +196,7 @@ export function createImageRoute(parts: ImageRouteParts) {
         // Only image bytes are kept (SPEC §8): anything else under an image URL is the origin's to send each time.
         if (!isImageBytes(fetched.body)) return { response: fetched, skip: 'not an image (by its first bytes): passed through, not stored' };
         const probe = await probeImage(fetched.body, limits);
+        const fields = keptFields(fetched.headers);
         record = {
           url: key,
           digest: sha256(fetched.body),
@@ -205,7 +206,7 @@ export function createImageRoute(parts: ImageRouteParts) {
           ...(fetched.headers['last-modified'] ? { lastModified: fetched.headers['last-modified'] } : {}),
           ...(fetched.headers['cache-control'] ? { cacheControl: String(fetched.headers['cache-control']) } : {}),
           ...(fetched.headers.expires ? { expires: String(fetched.headers.expires) } : {}),
-          ...(keptFields(fetched.headers) ? { fields: keptFields(fetched.headers) } : {}),
+          ...(fields ? { fields } : {}),
           validatedAt: now,
           ...(probe.ok ? { facts: probe.facts } : { skip: probe.reason }),
         };

@@ -5,7 +5,8 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { launchChromium } from '../support/browser.js';
 import { fetchRaw } from '../support/client.js';
-import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { cutout, untilFinal } from '../support/images.js';
+import { servingFiles, startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
 /**
@@ -22,13 +23,6 @@ const photo = readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg',
  */
 const marker = (beacon: URL) =>
   `document.title = "ran"; var x = new XMLHttpRequest(); x.open("GET", "${new URL('hit', beacon).href}", false); try { x.send(); } catch (e) {}`;
-
-/** A photograph cut out by an ellipse: transparent, and lossy-friendly, so ZorroSVG is the smallest for `ic,zorro`. */
-async function cutout(): Promise<Buffer> {
-  const { width = 0, height = 0 } = await sharp(photo).metadata();
-  const ellipse = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><ellipse cx="50%" cy="50%" rx="45%" ry="45%"/></svg>`);
-  return sharp(photo).ensureAlpha().composite([{ input: ellipse, blend: 'dest-in' }]).png().toBuffer();
-}
 
 /** The little of the DOM the checks below use (this project compiles without the DOM library). */
 interface InPage {
@@ -69,15 +63,6 @@ describe('the admin listener in a real browser', () => {
     return { title: await tab.title(), contentType: await response.headerValue('content-type') ?? '', hits: hits() - before };
   }
 
-  /** Asks for a marked URL until every experiment of its plan has run (each request schedules what is left). */
-  async function untilFinal(path: string): Promise<void> {
-    for (let round = 0; round < 10; round += 1) {
-      assert.equal((await fetchRaw(new URL(path, proxy.url))).status, 200, path);
-      await proxy.running.experimentsIdle();
-      if ((await status()).store.top.find((entry) => path.startsWith(`${entry.url}?`))?.state === 'final') return;
-    }
-    assert.fail(`${path} not final after 10 rounds`);
-  }
 
   before(async () => {
     beacon = await startOrigin((_req, res) => res.writeHead(204).end());
@@ -87,23 +72,15 @@ describe('the admin listener in a real browser', () => {
       // GIF by its first bytes, HTML to a browser told text/html: stored as an image, and the origin calls it a page.
       '/polyglot.gif': ['text/html', Buffer.from(`GIF89a<html><body><script>${marker(beacon.url)}</script></body></html>`)],
       '/photo.jpg': ['image/jpeg', photo],
-      '/cutout.png': ['image/png', await cutout()],
+      '/cutout.png': ['image/png', await cutout(photo)],
     };
-    origin = await startOrigin((req, res) => {
-      const file = files[req.url ?? ''];
-      if (!file) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': file[0], 'Cache-Control': 'max-age=600' });
-      res.end(file[1]);
-    });
+    origin = await startOrigin(servingFiles(files));
     // WebP only: AVIF would make this slower without adding to what it checks.
     proxy = await startProxy({ origin: origin.url, elements: '<image-compression formats="webp"/>' });
     admin = proxy.running.adminUrl!;
     for (const path of ['/evil.svg?m=ic', '/polyglot.gif?m=ic']) assert.equal((await fetchRaw(new URL(path, proxy.url))).status, 200, path);
-    await untilFinal('/photo.jpg?m=ic,webp');
-    await untilFinal('/cutout.png?m=ic,zorro');
+    await untilFinal(proxy, '/photo.jpg?m=ic,webp');
+    await untilFinal(proxy, '/cutout.png?m=ic,zorro');
     browser = await launchChromium();
     tab = await browser.newPage();
   });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/browser.js';
-import { fetchRaw } from '../support/client.js';
+import { untilFinal } from '../support/images.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
@@ -53,11 +53,8 @@ describe('a returning visitor gets the better variant once the interim lifetime 
     assert.equal(first.cacheControl, `private, no-transform, max-age=${INTERIM_SECONDS}`);
     assert.match(String(first.image), /experiment=original/);
     // The proxy's experiments run on: requests of other visitors (here, the test's own) take them to final.
-    for (let i = 0; i < 4; i += 1) {
-      await proxy.running.experimentsIdle();
-      const answer = await fetchRaw(first.url);
-      if (String(answer.headers['cache-control']).startsWith('public')) break;
-    }
+    await proxy.running.experimentsIdle();
+    await untilFinal(proxy, new URL(first.url).pathname + new URL(first.url).search);
     // The interim lifetime is a clock: it has to be over, which no event announces.
     await delay(Math.max(0, firstAt + INTERIM_SECONDS * 1000 + 200 - Date.now()));
     const second = await visit();

@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import sharp from 'sharp';
 import { fetchRaw } from '../support/client.js';
-import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { cutout, untilFinal } from '../support/images.js';
+import { servingFiles, startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT));
@@ -14,13 +14,6 @@ const EVIL_SVG = Buffer.from(
     '<script>document.title = "ran"</script></svg>',
 );
 const INERT_CSP = "sandbox; default-src 'none'; img-src data:";
-
-/** A photograph cut out by an ellipse: transparent, and lossy-friendly, so ZorroSVG is the smallest for `ic,zorro`. */
-async function cutout(): Promise<Buffer> {
-  const { width = 0, height = 0 } = await sharp(photo).metadata();
-  const ellipse = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><ellipse cx="50%" cy="50%" rx="45%" ry="45%"/></svg>`);
-  return sharp(photo).ensureAlpha().composite([{ input: ellipse, blend: 'dest-in' }]).png().toBuffer();
-}
 
 interface StatusApi {
   readonly store: { readonly top: readonly { readonly url: string; readonly type: string; readonly state: string; readonly best?: { readonly experiment: string; readonly mark: string } }[] };
@@ -33,15 +26,6 @@ describe('what the admin listener serves from the store is inert', () => {
   const image = (query: string, method = 'GET') => fetchRaw(new URL(`image?${query}`, admin), { method });
   const status = async () => JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as StatusApi;
 
-  /** Asks for a marked URL until every experiment of its plan has run (each request schedules what is left). */
-  async function untilFinal(path: string): Promise<void> {
-    for (let round = 0; round < 10; round += 1) {
-      assert.equal((await fetchRaw(new URL(path, proxy.url))).status, 200, path);
-      await proxy.running.experimentsIdle();
-      if ((await status()).store.top.find((entry) => path.startsWith(`${entry.url}?`))?.state === 'final') return;
-    }
-    assert.fail(`${path} not final after 10 rounds`);
-  }
 
   before(async () => {
     const files: Record<string, [string, Buffer]> = {
@@ -49,23 +33,15 @@ describe('what the admin listener serves from the store is inert', () => {
       '/photo.jpg': ['image/jpeg', photo],
       // The origin's word on these bytes is text/html: the admin listener must go by the bytes.
       '/mislabelled.jpg': ['text/html', photo],
-      '/cutout.png': ['image/png', await cutout()],
+      '/cutout.png': ['image/png', await cutout(photo)],
     };
-    origin = await startOrigin((req, res) => {
-      const file = files[req.url ?? ''];
-      if (!file) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': file[0], 'Cache-Control': 'max-age=600' });
-      res.end(file[1]);
-    });
+    origin = await startOrigin(servingFiles(files));
     proxy = await startProxy({ origin: origin.url, elements: '<image-compression formats="webp"/>' });
     admin = proxy.running.adminUrl!;
     assert.deepEqual((await fetchRaw(new URL('/evil.svg?m=ic', proxy.url))).body, EVIL_SVG, 'the proxy passes the SVG through');
     assert.equal((await fetchRaw(new URL('/mislabelled.jpg?m=ic', proxy.url))).status, 200);
-    await untilFinal('/photo.jpg?m=ic,webp');
-    await untilFinal('/cutout.png?m=ic,zorro');
+    await untilFinal(proxy, '/photo.jpg?m=ic,webp');
+    await untilFinal(proxy, '/cutout.png?m=ic,zorro');
   });
   after(async () => {
     await proxy.stop(5000);

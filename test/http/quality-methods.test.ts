@@ -6,7 +6,8 @@ import { parseConfig } from '../../src/config/index.js';
 import { prepareOriginal } from '../../src/images/original.js';
 import { EXPERIMENTS } from '../../src/images/plan.js';
 import { jpegSourceQuality, predictFor } from '../../src/images/quality-model.js';
-import { type ClientResponse as RawResponse, fetchRaw } from '../support/client.js';
+import type { ClientResponse as RawResponse } from '../support/client.js';
+import { untilFinal } from '../support/images.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
@@ -30,16 +31,6 @@ function photoOrigin(): Promise<TestOrigin> {
   });
 }
 
-/** Asks for a marked image until every experiment of its plan has run, and returns the final response. */
-async function final(proxy: TestProxy, path: string): Promise<RawResponse> {
-  for (let round = 0; round < 12; round += 1) {
-    const response = await fetchRaw(new URL(path, proxy.url));
-    if (String(response.headers['cache-control']).startsWith('public')) return response;
-    await proxy.running.experimentsIdle();
-  }
-  throw new Error(`${path} not final after 12 rounds`);
-}
-
 /** `X-Slimproxy-Image` as a map: experiment, format, quality, dssim, original, size. */
 function described(response: RawResponse): Record<string, string> {
   return Object.fromEntries(String(response.headers['x-slimproxy-image']).split('; ').map((part) => part.split('=') as [string, string]));
@@ -61,7 +52,7 @@ describe('quality methods: method="size"', () => {
   it('fits each of 12 photographs into 10 KB, or sends the smallest at the minimum quality and says so', async (t) => {
     const lines: string[] = [];
     for (const name of PHOTOS) {
-      const response = await final(proxy, `/${name}?m=ic`);
+      const response = await untilFinal(proxy, `/${name}?m=ic`);
       const facts = described(response);
       const skip = response.headers['x-slimproxy-skip'];
       lines.push(`${name}: ${bytesOf(name).length} → ${response.body.length} (${facts.experiment} q${facts.quality})${skip ? `; skip: ${String(skip)}` : ''}`);
@@ -97,7 +88,7 @@ describe('quality methods: none, and per-format bounds with dssim', () => {
   });
 
   it('method="none" encodes at the configured quality, unmeasured against d', async () => {
-    const response = await final(fixed, '/flower.jpg?m=ic');
+    const response = await untilFinal(fixed, '/flower.jpg?m=ic');
     const facts = described(response);
     assert.equal(facts.experiment, 'jpeg');
     assert.equal(facts.quality, '61');
@@ -105,7 +96,7 @@ describe('quality methods: none, and per-format bounds with dssim', () => {
   });
 
   it('format-min and format-max bound the search: JPEG quality stays within 86–88 even where d allows less', async () => {
-    const response = await final(bounded, '/rocket.jpg?m=ic');
+    const response = await untilFinal(bounded, '/rocket.jpg?m=ic');
     const facts = described(response);
     assert.equal(facts.experiment, 'jpeg');
     assert.ok(['86', '87', '88'].includes(facts.quality!), `quality ${facts.quality}`);
@@ -130,7 +121,7 @@ describe('quality methods: ml', () => {
 
   it('searches from the model’s prediction: the result is under d', async () => {
     for (const name of ['flower.jpg', 'chelsea.png']) {
-      const facts = described(await final(guided, `/${name}?m=ic`));
+      const facts = described(await untilFinal(guided, `/${name}?m=ic`));
       assert.match(facts.experiment!, /^jpeg/);
       assert.ok(Number(facts.dssim) <= 0.002, `${name}: DSSIM ${facts.dssim}`);
     }
@@ -140,7 +131,7 @@ describe('quality methods: ml', () => {
     const prepared = await prepareOriginal(bytesOf('raccoon.jpg'), { maxPixels: 50e6, maxFrames: 1 });
     assert.ok(prepared.ok);
     const predicted = Math.min(95, Math.max(20, Math.round(predictFor(prepared.original, 'jpeg', 0.002))));
-    const facts = described(await final(asIs, '/raccoon.jpg?m=ic'));
+    const facts = described(await untilFinal(asIs, '/raccoon.jpg?m=ic'));
     assert.equal(facts.experiment, 'jpeg');
     assert.equal(Number(facts.quality), predicted);
   });

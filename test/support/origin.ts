@@ -58,3 +58,16 @@ export async function startOrigin(handler?: OriginHandler, port = 0): Promise<Te
   const bound = (server.address() as AddressInfo).port;
   return Object.assign(origin, { url: new URL(`http://127.0.0.1:${bound}/`), port: bound });
 }
+
+/** An origin handler serving `files` by exact request target (`/a.svg` → its Content-Type and bytes), 404 otherwise. */
+export function servingFiles(files: Readonly<Record<string, readonly [contentType: string, bytes: Buffer]>>, cacheControl = 'max-age=600'): OriginHandler {
+  return (req, res) => {
+    const file = files[req.url ?? ''];
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': file[0], 'Cache-Control': cacheControl });
+    res.end(file[1]);
+  };
+}

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort } from './ports.js';
 
 /** Debian's redis-server (installed by .ci/run). */
 export const REDIS_SERVER = process.env.SLIMPROXY_REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -20,17 +20,6 @@ export interface TestRedis {
   pause(): void;
   /** Lets a paused server go on (SIGCONT). */
   resume(): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once the server says it accepts connections. */
