@@ -22,7 +22,7 @@ import { allowedByMark } from './mark-promise.js';
 import { type HostMode, type ImageSource, imageSource, sourceOfKey } from './image-source.js';
 import { withForwardedFields } from '../proxy/forwarded.js';
 import { freshUntil, imageCacheControl, keptFields, imageDescription, imageEtag, notModified, notStorable, representationLastModified } from './image-headers.js';
-import { acceptsGzip, headerText } from './header-values.js';
+import { acceptsGzip, headerText, headerTokens } from './header-values.js';
 
 export interface ImageRouteParts {
   readonly store: ImageStore;
@@ -105,8 +105,7 @@ function originRequestHeaders(req: IncomingMessage | undefined, source: ImageSou
  * the fetch fixes) and `Accept-Encoding` (which it does not send), so the bytes depend on who asked.
  */
 function variesByClient(headers: IncomingHttpHeaders): string | undefined {
-  const named = String(headers.vary ?? '').split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
-  const other = named.find((name) => name !== 'accept' && name !== 'accept-encoding');
+  const other = headerTokens(headers.vary).find((name) => name !== 'accept' && name !== 'accept-encoding');
   return other === undefined ? undefined : `Vary: ${other}`;
 }
 
