@@ -33,8 +33,9 @@ export interface StoredVariant {
 /**
  * The LMDB store of SPEC §8: originals (records and bytes), the best variant per (original, mark), experiment
  * progress and request counts. Bytes are stored by digest and checked against it before they are handed out, so
- * a crash at any moment can cost a variant, never serve a wrong one. Bounded by `maxBytes`: the least recently
- * requested originals go first, with everything that belongs to them.
+ * a crash at any moment can cost a variant, never serve a wrong one. Bounded by `maxBytes`: originals go, with
+ * everything that belongs to them, in the segmented order below (probation first, then the least requested of
+ * the least recent).
  */
 /*
  * Writes inside `transaction()` callbacks run at once as part of the transaction; their promises only report the
