@@ -340,7 +340,7 @@ function spawnProxy(configPath: string): Promise<Proxy> {
         // not a log line
       }
     });
-    void exited.then(() => reject(new Error(`proxy exited before listening: ${stderr}`)));
+    exited.then(() => reject(new Error(`proxy exited before listening: ${stderr}`)), reject);
   });
 }
 

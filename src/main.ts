@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfigFile, type Config } from './config/index.js';
-import { createLogger } from './observability/log.js';
+import { createLogger, logFailure } from './observability/log.js';
 import { startSlimproxy } from './slimproxy.js';
 
 /** Exit codes: 2 for a config that cannot be used (the message says why), 1 for anything else at start. */
@@ -78,9 +78,9 @@ async function main(): Promise<void> {
     // retries forever, which must not keep a stopped proxy alive.
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS + 2000);
     logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections, finishing in-flight responses');
-    void running
+    running
       .stop(SHUTDOWN_GRACE_MS)
-      .then((inTime) => logger.info({ finishedInTime: inTime }, 'stopped'))
+      .then((inTime) => logger.info({ finishedInTime: inTime }, 'stopped'), logFailure(logger, 'stopping'))
       .finally(() => {
         logger.flush();
         process.exit(0);

@@ -19,6 +19,8 @@ import { createDocumentRewriting, PASS_THROUGH } from './http/document-rewriting
 import type { Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createOriginProxy } from './proxy/origin-proxy.js';
+import { reportStoreEvents } from './store/store-reporter.js';
+import { MemoryBudget } from './http/memory-budget.js';
 
 export interface RunningSlimproxy {
   /** Where the public listener answers (with the port actually bound). */
@@ -56,7 +58,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   // The image API and scaling need the image side too, with the default settings when compression itself is off.
   const imageSettings = compression ?? (config.imageApi || config.imageScaling ? defaultImageCompression() : null);
   const imageParts = imageSettings ? startImageParts(config, imageSettings, originUrl, logger, metrics) : undefined;
-  const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, imageApi: config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics });
+  const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, imageApi: config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: config.listen.trustedProxies, idleTimeoutMs: config.listen.idleTimeoutMs });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -134,7 +136,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
 
 /** The image side (SPEC §5–§8): store, worker pool, queue, origin fetcher and the marked-image route. */
 function startImageParts(config: Config, compression: ImageCompressionConfig, originUrl: URL, logger: Logger, metrics: Metrics) {
-  const store = new ImageStore(config.store.path, config.store.maxBytes);
+  const store = new ImageStore(config.store.path, config.store.maxBytes, { events: reportStoreEvents(logger, metrics) });
   let link: RedisLink | undefined;
   if (config.cluster) {
     metrics.registry.registerMetric(metrics.clusterConnected);
@@ -152,11 +154,12 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     pool,
     fetcher,
     settings,
-    limits: { maxPixels: config.limits.maxImageAreaPixels, maxFrames: 1000 },
+    limits: { maxPixels: config.limits.maxImageAreaPixels, maxFrames: 1000, maxMemoryBytes: config.limits.maxExperimentBytes },
     intervalSeconds: config.intervalCachingSeconds,
     hostMode: config.origin.host,
     interimSeconds: compression.interimMaxAge,
-    maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4)),
+    maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4), config.limits.maxBufferedBytes),
+    budget: new MemoryBudget(config.limits.maxBufferedBytes, (held) => metrics.bufferedBytes.set(held)),
     logger,
     metrics,
     ...(fallback ? { fallback } : {}),

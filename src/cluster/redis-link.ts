@@ -1,5 +1,5 @@
 import { type ChainableCommander, Redis } from 'ioredis';
-import type { Logger } from '../observability/log.js';
+import { type Logger, logFailure } from '../observability/log.js';
 
 /** How long one Redis command may take before the instance goes on without it. */
 const COMMAND_TIMEOUT_MS = 300;
@@ -66,7 +66,9 @@ export class RedisLink {
       retryStrategy: () => (this.closed ? null : RETRY_MS),
       lazyConnect: false,
     });
-    this.client.on('ready', () => void this.admit());
+    this.client.on('ready', () => {
+      this.admit().catch(logFailure(this.logger, 'cluster: admitting Redis'));
+    });
     this.client.on('close', () => this.set(false));
     // Connection errors come again on every retry: the state change says it once, with the first one's reason (a
     // refused connection, a wrong password, an untrusted certificate). ioredis's messages never hold the password.
@@ -147,7 +149,7 @@ export class RedisLink {
     const probe = () => {
       if (this.closed || this.connected) return;
       this.client.ping().then(
-        () => void this.admit(),
+        () => this.admit().catch(logFailure(this.logger, 'cluster: admitting Redis')),
         () => setTimeout(probe, RETRY_MS).unref(),
       );
     };

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Parsers for config attribute values. Each knows how to read one raw string and how to say, in a phrase that
  * completes "must be …", what it accepts: the error message is built from that phrase, so the two never drift.
@@ -159,6 +161,25 @@ export const originUrl: AttributeType<OriginTarget> = {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
     if (url.username !== '' || url.password !== '' || url.hash !== '' || url.search !== '') return undefined;
     return { kind: 'url', url };
+  },
+};
+
+/**
+ * Addresses and networks (CIDR), space- or comma-separated, such as "127.0.0.1 10.0.0.0/8 ::1": the proxies in
+ * front of slimproxy whose `X-Forwarded-For` is believed.
+ */
+export const addressList: AttributeType<readonly string[]> = {
+  allowed: 'a space-separated list of IP addresses or networks such as "127.0.0.1 10.0.0.0/8 ::1"',
+  parse(raw) {
+    const items = raw.split(/[\s,]+/).filter((item) => item !== '');
+    if (items.length === 0) return undefined;
+    for (const item of items) {
+      const [address = '', bits, ...rest] = item.split('/');
+      const family = isIP(address);
+      if (family === 0 || rest.length > 0) return undefined;
+      if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128))) return undefined;
+    }
+    return items;
   },
 };
 

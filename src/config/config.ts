@@ -45,7 +45,14 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface Config {
   /** The file the config was read from (for messages). */
   readonly source: string;
-  readonly listen: { readonly address: string; readonly port: number };
+  readonly listen: {
+    readonly address: string;
+    readonly port: number;
+    /** A response whose client takes no byte for this long is dropped (its memory with it). */
+    readonly idleTimeoutMs: number;
+    /** Proxies whose `X-Forwarded-For` names the client (addresses or CIDR networks); empty: the socket's peer. */
+    readonly trustedProxies: readonly string[];
+  };
   readonly origin: OriginConfig;
   /** `null`: compression is off (element absent, or overridden by `<image-scaling/>`). */
   readonly imageCompression: ImageCompressionConfig | null;
@@ -80,7 +87,14 @@ export interface Config {
   };
   readonly intervalCachingSeconds: number;
   readonly store: { readonly path: string; readonly maxBytes: number };
-  readonly limits: { readonly maxImageAreaPixels: number; readonly maxImageProcesses: number };
+  readonly limits: {
+    readonly maxImageAreaPixels: number;
+    readonly maxImageProcesses: number;
+    /** Bytes of image bodies held in memory at once (fetched originals, stored bodies being sent). */
+    readonly maxBufferedBytes: number;
+    /** Memory one experiment worker may use for decoded pixels and DSSIM planes. */
+    readonly maxExperimentBytes: number;
+  };
   readonly admin: { readonly enabled: boolean; readonly address: string; readonly port: number };
   readonly log: { readonly level: LogLevel };
   /** Things worth saying at start that do not stop it. */

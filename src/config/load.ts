@@ -21,6 +21,14 @@ const DEFAULTS = {
   store: { path: 'var/store', maxBytes: 2 ** 30 },
   maxImageAreaMegapixels: 50,
   maxImageProcesses: 2,
+  /**
+   * Sized for a 2-core, 4 GB machine: 256 MiB of bodies in flight (four of the largest originals kept) next to
+   * two experiment workers of 1 GiB each, leaving room for the proxy itself and the page cache.
+   */
+  maxBufferedBytes: 256 * 2 ** 20,
+  maxExperimentBytes: 2 ** 30,
+  /** As nginx's `send_timeout`: a client that takes no byte for a minute is gone or hostile. */
+  idleTimeoutSeconds: 60,
   minQuality: 20,
   maxQuality: 95,
   admin: { address: '127.0.0.1', port: 8001 },
@@ -169,7 +177,12 @@ function buildConfig(elements: ParsedElements, source: string): Config {
   const admin = valuesOf(elements, 'admin');
   const config: Config = {
     source,
-    listen: { address: listen.address ?? DEFAULTS.listen.address, port: listen.port ?? DEFAULTS.listen.port },
+    listen: {
+      address: listen.address ?? DEFAULTS.listen.address,
+      port: listen.port ?? DEFAULTS.listen.port,
+      idleTimeoutMs: Math.round((listen['idle-timeout'] ?? DEFAULTS.idleTimeoutSeconds) * 1000),
+      trustedProxies: listen['trusted-proxies'] ?? [],
+    },
     origin: {
       target: origin.url,
       timeoutMs: Math.round((origin.timeout ?? DEFAULTS.originTimeoutSeconds) * 1000),
@@ -191,6 +204,8 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     limits: {
       maxImageAreaPixels: Math.round((limits['max-image-area'] ?? DEFAULTS.maxImageAreaMegapixels) * 1e6),
       maxImageProcesses: limits['max-image-processes'] ?? DEFAULTS.maxImageProcesses,
+      maxBufferedBytes: limits['max-buffered'] ?? DEFAULTS.maxBufferedBytes,
+      maxExperimentBytes: limits['max-experiment-memory'] ?? DEFAULTS.maxExperimentBytes,
     },
     admin: {
       enabled: admin.enabled ?? true,

@@ -1,4 +1,5 @@
 import {
+  addressList,
   attributeNames,
   type AttributeType,
   boolean,
@@ -28,6 +29,8 @@ export const CONFIG_SCHEMA = {
   listen: {
     address: listenAddress,
     port: integer(0, 65535),
+    'idle-timeout': positive(3600, 'seconds'),
+    'trusted-proxies': addressList,
   },
   origin: {
     url: originUrl,
@@ -79,6 +82,8 @@ export const CONFIG_SCHEMA = {
   limits: {
     'max-image-area': positive(1000, 'megapixels'),
     'max-image-processes': integer(1, 256),
+    'max-buffered': byteSize(1 << 20),
+    'max-experiment-memory': byteSize(64 << 20),
   },
   admin: {
     enabled: boolean,

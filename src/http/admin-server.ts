@@ -26,12 +26,12 @@ type AdminImage =
  * Only raster images by their magic bytes (a stored `Content-Type` is the origin's word), and ZorroSVG variants,
  * which the proxy wrote itself: an SVG original may hold a script, and is never sent from here.
  */
-function adminImage(store: ImageStore, query: URLSearchParams): AdminImage {
+async function adminImage(store: ImageStore, query: URLSearchParams): Promise<AdminImage> {
   const original = store.getOriginal(query.get('url') ?? '');
   if (!original) return { ok: false, reason: 'no such image' };
-  const best = query.get('which') === 'best' ? store.getVariant(original.url, query.get('mark') ?? '') : undefined;
+  const best = query.get('which') === 'best' ? await store.getVariant(original.url, query.get('mark') ?? '') : undefined;
   if (best?.record.contentEncoding === 'gzip') return { ok: true, bytes: best.bytes, contentType: 'image/svg+xml', contentEncoding: 'gzip' };
-  const bytes = best?.bytes ?? store.getOriginalBytes(original);
+  const bytes = best?.bytes ?? (await store.getOriginalBytes(original));
   if (!bytes) return { ok: false, reason: 'no such image' };
   const type = sniffImageType(bytes);
   if (type === undefined || type === 'svg') return { ok: false, reason: 'not shown: not a raster image' };
@@ -48,29 +48,38 @@ function adminImage(store: ImageStore, query: URLSearchParams): AdminImage {
  */
 export function createAdminServer(metrics: Metrics, status: StatusSource, store?: ImageStore, experimentsIdle?: () => Promise<void>): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, type: string, body: string, policy = INERT_CSP) => {
       res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), 'Content-Security-Policy': policy, ...NOSNIFF });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    // Whatever fails in a page of the admin listener is that page's 500, never an unhandled rejection.
+    answer(req, res, send).catch((err: Error) => {
+      if (res.headersSent) res.destroy();
+      else send(500, 'text/plain; charset=utf-8', `${err.message}\n`);
+    });
+  });
+
+  async function answer(req: IncomingMessage, res: ServerResponse, send: (code: number, type: string, body: string, policy?: string) => void): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
       return;
     }
     if (path === '/api/idle') {
-      void (experimentsIdle?.() ?? Promise.resolve()).then(() => send(200, 'application/json', '{"idle":true}\n'));
+      await experimentsIdle?.();
+      send(200, 'application/json', '{"idle":true}\n');
       return;
     }
     if (path === '/metrics') {
-      void metrics.registry.metrics().then((text) => send(200, metrics.registry.contentType, text), (err: Error) => send(500, 'text/plain', `${err.message}\n`));
+      send(200, metrics.registry.contentType, await metrics.registry.metrics());
       return;
     }
     if (path === '/api/status') {
-      void status().then((snapshot) => send(200, 'application/json', `${JSON.stringify(snapshot, null, 2)}\n`));
+      send(200, 'application/json', `${JSON.stringify(await status(), null, 2)}\n`);
       return;
     }
     if (path === '/image' && store) {
-      const image = adminImage(store, new URL(req.url ?? '/', 'http://admin/').searchParams);
+      const image = await adminImage(store, new URL(req.url ?? '/', 'http://admin/').searchParams);
       if (!image.ok) {
         send(404, 'text/plain; charset=utf-8', `${image.reason}\n`);
         return;
@@ -87,9 +96,9 @@ export function createAdminServer(metrics: Metrics, status: StatusSource, store?
       return;
     }
     if (path === '/status' || path === '/') {
-      void status().then((snapshot) => send(200, 'text/html; charset=utf-8', renderStatusPage(snapshot), STATUS_PAGE_CSP));
+      send(200, 'text/html; charset=utf-8', renderStatusPage(await status()), STATUS_PAGE_CSP);
       return;
     }
     send(404, 'text/plain; charset=utf-8', 'Not Found: /status, /api/status, /api/idle, /metrics\n');
-  });
+  }
 }

@@ -49,7 +49,10 @@ export class FallbackImage {
     try {
       const fetched = await this.fetcher.fetch(this.url.pathname + this.url.search, { accept: 'image/*' }, this.maxBytes);
       if (fetched.status !== 200) return fail(`status ${fetched.status}`);
-      if (fetched.tooLarge || !fetched.body) return fail(`larger than max-bytes (${this.maxBytes})`);
+      if (!fetched.body) {
+        fetched.stream?.destroy();
+        return fail(`larger than max-bytes (${this.maxBytes})`);
+      }
       const probe = await probeImage(fetched.body, { maxPixels: 50e6, maxFrames: 1000 });
       if (!probe.ok) return fail(`not a usable image: ${probe.reason}`);
       // Every type the probe knows is image/<type>.

@@ -1,3 +1,5 @@
+import { validateHeaderValue } from 'node:http';
+
 /** A header as one string, however Node delivered it (repeated headers as an array). */
 export function headerText(value: string | string[] | undefined): string {
   return (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim();
@@ -37,4 +39,45 @@ export function acceptsGzip(value: string | string[] | undefined): boolean {
     else if (coding === '*') wildcard = allowed;
   }
   return named ?? wildcard;
+}
+
+/** Longest value of a header the proxy writes itself (a skip reason, an image description). */
+const OWN_VALUE_MAX = 300;
+
+/**
+ * A header value the proxy writes as one line of printable ASCII (SPEC §5.5), bounded: libvips' errors span
+ * several lines, and Node refuses a response whose header holds a line break or a control character. Empty:
+ * `undefined` (the header is left out).
+ */
+export function safeHeaderValue(text: string, max = OWN_VALUE_MAX): string | undefined {
+  let value = text.replace(/[^\x20-\x7e]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  if (value.length > max) value = `${value.slice(0, max - 3).trimEnd()}...`;
+  return value === '' ? undefined : value;
+}
+
+/**
+ * Headers made safe to write: the proxy's own (`X-Slimproxy-*`) as `safeHeaderValue` makes them, any other value
+ * Node would refuse made the same way. A value that cannot be made safe is dropped: never a `502` for a header.
+ */
+export function safeHeaders(headers: Readonly<Record<string, string | number>>): Record<string, string | number> {
+  const safe: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === 'number') {
+      safe[name] = value;
+      continue;
+    }
+    const own = /^x-slimproxy-/i.test(name);
+    const kept = own || !writable(name, value) ? safeHeaderValue(value, own ? OWN_VALUE_MAX : 8192) : value;
+    if (kept !== undefined) safe[name] = kept;
+  }
+  return safe;
+}
+
+function writable(name: string, value: string): boolean {
+  try {
+    validateHeaderValue(name, value);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -40,7 +40,9 @@ export function createImageApiRoute(core: ImageRouteCore) {
     const mark = options.canonical;
     const tag = `${key}\u0000${mark}\u0000${record.digest}`;
     if (bigger.has(tag)) return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
-    let variant = store.getVariant(key, mark);
+    const kept = store.getVariantRecord(key, mark);
+    if (kept && !found.hold.grow(kept.size)) return answerOriginal(req, res, record, bytes, 'too many image bytes in memory now (max-buffered)');
+    let variant = kept ? await store.getVariant(key, mark) : undefined;
     if (!variant) {
       let pending = making.get(tag);
       if (!pending) {
@@ -55,12 +57,10 @@ export function createImageApiRoute(core: ImageRouteCore) {
         bigger.add(tag);
         return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
       }
-      if (!store.getVariant(key, mark)) {
-        const stored = storedVariant(record, made);
-        await store.putVariant(key, mark, stored.record, stored.bytes);
-      }
-      variant = store.getVariant(key, mark);
-      if (!variant) return answerOriginal(req, res, record, bytes, 'transformed image could not be stored');
+      const stored = storedVariant(record, made);
+      // Another request may have stored it meanwhile; a store that cannot write still lets this one be sent.
+      if (!store.getVariantRecord(key, mark)) await store.putVariant(key, mark, stored.record, stored.bytes);
+      variant = (await store.getVariant(key, mark)) ?? stored;
     }
     const headers: Record<string, string | number> = {
       'Content-Type': variant.record.contentType,

@@ -1,4 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import type { Capabilities } from '../client/index.js';
 import type { EngineSettings, ExperimentName } from '../images/experiment.js';
@@ -6,8 +8,9 @@ import { wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
 import { EXPERIMENTS, planForFacts } from '../images/plan.js';
 import { isImageBytes, probeImage, type ProbeLimits, sniffImageType } from '../images/probe.js';
+import type { MemoryBudget, Reservation } from './memory-budget.js';
 import { capabilitiesOfMark, type DecodedMark } from '../marks/index.js';
-import type { Logger } from '../observability/log.js';
+import { type Logger, logFailure } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
 import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
@@ -22,7 +25,10 @@ import { allowedByMark } from './mark-promise.js';
 import { type HostMode, type ImageSource, imageSource, sourceOfKey } from './image-source.js';
 import { withForwardedFields } from '../proxy/forwarded.js';
 import { freshUntil, imageCacheControl, keptFields, imageDescription, imageEtag, notModified, notStorable, representationLastModified } from './image-headers.js';
-import { acceptsGzip, headerText, headerTokens } from './header-values.js';
+import { acceptsGzip, cacheDirectives, headerText, headerTokens, safeHeaderValue, safeHeaders } from './header-values.js';
+import { requestLogger } from './request-context.js';
+import { digestOf } from '../store/digest.js';
+import type { FailureCause } from './request-log.js';
 
 export interface ImageRouteParts {
   readonly store: ImageStore;
@@ -38,6 +44,8 @@ export interface ImageRouteParts {
   readonly hostMode: HostMode;
   /** Originals larger than this are passed through, not kept. */
   readonly maxOriginalBytes: number;
+  /** `<limits max-buffered>`: image bodies held in memory at once, over all requests. */
+  readonly budget: MemoryBudget;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** `<fallback-image>`: sent in place of the origin's 404. */
@@ -48,7 +56,9 @@ export interface ImageRouteParts {
 }
 
 /** How the route answered: itself (bytes sent), or by handing the request back to be forwarded as it is. */
-export type ImageAnswer = { readonly kind: 'answered'; readonly bytes: number } | { readonly kind: 'forward'; readonly reason: string };
+export type ImageAnswer =
+  | { readonly kind: 'answered'; readonly bytes: number; readonly error?: string; readonly cause?: FailureCause }
+  | { readonly kind: 'forward'; readonly reason: string };
 
 /**
  * Client headers that do not go to the origin for an image fetch: its conditionals are answered by us, and the
@@ -119,9 +129,35 @@ function bytesType(declared: { readonly contentType: string; readonly contentEnc
   return sniffed === undefined ? declared.contentType : sniffed === 'svg' ? 'image/svg+xml' : `image/${sniffed}`;
 }
 
-/** A header value the proxy writes is one printable line (SPEC §5.5): a reason from libvips may span several. */
-function oneLine(text: string): string {
-  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 300);
+/** Whether a stored original may be served when the origin cannot confirm it: not if it says it must be. */
+function mayServeStale(record: OriginalRecord): boolean {
+  const directives = cacheDirectives(record.cacheControl);
+  return !['no-cache', 'no-store', 'must-revalidate', 'proxy-revalidate'].some((name) => directives.has(name));
+}
+
+/** Lets go of an origin response not sent to anyone: its hold on the budget, and its stream (and connection). */
+function discard(fetched: FetchedResponse): void {
+  fetched.reservation?.release();
+  fetched.stream?.destroy();
+}
+
+/**
+ * Streams an unbuffered origin body to the client with backpressure, and says how many bytes went. A client
+ * that goes away ends the origin's stream too; an origin that breaks off cuts the response (never passed off
+ * as whole).
+ */
+async function streamTo(res: ServerResponse, body: Readable): Promise<ImageAnswer> {
+  let sent = 0;
+  let originFailed = false;
+  body.on('data', (chunk: Buffer) => (sent += chunk.length));
+  body.once('error', () => (originFailed = !res.destroyed));
+  try {
+    await pipeline(body, res);
+    return { kind: 'answered', bytes: sent };
+  } catch (err) {
+    res.destroy();
+    return { kind: 'answered', bytes: sent, error: (err as Error).message, cause: originFailed ? 'origin' : 'client' };
+  }
 }
 
 /** Whether bytes are a whole gzip stream (an adopted ZorroSVG variant goes to clients as it is, or gunzipped). */
@@ -145,7 +181,6 @@ export function createImageRoute(parts: ImageRouteParts) {
     metrics.queueLength.set({ state: 'waiting' }, queue.queued);
     metrics.queueLength.set({ state: 'running' }, queue.running);
     metrics.storeBytes.set(store.size);
-    metrics.storeEvictions.set(store.evictions);
   };
 
   /** Fetches (or revalidations) of originals under way, by store key. */
@@ -177,7 +212,17 @@ export function createImageRoute(parts: ImageRouteParts) {
     const key = source.key;
     let record = store.getOriginal(key);
     if (!record || Date.now() >= freshUntil(record, parts.intervalSeconds)) {
-      const fetched = await fetcher.fetch(source.path, originRequestHeaders(req, source, record), parts.maxOriginalBytes);
+      let fetched: FetchedResponse;
+      try {
+        fetched = await fetcher.fetch(source.path, originRequestHeaders(req, source, record), parts.maxOriginalBytes, parts.budget);
+      } catch (err) {
+        // The origin cannot be reached to revalidate: what it last confirmed is served (RFC 9111 §4.2.4, as a
+        // disconnected cache may), unless it asked never to be served unconfirmed.
+        if (!record || !mayServeStale(record)) throw err;
+        requestLogger(logger, req).warn({ image: key, cause: 'origin', error: (err as Error).message }, 'origin unreachable: the stored image is served without revalidation');
+        metrics.imageResponses.inc({ outcome: 'stale' });
+        return { record };
+      }
       const now = Date.now();
       if (fetched.status === 304 && record) {
         // The 304's fields replace the stored ones (RFC 9111 §4.3.4): a new Expires, a lifetime, or a `private` /
@@ -187,19 +232,27 @@ export function createImageRoute(parts: ImageRouteParts) {
         const fields = keptFields(fetched.headers) ?? record.fields;
         const refused = notStorable({}, 200, { 'cache-control': cacheControl });
         record = { ...record, validatedAt: refused ? 0 : now, ...(cacheControl ? { cacheControl } : {}), ...(expires ? { expires } : {}), ...(fields ? { fields } : {}) };
+        // Not written (the store reported why): the bytes stored are still the ones the origin just confirmed.
         await store.touchOriginal(record);
         if (refused) return { forward: `origin now says ${refused}` };
       } else {
-        if (fetched.tooLarge || !fetched.body) return { forward: 'original larger than the store takes' };
+        if (!fetched.body) {
+          metrics.unbuffered.inc({ what: fetched.unbuffered ?? 'too-large' });
+          const why = fetched.unbuffered === 'over-budget' ? 'too many image bytes in memory now (max-buffered)' : 'original larger than the store takes';
+          return { response: fetched, skip: `${why}: streamed through, not stored` };
+        }
         if (notStorable(req?.headers ?? {}, fetched.status, fetched.headers) || variesByClient(fetched.headers)) return { response: fetched };
         // Only image bytes are kept (SPEC §8): anything else under an image URL is the origin's to send each time.
         if (!isImageBytes(fetched.body)) return { response: fetched, skip: 'not an image (by its first bytes): passed through, not stored' };
-        const probe = await probeImage(fetched.body, limits);
+        // Hashed off the event loop: the body comes back from the digest thread, and is used from here on.
+        const { digest, bytes: body } = await digestOf(fetched.body);
+        fetched = { ...fetched, body };
+        const probe = await probeImage(body, limits);
         const fields = keptFields(fetched.headers);
         record = {
           url: key,
-          digest: sha256(fetched.body),
-          size: fetched.body.length,
+          digest,
+          size: body.length,
           contentType: String(fetched.headers['content-type'] ?? 'application/octet-stream'),
           ...(fetched.headers.etag ? { etag: fetched.headers.etag } : {}),
           ...(fetched.headers['last-modified'] ? { lastModified: fetched.headers['last-modified'] } : {}),
@@ -209,12 +262,12 @@ export function createImageRoute(parts: ImageRouteParts) {
           validatedAt: now,
           ...(probe.ok ? { facts: probe.facts } : { skip: probe.reason }),
         };
-        await store.putOriginal(record, fetched.body);
+        if (!(await store.putOriginal(record, body))) return { response: fetched, skip: 'not stored: the store cannot write now (see the log): passed through' };
+        // Stored: whoever sends it reads it back under its own hold on the budget.
+        fetched.reservation?.release();
       }
     }
-    const bytes = store.getOriginalBytes(record);
-    if (!bytes) return { forward: 'stored original unreadable' };
-    return { record, bytes };
+    return { record };
   }
 
   /** Experiments done for (original, mark), as this instance knows them. */
@@ -227,7 +280,7 @@ export function createImageRoute(parts: ImageRouteParts) {
    * Queues the next experiment of the plan for (original, mark), if any remains. Returns whether all have run.
    * In a cluster, one another instance runs now (holds the lease of) is left to it: the next one is taken.
    */
-  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, bytes: Buffer, requests: number): Promise<boolean> {
+  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<boolean> {
     if (!record.facts) return true;
     const done = doneFor(key, mark, record);
     const remaining = planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
@@ -236,8 +289,8 @@ export function createImageRoute(parts: ImageRouteParts) {
     const next = remaining.find((name) => !elsewhere?.has(name));
     if (next) {
       // Busy here: offered to the cluster as well, so that an idle instance can take it (work stealing).
-      if (shared && queue.running >= queue.concurrency) void shared.offer({ key, mark, experiment: next, originalDigest: record.digest }, requests);
-      queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, bytes, next));
+      if (shared && queue.running >= queue.concurrency) shared.offer({ key, mark, experiment: next, originalDigest: record.digest }, requests).catch(logFailure(logger, 'cluster: offering an experiment'));
+      queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, next));
     }
     return false;
   }
@@ -254,7 +307,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       metrics.clusterEvents.inc({ event: 'refused' });
       logger.warn({ image: key, mark }, 'cluster: best variant facts in Redis are damaged, deleted and not used');
     }
-    const beatsHere = () => best !== undefined && best.size < (store.getVariant(key, mark)?.record.size ?? record.size);
+    const beatsHere = () => best !== undefined && best.size < (store.getVariantRecord(key, mark)?.size ?? record.size);
     if (best && beatsHere()) await adoptBest(key, mark, record, best);
     const missing = beatsHere() ? best?.experiment : undefined;
     const local = doneFor(key, mark, record);
@@ -286,23 +339,23 @@ export function createImageRoute(parts: ImageRouteParts) {
    * Runs one experiment; in a cluster, under a lease that lapses if this instance dies (another then runs it),
    * and shares what came out: the experiment as done, the variant if it is the cluster's best.
    */
-  async function runExperiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
-    if (!shared) return experiment(key, mark, record, bytes, name);
+  async function runExperiment(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<void> {
+    if (!shared) return experiment(key, mark, record, name);
     const leaseMs = parts.leaseMs ?? 10_000;
     const taken = await shared.lease(record.digest, mark, name, leaseMs);
     if (taken === false) {
       metrics.clusterEvents.inc({ event: 'left-to-another-instance' });
       return;
     }
-    void shared.withdraw({ key, mark, experiment: name, originalDigest: record.digest });
+    shared.withdraw({ key, mark, experiment: name, originalDigest: record.digest }).catch(logFailure(logger, 'cluster: withdrawing an offer'));
     let lost = false;
     const renewal = setInterval(() => {
-      void shared.renew(record.digest, mark, name, leaseMs).then((held) => {
+      shared.renew(record.digest, mark, name, leaseMs).then((held) => {
         if (held !== false || lost) return;
         lost = true;
         metrics.clusterEvents.inc({ event: 'lease-lost' });
         logger.warn({ image: key, mark, experiment: name }, 'cluster: lease lost while the experiment ran (Redis slow or away longer than the lease); another instance may run it too');
-      });
+      }, logFailure(logger, 'cluster: renewing a lease'));
     }, leaseMs / 3);
     logger.info({ image: key, mark, experiment: name, instance: shared.instance }, 'experiment started under a cluster lease');
     try {
@@ -310,12 +363,14 @@ export function createImageRoute(parts: ImageRouteParts) {
       const view = await shared.look(record.digest, mark);
       if (view) await adoptFromCluster(key, mark, record, view);
       if (doneFor(key, mark, record).includes(name)) return;
-      await experiment(key, mark, record, bytes, name);
+      await experiment(key, mark, record, name);
     } finally {
       clearInterval(renewal);
       await shared.release(record.digest, mark, name);
       // Once the queue has freed this slot (it does after this promise settles).
-      setImmediate(() => void steal());
+      setImmediate(() => {
+        steal().catch(logFailure(logger, 'cluster: taking an offered experiment'));
+      });
     }
   }
 
@@ -334,6 +389,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       const source = job && sourceOfKey(job.key, parts.hostMode);
       if (!job || !source || !Object.hasOwn(EXPERIMENTS, job.experiment)) return;
       const found = await original(undefined, source);
+      if ('response' in found) discard(found.response);
       if (!('record' in found) || found.record.digest !== job.originalDigest || doneFor(job.key, job.mark, found.record).includes(job.experiment)) return;
       // Only work the mark's own plan has: an offer naming another experiment (a format the mark does not allow) is refused.
       const capabilities = capabilitiesOfMark(job.mark);
@@ -342,7 +398,7 @@ export function createImageRoute(parts: ImageRouteParts) {
         return;
       }
       metrics.clusterEvents.inc({ event: 'taken-from-another-instance' });
-      queue.offer(`${job.key}\u0000${job.mark}`, 0, () => runExperiment(job.key, job.mark, found.record, found.bytes, job.experiment as ExperimentName));
+      queue.offer(`${job.key}\u0000${job.mark}`, 0, () => runExperiment(job.key, job.mark, found.record, job.experiment as ExperimentName));
     } catch (err) {
       // The origin failed or hung for the original: its maker still has the job in its own queue.
       logger.warn({ error: (err as Error).message }, 'cluster: could not take an offered experiment');
@@ -350,14 +406,26 @@ export function createImageRoute(parts: ImageRouteParts) {
       stealing = false;
     }
   }
-  shared?.onOffered(() => void steal());
+  shared?.onOffered(() => {
+    steal().catch(logFailure(logger, 'cluster: taking an offered experiment'));
+  });
 
-  async function experiment(key: string, mark: string, record: OriginalRecord, bytes: Buffer, name: ExperimentName): Promise<void> {
+  async function experiment(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<void> {
+    // Read now, not when queued: a queue of thousands of jobs holds no image bytes.
+    const bytes = await store.getOriginalBytes(record);
+    if (!bytes) return;
     const outcome = await pool.run(name, bytes, settings, limits);
     // Stopped, not failed: the experiment runs again after a restart.
     if (!outcome.ok && (outcome.reason === 'shutting down' || outcome.reason.startsWith('experiment worker'))) return;
-    const current = store.getVariant(key, mark);
-    const currentSize = current?.record.size ?? record.size;
+    if (!outcome.ok && outcome.unusable) {
+      // Broken in a way only decoding shows (corrupt data, tables): passed through as it is from now on, saying why.
+      logger.warn({ image: key, cause: 'encoder', reason: outcome.reason }, 'original cannot be decoded: passed through as it is');
+      metrics.experiments.inc({ experiment: name, outcome: 'rejected' });
+      const current = store.getOriginal(key);
+      if (current?.digest === record.digest) await store.touchOriginal({ ...current, skip: outcome.reason });
+      return;
+    }
+    const currentSize = store.getVariantRecord(key, mark)?.size ?? record.size;
     if (outcome.ok && wireSize(outcome.variant) < currentSize) {
       const { record: variantRecord, bytes: stored } = storedVariant(record, outcome.variant);
       await store.putVariant(key, mark, variantRecord, stored);
@@ -407,6 +475,7 @@ export function createImageRoute(parts: ImageRouteParts) {
   async function answerUnstored(req: IncomingMessage, res: ServerResponse, fetched: FetchedResponse, skip?: string): Promise<ImageAnswer> {
     const fallback = fetched.status === 404 ? await parts.fallback?.get() : undefined;
     if (fallback) {
+      discard(fetched);
       metrics.imageResponses.inc({ outcome: 'fallback' });
       // The 404 stays (caches and crawlers must not take the stand-in for the image); browsers show the body.
       res.writeHead(404, { 'Content-Type': fallback.contentType, 'Content-Length': fallback.bytes.length, 'Cache-Control': 'no-cache', 'X-Slimproxy-Skip': 'origin answered 404: fallback image' });
@@ -415,9 +484,13 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     metrics.imageResponses.inc({ outcome: 'passed-through' });
     const headers = responseHeadersForClient(fetched.rawHeaders);
-    res.writeHead(fetched.status, fetched.statusMessage, skip === undefined ? headers : [...headers, 'X-Slimproxy-Skip', skip]);
+    const reason = skip === undefined ? undefined : safeHeaderValue(skip);
+    res.writeHead(fetched.status, fetched.statusMessage, reason === undefined ? headers : [...headers, 'X-Slimproxy-Skip', reason]);
+    if (fetched.stream && req.method !== 'HEAD') return streamTo(res, fetched.stream);
+    // The body is this response's now: its hold on the budget ends when the client has it (or is gone).
+    res.once('close', () => discard(fetched));
     res.end(req.method === 'HEAD' ? undefined : fetched.body);
-    return { kind: 'answered', bytes: fetched.body?.length ?? 0 };
+    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : (fetched.body?.length ?? 0) };
   }
 
   /** The stored original as it is, with the origin's validators and lifetime, and why (`X-Slimproxy-Skip`). */
@@ -425,7 +498,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     const headers: Record<string, string | number> = {
       ...record.fields,
       'Content-Type': record.contentType,
-      'X-Slimproxy-Skip': oneLine(why),
+      'X-Slimproxy-Skip': why,
       ...(record.lastModified ? { 'Last-Modified': record.lastModified } : {}),
       ...(record.cacheControl ? { 'Cache-Control': record.cacheControl } : {}),
       ...(record.expires ? { Expires: record.expires } : {}),
@@ -453,10 +526,12 @@ export function createImageRoute(parts: ImageRouteParts) {
     const promised = (type: string, madeByUs: boolean) => allowedByMark(type, marked.capabilities, madeByUs);
     const originalAllowed = promised(bytesType(record, bytes), false);
     if (record.skip) return originalAllowed ? answerOriginal(req, res, record, bytes, record.skip) : { kind: 'forward', reason: 'original in a format the mark does not allow' };
-    const final = await scheduleNext(key, marked.mark, marked.capabilities, record, bytes, requests);
-    const stored = store.getVariant(key, marked.mark);
+    const final = store.writable && (await scheduleNext(key, marked.mark, marked.capabilities, record, requests));
+    const variantSize = store.getVariantRecord(key, marked.mark)?.size ?? 0;
+    // Without room for the variant's bytes too, the original (already held) is what this client gets.
+    const stored = variantSize > 0 && found.hold.grow(variantSize) ? await store.getVariant(key, marked.mark) : undefined;
     let variant = stored && promised(bytesType(stored.record, stored.bytes), true) ? stored : undefined;
-    if (stored && !variant) logger.warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
+    if (stored && !variant) requestLogger(logger, req).warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
     if (!variant && !originalAllowed) {
       variant = await decodableVariant(key, marked.mark, record, bytes);
       if (!variant) return { kind: 'forward', reason: 'original in a format the mark does not allow, and not convertible' };
@@ -508,14 +583,26 @@ export function createImageRoute(parts: ImageRouteParts) {
     const found = await original(req, source);
     if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
     if ('response' in found) return { answer: await answerUnstored(req, res, found.response, found.skip) };
-    return { source, ...found };
+    const { record } = found;
+    // The bytes are held until this response is done with them: with no room for them, the origin streams it.
+    const hold = parts.budget.reserve(record.size);
+    if (!hold) {
+      metrics.unbuffered.inc({ what: 'over-budget' });
+      return { answer: { kind: 'forward', reason: 'too many image bytes in memory now (max-buffered): streamed from the origin' } };
+    }
+    res.once('close', () => hold.release());
+    const bytes = await store.getOriginalBytes(record);
+    if (!bytes) return { answer: { kind: 'forward', reason: 'stored original unreadable' } };
+    return { source, record, bytes, hold };
   }
 
   /**
    * Sends an image with its headers (which carry its ETag): 304 with the validators, lifetime and `Vary` when the
    * client has it, the body otherwise, counted by `outcome`.
    */
-  function sendImage(req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string): ImageAnswer {
+  function sendImage(req: IncomingMessage, res: ServerResponse, given: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string): ImageAnswer {
+    // The one gate of every image answer's headers: a value Node would refuse never turns an image into a 502.
+    const headers = safeHeaders(given);
     const lastModified = headers['Last-Modified'];
     if (notModified(req.headers, headers.ETag === undefined ? undefined : String(headers.ETag), lastModified === undefined ? undefined : String(lastModified))) {
       const kept = ['Cache-Control', 'Expires', 'Age', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
@@ -538,13 +625,15 @@ export function createImageRoute(parts: ImageRouteParts) {
 }
 
 /** What fetching (or revalidating) an original came to: kept, to be forwarded, or the origin's own answer. */
-type OriginalOutcome = { record: OriginalRecord; bytes: Buffer } | { forward: string } | { response: FetchedResponse; skip?: string };
+type OriginalOutcome = { record: OriginalRecord } | { forward: string } | { response: FetchedResponse; skip?: string };
 
 /** An image's original as stored (fetched or revalidated just now if it had to be), and where it comes from. */
 export interface StoredOriginal {
   readonly source: ImageSource;
   readonly record: OriginalRecord;
   readonly bytes: Buffer;
+  /** The budget's hold on `bytes` (released when the response closes): grow it for any other body read. */
+  readonly hold: Reservation;
 }
 
 /** What the image API and scaling routes share with the marked-image route: the original, and the answers. */

@@ -1,11 +1,13 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { capabilitiesFromAccept } from '../client/index.js';
 import { type DecodedMark, decodeMarkedUrl, markValue } from '../marks/index.js';
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
-import { classifyOriginFailure } from '../proxy/origin-failure.js';
+import { classifyOriginFailure, isFromOrigin } from '../proxy/origin-failure.js';
+import { beginRequestContext, requestLogger, trustedProxies } from './request-context.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { originPath } from '../proxy/request-target.js';
 import { answerError } from './error-response.js';
@@ -29,6 +31,10 @@ export interface PublicServerParts {
   readonly scaling?: boolean;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** `<listen trusted-proxies>`: whose `X-Forwarded-For` names the client. */
+  readonly trustedProxies?: readonly string[];
+  /** `<listen idle-timeout>`: a client that takes no byte of its response for this long is dropped. */
+  readonly idleTimeoutMs?: number;
 }
 
 const FAILURE_EXPLANATION = {
@@ -67,10 +73,20 @@ export interface PublicServer {
   startDraining(): void;
 }
 
-export function createPublicServer({ originProxy, documents, images, imageApi = false, compressing = true, scaling = false, logger, metrics }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, documents, images, imageApi = false, compressing = true, scaling = false, logger, metrics, trustedProxies: proxies = [], idleTimeoutMs = 60_000 }: PublicServerParts): PublicServer {
   let draining = false;
+  const trusted = trustedProxies(proxies);
   const upgradedSockets = new Set<Duplex>();
   const server = createServer({ requireHostHeader: false });
+  // A socket with nothing sent or read for the idle time: dropped if a response waits on it (the client reads
+  // nothing, and holds the body's memory); left alone if it waits for the origin (`<origin timeout>` covers that)
+  // or between requests (keep-alive has its own timeout).
+  server.setTimeout(idleTimeoutMs);
+  server.on('timeout', (socket: Socket) => {
+    if (socket.writableLength === 0) return;
+    logger.info({ client: socket.remoteAddress, cause: 'client', pendingBytes: socket.writableLength, idleMs: idleTimeoutMs }, 'client read nothing for the idle timeout: connection dropped');
+    socket.destroy();
+  });
 
   function settle(res: ServerResponse, outcome: ForwardOutcome, finish: ReturnType<typeof beginRequestLog>): void {
     switch (outcome.kind) {
@@ -79,7 +95,7 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
         return;
       case 'refused':
         metrics.refusedRequests.inc({ reason: outcome.reason });
-        finish({ bytes: answerError(res, 400, outcome.reason), error: outcome.reason });
+        finish({ bytes: answerError(res, 400, outcome.reason), error: outcome.reason, cause: 'client' });
         return;
       case 'failed': {
         metrics.originFailures.inc({ reason: outcome.failure.reason });
@@ -87,17 +103,37 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
         if (outcome.responseStarted || res.headersSent) {
           // Too late for an error status: cut the response so it cannot pass for a complete one.
           res.destroy(outcome.error);
-          finish({ bytes: 0, error, aborted: true });
+          finish({ bytes: 0, error, aborted: true, cause: 'origin' });
         } else {
           const bytes = answerError(res, outcome.failure.status, FAILURE_EXPLANATION[outcome.failure.reason]);
-          finish({ bytes, error });
+          finish({ bytes, error, cause: 'origin' });
         }
       }
     }
   }
 
+  /**
+   * An image route that failed: the origin's failure is the client's 502/504; anything else is ours (a bug, an
+   * encoder), and the request goes to the origin as it is, so the visitor still gets the image.
+   */
+  function imageFailed(req: IncomingMessage, res: ServerResponse, err: Error, finish: ReturnType<typeof beginRequestLog>, forward: () => void): void {
+    if (isFromOrigin(err)) {
+      settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish);
+      return;
+    }
+    requestLogger(logger, req).error({ cause: 'proxy', error: err.message, stack: err.stack }, 'image route failed: the request goes to the origin as it is');
+    metrics.failures.inc({ cause: 'proxy' });
+    if (res.headersSent) {
+      res.destroy(err);
+      finish({ bytes: 0, error: err.message, aborted: true, cause: 'proxy' });
+      return;
+    }
+    forward();
+  }
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.shouldKeepAlive = false;
+    beginRequestContext(req, res, trusted);
     if (isHealthRequest(req)) {
       const finish = beginRequestLog(req, res, 'health', logger, metrics);
       finish({ bytes: answerHealth(req, res) });
@@ -136,16 +172,16 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
     const inPlace = !marked && optimising && (req.method === 'GET' || req.method === 'HEAD') && IMAGE_PATH.test(req.url ?? '') ? inPlaceMark(req) : undefined;
     if (images && options) {
       images.transformed(req, res, options).then(
-        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes }) : forward()),
-        (err: Error) => settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish),
+        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forward()),
+        (err: Error) => imageFailed(req, res, err, finish, forward),
       );
       return;
     }
     if (optimising && (marked || inPlace)) {
       const image = (marked ?? inPlace)!;
       (scaling ? optimising.scaled(req, res, image.url) : optimising.serve(req, res, image, inPlace !== undefined)).then(
-        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes }) : forward()),
-        (err: Error) => settle(res, { kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: res.headersSent }, finish),
+        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forward()),
+        (err: Error) => imageFailed(req, res, err, finish, forward),
       );
       return;
     }

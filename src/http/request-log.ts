@@ -1,8 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { requestContext } from './request-context.js';
 
 export type Route = 'health' | 'proxy' | 'marked' | 'image-api' | 'upgrade' | 'refused';
+
+/** Whose fault a failed exchange was: what an operator looks at first during an incident. */
+export type FailureCause = 'origin' | 'store' | 'client' | 'encoder' | 'proxy';
 
 export interface RequestEnd {
   /** Body bytes sent to the client. */
@@ -10,11 +14,13 @@ export interface RequestEnd {
   /** Why the exchange went wrong, when it did (logged, and counted as "aborted" if the response was cut). */
   readonly error?: string;
   readonly aborted?: boolean;
+  /** Whose fault `error` was (counted in `slimproxy_failures_total`). */
+  readonly cause?: FailureCause;
 }
 
 /**
- * One JSON line per request (method, path, status, bytes, duration), written once however the exchange ends:
- * by its handler, or by the client going away first.
+ * One JSON line per request (id, client, method, path, status, bytes, duration, and what went wrong and whose
+ * fault it was), written once however the exchange ends: by its handler, or by the client going away first.
  */
 export function beginRequestLog(
   req: IncomingMessage,
@@ -23,6 +29,7 @@ export function beginRequestLog(
   logger: Logger,
   metrics: Metrics,
 ): (end: RequestEnd) => void {
+  const context = requestContext(req);
   const startedAt = process.hrtime.bigint();
   const method = req.method ?? '';
   const path = req.url ?? '';
@@ -37,13 +44,14 @@ export function beginRequestLog(
     metrics.requests.inc({ route, outcome });
     metrics.requestDuration.observe({ route }, ms / 1000);
     metrics.clientBytes.inc(end.bytes);
-    const line = { method, path, status, bytes: end.bytes, ms: Math.round(ms * 10) / 10, route, ...(aborted ? { aborted } : {}) };
-    if (end.error !== undefined || aborted || status >= 500) logger.warn({ ...line, error: end.error }, 'request');
+    const line = { ...(context ? { reqId: context.id, client: context.client } : {}), method, path, status, bytes: end.bytes, ms: Math.round(ms * 10) / 10, route, ...(aborted ? { aborted } : {}) };
+    if (end.cause !== undefined) metrics.failures.inc({ cause: end.cause });
+    if (end.error !== undefined || aborted || status >= 500) logger.warn({ ...line, error: end.error, cause: end.cause ?? (aborted ? 'client' : 'proxy') }, 'request');
     else logger.info(line, 'request');
   };
   // The handler reports a completed response itself; a connection that closes first still gets its line.
   res.once('close', () => {
-    if (!res.writableFinished) finish({ bytes: 0, error: 'client closed the connection', aborted: true });
+    if (!res.writableFinished) finish({ bytes: 0, error: 'client closed the connection', aborted: true, cause: 'client' });
   });
   return finish;
 }

@@ -80,7 +80,12 @@ export interface ExperimentReport {
 
 export type ExperimentOutcome =
   | ({ readonly ok: true; readonly variant: Variant } & ExperimentReport)
-  | ({ readonly ok: false; readonly reason: string } & ExperimentReport);
+  | ({
+      readonly ok: false;
+      readonly reason: string;
+      /** The original itself cannot be used (it does not decode, or is over a limit): no experiment on it can succeed. */
+      readonly unusable?: boolean;
+    } & ExperimentReport);
 
 /** One experiment (SPEC §6): the same signature for all, assembled into plans that are lists. */
 export interface Experiment {

@@ -1,5 +1,5 @@
 import sharp, { type Sharp } from 'sharp';
-import { DssimReference } from './dssim.js';
+import { type DssimLayout, DssimReference, DssimWorkspace, leastDssimBytes, planDssim, plannedBytes } from './dssim.js';
 import { type ImageFacts, type ProbeLimits, probeImage } from './probe.js';
 import { decodeRgba, type RgbaImage } from './rgba.js';
 
@@ -27,13 +27,63 @@ export interface Original {
 
 export type PreparedOriginal = { readonly ok: true; readonly original: Original } | { readonly ok: false; readonly reason: string };
 
-/** Probes, then decodes within the limits; anything wrong (truncated, corrupt, too large) is a reason. */
-export async function prepareOriginal(bytes: Buffer, limits: ProbeLimits): Promise<PreparedOriginal> {
+/** `<limits max-experiment-memory>` when the limits do not say. */
+export const DEFAULT_MAX_EXPERIMENT_BYTES = 2 ** 30;
+
+/** What experiments on one original may hold at most, and the DSSIM layout that keeps them there. */
+export type ExperimentMemory = { readonly ok: true; readonly bytes: number; readonly layout: DssimLayout } | { readonly ok: false; readonly reason: string };
+
+/**
+ * The memory experiments on an original of these facts need, known from its header before anything is decoded:
+ * its decoded pixels (every frame), a candidate's decoded pixels (as many: `measureAgainst` decodes them all),
+ * and the DSSIM references (one per frame: their kept planes add up, one comparison at a time). Not counted: the
+ * encoders' and decoders' own working memory inside libvips, and the JavaScript heap.
+ */
+export function experimentMemory(facts: ImageFacts, limits: ProbeLimits): ExperimentMemory {
+  const bound = limits.maxMemoryBytes ?? DEFAULT_MAX_EXPERIMENT_BYTES;
+  const { frames } = facts;
+  // The header's size is before EXIF orientation: planned with the longer side as the width, the strips'
+  // buffers (a width × rows) are the larger of the two ways the pixels may come out.
+  const width = Math.max(facts.width, facts.height);
+  const height = Math.min(facts.width, facts.height);
+  const pixels = 4 * width * height * frames;
+  const left = bound - 2 * pixels;
+  // The header's alpha channel may be unused: planned as transparent (two backgrounds), it can only cost less.
+  const plan = left > 0 ? planDssim(width, height, { transparent: facts.hasAlpha, maxBytes: left, references: frames }) : undefined;
+  if (!plan) {
+    const size = `${facts.width}x${facts.height}${frames > 1 ? ` x ${frames} frames` : ''}`;
+    const dssim = leastDssimBytes(width, height, facts.hasAlpha, frames);
+    return { ok: false, reason: `over max-experiment-memory (${mb(bound)} MB): ${size} needs ${mb(2 * pixels)} MB of decoded pixels (original and candidate) and at least ${mb(dssim)} MB for DSSIM` };
+  }
+  return { ok: true, bytes: 2 * pixels + plannedBytes(plan, frames), layout: plan.layout };
+}
+
+const mb = (bytes: number) => Math.ceil(bytes / 2 ** 20);
+
+export interface PrepareOptions {
+  /**
+   * Called once the memory the original will need is known (`experimentMemory`), before its pixels are decoded:
+   * the place to let go of other originals.
+   */
+  readonly makeRoom?: (bytes: number) => void;
+}
+
+/**
+ * Probes, then decodes within the limits; anything wrong (truncated, corrupt, too large, more than
+ * max-experiment-memory allows) is a reason.
+ */
+export async function prepareOriginal(bytes: Buffer, limits: ProbeLimits, options: PrepareOptions = {}): Promise<PreparedOriginal> {
   const probed = await probeImage(bytes, limits);
   if (!probed.ok) return probed;
+  const memory = experimentMemory(probed.facts, limits);
+  if (!memory.ok) return memory;
+  options.makeRoom?.(memory.bytes);
   let pixels: RgbaImage;
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: limits.maxPixels * probed.facts.frames, animated: probed.facts.frames > 1 })
+    // The probe refused width × height × frames over maxPixels; libvips applies the limit to the same area
+    // (an animation decodes as one image of every frame, and the limit is on that image: checked in
+    // test/images/worker-memory.test.ts).
+    const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: limits.maxPixels, animated: probed.facts.frames > 1 })
       .rotate()
       .toColourspace('srgb')
       .ensureAlpha()
@@ -49,8 +99,11 @@ export async function prepareOriginal(bytes: Buffer, limits: ProbeLimits): Promi
     const { delay, loop } = await sharp(bytes, { animated: true }).metadata();
     animation = { delay: delay ?? [], loop: loop ?? 0 };
   }
-  const frameReferences = frames > 1 ? splitFrames(pixels, frames).map((frame) => new DssimReference(frame)) : [];
-  const reference = frames > 1 ? frameReferences[0]! : new DssimReference(pixels);
+  // The layout planned for the bound, not one chosen again per frame (all frames' kept planes add up), and one
+  // workspace for all frames (compared one at a time).
+  const layout = { layout: memory.layout, workspace: new DssimWorkspace() };
+  const frameReferences = frames > 1 ? splitFrames(pixels, frames).map((frame) => new DssimReference(frame, layout)) : [];
+  const reference = frames > 1 ? frameReferences[0]! : new DssimReference(pixels, layout);
   const transparent = frames > 1 ? frameReferences.some((frame) => frame.transparent) : reference.transparent;
   return { ok: true, original: { bytes, facts: probed.facts, pixels, transparent, reference, frameReferences, animation } };
 }

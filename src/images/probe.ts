@@ -1,4 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
+import { structuralFault } from './structure.js';
 
 /** Image types by their first bytes (never by extension or `Content-Type`: both lie on legacy sites). */
 export type ImageType = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif';
@@ -59,8 +60,11 @@ export interface ImageFacts {
 }
 
 export interface ProbeLimits {
+  /** Decoded pixels of the whole image: width x height, times the frames of an animation. */
   readonly maxPixels: number;
   readonly maxFrames: number;
+  /** `<limits max-experiment-memory>`: what one experiment worker may hold (pixels, DSSIM planes); default 1 GiB. */
+  readonly maxMemoryBytes?: number;
 }
 
 /** SPEC §5.3: why an image is passed through as it is. */
@@ -76,6 +80,8 @@ export async function probeImage(bytes: Uint8Array, limits: ProbeLimits): Promis
   const type = sniffImageType(bytes);
   if (type === 'svg') return { ok: false, reason: 'SVG' };
   if (!type) return { ok: false, reason: 'not an image' };
+  const fault = structuralFault(type, bytes);
+  if (fault) return { ok: false, reason: fault };
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { animated: true, limitInputPixels: false }).metadata();
@@ -87,8 +93,21 @@ export async function probeImage(bytes: Uint8Array, limits: ProbeLimits): Promis
   const frames = metadata.pages ?? 1;
   if (width <= 0 || height <= 0) return { ok: false, reason: `no dimensions in the ${type} header` };
   if (width * height > limits.maxPixels) {
-    return { ok: false, reason: `larger than the maximum image area: ${width}×${height} > ${(limits.maxPixels / 1e6).toFixed(1)} MP` };
+    return { ok: false, reason: `larger than the maximum image area: ${width}x${height} > ${(limits.maxPixels / 1e6).toFixed(1)} MP` };
   }
   if (frames > limits.maxFrames) return { ok: false, reason: `animation over the frame limit: ${frames} > ${limits.maxFrames} frames` };
+  if (type === 'gif') {
+    // Browsers draw every frame on the screen the header declares; libvips takes a screen it finds implausible
+    // (over 2048 px) for a mistake and uses the frame size. Either way the declared screen is what counts.
+    const screen = { width: bytes[6]! | (bytes[7]! << 8), height: bytes[8]! | (bytes[9]! << 8) };
+    if (screen.width * screen.height * frames > limits.maxPixels) {
+      return { ok: false, reason: `animation larger than the maximum image area decoded: ${screen.width}x${screen.height} x ${frames} frames > ${(limits.maxPixels / 1e6).toFixed(1)} MP` };
+    }
+    if (screen.width !== width || screen.height !== height) return { ok: false, reason: `GIF screen ${screen.width}x${screen.height} decodes as ${width}x${height}: passed through as it is` };
+  }
+  // Decoded, an animation is every frame at the screen's size: a tiny file of many large frames is a bomb too.
+  if (frames > 1 && width * height * frames > limits.maxPixels) {
+    return { ok: false, reason: `animation larger than the maximum image area decoded: ${width}x${height} x ${frames} frames > ${(limits.maxPixels / 1e6).toFixed(1)} MP` };
+  }
   return { ok: true, facts: { type, width, height, frames, hasAlpha: metadata.hasAlpha === true } };
 }

@@ -18,3 +18,11 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
+
+/**
+ * The handler for a promise nobody awaits (background work: cluster messages, experiments' bookkeeping): its
+ * failure is logged, never left unhandled (Node ends the process on an unhandled rejection).
+ */
+export function logFailure(logger: Logger, what: string): (err: unknown) => void {
+  return (err) => logger.error({ error: err instanceof Error ? err.message : String(err) }, `${what} failed`);
+}

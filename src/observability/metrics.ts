@@ -24,7 +24,7 @@ export interface Metrics {
   readonly queueLength: Gauge<'state'>;
   readonly storeBytes: Gauge;
   /** Originals dropped from the store to keep it within max-size, since start. */
-  readonly storeEvictions: Gauge;
+  readonly storeEvictions: Counter;
   /** Time from request to the end of the response, by route. */
   readonly requestDuration: Histogram<'route'>;
   /** Body bytes sent to clients (all routes) and received from the origin (forwarded responses). */
@@ -39,6 +39,13 @@ export interface Metrics {
    * instances, published variants refused (bad digest) and leases lost.
    */
   readonly clusterEvents: Counter<'event'>;
+  /** Store writes that failed or were not tried while writing was paused, by cause (`disk-full`, `io`, …). */
+  readonly storeErrors: Counter<'reason'>;
+  /** Bytes of image bodies held in memory now (`<limits max-buffered>`), and what did not fit under it. */
+  readonly bufferedBytes: Gauge;
+  readonly unbuffered: Counter<'what'>;
+  /** Responses the proxy could not complete, by whose fault (`origin`, `store`, `client`, `encoder`, `proxy`). */
+  readonly failures: Counter<'cause'>;
 }
 
 export function createMetrics(): Metrics {
@@ -97,7 +104,7 @@ export function createMetrics(): Metrics {
     clusterConnected: new Gauge({ name: 'slimproxy_cluster_connected', help: '1 while the cluster Redis is reachable, 0 in local-only mode', registers: [] }),
     clusterEvents: new Counter({ name: 'slimproxy_cluster_events_total', help: 'Cluster events: variants adopted, published or refused, experiments taken or left, leases lost', labelNames: ['event'], registers: [registry] }),
     storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
-    storeEvictions: new Gauge({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
+    storeEvictions: new Counter({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
     requestDuration: new Histogram({
       name: 'slimproxy_request_duration_seconds',
       help: 'Time from request to the end of the response, by route',
@@ -107,6 +114,10 @@ export function createMetrics(): Metrics {
     }),
     clientBytes: new Counter({ name: 'slimproxy_client_bytes_total', help: 'Body bytes sent to clients', registers: [registry] }),
     originBytes: new Counter({ name: 'slimproxy_origin_bytes_total', help: 'Body bytes received from the origin', registers: [registry] }),
+    storeErrors: new Counter({ name: 'slimproxy_store_errors_total', help: 'Store writes that failed or were refused while writing was paused, by reason', labelNames: ['reason'], registers: [registry] }),
+    bufferedBytes: new Gauge({ name: 'slimproxy_buffered_bytes', help: 'Bytes of image bodies held in memory (fetched originals, stored bodies being sent)', registers: [registry] }),
+    unbuffered: new Counter({ name: 'slimproxy_unbuffered_total', help: 'Image bodies streamed through unbuffered and unstored: over max-buffered, or too large to keep', labelNames: ['what'], registers: [registry] }),
+    failures: new Counter({ name: 'slimproxy_failures_total', help: 'Responses that failed, by cause: origin, store, client, encoder, proxy', labelNames: ['cause'], registers: [registry] }),
     experimentDuration: new Histogram({
       name: 'slimproxy_experiment_duration_seconds',
       help: 'Experiment run time, by kind',

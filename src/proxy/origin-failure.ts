@@ -41,3 +41,16 @@ export function classifyOriginFailure(err: unknown): OriginFailure {
       return { status: 502, reason: 'other' };
   }
 }
+
+const FROM_ORIGIN = Symbol('from the origin');
+
+/** Marks an error as the origin's (a refused, reset or timed-out fetch), not the proxy's own. */
+export function fromOrigin<E>(err: E): E {
+  if (err instanceof Error) Object.defineProperty(err, FROM_ORIGIN, { value: true });
+  return err;
+}
+
+/** Whether an error came from talking to the origin (`fromOrigin`), so that a 502/504 is the truth. */
+export function isFromOrigin(err: unknown): boolean {
+  return err instanceof Error && (err as Error & { [FROM_ORIGIN]?: boolean })[FROM_ORIGIN] === true;
+}

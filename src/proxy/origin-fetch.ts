@@ -1,20 +1,31 @@
-import { Agent as HttpAgent, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest } from 'node:http';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
+import type { MemoryBudget, Reservation } from '../http/memory-budget.js';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { OriginTimeoutError } from './origin-failure.js';
+import { fromOrigin, OriginTimeoutError } from './origin-failure.js';
 
 export interface FetchedResponse {
   readonly status: number;
   readonly statusMessage: string;
   readonly headers: IncomingHttpHeaders;
   readonly rawHeaders: readonly string[];
-  /** The whole body, or `undefined` when it was larger than allowed (then `tooLarge`). */
+  /** The whole body, or `undefined` when it is not held (then `stream`). */
   readonly body: Buffer | undefined;
-  readonly tooLarge: boolean;
+  /**
+   * The body when it is not held whole: what arrived so far, then the rest as the origin sends it (with
+   * backpressure: a slow client slows the origin, memory stays bounded). Read it or destroy it.
+   */
+  readonly stream?: Readable;
+  /** Why the body streams: larger than allowed, or no room under the memory budget. */
+  readonly unbuffered?: 'too-large' | 'over-budget';
+  /** The budget's hold on `body`: released by the caller once it has let go of the body. */
+  readonly reservation?: Reservation;
 }
 
 /**
  * A whole response from the origin, for the image route (which needs the original's bytes, not a stream).
- * Bodies above `maxBytes` are not kept: such an image is passed through instead.
+ * A body above `maxBytes`, or one that does not fit the memory budget, is not held: it is handed over as a
+ * stream, fetched once, to go to the client as it is.
  */
 export class OriginFetcher {
   private readonly agent: HttpAgent | HttpsAgent;
@@ -29,10 +40,11 @@ export class OriginFetcher {
     this.agent = target.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
   }
 
-  fetch(path: string, headers: IncomingHttpHeaders, maxBytes: number): Promise<FetchedResponse> {
+  fetch(path: string, headers: IncomingHttpHeaders, maxBytes: number, budget?: MemoryBudget): Promise<FetchedResponse> {
     const url = new URL(this.target);
     const request = this.target.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve, rejectWith) => {
+      const reject = (err: Error) => rejectWith(fromOrigin(err));
       const req = request(
         {
           protocol: url.protocol,
@@ -45,34 +57,46 @@ export class OriginFetcher {
           agent: this.agent,
         },
         (res) => {
+          const head = { status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders };
+          const declared = Number(res.headers['content-length']);
+          const known = Number.isSafeInteger(declared) && declared >= 0;
+          const reservation = budget ? budget.reserve(known ? declared : 0) : undefined;
           const chunks: Buffer[] = [];
           let size = 0;
-          let tooLarge = false;
-          res.on('data', (chunk: Buffer) => {
-            this.onBody(chunk.length);
+          let settled = false;
+          const streamRest = (why: 'too-large' | 'over-budget') => {
+            settled = true;
+            res.off('data', onData);
+            res.off('end', onEnd);
+            res.pause();
+            resolve({ ...head, body: undefined, stream: restOf(chunks.splice(0), res, () => reservation?.release()), unbuffered: why });
+          };
+          const onData = (chunk: Buffer) => {
             size += chunk.length;
-            if (size <= maxBytes) {
-              chunks.push(chunk);
-              return;
-            }
-            // Too large to keep: stop downloading now, the caller forwards the request as it is instead.
-            tooLarge = true;
-            chunks.length = 0;
-            res.destroy();
-            resolve({ status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders, body: undefined, tooLarge });
+            chunks.push(chunk);
+            if (size > maxBytes) return streamRest('too-large');
+            // A body longer than it said is held byte for byte too.
+            if (reservation && size > reservation.size && !reservation.grow(size - reservation.size)) streamRest('over-budget');
+          };
+          const onEnd = () => {
+            settled = true;
+            resolve({ ...head, body: Buffer.concat(chunks, size), ...(reservation ? { reservation } : {}) });
+          };
+          res.on('data', (chunk: Buffer) => this.onBody(chunk.length));
+          res.on('error', (err) => {
+            if (settled) return;
+            reservation?.release();
+            reject(err);
           });
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 502,
-              statusMessage: res.statusMessage ?? '',
-              headers: res.headers,
-              rawHeaders: res.rawHeaders,
-              body: tooLarge ? undefined : Buffer.concat(chunks),
-              tooLarge,
-            }),
-          );
-          res.on('error', (err) => (tooLarge ? undefined : reject(err)));
-          res.on('aborted', () => tooLarge || reject(Object.assign(new Error('origin aborted the response'), { code: 'ECONNRESET' })));
+          res.on('aborted', () => {
+            if (settled) return;
+            reservation?.release();
+            reject(Object.assign(new Error('origin aborted the response'), { code: 'ECONNRESET' }));
+          });
+          if (known && declared > maxBytes) return streamRest('too-large');
+          if (budget && !reservation) return streamRest('over-budget');
+          res.on('data', onData);
+          res.on('end', onEnd);
         },
       );
       req.setTimeout(this.timeoutMs, () => req.destroy(new OriginTimeoutError(this.timeoutMs)));
@@ -84,4 +108,20 @@ export class OriginFetcher {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/**
+ * The chunks already received, then the rest of the response as it comes; `done` once it ends or is destroyed
+ * (the held chunks are then gone). An origin that breaks off mid-body breaks the stream: the client's response
+ * is cut, never passed off as whole.
+ */
+function restOf(received: Buffer[], res: IncomingMessage, done: () => void): Readable {
+  const stream = new PassThrough();
+  for (const chunk of received) stream.write(chunk);
+  stream.once('close', done);
+  res.once('aborted', () => stream.destroy(new Error('origin aborted the response')));
+  pipeline(res, stream, (err) => {
+    if (err) stream.destroy(err);
+  });
+  return stream;
 }

@@ -1,9 +1,13 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
+import { type StoreFailure, storeFailureOf } from './store-failure.js';
+import { digestOf, sha256 } from './digest.js';
 
-export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+export { sha256 };
+
+/** How many verified (key, digest) pairs are remembered: far more than a store holds large bodies. */
+const MAX_VERIFIED = 100_000;
 
 /** Keys of (original, mark): the URL, a separator no URL contains, the mark. */
 const markKey = (url: string, mark: string) => `${url}\u0000${mark}`;
@@ -30,6 +34,22 @@ export interface StoredVariant {
   readonly bytes: Buffer;
 }
 
+/** What the store tells its owner (for logs and metrics): it never throws a write failure at its callers. */
+export interface StoreEvents {
+  /** A write failed, or was not tried because writing is paused after a failure (`paused`). */
+  readonly writeFailed?: (reason: StoreFailure, detail: { readonly message: string; readonly paused: boolean }) => void;
+  /** A write succeeded again after failures. */
+  readonly resumed?: () => void;
+  /** One eviction pass: how many originals went (with their variants) and the bytes freed. */
+  readonly evicted?: (batch: { readonly originals: number; readonly bytes: number; readonly size: number }) => void;
+}
+
+export interface StoreOptions {
+  readonly events?: StoreEvents;
+  /** After a failed write, further writes are not tried for this long (each refused one is reported). */
+  readonly retryMs?: number;
+}
+
 /**
  * The LMDB store of SPEC §8: originals (records and bytes), the best variant per (original, mark), experiment
  * progress and request counts. Bytes are stored by digest and checked against it before they are handed out, so
@@ -38,8 +58,11 @@ export interface StoredVariant {
  * the least recent).
  */
 /*
- * Writes inside `transaction()` callbacks run at once as part of the transaction; their promises only report the
- * commit, which the awaited transaction reports too. Hence the `void`s below.
+ * A full disk, an I/O error or a full map must cost the store its writes, never the proxy its life: every write
+ * goes through `write()`, which reports a failure and pauses writing for `retryMs` (then tries again, so writing
+ * resumes by itself when space returns). Inside transactions only `putSync`/`removeSync` are used: they return
+ * no promise to be left unhandled. lmdb's event-turn batching is off for the same reason: its batches own a
+ * promise nobody awaits, and a failed commit rejected it (that is how a full disk ended the process).
  */
 export class ImageStore {
   private readonly root: RootDatabase;
@@ -50,15 +73,23 @@ export class ImageStore {
   private readonly recency: Database<string, string>;
   private readonly bytes: Database<Buffer, string>;
   private readonly meta: Database<number, string>;
-  /** Originals evicted since this store was opened. */
-  evictions = 0;
+  private readonly events: StoreEvents;
+  private readonly retryMs: number;
+  /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
+  private pausedUntil: number | undefined;
+  private pauseReason: StoreFailure = 'other';
+  /** Keys whose bytes were read and matched their digest, with that digest (see `checkedBytes`). */
+  private readonly verified = new Map<string, string>();
 
   constructor(
-    path: string,
+    private readonly path: string,
     readonly maxBytes: number,
+    options: StoreOptions = {},
   ) {
+    this.events = options.events ?? {};
+    this.retryMs = options.retryMs ?? 5000;
     mkdirSync(path, { recursive: true });
-    this.root = open({ path, compression: false });
+    this.root = open({ path, compression: false, eventTurnBatching: false });
     this.originals = this.root.openDB({ name: 'originals' });
     this.variants = this.root.openDB({ name: 'variants' });
     this.progress = this.root.openDB({ name: 'progress' });
@@ -74,12 +105,42 @@ export class ImageStore {
     if (this.meta.get('recency-version') === 2) return;
     this.root.transactionSync(() => {
       for (const { key, value: url } of [...this.recency.getRange({ start: '0', end: ':' })]) {
-        void this.recency.remove(key);
+        this.recency.removeSync(key);
         const requests = this.requests.get(url);
-        if (requests) void this.recency.put(recencyKey('p', requests.lastRequested, url), url);
+        if (requests) this.recency.putSync(recencyKey('p', requests.lastRequested, url), url);
       }
-      void this.meta.put('recency-version', 2);
+      this.meta.putSync('recency-version', 2);
     });
+  }
+
+  /** Whether writes are being tried (false for a while after one failed: the disk may be full). */
+  get writable(): boolean {
+    return this.pausedUntil === undefined || Date.now() >= this.pausedUntil;
+  }
+
+  /**
+   * Runs `body` in a write transaction. A failure (full disk, I/O error, full map) is reported, not thrown, and
+   * pauses writing for `retryMs`; writes asked for meanwhile are refused (and reported) without touching LMDB.
+   */
+  private async write<T>(body: () => T): Promise<{ ok: true; value: T } | { ok: false }> {
+    if (!this.writable) {
+      this.events.writeFailed?.(this.pauseReason, { message: 'writing paused after a failure', paused: true });
+      return { ok: false };
+    }
+    try {
+      const value = await this.root.transaction(body);
+      if (this.pausedUntil !== undefined) {
+        this.pausedUntil = undefined;
+        this.events.resumed?.();
+      }
+      return { ok: true, value };
+    } catch (err) {
+      const failure = await storeFailureOf(err, this.path);
+      this.pausedUntil = Date.now() + this.retryMs;
+      this.pauseReason = failure.reason;
+      this.events.writeFailed?.(failure.reason, { message: failure.message, paused: false });
+      return { ok: false };
+    }
   }
 
   /** Bytes held by originals on probation (and their variants). */
@@ -97,66 +158,74 @@ export class ImageStore {
   }
 
   /** The original's bytes, if they are whole. */
-  getOriginalBytes(record: OriginalRecord): Buffer | undefined {
+  getOriginalBytes(record: OriginalRecord): Promise<Buffer | undefined> {
     return this.checkedBytes(originalBytesKey(record.url), record.digest);
   }
 
   /**
-   * Keeps an original. A different digest than before means the origin changed the image: its variants and
-   * progress are discarded with the old bytes (SPEC §8).
+   * Keeps an original; false when it could not be written (the store reported why). A different digest than
+   * before means the origin changed the image: its variants and progress are discarded with the old bytes (SPEC §8).
    */
-  async putOriginal(record: OriginalRecord, bytes: Buffer): Promise<void> {
-    if (sha256(bytes) !== record.digest) throw new Error(`digest mismatch for ${record.url}`);
-    await this.root.transaction(() => {
+  async putOriginal(record: OriginalRecord, bytes: Buffer): Promise<boolean> {
+    const written = await this.write(() => {
       const previous = this.originals.get(record.url);
       // Every stored original has a place in the eviction order, even before its first counted request.
       if (!this.requests.doesExist(record.url)) {
         const now = Date.now();
-        void this.requests.put(record.url, { count: 0, lastRequested: now, main: false, held: 0 });
-        void this.recency.put(recencyKey('p', now, record.url), record.url);
+        this.requests.putSync(record.url, { count: 0, lastRequested: now, main: false, held: 0 });
+        this.recency.putSync(recencyKey('p', now, record.url), record.url);
       }
       if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous);
       if (!previous || previous.digest !== record.digest) this.putBytes(record.url, originalBytesKey(record.url), bytes);
-      void this.originals.put(record.url, record);
+      this.originals.putSync(record.url, record);
     });
+    if (!written.ok) return false;
     await this.evict();
+    return true;
   }
 
   /** Updates validators or freshness without touching the bytes (a `304` from the origin). */
-  async touchOriginal(record: OriginalRecord): Promise<void> {
-    await this.originals.put(record.url, record);
+  async touchOriginal(record: OriginalRecord): Promise<boolean> {
+    return (await this.write(() => this.originals.putSync(record.url, record))).ok;
   }
 
-  getVariant(url: string, mark: string): StoredVariant | undefined {
+  /** The best variant's record for (original, mark), without reading its bytes. */
+  getVariantRecord(url: string, mark: string): VariantRecord | undefined {
     const record = this.variants.get(markKey(url, mark));
     if (!record) return undefined;
     const original = this.originals.get(url);
-    if (!original || original.digest !== record.originalDigest) return undefined;
-    const bytes = this.checkedBytes(variantBytesKey(url, mark), record.digest);
+    return original && original.digest === record.originalDigest ? record : undefined;
+  }
+
+  async getVariant(url: string, mark: string): Promise<StoredVariant | undefined> {
+    const record = this.getVariantRecord(url, mark);
+    if (!record) return undefined;
+    const bytes = await this.checkedBytes(variantBytesKey(url, mark), record.digest);
     return bytes ? { record, bytes } : undefined;
   }
 
-  /** Keeps a new best variant, replacing the previous one (whose bytes go). */
-  async putVariant(url: string, mark: string, record: VariantRecord, bytes: Buffer): Promise<void> {
-    if (sha256(bytes) !== record.digest) throw new Error(`variant digest mismatch for ${url}`);
-    await this.root.transaction(() => {
+  /** Keeps a new best variant, replacing the previous one (whose bytes go); false when it could not be written. */
+  async putVariant(url: string, mark: string, record: VariantRecord, bytes: Buffer): Promise<boolean> {
+    const written = await this.write(() => {
       const original = this.originals.get(url);
       if (!original || original.digest !== record.originalDigest) return;
       const key = markKey(url, mark);
       const previous = this.variants.get(key);
       if (previous) this.dropBytes(url, variantBytesKey(url, mark), previous.size);
       this.putBytes(url, variantBytesKey(url, mark), bytes);
-      void this.variants.put(key, record);
+      this.variants.putSync(key, record);
     });
+    if (!written.ok) return false;
     await this.evict();
+    return true;
   }
 
   getProgress(url: string, mark: string): ProgressRecord | undefined {
     return this.progress.get(markKey(url, mark));
   }
 
-  async putProgress(url: string, mark: string, record: ProgressRecord): Promise<void> {
-    await this.progress.put(markKey(url, mark), record);
+  async putProgress(url: string, mark: string, record: ProgressRecord): Promise<boolean> {
+    return (await this.write(() => this.progress.putSync(markKey(url, mark), record))).ok;
   }
 
   getRequests(url: string): RequestRecord | undefined {
@@ -165,22 +234,23 @@ export class ImageStore {
 
   /**
    * Counts a request and moves the original to the recent end of its segment's order; a second request takes it
-   * off probation.
+   * off probation. When it cannot be written, the count it would have had.
    */
   async countRequest(url: string, now = Date.now()): Promise<RequestRecord> {
-    const record = await this.root.transaction(() => {
-      const previous = this.requests.get(url);
-      if (previous) void this.recency.remove(recencyKey(segmentOf(previous), previous.lastRequested, url));
+    const next = (previous: RequestRecord | undefined): RequestRecord => {
       const count = (previous?.count ?? 0) + 1;
-      const held = previous?.held ?? 0;
-      const main = previous?.main === true || count >= 2;
-      if (main && previous && !previous.main) this.addProbationBytes(-held);
-      const next: RequestRecord = { count, lastRequested: now, main, held };
-      void this.requests.put(url, next);
-      void this.recency.put(recencyKey(segmentOf(next), now, url), url);
-      return next;
+      return { count, lastRequested: now, main: previous?.main === true || count >= 2, held: previous?.held ?? 0 };
+    };
+    const written = await this.write(() => {
+      const previous = this.requests.get(url);
+      if (previous) this.recency.removeSync(recencyKey(segmentOf(previous), previous.lastRequested, url));
+      const record = next(previous);
+      if (record.main && previous && !previous.main) this.addProbationBytes(-record.held!);
+      this.requests.putSync(url, record);
+      this.recency.putSync(recencyKey(segmentOf(record), now, url), url);
+      return record;
     });
-    return record;
+    return written.ok ? written.value : next(this.requests.get(url));
   }
 
   /** The most requested originals, most first (for the status page). */
@@ -211,24 +281,42 @@ export class ImageStore {
     await this.root.close();
   }
 
-  /** Stored bytes, only if they still hash to the digest their record names. */
-  private checkedBytes(key: string, digest: string): Buffer | undefined {
-    const bytes = this.bytes.get(key);
-    if (!bytes || sha256(bytes) !== digest) return undefined;
-    return Buffer.from(bytes);
+  /**
+   * Stored bytes, only if they hash to the digest their record names: checked on their first read by this
+   * process, then remembered. LMDB never changes committed pages in place (copy-on-write), and every write of
+   * a key forgets its check, so bytes that matched once match until they are written again; what a crash or a
+   * restart could leave behind is checked again after it. (Hashing a 40 MB body on every request held the event
+   * loop for 60 ms each time; WebCrypto's digest does not leave the loop in Node 20 either.)
+   */
+  private async checkedBytes(key: string, digest: string): Promise<Buffer | undefined> {
+    const stored = this.bytes.get(key);
+    if (!stored) return undefined;
+    // lmdb hands out a copy of its own for `binary` values: no second copy of a 50 MB body on the event loop.
+    const view: Uint8Array = stored;
+    let bytes = Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    if (this.verified.get(key) !== digest) {
+      const checked = await digestOf(bytes);
+      bytes = checked.bytes;
+      if (checked.digest !== digest) return undefined;
+      if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(key, digest);
+    }
+    return bytes;
   }
 
   private putBytes(url: string, key: string, bytes: Buffer): void {
+    this.verified.delete(key);
     const previous = this.bytes.get(key);
-    void this.bytes.put(key, bytes);
-    void this.meta.put('bytes', Math.max(0, this.size - (previous?.length ?? 0)) + bytes.length);
+    this.bytes.putSync(key, bytes);
+    this.meta.putSync('bytes', Math.max(0, this.size - (previous?.length ?? 0)) + bytes.length);
     this.held(url, bytes.length - (previous?.length ?? 0));
   }
 
   private dropBytes(url: string, key: string, size: number): void {
+    this.verified.delete(key);
     if (!this.bytes.doesExist(key)) return;
-    void this.bytes.remove(key);
-    void this.meta.put('bytes', Math.max(0, this.size - size));
+    this.bytes.removeSync(key);
+    this.meta.putSync('bytes', Math.max(0, this.size - size));
     this.held(url, -size);
   }
 
@@ -236,12 +324,12 @@ export class ImageStore {
   private held(url: string, delta: number): void {
     const requests = this.requests.get(url);
     if (!requests) return;
-    void this.requests.put(url, { ...requests, held: Math.max(0, (requests.held ?? 0) + delta) });
+    this.requests.putSync(url, { ...requests, held: Math.max(0, (requests.held ?? 0) + delta) });
     if (!requests.main) this.addProbationBytes(delta);
   }
 
   private addProbationBytes(delta: number): void {
-    void this.meta.put('probation-bytes', Math.max(0, this.probationBytes + delta));
+    this.meta.putSync('probation-bytes', Math.max(0, this.probationBytes + delta));
   }
 
   /** Inside a transaction: removes an original's variants and progress (and their bytes). */
@@ -252,9 +340,9 @@ export class ImageStore {
     for (const { key, value } of [...this.variants.getRange(range)]) {
       const mark = key.slice(markPrefix(url).length);
       this.dropBytes(url, variantBytesKey(url, mark), value.size);
-      void this.variants.remove(key);
+      this.variants.removeSync(key);
     }
-    for (const key of [...this.progress.getKeys(range)]) void this.progress.remove(key);
+    for (const key of [...this.progress.getKeys(range)]) this.progress.removeSync(key);
   }
 
   /**
@@ -283,7 +371,9 @@ export class ImageStore {
    */
   private async evict(): Promise<void> {
     if (this.size <= this.maxBytes) return;
-    await this.root.transaction(() => {
+    const before = this.size;
+    const written = await this.write(() => {
+      let originals = 0;
       while (this.size > this.maxBytes) {
         const first: Segment = this.probationBytes > this.maxBytes * PROBATION_SHARE ? 'p' : 'm';
         // One at a time, read before removing: nothing is removed under a running range read.
@@ -293,14 +383,17 @@ export class ImageStore {
         const original = this.originals.get(url);
         if (original) {
           this.forgetDerived(url, original);
-          void this.originals.remove(url);
-          this.evictions += 1;
+          this.originals.removeSync(url);
+          originals += 1;
         }
         const requests = this.requests.get(url);
         if (requests && !requests.main) this.addProbationBytes(-(requests.held ?? 0));
-        void this.requests.remove(url);
-        void this.recency.remove(victim.key);
+        this.requests.removeSync(url);
+        this.recency.removeSync(victim.key);
       }
+      return originals;
     });
+    if (!written.ok || written.value === 0) return;
+    this.events.evicted?.({ originals: written.value, bytes: Math.max(0, before - this.size), size: this.size });
   }
 }

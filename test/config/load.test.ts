@@ -20,7 +20,7 @@ const ORIGIN = '<origin url="http://127.0.0.1:8080"/>';
 describe('config: presets and overrides', () => {
   it('applies the SPEC §1 defaults', () => {
     const config = parseConfig(`<config>${ORIGIN}<image-compression/></config>`, FILE);
-    assert.deepEqual(config.listen, { address: '0.0.0.0', port: 8000 });
+    assert.deepEqual(config.listen, { address: '0.0.0.0', port: 8000, idleTimeoutMs: 60_000, trustedProxies: [] });
     assert.equal(config.origin.timeoutMs, 30_000);
     assert.equal(config.origin.host, 'origin');
     assert.deepEqual(config.imageCompression, {
@@ -42,9 +42,26 @@ describe('config: presets and overrides', () => {
     assert.equal(config.store.maxBytes, 2 ** 30);
     assert.equal(config.limits.maxImageAreaPixels, 50e6);
     assert.equal(config.limits.maxImageProcesses, 2);
+    assert.equal(config.limits.maxBufferedBytes, 256 * 2 ** 20);
+    assert.equal(config.limits.maxExperimentBytes, 2 ** 30);
     assert.equal(config.intervalCachingSeconds, 0);
     assert.deepEqual(config.rewrite, { lazyAttributes: ['data-src', 'data-srcset'], maxBytes: 20e6, cacheBytes: 64 * 2 ** 20, sharedCaches: 'vary' });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.imageCompression) && Object.isFrozen(config.rewrite));
+  });
+
+  it('reads the limits of issue 16: max-buffered, max-experiment-memory, idle-timeout, trusted-proxies', () => {
+    const config = parseConfig(
+      `<config>${ORIGIN}<listen idle-timeout="7.5" trusted-proxies="127.0.0.1 10.0.0.0/8, ::1"/><limits max-buffered="64MiB" max-experiment-memory="512MiB"/></config>`,
+      FILE,
+    );
+    assert.equal(config.listen.idleTimeoutMs, 7500);
+    assert.deepEqual(config.listen.trustedProxies, ['127.0.0.1', '10.0.0.0/8', '::1']);
+    assert.equal(config.limits.maxBufferedBytes, 64 * 2 ** 20);
+    assert.equal(config.limits.maxExperimentBytes, 512 * 2 ** 20);
+    for (const bad of ['trusted-proxies="10.0.0.0/33"', 'trusted-proxies="example.com"', 'trusted-proxies="10.0.0.1/8/2"', 'idle-timeout="0"']) {
+      assert.throws(() => parseConfig(`<config>${ORIGIN}<listen ${bad}/></config>`, FILE), /<listen/, bad);
+    }
+    assert.throws(() => parseConfig(`<config>${ORIGIN}<limits max-experiment-memory="1MiB"/></config>`, FILE), /max-experiment-memory/);
   });
 
   it('reads <rewrite shared-caches> (SPEC §3: behind caches that ignore Vary, rewritten pages are private)', () => {

@@ -41,6 +41,6 @@ describe('experiments in worker threads', () => {
 
   it('turns a bad original into a reason', async () => {
     const outcome = await pool.run('jpeg', Buffer.from('<html>oops</html>'), SETTINGS, LIMITS);
-    assert.deepEqual(outcome, { ok: false, reason: 'not an image', encodes: 0, ms: 0 });
+    assert.deepEqual(outcome, { ok: false, reason: 'not an image', unusable: true, encodes: 0, ms: 0 });
   });
 });

@@ -34,9 +34,11 @@ describe('probing an original', () => {
       ['empty', Buffer.alloc(0), /^empty body$/],
       ['HTML with an image name', Buffer.from('<html><body>404</body></html>'), /^not an image$/],
       ['SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'), /^SVG$/],
-      ['a decompression bomb', bomb, /larger than the maximum image area: 30000×30000/],
+      ['a decompression bomb', bomb, /larger than the maximum image area: 30000x30000/],
       ['too many frames', site('icons/new.gif'), /frame limit: 8 > 4/, { maxPixels: 50e6, maxFrames: 4 }],
-      ['a header cut short', site('earth.jpg').subarray(0, 20), /cannot read the jpeg header/],
+      ['a header cut short', site('earth.jpg').subarray(0, 20), /truncated JPEG: it ends inside its headers/],
+      ['a JPEG cut short in its image data', site('earth.jpg').subarray(0, 4000), /truncated JPEG: no end-of-image marker/],
+      ['a PNG cut short', site('drawings/chart-attendance.png').subarray(0, 3000), /truncated PNG/],
     ];
     for (const [what, bytes, reason, limits] of cases) {
       const result = await probeImage(bytes, limits ?? LIMITS);

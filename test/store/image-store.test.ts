@@ -43,9 +43,9 @@ describe('the image store (LMDB)', () => {
     const reopened = new ImageStore(path, 100 * 2 ** 20);
     const original = reopened.getOriginal('/a.jpg');
     assert.ok(original);
-    assert.deepEqual(reopened.getOriginalBytes(original), photo);
-    assert.deepEqual(reopened.getVariant('/a.jpg', 'ic,webp')?.bytes, variant);
-    assert.equal(reopened.getVariant('/a.jpg', 'ic'), undefined);
+    assert.deepEqual(await reopened.getOriginalBytes(original), photo);
+    assert.deepEqual((await reopened.getVariant('/a.jpg', 'ic,webp'))?.bytes, variant);
+    assert.equal(await reopened.getVariant('/a.jpg', 'ic'), undefined);
     assert.deepEqual(reopened.getProgress('/a.jpg', 'ic,webp')?.done, ['jpeg', 'webp']);
     assert.equal(reopened.getRequests('/a.jpg')?.count, 1);
     assert.equal(reopened.size, photo.length + variant.length);
@@ -65,7 +65,7 @@ describe('the image store (LMDB)', () => {
     await bytes.put('v\u0000/b.jpg\u0000ic', Buffer.from('variang'));
     await raw.close();
     const reopened = new ImageStore(path, 100 * 2 ** 20);
-    assert.equal(reopened.getVariant('/b.jpg', 'ic'), undefined);
+    assert.equal(await reopened.getVariant('/b.jpg', 'ic'), undefined);
     await reopened.close();
   });
 
@@ -77,12 +77,12 @@ describe('the image store (LMDB)', () => {
     await store.putProgress('/c.jpg', 'ic,webp', { originalDigest: sha256(photo), done: ['jpeg'] });
     const changed = Buffer.concat([photo, Buffer.from([0])]);
     await store.putOriginal(originalRecord('/c.jpg', changed, '"2"'), changed);
-    assert.equal(store.getVariant('/c.jpg', 'ic,webp'), undefined);
+    assert.equal(await store.getVariant('/c.jpg', 'ic,webp'), undefined);
     assert.equal(store.getProgress('/c.jpg', 'ic,webp'), undefined);
     assert.equal(store.size, changed.length);
     // A variant made from the old bytes is refused.
     await store.putVariant('/c.jpg', 'ic,webp', variantRecord(photo, variant), variant);
-    assert.equal(store.getVariant('/c.jpg', 'ic,webp'), undefined);
+    assert.equal(await store.getVariant('/c.jpg', 'ic,webp'), undefined);
     await store.close();
   });
 

@@ -17,6 +17,8 @@ export interface ProxyOptions {
   readonly originAttributes?: string;
   /** Extra elements inside `<config>`. */
   readonly elements?: string;
+  /** Extra attributes of `<listen>` (loopback, ephemeral port), e.g. `idle-timeout="3"`. */
+  readonly listenAttributes?: string;
 }
 
 /** The config document a test proxy runs with: loopback, ephemeral port, plus what the test adds. */
@@ -26,7 +28,7 @@ export function testConfigXml(options: ProxyOptions): string {
   const store = options.elements?.includes('<store') ? '' : `<store path="${mkdtempSync(join(tmpdir(), 'slimproxy-store-'))}" max-size="256MiB"/>`;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <config>
-  <listen address="127.0.0.1" port="0"/>
+  <listen address="127.0.0.1" port="0" ${options.listenAttributes ?? ''}/>
   <origin url="${origin}" ${options.originAttributes ?? ''}/>
   ${store}
   ${options.elements?.includes('<admin') ? '' : '<admin address="127.0.0.1" port="0"/>'}

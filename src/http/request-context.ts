@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import type { Logger } from '../observability/log.js';
+
+/** Who asked, as every log line of a request says it: its id and the client's address. */
+export interface RequestContext {
+  /** The incoming `X-Request-Id` when it is a plain token, else one made here; sent back and to the origin. */
+  readonly id: string;
+  readonly client: string;
+}
+
+/** A request id from outside is kept only as a short token: it goes into log lines and headers as it is. */
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+const contexts = new WeakMap<IncomingMessage, RequestContext>();
+
+/** `<listen trusted-proxies>` as a matcher (empty: no proxy is trusted, the socket's peer is the client). */
+export function trustedProxies(entries: readonly string[]): BlockList | undefined {
+  if (entries.length === 0) return undefined;
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address = '', bits] = entry.split('/');
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, Number(bits), family);
+  }
+  return list;
+}
+
+function trusted(list: BlockList | undefined, address: string): boolean {
+  if (!list || address === '') return false;
+  const plain = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const family = isIP(plain);
+  return family !== 0 && list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The client's address: the socket's peer, unless that peer is a trusted proxy; then the nearest address in
+ * `X-Forwarded-For` (read from the right) that is not a trusted proxy itself. Addresses a client wrote further
+ * left are never believed.
+ */
+export function clientAddress(req: IncomingMessage, proxies: BlockList | undefined): string {
+  const peer = req.socket.remoteAddress ?? '';
+  if (!trusted(proxies, peer)) return peer;
+  const forwarded = String(req.headers['x-forwarded-for'] ?? '')
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter((hop) => hop !== '');
+  for (let i = forwarded.length - 1; i >= 0; i -= 1) {
+    const hop = forwarded[i]!;
+    if (isIP(hop) === 0) return peer;
+    if (!trusted(proxies, hop)) return hop;
+  }
+  return forwarded[0] ?? peer;
+}
+
+/**
+ * Gives a request its context: the id is sent back (`X-Request-Id`) and passed on to the origin, so one id
+ * follows a request through the proxy's lines and the origin's.
+ */
+export function beginRequestContext(req: IncomingMessage, res: ServerResponse, proxies: BlockList | undefined): RequestContext {
+  const incoming = req.headers['x-request-id'];
+  const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  req.headers['x-request-id'] = id;
+  sendRequestId(res, id);
+  const context = { id, client: clientAddress(req, proxies) };
+  contexts.set(req, context);
+  return context;
+}
+
+export function requestContext(req: IncomingMessage | undefined): RequestContext | undefined {
+  return req ? contexts.get(req) : undefined;
+}
+
+/** The logger for lines about one request: each carries its id and client (the logger itself without one). */
+export function requestLogger(logger: Logger, req: IncomingMessage | undefined): Logger {
+  const context = requestContext(req);
+  return context ? logger.child({ reqId: context.id, client: context.client }) : logger;
+}
+
+type WriteHeadArgs = [statusMessage?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]];
+
+/**
+ * `X-Request-Id` on the response, added as its headers are written: set beforehand with `setHeader`, it would
+ * make Node merge a raw header list into a map, and a repeated `Set-Cookie` of the origin would lose all but one.
+ * An id the response already has (the origin's own) is left as it is.
+ */
+function sendRequestId(res: ServerResponse, id: string): void {
+  const writeHead = res.writeHead.bind(res) as (status: number, ...rest: WriteHeadArgs) => ServerResponse;
+  const named = (name: unknown) => typeof name === 'string' && name.toLowerCase() === 'x-request-id';
+  const withId = (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined) => {
+    if (Array.isArray(headers)) return headers.some(named) || res.hasHeader('x-request-id') ? headers : [...headers, 'X-Request-Id', id];
+    if (headers) return Object.keys(headers).some(named) || res.hasHeader('x-request-id') ? headers : { ...headers, 'X-Request-Id': id };
+    if (!res.hasHeader('x-request-id')) res.setHeader('X-Request-Id', id);
+    return headers;
+  };
+  res.writeHead = ((status: number, ...rest: WriteHeadArgs) => {
+    if (typeof rest[0] === 'string' || rest.length > 1) return writeHead(status, rest[0], withId(rest[1]));
+    return writeHead(status, withId(rest[0]));
+  });
+}

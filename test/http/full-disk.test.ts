@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { fetchRaw } from '../support/client.js';
+import { metricSamples } from '../support/metrics-text.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { PROJECT_ROOT, spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
+
+const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+const IMAGES = 80;
+
+/** Fills the filesystem at `dir` to the last byte with one file; returns its path. */
+function fill(dir: string): string {
+  const path = join(dir, 'filler');
+  const fd = openSync(path, 'w');
+  const block = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, block);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  }
+  // What is left is less than a block: fill that too.
+  try {
+    for (;;) writeSync(fd, block.subarray(0, 512));
+  } catch {
+    // full
+  }
+  closeSync(fd);
+  return path;
+}
+
+describe('a full disk under the store (issue 16, acceptance 1)', () => {
+  let origin: TestOrigin;
+  let proxy: SpawnedProxy;
+  let mount: string;
+  const images: Buffer[] = [];
+
+  before(async () => {
+    const { width = 0, height = 0 } = await sharp(photo).metadata();
+    for (let i = 0; i < IMAGES; i += 1) {
+      const left = Math.floor(((width - 200) * i) / IMAGES);
+      images.push(await sharp(photo).extract({ left, top: Math.floor((height - 150) / 2), width: 200, height: 150 }).jpeg({ quality: 93 }).toBuffer());
+    }
+    origin = await startOrigin((req, res) => {
+      const match = /^\/img(\d+)\.jpg$/.exec(req.url ?? '');
+      const image = match ? images[Number(match[1])] : undefined;
+      if (!image) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
+      res.end(image);
+    });
+    // A small filesystem of its own (the test runs as root, as `.ci/run` does).
+    mount = mkdtempSync(join(tmpdir(), 'slimproxy-full-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mount]);
+    } catch (err) {
+      throw new Error(`this test mounts a tmpfs and needs root (as .ci/run has): ${(err as Error).message}`);
+    }
+    const config = writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><store path="${join(mount, 'store')}" max-size="1GiB"/>` }));
+    proxy = await spawnProxy(config);
+  });
+
+  after(async () => {
+    if (proxy?.child.exitCode === null) {
+      proxy.child.kill('SIGKILL');
+      await proxy.exited;
+    }
+    await origin?.close();
+    if (mount) execFileSync('umount', ['-l', mount]);
+    rmSync(mount, { recursive: true, force: true });
+  });
+
+  const get = (i: number) => fetchRaw(new URL(`/img${i}.jpg?m=ic,webp`, proxy.url));
+  const adminUrl = () => new URL(String(proxy.lines.find((line) => typeof line.admin === 'string')?.admin));
+
+  it('keeps serving whole images while nothing can be written, and stores again once space returns', async () => {
+    // Three images stored and improved before the disk fills.
+    for (let i = 0; i < 3; i += 1) assert.equal((await get(i)).status, 200);
+    await fetchRaw(new URL('/api/idle', adminUrl()));
+    const variants = await Promise.all([0, 1, 2].map(get));
+    for (const res of variants) assert.doesNotMatch(String(res.headers['x-slimproxy-image']), /^experiment=original/, 'a variant before the disk filled');
+
+    const filler = fill(mount);
+    // 50 new images: each whole (the origin's bytes), none stored.
+    for (let i = 10; i < 60; i += 1) {
+      const res = await get(i);
+      assert.equal(res.status, 200, `img${i}`);
+      assert.ok(res.body.equals(images[i]!), `img${i}: the origin's bytes`);
+    }
+    // Stored variants are still served, their bytes what their ETag names.
+    for (const [i, before] of variants.entries()) {
+      const res = await get(i);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.etag, before.headers.etag);
+      assert.equal(res.headers.etag, `"sp-${createHash('sha256').update(res.body).digest('hex').slice(0, 24)}"`);
+    }
+    assert.equal(proxy.child.exitCode, null, 'the process is up');
+    assert.equal((await fetchRaw(new URL('/.slimproxy/health', proxy.url))).status, 200);
+    const metrics = (await fetchRaw(new URL('/metrics', adminUrl()))).body.toString();
+    const failures = metricSamples(metrics, 'slimproxy_store_errors_total');
+    assert.ok(failures.some((sample) => sample.labels.reason === 'disk-full' && sample.value >= 1), `store errors counted: ${JSON.stringify(failures)}`);
+    const lines = proxy.lines.filter((line) => String(line.msg).startsWith('store: cannot write'));
+    assert.equal(lines.length, 1, 'one log line (a minute at most), not one per request');
+    assert.equal(lines[0]!.cause, 'store');
+
+    rmSync(filler);
+    // Writing is tried again a few seconds after the last failure: new images are stored from then on.
+    const resumed = waitForLog(proxy, (line) => line.msg === 'store: writing works again');
+    let next = 60;
+    let written = false;
+    resumed.then(() => (written = true), () => undefined);
+    const deadline = Date.now() + 30_000;
+    while (!written && Date.now() < deadline) {
+      assert.equal((await get(next)).status, 200);
+      next += 1;
+      await new Promise<void>((resolve) => setTimeout(resolve, 250));
+    }
+    await resumed;
+    const fresh = await get(IMAGES - 1);
+    assert.equal(fresh.headers['x-slimproxy-skip'], undefined, 'a new image is stored again');
+    await fetchRaw(new URL('/api/idle', adminUrl()));
+    assert.doesNotMatch(String((await get(IMAGES - 1)).headers['x-slimproxy-image']), /^experiment=original/, 'and improved');
+  });
+});
