@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import type { Capabilities } from '../client/index.js';
@@ -487,8 +487,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     const reason = skip === undefined ? undefined : safeHeaderValue(skip);
     res.writeHead(fetched.status, fetched.statusMessage, reason === undefined ? headers : [...headers, 'X-Slimproxy-Skip', reason]);
     if (fetched.stream && req.method !== 'HEAD') return streamTo(res, fetched.stream);
-    // The body is this response's now: its hold on the budget ends when the client has it (or is gone).
-    res.once('close', () => discard(fetched));
+    // The body is this response's now: its hold on the budget ends when the client has it (or is gone: already,
+    // perhaps, while the fetch ran; `finished` calls back at once then, where a 'close' listener never would).
+    finished(res, () => discard(fetched));
     res.end(req.method === 'HEAD' ? undefined : fetched.body);
     return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : (fetched.body?.length ?? 0) };
   }
@@ -590,7 +591,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       metrics.unbuffered.inc({ what: 'over-budget' });
       return { answer: { kind: 'forward', reason: 'too many image bytes in memory now (max-buffered): streamed from the origin' } };
     }
-    res.once('close', () => hold.release());
+    finished(res, () => hold.release());
     const bytes = await store.getOriginalBytes(record);
     if (!bytes) return { answer: { kind: 'forward', reason: 'stored original unreadable' } };
     return { source, record, bytes, hold };

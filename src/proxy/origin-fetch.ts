@@ -44,7 +44,13 @@ export class OriginFetcher {
     const url = new URL(this.target);
     const request = this.target.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, rejectWith) => {
-      const reject = (err: Error) => rejectWith(fromOrigin(err));
+      // Whatever ends the exchange in failure (a parser error comes on the request, not the response) lets go of
+      // what the body held under the budget.
+      let held: Reservation | undefined;
+      const reject = (err: Error) => {
+        held?.release();
+        rejectWith(fromOrigin(err));
+      };
       const req = request(
         {
           protocol: url.protocol,
@@ -61,11 +67,13 @@ export class OriginFetcher {
           const declared = Number(res.headers['content-length']);
           const known = Number.isSafeInteger(declared) && declared >= 0;
           const reservation = budget ? budget.reserve(known ? declared : 0) : undefined;
+          held = reservation;
           const chunks: Buffer[] = [];
           let size = 0;
           let settled = false;
           const streamRest = (why: 'too-large' | 'over-budget') => {
             settled = true;
+            held = undefined;
             res.off('data', onData);
             res.off('end', onEnd);
             res.pause();
@@ -80,6 +88,8 @@ export class OriginFetcher {
           };
           const onEnd = () => {
             settled = true;
+            // The caller holds it from here on (and releases it).
+            held = undefined;
             resolve({ ...head, body: Buffer.concat(chunks, size), ...(reservation ? { reservation } : {}) });
           };
           res.on('data', (chunk: Buffer) => this.onBody(chunk.length));
