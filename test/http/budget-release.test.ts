@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { fetchRaw } from '../support/client.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
+
+const jpeg = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+
+/** Found by the hostile review of issue 16: `max-buffered` leaked, until every image streamed through unstored. */
+describe('the max-buffered budget is given back however an exchange ends', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  let slowDone: Promise<void>;
+  before(async () => {
+    let slowEnded: () => void = () => undefined;
+    slowDone = new Promise((resolve) => (slowEnded = resolve));
+    origin = await startOrigin((req, res) => {
+      if (req.url?.startsWith('/slow')) {
+        // A whole image, slowly: the client is gone long before its end.
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': jpeg.length, 'Cache-Control': 'max-age=60' });
+        let at = 0;
+        const timer = setInterval(() => {
+          res.write(jpeg.subarray(at, at + 20_000));
+          at += 20_000;
+          if (at >= jpeg.length) {
+            clearInterval(timer);
+            res.end(slowEnded);
+          }
+        }, 50);
+        return;
+      }
+      // A body longer than its Content-Length: the proxy's parser fails on the request, not the response.
+      req.socket.write(`HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length - 500}\r\n\r\n`);
+      req.socket.end(jpeg);
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+  const held = async () => (await proxy.running.metrics.bufferedBytes.get()).values[0]?.value ?? 0;
+
+  it('a client that leaves while the original is fetched', async () => {
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(new URL('/slow.jpg?m=ic,webp', proxy.url), { agent: false });
+      req.on('error', () => resolve());
+      req.on('socket', (socket) => socket.on('connect', () => setTimeout(() => req.destroy(), 100)));
+      req.end();
+    });
+    await slowDone;
+    // The proxy stores what it fetched a moment after the origin's last byte: given back by then (before the fix:
+    // never).
+    const deadline = Date.now() + 5000;
+    while ((await held()) !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(await held(), 0);
+    await proxy.running.experimentsIdle();
+  });
+
+  it('an origin body longer than it said (502, cause origin)', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      assert.equal((await fetchRaw(new URL(`/long${i}.jpg?m=ic`, proxy.url))).status, 502);
+      assert.equal(await held(), 0);
+    }
+  });
+});
