@@ -7,6 +7,7 @@ import { engineSettings } from './images/settings.js';
 import { ExperimentQueue } from './optimizer/experiment-queue.js';
 import { OriginFetcher } from './proxy/origin-fetch.js';
 import { ImageStore } from './store/image-store.js';
+import { StoreUnavailableError } from './store/store-failure.js';
 import { FallbackImage } from './http/fallback-image.js';
 import { RedisLink } from './cluster/redis-link.js';
 import { SharedImages, settingsNamespace } from './cluster/shared-images.js';
@@ -57,8 +58,8 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
       : PASS_THROUGH;
   // The image API and scaling need the image side too, with the default settings when compression itself is off.
   const imageSettings = compression ?? (config.imageApi || config.imageScaling ? defaultImageCompression() : null);
-  const imageParts = imageSettings ? startImageParts(config, imageSettings, originUrl, logger, metrics) : undefined;
-  const publicServer = createPublicServer({ originProxy, documents, images: imageParts?.route, imageApi: config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: config.listen.trustedProxies, idleTimeoutMs: config.listen.idleTimeoutMs });
+  const imageSide = imageSettings ? openImageSide(() => startImageParts(config, imageSettings, originUrl, logger, metrics), config.store.path, logger, metrics) : undefined;
+  const publicServer = createPublicServer({ originProxy, documents, images: () => imageSide?.parts()?.route, imageApi: config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: config.listen.trustedProxies, idleTimeoutMs: config.listen.idleTimeoutMs });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {
@@ -70,15 +71,21 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     });
   } catch (err) {
     originProxy.close();
-    await imageParts?.close();
+    await imageSide?.close();
     await embedded?.close();
     throw err;
   }
   server.on('error', (err) => logger.error({ error: err.message }, 'public listener error'));
   let admin: Server | undefined;
   if (config.admin.enabled) {
-    const images = imageParts ? () => imagesByState(imageParts.store, imageParts.settings) : undefined;
-    admin = createAdminServer(metrics, statusFromMetrics(metrics, images), imageParts?.store, imageParts ? () => imageParts.queue.idle() : undefined);
+    const images = imageSide
+      ? () => {
+          const parts = imageSide.parts();
+          return parts ? imagesByState(parts.store, parts.settings) : undefined;
+        }
+      : undefined;
+    const experimentsIdle = imageSide ? () => imageSide.parts()?.queue.idle() ?? Promise.resolve() : undefined;
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images), () => imageSide?.parts()?.store, experimentsIdle);
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);
@@ -86,7 +93,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     }).catch(async (err: Error) => {
       server.close();
       originProxy.close();
-      await imageParts?.close();
+      await imageSide?.close();
       await embedded?.close();
       throw new Error(`admin listener on ${config.admin.address}:${config.admin.port}: ${err.message}`);
     });
@@ -119,7 +126,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
       await new Promise<void>((resolve) => admin.close(() => resolve()));
     }
     originProxy.close();
-    await imageParts?.close();
+    await imageSide?.close();
     await embedded?.close();
     return finishedInTime;
   }
@@ -129,8 +136,50 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     origin: originUrl,
     metrics,
     adminUrl,
-    experimentsIdle: () => imageParts?.queue.idle() ?? Promise.resolve(),
+    experimentsIdle: () => imageSide?.parts()?.queue.idle() ?? Promise.resolve(),
     stop: (graceMs) => (stopping ??= stop(graceMs)),
+  };
+}
+
+type ImageParts = ReturnType<typeof startImageParts>;
+
+/** How often a store that could not be opened is tried again. */
+const REOPEN_EVERY_MS = 5000;
+
+/**
+ * The image side, once its store opens. A store that cannot be opened (a full disk at start) must not keep the
+ * site down: until it opens, pages are served and marked URLs go to the origin unmarked (the visitor gets the
+ * origin's images), and opening is tried again every few seconds.
+ */
+function openImageSide(start: () => ImageParts, path: string, logger: Logger, metrics: Metrics) {
+  let parts: ImageParts | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let lastLine = -Infinity;
+  let failures = 0;
+  const attempt = () => {
+    retry = undefined;
+    try {
+      parts = start();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      failures += 1;
+      metrics.storeErrors.inc({ reason: err.reason });
+      if (Date.now() - lastLine >= 60_000) {
+        lastLine = Date.now();
+        logger.error({ cause: 'store', reason: err.reason, error: err.message, path }, 'store: cannot open: images go to clients as the origin sends them; opening is retried by itself');
+      }
+      retry = setTimeout(attempt, REOPEN_EVERY_MS);
+      return;
+    }
+    if (failures > 0) logger.warn({ cause: 'store', path, failedAttempts: failures }, 'store: opened: images are optimised again');
+  };
+  attempt();
+  return {
+    parts: () => parts,
+    async close() {
+      clearTimeout(retry);
+      await parts?.close();
+    },
   };
 }
 

@@ -46,7 +46,7 @@ async function adminImage(store: ImageStore, query: URLSearchParams): Promise<Ad
  * `experimentsIdle`: for `/api/idle`, which answers once no experiment is queued or running here (deploy scripts
  * draining an instance; tests of several instances as processes).
  */
-export function createAdminServer(metrics: Metrics, status: StatusSource, store?: ImageStore, experimentsIdle?: () => Promise<void>): Server {
+export function createAdminServer(metrics: Metrics, status: StatusSource, storeNow?: () => ImageStore | undefined, experimentsIdle?: () => Promise<void>): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const send = (code: number, type: string, body: string, policy = INERT_CSP) => {
       res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), 'Content-Security-Policy': policy, ...NOSNIFF });
@@ -78,6 +78,7 @@ export function createAdminServer(metrics: Metrics, status: StatusSource, store?
       send(200, 'application/json', `${JSON.stringify(await status(), null, 2)}\n`);
       return;
     }
+    const store = storeNow?.();
     if (path === '/image' && store) {
       const image = await adminImage(store, new URL(req.url ?? '/', 'http://admin/').searchParams);
       if (!image.ok) {

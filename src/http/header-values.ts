@@ -66,11 +66,18 @@ export function safeHeaders(headers: Readonly<Record<string, string | number>>):
       safe[name] = value;
       continue;
     }
-    const own = /^x-slimproxy-/i.test(name);
-    const kept = own || !writable(name, value) ? safeHeaderValue(value, own ? OWN_VALUE_MAX : 8192) : value;
+    const kept = /^x-slimproxy-/i.test(name) ? safeHeaderValue(value) : passedHeaderValue(name, value);
     if (kept !== undefined) safe[name] = kept;
   }
   return safe;
+}
+
+/**
+ * A value from the origin, to be sent on: as it came (Latin-1 bytes included, as Node read them), unless Node
+ * would refuse to write it; then made printable ASCII, or dropped when nothing is left.
+ */
+export function passedHeaderValue(name: string, value: string): string | undefined {
+  return writable(name, value) ? value : safeHeaderValue(value, 8192);
 }
 
 function writable(name: string, value: string): boolean {

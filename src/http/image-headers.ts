@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { OriginalRecord, VariantRecord } from '../store/records.js';
-import { cacheDirectives, headerText } from './header-values.js';
+import { cacheDirectives, headerText, passedHeaderValue } from './header-values.js';
 
 /**
  * SPEC §5.2: why an origin response may not be kept (and is passed through unmodified), or `undefined`.
@@ -151,14 +151,14 @@ const KEPT_FIELDS = [
   'x-content-type-options',
 ];
 
-/** The fields of `KEPT_FIELDS` an origin response has, each as one printable line (never a header injection). */
+/** The fields of `KEPT_FIELDS` an origin response has, each as the origin sent it if it can be written (never a header injection). */
 export function keptFields(headers: IncomingHttpHeaders): Record<string, string> | undefined {
   const kept: Record<string, string> = {};
   for (const name of KEPT_FIELDS) {
     const value = headers[name];
     if (value === undefined) continue;
-    const text = headerText(value).replace(/[^\x20-\x7e\t]+/g, ' ');
-    if (text !== '') kept[name] = text;
+    const text = passedHeaderValue(name, headerText(value));
+    if (text !== undefined && text !== '') kept[name] = text;
   }
   return Object.keys(kept).length > 0 ? kept : undefined;
 }

@@ -526,7 +526,11 @@ export function createImageRoute(parts: ImageRouteParts) {
     // this client's own Accept, as if there were no proxy; a stored variant that breaks it is not used.
     const promised = (type: string, madeByUs: boolean) => allowedByMark(type, marked.capabilities, madeByUs);
     const originalAllowed = promised(bytesType(record, bytes), false);
-    if (record.skip) return originalAllowed ? answerOriginal(req, res, record, bytes, record.skip) : { kind: 'forward', reason: 'original in a format the mark does not allow' };
+    const forward = (reason: string): ImageAnswer => {
+      found.letGo();
+      return { kind: 'forward', reason };
+    };
+    if (record.skip) return originalAllowed ? answerOriginal(req, res, record, bytes, record.skip) : forward(`${record.skip}; in a format the mark does not allow: the origin answers`);
     const final = store.writable && (await scheduleNext(key, marked.mark, marked.capabilities, record, requests));
     const variantSize = store.getVariantRecord(key, marked.mark)?.size ?? 0;
     // Without room for the variant's bytes too, the original (already held) is what this client gets.
@@ -535,7 +539,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (stored && !variant) requestLogger(logger, req).warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
     if (!variant && !originalAllowed) {
       variant = await decodableVariant(key, marked.mark, record, bytes);
-      if (!variant) return { kind: 'forward', reason: 'original in a format the mark does not allow, and not convertible' };
+      if (!variant) return forward('original in a format the mark does not allow, and not convertible');
     }
     let chosen = variant;
     let body = variant?.bytes ?? bytes;
@@ -591,10 +595,17 @@ export function createImageRoute(parts: ImageRouteParts) {
       metrics.unbuffered.inc({ what: 'over-budget' });
       return { answer: { kind: 'forward', reason: 'too many image bytes in memory now (max-buffered): streamed from the origin' } };
     }
-    finished(res, () => hold.release());
+    const stopWatching = finished(res, () => hold.release());
+    const letGo = () => {
+      stopWatching();
+      hold.release();
+    };
     const bytes = await store.getOriginalBytes(record);
-    if (!bytes) return { answer: { kind: 'forward', reason: 'stored original unreadable' } };
-    return { source, record, bytes, hold };
+    if (!bytes) {
+      letGo();
+      return { answer: { kind: 'forward', reason: 'stored original unreadable' } };
+    }
+    return { source, record, bytes, hold, letGo };
   }
 
   /**
@@ -635,6 +646,8 @@ export interface StoredOriginal {
   readonly bytes: Buffer;
   /** The budget's hold on `bytes` (released when the response closes): grow it for any other body read. */
   readonly hold: Reservation;
+  /** Releases the hold now, for a request handed back to be forwarded (the stored bytes are not sent). */
+  readonly letGo: () => void;
 }
 
 /** What the image API and scaling routes share with the marked-image route: the original, and the answers. */

@@ -7,12 +7,13 @@ import { capabilitiesFromAccept } from '../client/index.js';
 import { type DecodedMark, decodeMarkedUrl, markValue } from '../marks/index.js';
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { classifyOriginFailure, isFromOrigin } from '../proxy/origin-failure.js';
-import { beginRequestContext, requestLogger, trustedProxies } from './request-context.js';
+import { addResponseHeader, beginRequestContext, requestLogger, trustedProxies } from './request-context.js';
+import { safeHeaderValue } from './header-values.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { originPath } from '../proxy/request-target.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
-import { beginRequestLog } from './request-log.js';
+import { beginRequestLog, explainClose } from './request-log.js';
 import type { ImageRoute } from './image-route.js';
 import { ImageOptionError, type ImageOptions, readImageOptions } from './image-options.js';
 import type { ResponsePolicy } from './document-rewriting.js';
@@ -21,8 +22,11 @@ export interface PublicServerParts {
   readonly originProxy: OriginProxy;
   /** What happens to documents: rewritten (and cached), or passed through. */
   readonly documents: ResponsePolicy;
-  /** Marked images (SPEC §5), when compression is on; otherwise marked URLs reach the origin unmarked. */
-  readonly images?: ImageRoute;
+  /**
+   * Marked images (SPEC §5), when compression is on and the store is open; otherwise (also while a store that
+   * could not be opened is retried) marked URLs reach the origin unmarked.
+   */
+  readonly images?: () => ImageRoute | undefined;
   /** `<image-api enabled="true"/>`: explicit options on image URLs are ours, not the origin's. */
   readonly imageApi?: boolean;
   /** Marked and in-place images are optimised (compression on); false when the image side runs for the API only. */
@@ -49,7 +53,7 @@ const FAILURE_EXPLANATION = {
 } as const;
 
 /** Paths of images by their extension (query aside): what SPEC §7 optimises in place. */
-const IMAGE_PATH = /^[^?#]*\.(jpe?g|png|gif|webp)(\?|#|$)/i;
+const IMAGE_PATH = /^[^?#]*\.(jpe?g|png|gif|webp|avif)(\?|#|$)/i;
 
 /**
  * Where image options may be: an image URL by its extension, or any URL an image element asks for (its Accept
@@ -73,7 +77,7 @@ export interface PublicServer {
   startDraining(): void;
 }
 
-export function createPublicServer({ originProxy, documents, images, imageApi = false, compressing = true, scaling = false, logger, metrics, trustedProxies: proxies = [], idleTimeoutMs = 60_000 }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, documents, images: imagesNow, imageApi = false, compressing = true, scaling = false, logger, metrics, trustedProxies: proxies = [], idleTimeoutMs = 60_000 }: PublicServerParts): PublicServer {
   let draining = false;
   const trusted = trustedProxies(proxies);
   const upgradedSockets = new Set<Duplex>();
@@ -82,9 +86,14 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
   // nothing, and holds the body's memory); left alone if it waits for the origin (`<origin timeout>` covers that)
   // or between requests (keep-alive has its own timeout).
   server.setTimeout(idleTimeoutMs);
+  // The exchange a socket is busy with, for the lines about its drop.
+  const exchanges = new WeakMap<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>();
   server.on('timeout', (socket: Socket) => {
     if (socket.writableLength === 0) return;
-    logger.info({ client: socket.remoteAddress, cause: 'client', pendingBytes: socket.writableLength, idleMs: idleTimeoutMs }, 'client read nothing for the idle timeout: connection dropped');
+    const exchange = exchanges.get(socket);
+    const reason = `client read nothing for the idle timeout (${idleTimeoutMs / 1000} s): connection dropped`;
+    requestLogger(logger, exchange?.req).info({ ...(exchange ? {} : { client: socket.remoteAddress }), cause: 'client', pendingBytes: socket.writableLength, idleMs: idleTimeoutMs }, reason);
+    if (exchange) explainClose(exchange.res, reason);
     socket.destroy();
   });
 
@@ -134,6 +143,7 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.shouldKeepAlive = false;
     beginRequestContext(req, res, trusted);
+    exchanges.set(req.socket, { req, res });
     if (isHealthRequest(req)) {
       const finish = beginRequestLog(req, res, 'health', logger, metrics);
       finish({ bytes: answerHealth(req, res) });
@@ -151,6 +161,7 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
     // A marked image URL (SPEC §2): served from the store, or (compression off) passed to the origin unmarked.
     const marked = decodeMarkedUrl(req.url);
     if (marked) req.url = marked.url;
+    const images = imagesNow?.();
     let options: ImageOptions | undefined;
     if (imageApi && images && (req.method === 'GET' || req.method === 'HEAD') && isImageRequest(req)) {
       try {
@@ -167,12 +178,18 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
     if (options) req.url = options.originUrl;
     const finish = beginRequestLog(req, res, options ? 'image-api' : marked ? 'marked' : 'proxy', logger, metrics);
     const forward = () => originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
+    // An image the route hands back goes to the origin as it is, saying why (SPEC §5.3), as answered ones do.
+    const forwardImage = (reason: string) => {
+      const value = safeHeaderValue(reason);
+      if (value !== undefined) addResponseHeader(res, 'X-Slimproxy-Skip', value);
+      forward();
+    };
     // SPEC §7: an image asked for by an unmarked URL is optimised in place, for what its Accept header lists.
     const optimising = compressing || scaling ? images : undefined;
     const inPlace = !marked && optimising && (req.method === 'GET' || req.method === 'HEAD') && IMAGE_PATH.test(req.url ?? '') ? inPlaceMark(req) : undefined;
     if (images && options) {
       images.transformed(req, res, options).then(
-        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forward()),
+        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forwardImage(answer.reason)),
         (err: Error) => imageFailed(req, res, err, finish, forward),
       );
       return;
@@ -180,7 +197,7 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
     if (optimising && (marked || inPlace)) {
       const image = (marked ?? inPlace)!;
       (scaling ? optimising.scaled(req, res, image.url) : optimising.serve(req, res, image, inPlace !== undefined)).then(
-        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forward()),
+        (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forwardImage(answer.reason)),
         (err: Error) => imageFailed(req, res, err, finish, forward),
       );
       return;
@@ -215,7 +232,8 @@ export function createPublicServer({ originProxy, documents, images, imageApi = 
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    logger.debug({ error: err.message, code: err.code }, 'client error');
+    // No request was read, so there is no request id: the peer's address says whose connection it was.
+    logger.debug({ client: (socket as Socket).remoteAddress, error: err.message, code: err.code }, 'client error');
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;

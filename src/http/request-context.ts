@@ -63,7 +63,8 @@ export function beginRequestContext(req: IncomingMessage, res: ServerResponse, p
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
   req.headers['x-request-id'] = id;
-  sendRequestId(res, id);
+  // An id the response already has (the origin's own) is left as it is.
+  addResponseHeader(res, 'X-Request-Id', id);
   const context = { id, client: clientAddress(req, proxies) };
   contexts.set(req, context);
   return context;
@@ -82,21 +83,22 @@ export function requestLogger(logger: Logger, req: IncomingMessage | undefined):
 type WriteHeadArgs = [statusMessage?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]];
 
 /**
- * `X-Request-Id` on the response, added as its headers are written: set beforehand with `setHeader`, it would
+ * A header the proxy adds to a response whoever writes its head (the origin's headers passed through, or ours),
+ * unless the response has it already. Added as the head is written: set beforehand with `setHeader`, it would
  * make Node merge a raw header list into a map, and a repeated `Set-Cookie` of the origin would lose all but one.
- * An id the response already has (the origin's own) is left as it is.
  */
-function sendRequestId(res: ServerResponse, id: string): void {
+export function addResponseHeader(res: ServerResponse, name: string, value: string): void {
   const writeHead = res.writeHead.bind(res) as (status: number, ...rest: WriteHeadArgs) => ServerResponse;
-  const named = (name: unknown) => typeof name === 'string' && name.toLowerCase() === 'x-request-id';
-  const withId = (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined) => {
-    if (Array.isArray(headers)) return headers.some(named) || res.hasHeader('x-request-id') ? headers : [...headers, 'X-Request-Id', id];
-    if (headers) return Object.keys(headers).some(named) || res.hasHeader('x-request-id') ? headers : { ...headers, 'X-Request-Id': id };
-    if (!res.hasHeader('x-request-id')) res.setHeader('X-Request-Id', id);
+  const lower = name.toLowerCase();
+  const named = (field: unknown) => typeof field === 'string' && field.toLowerCase() === lower;
+  const withHeader = (headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined) => {
+    if (Array.isArray(headers)) return headers.some(named) || res.hasHeader(name) ? headers : [...headers, name, value];
+    if (headers) return Object.keys(headers).some(named) || res.hasHeader(name) ? headers : { ...headers, [name]: value };
+    if (!res.hasHeader(name)) res.setHeader(name, value);
     return headers;
   };
   res.writeHead = ((status: number, ...rest: WriteHeadArgs) => {
-    if (typeof rest[0] === 'string' || rest.length > 1) return writeHead(status, rest[0], withId(rest[1]));
-    return writeHead(status, withId(rest[0]));
+    if (typeof rest[0] === 'string' || rest.length > 1) return writeHead(status, rest[0], withHeader(rest[1]));
+    return writeHead(status, withHeader(rest[0]));
   });
 }

@@ -18,6 +18,14 @@ export interface RequestEnd {
   readonly cause?: FailureCause;
 }
 
+/** Why a response's connection was closed by us, when it was (the close would otherwise be taken for the client's). */
+const closeReasons = new WeakMap<ServerResponse, string>();
+
+/** Records why the proxy is about to close a response's connection, for its request line (cause: client). */
+export function explainClose(res: ServerResponse, reason: string): void {
+  closeReasons.set(res, reason);
+}
+
 /**
  * One JSON line per request (id, client, method, path, status, bytes, duration, and what went wrong and whose
  * fault it was), written once however the exchange ends: by its handler, or by the client going away first.
@@ -45,13 +53,19 @@ export function beginRequestLog(
     metrics.requestDuration.observe({ route }, ms / 1000);
     metrics.clientBytes.inc(end.bytes);
     const line = { ...(context ? { reqId: context.id, client: context.client } : {}), method, path, status, bytes: end.bytes, ms: Math.round(ms * 10) / 10, route, ...(aborted ? { aborted } : {}) };
-    if (end.cause !== undefined) metrics.failures.inc({ cause: end.cause });
-    if (end.error !== undefined || aborted || status >= 500) logger.warn({ ...line, error: end.error, cause: end.cause ?? (aborted ? 'client' : 'proxy') }, 'request');
-    else logger.info(line, 'request');
+    if (end.error === undefined && !aborted && status < 500) {
+      logger.info(line, 'request');
+      return;
+    }
+    // Unless the handler knows better: a cut response is the client's doing, and a 5xx that the proxy did not
+    // make itself (those come with their cause) is the origin's, passed on.
+    const cause = end.cause ?? (aborted ? 'client' : status >= 500 ? 'origin' : 'proxy');
+    metrics.failures.inc({ cause });
+    logger.warn({ ...line, error: end.error, cause }, 'request');
   };
   // The handler reports a completed response itself; a connection that closes first still gets its line.
   res.once('close', () => {
-    if (!res.writableFinished) finish({ bytes: 0, error: 'client closed the connection', aborted: true, cause: 'client' });
+    if (!res.writableFinished) finish({ bytes: 0, error: closeReasons.get(res) ?? 'client closed the connection', aborted: true, cause: 'client' });
   });
   return finish;
 }

@@ -8,9 +8,18 @@ import type { ImageType } from './probe.js';
  * `undefined` when nothing is found; the decode in the experiments finds the rest.
  */
 export function structuralFault(type: ImageType, bytes: Uint8Array): string | undefined {
-  if (type === 'jpeg') return jpegFault(bytes);
-  if (type === 'png') return pngFault(bytes);
-  return undefined;
+  switch (type) {
+    case 'jpeg':
+      return jpegFault(bytes);
+    case 'png':
+      return pngFault(bytes);
+    case 'gif':
+      return gifFault(bytes);
+    case 'webp':
+      return webpFault(bytes);
+    case 'avif':
+      return isoBoxFault(bytes);
+  }
 }
 
 /**
@@ -61,4 +70,88 @@ function pngFault(bytes: Uint8Array): string | undefined {
     at = end;
   }
   return 'truncated PNG: no IEND chunk';
+}
+
+/**
+ * A GIF's blocks are walked by their lengths (extensions and images as chains of sub-blocks): a block that runs
+ * past the end of the file is a file cut short. A file that ends between blocks without its trailer byte is
+ * let be: some encoders leave it out, and browsers show such a GIF whole.
+ */
+function gifFault(bytes: Uint8Array): string | undefined {
+  const truncated = 'truncated GIF: a block runs past the end of the file';
+  if (bytes.length < 13) return 'truncated GIF: it ends inside its header';
+  let at = 13 + colourTableBytes(bytes[10]!);
+  const subBlocks = (from: number): number => {
+    let next = from;
+    while (next < bytes.length && bytes[next] !== 0) next += 1 + bytes[next]!;
+    return next < bytes.length ? next + 1 : -1;
+  };
+  while (at < bytes.length) {
+    const introducer = bytes[at]!;
+    if (introducer === 0x3b) return undefined;
+    if (introducer === 0x21) {
+      at = subBlocks(at + 2);
+    } else if (introducer === 0x2c) {
+      if (at + 10 > bytes.length) return truncated;
+      // Descriptor, local colour table, LZW code size, then the image data's sub-blocks.
+      at = subBlocks(at + 10 + colourTableBytes(bytes[at + 9]!) + 1);
+    } else {
+      return 'damaged GIF: a block of an unknown kind';
+    }
+    if (at < 0) return truncated;
+  }
+  return at === bytes.length ? undefined : truncated;
+}
+
+/** The size of the colour table a GIF's packed field announces (none unless its top bit is set). */
+function colourTableBytes(packed: number): number {
+  return packed & 0x80 ? 3 * 2 ** ((packed & 0x07) + 1) : 0;
+}
+
+/** A WebP's RIFF header says how long the file is: shorter is a file cut short (longer is trailing bytes, ignored). */
+function webpFault(bytes: Uint8Array): string | undefined {
+  if (bytes.length < 12) return 'truncated WebP: it ends inside its header';
+  const declared = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  return 8 + declared > bytes.length ? `truncated WebP: ${bytes.length} bytes of the ${8 + declared} its header announces` : undefined;
+}
+
+/**
+ * AVIF (and HEIF) files are boxes of ISO BMFF, each with its length: a top-level box that runs past the end of
+ * the file is a file cut short. A few stray bytes after the last box are ignored, as decoders do.
+ */
+function isoBoxFault(bytes: Uint8Array): string | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const seen = new Map<string, Uint8Array>();
+  // Image data lives in an `mdat` box after the `meta` box, or (rarely) in an `idat` box inside it: a file cut
+  // between its boxes has no `mdat`.
+  const complete = () => {
+    const meta = seen.get('meta');
+    if (!meta) return `truncated ${isoName(bytes)}: no meta box`;
+    if (!seen.has('mdat') && Buffer.from(meta).indexOf('idat') < 0) return `truncated ${isoName(bytes)}: no image data (mdat box)`;
+    return undefined;
+  };
+  let at = 0;
+  while (at + 8 <= bytes.length) {
+    const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
+    let size = view.getUint32(at);
+    let header = 8;
+    if (size === 1) {
+      if (at + 16 > bytes.length) return `truncated ${isoName(bytes)}: it ends inside a box header`;
+      size = Number(view.getBigUint64(at + 8));
+      header = 16;
+    }
+    // Size 0: the box runs to the end of the file.
+    if (size === 0) size = bytes.length - at;
+    if (size < header) return `damaged ${isoName(bytes)}: its ${type} box has an impossible length`;
+    if (at + size > bytes.length) return `truncated ${isoName(bytes)}: its ${type} box runs past the end of the file`;
+    seen.set(type, bytes.subarray(at, at + size));
+    at += size;
+  }
+  return complete();
+}
+
+/** By the major brand of its `ftyp` box. */
+function isoName(bytes: Uint8Array): string {
+  const brand = Buffer.from(bytes.subarray(8, 12)).toString('latin1');
+  return brand === 'avif' || brand === 'avis' ? 'AVIF' : 'HEIF';
 }

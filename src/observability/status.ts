@@ -32,7 +32,7 @@ const startedAt = Date.now();
 const SAMPLE_EVERY_MS = 30_000;
 const MAX_SAMPLES = 2880;
 
-export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState): StatusSource {
+export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState | undefined): StatusSource {
   const history: [number, number][] = [];
   return async () => {
     const sum = (values: { value: number; labels: Record<string, string | number | undefined> }[], label: string) => {
@@ -57,6 +57,7 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
     if (!last || now - last[0] >= SAMPLE_EVERY_MS) history.push([now, original - sent]);
     else last[1] = original - sent;
     if (history.length > MAX_SAMPLES) history.shift();
+    const store = images?.();
     return {
       generatedAt: new Date().toISOString(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -65,7 +66,7 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
       queue: { waiting: queue.waiting ?? 0, running: queue.running ?? 0 },
       storeBytes: (await metrics.storeBytes.get()).values[0]?.value ?? 0,
       requests,
-      ...(images ? { store: images() } : {}),
+      ...(store ? { store } : {}),
       savedHistory: history.map(([time, saved]) => [time, saved] as const),
       ...(metrics.registry.getSingleMetric('slimproxy_cluster_connected') ? { cluster: { connected: (await metrics.clusterConnected.get()).values[0]?.value === 1 } } : {}),
     };

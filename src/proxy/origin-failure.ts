@@ -1,3 +1,5 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
+
 /** Raised by us when the origin said nothing for longer than `<origin timeout>`. */
 export class OriginTimeoutError extends Error {
   override name = 'OriginTimeoutError';
@@ -5,6 +7,27 @@ export class OriginTimeoutError extends Error {
   constructor(timeoutMs: number) {
     super(`origin sent nothing for ${timeoutMs} ms`);
   }
+}
+
+/**
+ * `<origin timeout>` on one request to the origin: an idle timer on its socket, for silence that is the origin's.
+ * While the response is held back by whoever reads it (a slow client, under backpressure) the origin sends
+ * nothing because it was asked not to; then the timer only starts again, and the client's own idle timeout
+ * (`<listen idle-timeout>`) decides.
+ */
+export function limitOriginSilence(req: ClientRequest, timeoutMs: number): void {
+  let response: IncomingMessage | undefined;
+  req.once('response', (res: IncomingMessage) => {
+    response = res;
+  });
+  const onTimeout = () => {
+    if (response?.isPaused() === true) {
+      req.setTimeout(timeoutMs, onTimeout);
+      return;
+    }
+    req.destroy(new OriginTimeoutError(timeoutMs));
+  };
+  req.setTimeout(timeoutMs, onTimeout);
 }
 
 export interface OriginFailure {

@@ -2,7 +2,7 @@ import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, req
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type { MemoryBudget, Reservation } from '../http/memory-budget.js';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { fromOrigin, OriginTimeoutError } from './origin-failure.js';
+import { fromOrigin, limitOriginSilence } from './origin-failure.js';
 
 export interface FetchedResponse {
   readonly status: number;
@@ -109,7 +109,7 @@ export class OriginFetcher {
           res.on('end', onEnd);
         },
       );
-      req.setTimeout(this.timeoutMs, () => req.destroy(new OriginTimeoutError(this.timeoutMs)));
+      limitOriginSilence(req, this.timeoutMs);
       req.on('error', reject);
       req.end();
     });

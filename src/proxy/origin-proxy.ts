@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
 import type { OriginConfig } from '../config/index.js';
 import { requestHeadersForOrigin } from './hop-by-hop.js';
-import { classifyOriginFailure, type OriginFailure, OriginTimeoutError } from './origin-failure.js';
+import { classifyOriginFailure, limitOriginSilence, type OriginFailure } from './origin-failure.js';
 import { originPath } from './request-target.js';
 
 /** How one forwarded exchange ended, for the request log and metrics. */
@@ -58,7 +58,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
 
   proxy.on('proxyReq', (proxyReq) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
-    proxyReq.setTimeout(origin.timeoutMs, () => proxyReq.destroy(new OriginTimeoutError(origin.timeoutMs)));
+    limitOriginSilence(proxyReq, origin.timeoutMs);
   });
   proxy.on('proxyRes', (originRes, req, res) => {
     originRes.on('data', (chunk: Buffer) => onBody(chunk.length));

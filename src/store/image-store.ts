@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
-import { type StoreFailure, storeFailureOf } from './store-failure.js';
+import { freeBytesSync, NEARLY_FULL_BYTES, type StoreFailure, storeFailureOf, storeFailureOfSync, StoreUnavailableError } from './store-failure.js';
 import { digestOf, sha256 } from './digest.js';
 
 export { sha256 };
@@ -88,16 +88,31 @@ export class ImageStore {
   ) {
     this.events = options.events ?? {};
     this.retryMs = options.retryMs ?? 5000;
-    mkdirSync(path, { recursive: true });
-    this.root = open({ path, compression: false, eventTurnBatching: false });
-    this.originals = this.root.openDB({ name: 'originals' });
-    this.variants = this.root.openDB({ name: 'variants' });
-    this.progress = this.root.openDB({ name: 'progress' });
-    this.requests = this.root.openDB({ name: 'requests' });
-    this.recency = this.root.openDB({ name: 'recency', encoding: 'string' });
-    this.bytes = this.root.openDB({ name: 'bytes', encoding: 'binary' });
-    this.meta = this.root.openDB({ name: 'meta' });
-    this.upgradeRecency();
+    let root: RootDatabase | undefined;
+    try {
+      mkdirSync(path, { recursive: true });
+      const free = freeBytesSync(path);
+      if (free < NEARLY_FULL_BYTES) throw new StoreUnavailableError('disk-full', `only ${free} bytes free on the store's filesystem (it needs ${NEARLY_FULL_BYTES} to open)`);
+      root = open({ path, compression: false, eventTurnBatching: false });
+      this.root = root;
+      this.originals = root.openDB({ name: 'originals' });
+      this.variants = root.openDB({ name: 'variants' });
+      this.progress = root.openDB({ name: 'progress' });
+      this.requests = root.openDB({ name: 'requests' });
+      this.recency = root.openDB({ name: 'recency', encoding: 'string' });
+      this.bytes = root.openDB({ name: 'bytes', encoding: 'binary' });
+      this.meta = root.openDB({ name: 'meta' });
+      this.upgradeRecency();
+    } catch (err) {
+      // A store half opened is closed again: the next attempt starts clean.
+      root?.close().catch(() => undefined);
+      if (err instanceof StoreUnavailableError) throw err;
+      const { reason, message } = storeFailureOfSync(err, path);
+      // Only what passes by itself (space, I/O) is waited out; anything else (a path that cannot be a store, no
+      // permission) is a configuration error, for the operator to see at start.
+      if (reason === 'other') throw err;
+      throw new StoreUnavailableError(reason, message);
+    }
   }
 
   /** Stores written before the segments had one recency order keyed by time alone: all of it goes on probation. */

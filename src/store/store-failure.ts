@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 
 /** Why the store could not write: the label of `slimproxy_store_errors_total{reason}`. */
@@ -5,8 +6,23 @@ export type StoreFailure = 'disk-full' | 'map-full' | 'io' | 'other';
 
 /** LMDB's own error codes (lmdb.h). */
 const MDB_MAP_FULL = -30792;
-/** Below this much free space on the store's filesystem, an I/O error is taken for a full disk. */
-const NEARLY_FULL_BYTES = 1024 * 1024;
+/**
+ * Below this much free space on the store's filesystem, an I/O error is taken for a full disk, and a store is not
+ * opened: LMDB maps its lock file and touches pages of it that a full filesystem cannot give it (on tmpfs that is a
+ * SIGBUS, which no handler can catch).
+ */
+export const NEARLY_FULL_BYTES = 1024 * 1024;
+
+/** The store could not be opened (full disk, I/O error): the proxy runs without it and tries again. */
+export class StoreUnavailableError extends Error {
+  constructor(
+    readonly reason: StoreFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreUnavailableError';
+  }
+}
 
 interface ErrorWithCode {
   readonly message?: string;
@@ -24,19 +40,41 @@ interface ErrorWithCode {
 export async function storeFailureOf(err: unknown, path: string): Promise<{ reason: StoreFailure; message: string }> {
   let cause = err as ErrorWithCode | undefined;
   if (cause?.commitError) cause = (await cause.commitError.then(() => cause, (inner: unknown) => inner as ErrorWithCode)) ?? cause;
-  const code = cause?.code ?? cause?.errno;
   const message = cause?.message ?? String(err);
-  if (code === 'ENOSPC' || code === 28 || code === -28 || /no space/i.test(message)) return { reason: 'disk-full', message };
-  if (code === MDB_MAP_FULL || /MDB_MAP_FULL|map.*full/i.test(message)) return { reason: 'map-full', message };
-  if (code === 'EIO' || code === 5 || code === -5 || /input\/output/i.test(message)) {
-    return { reason: (await freeBytes(path)) < NEARLY_FULL_BYTES ? 'disk-full' : 'io', message };
-  }
-  return { reason: 'other', message };
+  const reason = failureOf(cause, message);
+  if (reason !== 'io') return { reason, message };
+  return { reason: (await freeBytes(path)) < NEARLY_FULL_BYTES ? 'disk-full' : 'io', message };
+}
+
+/** `storeFailureOf` for an error thrown at once (opening the store): the same reasons. */
+export function storeFailureOfSync(err: unknown, path: string): { reason: StoreFailure; message: string } {
+  const cause = err as ErrorWithCode | undefined;
+  const message = cause?.message ?? String(err);
+  const reason = failureOf(cause, message);
+  return { reason: reason === 'io' && freeBytesSync(path) < NEARLY_FULL_BYTES ? 'disk-full' : reason, message };
+}
+
+function failureOf(cause: ErrorWithCode | undefined, message: string): StoreFailure {
+  const code = cause?.code ?? cause?.errno;
+  if (code === 'ENOSPC' || code === 28 || code === -28 || /no space/i.test(message)) return 'disk-full';
+  if (code === MDB_MAP_FULL || /MDB_MAP_FULL|map.*full/i.test(message)) return 'map-full';
+  if (code === 'EIO' || code === 5 || code === -5 || /input\/output/i.test(message)) return 'io';
+  return 'other';
 }
 
 async function freeBytes(path: string): Promise<number> {
   try {
     const stats = await statfs(path);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Free bytes on the filesystem of `path` (Infinity when that cannot be told). */
+export function freeBytesSync(path: string): number {
+  try {
+    const stats = statfsSync(path);
     return stats.bavail * stats.bsize;
   } catch {
     return Infinity;

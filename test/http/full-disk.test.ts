@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -34,6 +34,23 @@ function fill(dir: string): string {
   return path;
 }
 
+/** A small tmpfs of its own (the test runs as root, as `.ci/run` does). */
+function mountTmpfs(size: string): string {
+  const mount = mkdtempSync(join(tmpdir(), 'slimproxy-full-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount]);
+  } catch (err) {
+    throw new Error(`this test mounts a tmpfs and needs root (as .ci/run has): ${(err as Error).message}`);
+  }
+  return mount;
+}
+
+function unmount(mount: string | undefined): void {
+  if (!mount) return;
+  execFileSync('umount', ['-l', mount]);
+  rmSync(mount, { recursive: true, force: true });
+}
+
 describe('a full disk under the store (issue 16, acceptance 1)', () => {
   let origin: TestOrigin;
   let proxy: SpawnedProxy;
@@ -56,13 +73,7 @@ describe('a full disk under the store (issue 16, acceptance 1)', () => {
       res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
       res.end(image);
     });
-    // A small filesystem of its own (the test runs as root, as `.ci/run` does).
-    mount = mkdtempSync(join(tmpdir(), 'slimproxy-full-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mount]);
-    } catch (err) {
-      throw new Error(`this test mounts a tmpfs and needs root (as .ci/run has): ${(err as Error).message}`);
-    }
+    mount = mountTmpfs('6m');
     const config = writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><store path="${join(mount, 'store')}" max-size="1GiB"/>` }));
     proxy = await spawnProxy(config);
   });
@@ -73,8 +84,7 @@ describe('a full disk under the store (issue 16, acceptance 1)', () => {
       await proxy.exited;
     }
     await origin?.close();
-    if (mount) execFileSync('umount', ['-l', mount]);
-    rmSync(mount, { recursive: true, force: true });
+    unmount(mount);
   });
 
   const get = (i: number) => fetchRaw(new URL(`/img${i}.jpg?m=ic,webp`, proxy.url));
@@ -128,4 +138,65 @@ describe('a full disk under the store (issue 16, acceptance 1)', () => {
     await fetchRaw(new URL('/api/idle', adminUrl()));
     assert.doesNotMatch(String((await get(IMAGES - 1)).headers['x-slimproxy-image']), /^experiment=original/, 'and improved');
   });
+});
+
+describe('a store that cannot be opened at start: the disk is already full (hostile review of issue 16)', () => {
+  let origin: TestOrigin;
+  const image = Buffer.alloc(0);
+  let photoBytes = image;
+
+  before(async () => {
+    photoBytes = await sharp(photo).resize(300).jpeg({ quality: 93 }).toBuffer();
+    origin = await startOrigin((req, res) => {
+      if (req.url === '/photo.jpg') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
+        res.end(photoBytes);
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><p><img src="/photo.jpg" alt="">');
+    });
+  });
+  after(() => origin?.close());
+
+  // With no byte left, LMDB's lock file cannot get its pages (a SIGBUS on tmpfs); with a few KB, opening fails.
+  for (const left of [0, 16 * 1024]) {
+    it(`starts with ${left} bytes free, serves the origin's images, and opens the store once space returns`, async () => {
+      let mount: string | undefined;
+      let proxy: SpawnedProxy | undefined;
+      try {
+        mount = mountTmpfs('2m');
+        const filler = fill(mount);
+        if (left > 0) truncateSync(filler, statSync(filler).size - left);
+        const config = writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><store path="${join(mount, 'store')}" max-size="1GiB"/>` }));
+        proxy = await spawnProxy(config);
+        const page = await fetchRaw(new URL('/', proxy.url));
+        assert.equal(page.status, 200);
+        const marked = /src="([^"]+)"/.exec(page.body.toString())?.[1] ?? '';
+        for (const url of [marked, '/photo.jpg']) {
+          const res = await fetchRaw(new URL(url, proxy.url), { headers: { accept: 'image/webp,*/*' } });
+          assert.equal(res.status, 200, url);
+          assert.ok(res.body.equals(photoBytes), `${url}: the origin's bytes`);
+        }
+        assert.equal((await fetchRaw(new URL('/.slimproxy/health', proxy.url))).status, 200);
+        const line = await waitForLog(proxy, (entry) => String(entry.msg).startsWith('store: cannot open'));
+        assert.equal(line.reason, 'disk-full');
+
+        rmSync(filler);
+        await waitForLog(proxy, (entry) => String(entry.msg).startsWith('store: opened'));
+        const stored = await fetchRaw(new URL(marked, proxy.url));
+        assert.equal(stored.status, 200);
+        assert.ok(stored.body.equals(photoBytes));
+        assert.equal(stored.headers['x-slimproxy-skip'], undefined, 'stored now');
+        assert.match(String(stored.headers['x-slimproxy-image']), /^experiment=original/);
+        assert.equal(proxy.child.exitCode, null, 'the process is up');
+      } finally {
+        if (proxy?.child.exitCode === null) {
+          proxy.child.kill('SIGKILL');
+          await proxy.exited;
+        }
+        unmount(mount);
+      }
+    });
+  }
 });

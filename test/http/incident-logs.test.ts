@@ -35,6 +35,11 @@ describe('logs that help during an incident (issue 16, acceptance 5)', () => {
         res.end(crops[Number(crop[1])]);
         return;
       }
+      if (req.url?.startsWith('/broken')) {
+        res.writeHead(500, { 'Content-Type': req.url.endsWith('.jpg') ? 'image/jpeg' : 'text/plain' });
+        res.end('the origin failed');
+        return;
+      }
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('hello');
     });
@@ -77,6 +82,8 @@ describe('logs that help during an incident (issue 16, acceptance 5)', () => {
     assert.equal(requestLine(behindProxy, String(garbage.headers['x-request-id'])).client, '127.0.0.1');
   });
 
+  const originFailures = async () => (await proxy.running.metrics.failures.get()).values.find((sample) => sample.labels.cause === 'origin')?.value ?? 0;
+
   it('failures say whose fault they were: the origin, the client', async () => {
     // The origin down: 502, cause origin.
     const closed = await freePort();
@@ -90,6 +97,16 @@ describe('logs that help during an incident (issue 16, acceptance 5)', () => {
     } finally {
       await orphan.stop();
     }
+    // The origin's own 500, passed on (a page, an image): cause origin in the line and in the metric.
+    const before = await originFailures();
+    for (const path of ['/broken.txt', '/broken.jpg?m=ic', '/broken.jpg']) {
+      const res = await fetchRaw(new URL(path, proxy.url));
+      assert.equal(res.status, 500, path);
+      assert.equal(res.body.toString(), 'the origin failed');
+      const line = requestLine(proxy, String(res.headers['x-request-id']));
+      assert.equal(line.cause, 'origin', path);
+    }
+    assert.equal((await originFailures()) - before, 3, "counted as the origin's failures");
     // A client that goes away before its response: cause client.
     await new Promise<void>((resolve) => {
       const req = httpRequest(new URL('/crop5.jpg?m=ic', proxy.url), { agent: false, headers: { 'X-Request-Id': 'gone-early' } });
