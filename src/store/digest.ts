@@ -32,6 +32,7 @@ function digestThread(): Worker {
   started.on('message', ({ id, digest, buffer }: { id: number; digest: string; buffer: ArrayBuffer }) => {
     const waiting = pending.get(id);
     pending.delete(id);
+    if (pending.size === 0) started.unref();
     waiting?.resolve({ digest, bytes: Buffer.from(buffer) });
   });
   const fail = (err: Error) => {
@@ -41,7 +42,8 @@ function digestThread(): Worker {
   };
   started.on('error', fail);
   started.on('exit', () => fail(new Error('digest thread exited')));
-  // Never what keeps the process alive (after the listeners: adding a 'message' listener refs the port again).
+  // Only what keeps the process alive while it hashes (after the listeners: adding a 'message' listener refs the
+  // port again): a digest awaited is work in progress, an idle thread is not.
   started.unref();
   thread = started;
   return started;
@@ -61,6 +63,8 @@ export async function digestOf(body: Buffer): Promise<{ digest: string; bytes: B
   // Should the thread die with the memory, the fetch fails (and the request goes to the origin as it is).
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    digestThread().postMessage({ id, buffer }, [buffer as ArrayBuffer]);
+    const worker = digestThread();
+    worker.ref();
+    worker.postMessage({ id, buffer }, [buffer as ArrayBuffer]);
   });
 }

@@ -52,6 +52,32 @@ describe('the image store (LMDB)', () => {
     await reopened.close();
   });
 
+  it('large bytes are read in slices from one snapshot: writes meanwhile (a new version, others) never mix in', async () => {
+    const store = new ImageStore(freshPath(), 1024 * 2 ** 20);
+    // Over 16 MiB: lmdb hands out a view of its map, copied out over several event-loop turns.
+    const first = Buffer.alloc(40 * 2 ** 20, 0x11);
+    const second = Buffer.alloc(40 * 2 ** 20, 0x22);
+    first.write('first', 20 * 2 ** 20);
+    await store.putOriginal(originalRecord('/big.jpg', first), first);
+    for (let round = 0; round < 3; round += 1) {
+      const reading = store.getOriginalBytes(originalRecord('/big.jpg', first));
+      // Written while the read copies: a new version of the same image, then others that may take freed pages.
+      const writes = [store.putOriginal(originalRecord('/big.jpg', second, '"2"'), second), store.putOriginal(originalRecord(`/other${round}.jpg`, first), first)];
+      const bytes = await reading;
+      await Promise.all(writes);
+      assert.ok(bytes?.equals(first), `round ${round}: the version the read began with, whole`);
+      // And back, for the next round.
+      await store.putOriginal(originalRecord('/big.jpg', first), first);
+    }
+    // Mid-sized values (lmdb's reusable buffer) too, read at once.
+    const middle = Buffer.alloc(6 * 2 ** 20, 0x33);
+    await store.putOriginal(originalRecord('/mid.jpg', middle), middle);
+    const [a, b] = await Promise.all([store.getOriginalBytes(originalRecord('/mid.jpg', middle)), store.getOriginalBytes(originalRecord('/big.jpg', first))]);
+    assert.ok(a?.equals(middle));
+    assert.ok(b?.equals(first));
+    await store.close();
+  });
+
   it('never hands out bytes that do not match their digest', async () => {
     const path = freshPath();
     const store = new ImageStore(path, 100 * 2 ** 20);
