@@ -157,21 +157,10 @@ function labF(t: number): number {
 
 /** Step 4: linear RGB → L, a, b planes. */
 function toLab(planes: Float32Array[], n: number, scale: number, alloc: Planes): [Float32Array, Float32Array, Float32Array] {
-  const [r, g, b] = planes as [Float32Array, Float32Array, Float32Array];
   const L = alloc(`L:${scale}`, n);
   const A = alloc(`a:${scale}`, n);
   const B = alloc(`b:${scale}`, n);
-  for (let i = 0; i < n; i += 1) {
-    const R = r[i]!;
-    const G = g[i]!;
-    const Bl = b[i]!;
-    const fx = labF((0.4124 * R + 0.3576 * G + 0.1805 * Bl) / 0.9505);
-    const fy = labF(0.2126 * R + 0.7152 * G + 0.0722 * Bl);
-    const fz = labF((0.0193 * R + 0.1192 * G + 0.9505 * Bl) / 1.089);
-    L[i] = 1.05 * fy;
-    A[i] = (500 / 220) * (fx - fy) + 86.2 / 220;
-    B[i] = (200 / 220) * (fy - fz) + 107.9 / 220;
-  }
+  labRange(planes, 0, n, L, A, B);
   return [L, A, B];
 }
 

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { experimentMemory, fromPixels, measureAgainst, prepareOriginal } from '../../src/images/original.js';
-import { gradientImage } from './dssim-bounded-images.js';
+import { gradientImage } from '../support/dssim-bounded-images.js';
 
 /** 50 MP within the default `max-image-area` (50,000,000 pixels; 8660×5774 is 2,840 over). */
 const WIDTH = 8660;

@@ -1,28 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { type DssimLayout, dssim } from '../../src/images/dssim.js';
-import { decodeRgba, type RgbaImage } from '../../src/images/rgba.js';
-import { PROJECT_ROOT } from '../support/proxy.js';
-
-const VECTORS = new URL('fixtures/dssim-vectors/', PROJECT_ROOT);
-
-interface Vector {
-  readonly original: string;
-  readonly candidate: string;
-  readonly dssim: number;
-}
-
-const { pairs } = JSON.parse(readFileSync(new URL('vectors.json', VECTORS), 'utf8')) as { pairs: Vector[] };
-const decoded = new Map<string, Promise<RgbaImage>>();
-const image = (name: string) => {
-  let pending = decoded.get(name);
-  if (!pending) {
-    pending = decodeRgba(readFileSync(new URL(name, VECTORS)));
-    decoded.set(name, pending);
-  }
-  return pending;
-};
+import { DSSIM_VECTORS as pairs, vectorImage as image } from '../support/dssim-vectors.js';
 
 /** Strips of odd heights, the original's planes kept in one and redone for the candidate in the other. */
 const LAYOUTS: DssimLayout[] = [

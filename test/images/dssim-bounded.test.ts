@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_DSSIM_BYTES, type DssimLayout, DssimReference, DssimWorkspace, dssim, planDssim } from '../../src/images/dssim.js';
 import type { RgbaImage } from '../../src/images/rgba.js';
-import { gradientImage, jpegCandidate, perturbed } from './dssim-bounded-images.js';
+import { gradientImage, jpegCandidate, perturbed } from '../support/dssim-bounded-images.js';
 
 const WHOLE: DssimLayout = { kind: 'whole' };
 const strips = (rows: number, keep: boolean): DssimLayout => ({ kind: 'strips', rows, keep });

@@ -8,7 +8,7 @@ import type { EngineSettings } from '../../src/images/experiment.js';
 import { experimentMemory, prepareOriginal } from '../../src/images/original.js';
 import type { ImageFacts, ProbeLimits } from '../../src/images/probe.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
-import { gradientImage } from './dssim-bounded-images.js';
+import { gradientImage } from '../support/dssim-bounded-images.js';
 
 const SETTINGS: EngineSettings = { d: 0.002, quality: 80, minQuality: 20, maxQuality: 95, aiqaAll: false, losslessPng: false, avifEffort: 4 };
 const LIMITS = { maxPixels: 50e6, maxFrames: 100 };
