@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { type Database, open, type RootDatabase, type Transaction } from 'lmdb';
 import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
@@ -6,6 +7,32 @@ import { digestOf, sha256 } from './digest.js';
 import { copyInSlices } from './sliced-copy.js';
 
 export { sha256 };
+
+/** Below this, bytes are hashed whole on every read (about as cheap as their fingerprint); from it, fingerprinted. */
+const FINGERPRINTED_BYTES = 256 * 1024;
+const FINGERPRINT_EDGE = 64 * 1024;
+const FINGERPRINT_SAMPLES = 32;
+const FINGERPRINT_SAMPLE = 1024;
+
+/**
+ * What identifies bytes already hashed whole, for a fraction of the cost: their length, first and last 64 KiB
+ * and 32 samples of 1 KiB spread between (about 160 KiB hashed, a fraction of a millisecond). Bytes cut short,
+ * replaced by another image or another version of it differ in these.
+ */
+function fingerprint(bytes: Buffer): string {
+  const hash = createHash('sha256').update(String(bytes.length));
+  hash.update(bytes.subarray(0, FINGERPRINT_EDGE));
+  const step = Math.floor((bytes.length - 2 * FINGERPRINT_EDGE) / (FINGERPRINT_SAMPLES + 1));
+  for (let i = 1; i <= FINGERPRINT_SAMPLES && step > FINGERPRINT_SAMPLE; i += 1) {
+    const at = FINGERPRINT_EDGE + i * step;
+    hash.update(bytes.subarray(at, at + FINGERPRINT_SAMPLE));
+  }
+  hash.update(bytes.subarray(bytes.length - FINGERPRINT_EDGE));
+  return hash.digest('hex');
+}
+
+/** Bytes from this size on are written outside their transaction (see `stage`). */
+const STAGED_BYTES = 4 * 2 ** 20;
 
 /** lmdb's in-place read (typed there without its options): a view of the map, no copy. */
 interface InPlaceReads {
@@ -84,8 +111,8 @@ export class ImageStore {
   /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
   private pausedUntil: number | undefined;
   private pauseReason: StoreFailure = 'other';
-  /** Keys whose bytes were read and matched their digest, with that digest (see `checkedBytes`). */
-  private readonly verified = new Map<string, string>();
+  /** Keys whose bytes were read and matched their digest: that digest and those bytes' fingerprint (see `checkedBytes`). */
+  private readonly verified = new Map<string, { readonly digest: string; readonly print: string }>();
 
   constructor(
     private readonly path: string,
@@ -109,6 +136,7 @@ export class ImageStore {
       this.bytes = root.openDB({ name: 'bytes', encoding: 'binary' });
       this.meta = root.openDB({ name: 'meta' });
       this.upgradeRecency();
+      this.removeOrphanBytes();
     } catch (err) {
       // A store half opened is closed again: the next attempt starts clean.
       root?.close().catch(() => undefined);
@@ -143,13 +171,18 @@ export class ImageStore {
    * Runs `body` in a write transaction. A failure (full disk, I/O error, full map) is reported, not thrown, and
    * pauses writing for `retryMs`; writes asked for meanwhile are refused (and reported) without touching LMDB.
    */
-  private async write<T>(body: () => T): Promise<{ ok: true; value: T } | { ok: false }> {
+  private write<T>(body: () => T): Promise<{ ok: true; value: T } | { ok: false }> {
+    return this.attempt(() => this.root.transaction(body));
+  }
+
+  /** One write to LMDB, its failure reported and writing paused (see `write`). */
+  private async attempt<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
     if (!this.writable) {
       this.events.writeFailed?.(this.pauseReason, { message: 'writing paused after a failure', paused: true });
       return { ok: false };
     }
     try {
-      const value = await this.root.transaction(body);
+      const value = await run();
       if (this.pausedUntil !== undefined) {
         this.pausedUntil = undefined;
         this.events.resumed?.();
@@ -188,6 +221,10 @@ export class ImageStore {
    * before means the origin changed the image: its variants and progress are discarded with the old bytes (SPEC §8).
    */
   async putOriginal(record: OriginalRecord, bytes: Buffer): Promise<boolean> {
+    const key = originalBytesKey(record.url);
+    const known = this.originals.get(record.url);
+    const staged = known?.digest === record.digest ? undefined : await this.stage(key, bytes);
+    if (staged === false) return false;
     const written = await this.write(() => {
       const previous = this.originals.get(record.url);
       // Every stored original has a place in the eviction order, even before its first counted request.
@@ -196,8 +233,9 @@ export class ImageStore {
         this.requests.putSync(record.url, { count: 0, lastRequested: now, main: false, held: 0 });
         this.recency.putSync(recencyKey('p', now, record.url), record.url);
       }
-      if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous);
-      if (!previous || previous.digest !== record.digest) this.putBytes(record.url, originalBytesKey(record.url), bytes);
+      if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous, staged !== undefined);
+      if (staged) this.accountBytes(record.url, key, staged.previous, bytes.length);
+      else if (!previous || previous.digest !== record.digest) this.putBytes(record.url, key, bytes);
       this.originals.putSync(record.url, record);
     });
     if (!written.ok) return false;
@@ -227,13 +265,24 @@ export class ImageStore {
 
   /** Keeps a new best variant, replacing the previous one (whose bytes go); false when it could not be written. */
   async putVariant(url: string, mark: string, record: VariantRecord, bytes: Buffer): Promise<boolean> {
+    const bytesKey = variantBytesKey(url, mark);
+    const staged = await this.stage(bytesKey, bytes);
+    if (staged === false) return false;
     const written = await this.write(() => {
       const original = this.originals.get(url);
-      if (!original || original.digest !== record.originalDigest) return;
+      if (!original || original.digest !== record.originalDigest) {
+        // Its original changed or went meanwhile (with its variants): the staged bytes have no record.
+        if (staged) this.bytes.removeSync(bytesKey);
+        return;
+      }
       const key = markKey(url, mark);
       const previous = this.variants.get(key);
-      if (previous) this.dropBytes(url, variantBytesKey(url, mark), previous.size);
-      this.putBytes(url, variantBytesKey(url, mark), bytes);
+      if (staged) {
+        this.accountBytes(url, bytesKey, staged.previous, bytes.length);
+      } else {
+        if (previous) this.dropBytes(url, bytesKey, previous.size);
+        this.putBytes(url, bytesKey, bytes);
+      }
       this.variants.putSync(key, record);
     });
     if (!written.ok) return false;
@@ -303,22 +352,26 @@ export class ImageStore {
   }
 
   /**
-   * Stored bytes, only if they hash to the digest their record names: checked on their first read by this
-   * process, then remembered. LMDB never changes committed pages in place (copy-on-write), and every write of
-   * a key forgets its check, so bytes that matched once match until they are written again; what a crash or a
-   * restart could leave behind is checked again after it. (Hashing a 40 MB body on every request held the event
-   * loop for 60 ms each time; WebCrypto's digest does not leave the loop in Node 20 either.)
+   * Stored bytes, only if they hash to the digest their record names: hashed whole on their first read by this
+   * process (off the event loop), then known by a fingerprint. The fingerprint ties what is remembered to the
+   * bytes actually read, not to the key: a record read just before its bytes were replaced (large bytes are
+   * written ahead of their record, see `stage`), or a check that finishes after a write, can never lend its
+   * verdict to other bytes. LMDB never changes committed pages in place, so bytes that matched once still
+   * match; what a crash or a restart could leave behind is hashed again after it. (Hashing a 40 MB body on every
+   * request held the event loop for 60 ms each time; WebCrypto's digest does not leave the loop in Node 20.)
    */
   private async checkedBytes(key: string, digest: string): Promise<Buffer | undefined> {
     let bytes = await this.readBytes(key);
     if (!bytes) return undefined;
-    if (this.verified.get(key) !== digest) {
-      const checked = await digestOf(bytes);
-      bytes = checked.bytes;
-      if (checked.digest !== digest) return undefined;
-      if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
-      this.verified.set(key, digest);
-    }
+    if (bytes.length < FINGERPRINTED_BYTES) return sha256(bytes) === digest ? bytes : undefined;
+    const print = fingerprint(bytes);
+    const known = this.verified.get(key);
+    if (known?.digest === digest && known.print === print) return bytes;
+    const checked = await digestOf(bytes);
+    bytes = checked.bytes;
+    if (checked.digest !== digest) return undefined;
+    if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(key, { digest, print });
     return bytes;
   }
 
@@ -351,11 +404,47 @@ export class ImageStore {
   }
 
   private putBytes(url: string, key: string, bytes: Buffer): void {
-    this.verified.delete(key);
     const previous = this.storedLength(key);
     this.bytes.putSync(key, bytes);
-    this.meta.putSync('bytes', Math.max(0, this.size - previous) + bytes.length);
-    this.held(url, bytes.length - previous);
+    this.accountBytes(url, key, previous, bytes.length);
+  }
+
+  /** Inside a transaction: `key` now holds `length` bytes where it held `previous`. */
+  private accountBytes(url: string, key: string, previous: number, length: number): void {
+    this.verified.delete(key);
+    this.meta.putSync('bytes', Math.max(0, this.size - previous) + length);
+    this.held(url, length - previous);
+  }
+
+  /**
+   * Large bytes are written ahead of their record's transaction, by lmdb's write thread (an asynchronous put):
+   * inside a transaction LMDB copies them into the map on the event loop, 30–40 ms for 40 MB. Until the record
+   * follows, readers of the old record find bytes that do not match its digest (so none are sent); bytes a crash
+   * leaves without a record are removed at the next start. Returns the length they replaced, `undefined` for
+   * bytes small enough to go with their transaction, `false` when they could not be written.
+   */
+  private async stage(key: string, bytes: Buffer): Promise<{ previous: number } | undefined | false> {
+    if (bytes.length < STAGED_BYTES) return undefined;
+    const previous = this.storedLength(key);
+    this.verified.delete(key);
+    const written = await this.attempt(() => this.bytes.put(key, bytes));
+    return written.ok ? { previous } : false;
+  }
+
+  /** At open: bytes without a record (a crash between a staged write and its transaction) are removed. */
+  private removeOrphanBytes(): void {
+    const orphans = [...this.bytes.getKeys()].filter((key) => {
+      const [kind, url = '', mark] = key.split('\u0000');
+      return kind === 'o' ? !this.originals.doesExist(url) : !this.variants.doesExist(markKey(url, mark ?? ''));
+    });
+    if (orphans.length === 0) return;
+    try {
+      this.root.transactionSync(() => {
+        for (const key of orphans) this.bytes.removeSync(key);
+      });
+    } catch {
+      // A full disk at start: they wait for the next start.
+    }
   }
 
   private dropBytes(url: string, key: string, size: number): void {
@@ -379,8 +468,8 @@ export class ImageStore {
   }
 
   /** Inside a transaction: removes an original's variants and progress (and their bytes). */
-  private forgetDerived(url: string, original: OriginalRecord): void {
-    this.dropBytes(url, originalBytesKey(url), original.size);
+  private forgetDerived(url: string, original: OriginalRecord, newBytesStaged = false): void {
+    if (!newBytesStaged) this.dropBytes(url, originalBytesKey(url), original.size);
     const range = { start: markPrefix(url), end: `${url}\u0001` };
     // Keys collected first: nothing is removed under a running range read.
     for (const { key, value } of [...this.variants.getRange(range)]) {

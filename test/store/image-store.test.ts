@@ -78,6 +78,60 @@ describe('the image store (LMDB)', () => {
     await store.close();
   });
 
+  it('large bytes written ahead of their record: sizes counted, a changed original replaces them, a crash leaves no orphan', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 1024 * 2 ** 20);
+    const v1 = Buffer.alloc(8 * 2 ** 20, 1);
+    const v2 = Buffer.alloc(6 * 2 ** 20, 2);
+    const variant = Buffer.alloc(5 * 2 ** 20, 3);
+    await store.putOriginal(originalRecord('/large.jpg', v1), v1);
+    await store.putVariant('/large.jpg', 'ic', variantRecord(v1, variant), variant);
+    assert.equal(store.size, v1.length + variant.length);
+    assert.ok((await store.getOriginalBytes(originalRecord('/large.jpg', v1)))?.equals(v1));
+    assert.ok((await store.getVariant('/large.jpg', 'ic'))?.bytes.equals(variant));
+    // The origin changed it: new bytes, the variant gone, the size what is held.
+    await store.putOriginal(originalRecord('/large.jpg', v2, '"2"'), v2);
+    assert.equal(store.size, v2.length);
+    assert.equal(await store.getVariant('/large.jpg', 'ic'), undefined);
+    assert.equal(await store.getOriginalBytes(originalRecord('/large.jpg', v1)), undefined, 'the old record finds no bytes of its own');
+    assert.ok((await store.getOriginalBytes(originalRecord('/large.jpg', v2)))?.equals(v2));
+    // A variant whose original changed meanwhile leaves no bytes behind.
+    await store.putVariant('/large.jpg', 'ic', variantRecord(v1, variant), variant);
+    assert.equal(store.size, v2.length);
+    await store.close();
+    // Bytes without a record (a crash between the bytes and their record): removed at the next start.
+    const raw = open({ path, compression: false });
+    const bytes = raw.openDB({ name: 'bytes', encoding: 'binary' });
+    await bytes.put('o\u0000/crashed.jpg', v1);
+    await bytes.put('v\u0000/large.jpg\u0000ic,webp', variant);
+    await raw.close();
+    const reopened = new ImageStore(path, 1024 * 2 ** 20);
+    await reopened.close();
+    const after = open({ path, compression: false });
+    const left = [...after.openDB({ name: 'bytes', encoding: 'binary' }).getKeys()];
+    await after.close();
+    assert.deepEqual(left, ['o\u0000/large.jpg']);
+  });
+
+  it('what a check found is tied to the bytes read: bytes replaced under a record already checked are caught', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 1024 * 2 ** 20);
+    for (const size of [2 * 2 ** 20, 300 * 1024, 20 * 1024]) {
+      const url = `/replaced${size}.jpg`;
+      const v1 = Buffer.alloc(size, 7);
+      await store.putOriginal(originalRecord(url, v1), v1);
+      const record = originalRecord(url, v1);
+      assert.ok((await store.getOriginalBytes(record))?.equals(v1), 'checked once');
+      // Other bytes of the same length under the key, behind the store's back (as a write racing a read would).
+      const raw = open({ path, compression: false });
+      const v2 = Buffer.from(v1);
+      v2.write('another version', 100);
+      await raw.openDB({ name: 'bytes', encoding: 'binary' }).put(`o\u0000${url}`, v2);
+      assert.equal(await store.getOriginalBytes(record), undefined, `${size} bytes: not passed off as the checked ones`);
+    }
+    await store.close();
+  });
+
   it('never hands out bytes that do not match their digest', async () => {
     const path = freshPath();
     const store = new ImageStore(path, 100 * 2 ** 20);
