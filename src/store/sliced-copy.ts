@@ -1,5 +1,5 @@
 /** How much all copies together may take per event-loop turn: a few milliseconds of memcpy. */
-const SLICE_BYTES = 4 * 2 ** 20;
+const SLICE_BYTES = 2 * 2 ** 20;
 
 interface Copy {
   readonly from: Uint8Array;
