@@ -42,7 +42,8 @@ export function beginRequestLog(
   const method = req.method ?? '';
   const path = req.url ?? '';
   let written = false;
-  const finish = (end: RequestEnd) => {
+  let pending: RequestEnd | undefined;
+  const write = (end: RequestEnd) => {
     if (written) return;
     written = true;
     const ms = Number(process.hrtime.bigint() - startedAt) / 1e6;
@@ -63,9 +64,37 @@ export function beginRequestLog(
     metrics.failures.inc({ cause });
     logger.warn({ ...line, error: end.error, cause }, 'request');
   };
-  // The handler reports a completed response itself; a connection that closes first still gets its line.
+  // The handler reports how its response went once it has handed it over; a body not all written yet (a large
+  // one, a slow client) is logged when its last byte is, or as cut if the connection ends first. A connection
+  // that closes before the handler reports still gets its line.
+  // A response is also "finished" when its socket is destroyed under it: what tells a cut one apart is our own
+  // drop (`explainClose`) or an error on the socket meanwhile.
+  const socket = req.socket;
+  let socketFailed = false;
+  const onSocketError = () => {
+    socketFailed = true;
+  };
+  socket.once('error', onSocketError);
+  const cut = (): RequestEnd => ({ bytes: 0, error: closeReasons.get(res) ?? 'client closed the connection', aborted: true, cause: 'client' });
+  const settle = (end: RequestEnd) => {
+    socket.off('error', onSocketError);
+    write(end);
+  };
+  const finish = (end: RequestEnd) => {
+    if (written || pending) return;
+    if (end.aborted !== true && !res.writableFinished && !res.destroyed) {
+      pending = end;
+      return;
+    }
+    settle(end);
+  };
+  res.once('finish', () => {
+    if (pending) settle(closeReasons.has(res) || socketFailed ? cut() : pending);
+  });
   res.once('close', () => {
-    if (!res.writableFinished) finish({ bytes: 0, error: closeReasons.get(res) ?? 'client closed the connection', aborted: true, cause: 'client' });
+    if (!res.writableFinished || closeReasons.has(res)) settle(cut());
+    else if (pending) settle(socketFailed ? cut() : pending);
+    else socket.off('error', onSocketError);
   });
   return finish;
 }

@@ -67,9 +67,16 @@ export function responseHeadersForClient(rawHeaders: readonly string[]): string[
     }
   }
   const out: string[] = [];
+  const length: string[] = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (!isHopByHop(name.toLowerCase(), listed)) out.push(name, rawHeaders[i + 1] as string);
+    const lower = name.toLowerCase();
+    if (isHopByHop(lower, listed)) continue;
+    // Content-Length goes last: Node 20, writing a raw header list, re-encodes a Content-Disposition that follows
+    // it as a Latin-1 buffer and then refuses that buffer, throwing out of `writeHead` (a filename with an accent,
+    // in the order nginx and Apache send them, ended the process).
+    if (lower === 'content-length') length.push(name, rawHeaders[i + 1] as string);
+    else out.push(name, rawHeaders[i + 1] as string);
   }
-  return out;
+  return [...out, ...length];
 }

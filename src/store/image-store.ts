@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { type Database, open, type RootDatabase, type Transaction } from 'lmdb';
 import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
 import { freeBytesSync, NEARLY_FULL_BYTES, type StoreFailure, storeFailureOf, storeFailureOfSync, StoreUnavailableError } from './store-failure.js';
@@ -7,6 +8,19 @@ import { digestOf, sha256 } from './digest.js';
 import { copyInSlices } from './sliced-copy.js';
 
 export { sha256 };
+
+/**
+ * The store's directory, made if missing. Node's recursive mkdir reports a read-only filesystem as ENOENT; the
+ * leaf is made again on its own to learn the real cause (EROFS: a disk fault to wait out, not a wrong path).
+ */
+function makeStoreDirectory(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(dirname(path))) throw err;
+    mkdirSync(path);
+  }
+}
 
 /** Below this, bytes are hashed whole on every read (about as cheap as their fingerprint); from it, fingerprinted. */
 const FINGERPRINTED_BYTES = 256 * 1024;
@@ -123,7 +137,7 @@ export class ImageStore {
     this.retryMs = options.retryMs ?? 5000;
     let root: RootDatabase | undefined;
     try {
-      mkdirSync(path, { recursive: true });
+      makeStoreDirectory(path);
       const free = freeBytesSync(path);
       if (free < NEARLY_FULL_BYTES) throw new StoreUnavailableError('disk-full', `only ${free} bytes free on the store's filesystem (it needs ${NEARLY_FULL_BYTES} to open)`);
       root = open({ path, compression: false, eventTurnBatching: false });

@@ -59,6 +59,8 @@ function failureOf(cause: ErrorWithCode | undefined, message: string): StoreFail
   if (code === 'ENOSPC' || code === 28 || code === -28 || /no space/i.test(message)) return 'disk-full';
   if (code === MDB_MAP_FULL || /MDB_MAP_FULL|map.*full/i.test(message)) return 'map-full';
   if (code === 'EIO' || code === 5 || code === -5 || /input\/output/i.test(message)) return 'io';
+  // A filesystem remounted read-only (what Linux does after I/O errors): a fault of the disk, as passing as EIO.
+  if (code === 'EROFS' || code === 30 || code === -30 || /read-only file system/i.test(message)) return 'io';
   return 'other';
 }
 

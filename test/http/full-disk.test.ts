@@ -159,6 +159,31 @@ describe('a store that cannot be opened at start: the disk is already full (host
   });
   after(() => origin?.close());
 
+  it('starts with the store on a filesystem remounted read-only (as Linux does after I/O errors), and opens it once writable', async () => {
+    let mount: string | undefined;
+    let proxy: SpawnedProxy | undefined;
+    try {
+      mount = mountTmpfs('4m');
+      execFileSync('mount', ['-o', 'remount,ro', mount]);
+      const config = writeTempConfig(testConfigXml({ origin: origin.url, elements: `<image-compression/><store path="${join(mount, 'store')}" max-size="1GiB"/>` }));
+      proxy = await spawnProxy(config);
+      const res = await fetchRaw(new URL('/photo.jpg?m=ic', proxy.url));
+      assert.equal(res.status, 200);
+      assert.ok(res.body.equals(photoBytes), "the origin's bytes");
+      const line = await waitForLog(proxy, (entry) => String(entry.msg).startsWith('store: cannot open'));
+      assert.equal(line.reason, 'io');
+      execFileSync('mount', ['-o', 'remount,rw', mount]);
+      await waitForLog(proxy, (entry) => String(entry.msg).startsWith('store: opened'));
+      assert.equal((await fetchRaw(new URL('/photo.jpg?m=ic', proxy.url))).headers['x-slimproxy-skip'], undefined, 'stored now');
+    } finally {
+      if (proxy?.child.exitCode === null) {
+        proxy.child.kill('SIGKILL');
+        await proxy.exited;
+      }
+      unmount(mount);
+    }
+  });
+
   // With no byte left, LMDB's lock file cannot get its pages (a SIGBUS on tmpfs); with a few KB, opening fails.
   for (const left of [0, 16 * 1024]) {
     it(`starts with ${left} bytes free, serves the origin's images, and opens the store once space returns`, async () => {

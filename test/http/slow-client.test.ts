@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { type LogLine, startProxy, type TestProxy } from '../support/proxy.js';
 
@@ -91,5 +92,56 @@ describe('a client that reads slowly is not cut by the origin timeout; one that 
     assert.equal(line.client, '127.0.0.1');
     const dropped = proxy.logs.find((entry) => String(entry.msg).startsWith('client read nothing'));
     assert.equal(dropped?.reqId, line.reqId, 'the drop line carries the request id');
+  });
+});
+
+/** Found by the hostile review of issue 16: a large answer from the store was logged as cut by the client. */
+describe('a large answer from the store is logged once its last byte is written: complete when it was, cut when the client dropped', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': BIG.length, 'Cache-Control': 'max-age=600' });
+      res.end(BIG);
+    });
+    proxy = await startProxy({ origin: origin.url, listenAttributes: `idle-timeout="${IDLE_TIMEOUT_S}"`, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+  const clientFailures = async () => (await proxy.running.metrics.failures.get()).values.find((sample) => sample.labels.cause === 'client')?.value ?? 0;
+  /** A request's line: written once its last byte is handed to the socket, which may be just after the client has it. */
+  const lineOf = async (id: string) => {
+    const find = () => proxy.logs.find((entry) => entry.msg === 'request' && entry.reqId === id);
+    const deadline = Date.now() + 10_000;
+    while (!find() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return find();
+  };
+
+  it('read whole: one info line, not aborted, no failure counted', async () => {
+    // The first answer stores it; the next ones come from the store.
+    for (let i = 0; i < 3; i += 1) {
+      const res = await fetchRaw(new URL('/stored.jpg?m=ic,webp', proxy.url));
+      assert.equal(res.body.length, BIG.length);
+      const line = await lineOf(String(res.headers['x-request-id']));
+      assert.ok(line, 'its request line');
+      assert.equal(line.aborted, undefined, JSON.stringify(line));
+      assert.equal(line.level, 'info');
+      assert.equal(line.bytes, BIG.length);
+    }
+    assert.equal(await clientFailures(), 0);
+  });
+
+  it('never read: its line says it was cut, after the idle timeout', async () => {
+    const exchange = rawGet(proxy.url, '/stored.jpg?m=ic,webp');
+    await new Promise<void>((resolve) => exchange.socket.once('data', () => resolve()));
+    exchange.socket.pause();
+    const line = () => proxy.logs.findLast((entry: LogLine) => entry.msg === 'request' && entry.aborted === true);
+    const deadline = Date.now() + IDLE_TIMEOUT_S * 1000 + 20_000;
+    while (!line() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.match(String(line()?.error), /idle timeout/, JSON.stringify(proxy.logs.slice(-6)));
+    assert.equal(line()?.cause, 'client');
+    exchange.socket.destroy();
   });
 });
