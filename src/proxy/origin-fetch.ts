@@ -47,7 +47,11 @@ export class OriginFetcher {
       // Whatever ends the exchange in failure (a parser error comes on the request, not the response) lets go of
       // what the body held under the budget.
       let held: Reservation | undefined;
+      let response: IncomingMessage | undefined;
       const reject = (err: Error) => {
+        // Whole by its own framing: bytes after it (a body longer than its Content-Length) are no response's, and
+        // its end still comes. Browsers show such a response as declared.
+        if (response?.complete === true) return;
         held?.release();
         rejectWith(fromOrigin(err));
       };
@@ -63,6 +67,7 @@ export class OriginFetcher {
           agent: this.agent,
         },
         (res) => {
+          response = res;
           const head = { status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders };
           const declared = Number(res.headers['content-length']);
           const known = Number.isSafeInteger(declared) && declared >= 0;

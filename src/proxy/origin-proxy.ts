@@ -35,6 +35,8 @@ export interface OriginProxy {
 interface Exchange {
   readonly handler: ResponseHandler;
   readonly done: (outcome: ForwardOutcome) => void;
+  /** The origin's response, once it came. */
+  originRes?: IncomingMessage;
 }
 
 /** `onBody` hears of every body chunk the origin sends (for the byte counters). */
@@ -67,6 +69,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       originRes.resume();
       return;
     }
+    exchange.originRes = originRes;
     exchange.handler(originRes, res, (outcome) => exchange.done({ kind: 'response', ...outcome }));
   });
 
@@ -89,6 +92,9 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       }
       exchanges.set(req, { handler, done });
       void proxy.web(req, res, {}, (err: Error) => {
+        // The response was whole by its own framing; what the origin sent after it (a body longer than its
+        // Content-Length) is no response's: ignored, as browsers do, and the connection is not reused.
+        if (exchanges.get(req)?.originRes?.complete === true) return;
         const responseStarted = res.headersSent;
         done({ kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted });
       });
