@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'var/', 'fixtures/', 'bench/results/', 'test/artifacts/'] },
+  { ignores: ['dist/', 'node_modules/', 'var/', 'fixtures/', 'bench/results/', 'test/artifacts/', 'scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,5 +1,4 @@
 import { statfsSync } from 'node:fs';
-import { statfs } from 'node:fs/promises';
 
 /** Why the store could not write: the label of `slimproxy_store_errors_total{reason}`. */
 export type StoreFailure = 'disk-full' | 'map-full' | 'io' | 'other';
@@ -43,7 +42,7 @@ export async function storeFailureOf(err: unknown, path: string): Promise<{ reas
   const message = cause?.message ?? String(err);
   const reason = failureOf(cause, message);
   if (reason !== 'io') return { reason, message };
-  return { reason: (await freeBytes(path)) < NEARLY_FULL_BYTES ? 'disk-full' : 'io', message };
+  return { reason: freeBytesSync(path) < NEARLY_FULL_BYTES ? 'disk-full' : 'io', message };
 }
 
 /** `storeFailureOf` for an error thrown at once (opening the store): the same reasons. */
@@ -62,15 +61,6 @@ function failureOf(cause: ErrorWithCode | undefined, message: string): StoreFail
   // A filesystem remounted read-only (what Linux does after I/O errors): a fault of the disk, as passing as EIO.
   if (code === 'EROFS' || code === 30 || code === -30 || /read-only file system/i.test(message)) return 'io';
   return 'other';
-}
-
-async function freeBytes(path: string): Promise<number> {
-  try {
-    const stats = await statfs(path);
-    return stats.bavail * stats.bsize;
-  } catch {
-    return Infinity;
-  }
 }
 
 /** Free bytes on the filesystem of `path` (Infinity when that cannot be told). */
