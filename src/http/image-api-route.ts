@@ -30,32 +30,36 @@ export function createImageApiRoute(core: ImageRouteCore) {
   async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
     const found = await storedOriginal(req, res, options.originUrl);
     if ('answer' in found) return found.answer;
-    const { record, bytes } = found;
+    const { record, lent } = found;
     const key = found.source.key;
-    if (record.skip) return answerOriginal(req, res, record, bytes, record.skip);
+    if (record.skip) return answerOriginal(req, res, record, lent, record.skip);
     if (options.onlyWiderThan !== undefined && record.facts && record.facts.width <= options.onlyWiderThan) {
-      return answerOriginal(req, res, record, bytes, `no wider than ${options.onlyWiderThan} px: nothing to scale`);
+      return answerOriginal(req, res, record, lent, `no wider than ${options.onlyWiderThan} px: nothing to scale`);
     }
     await store.countRequest(key);
     const mark = options.canonical;
     const tag = `${key}\u0000${mark}\u0000${record.digest}`;
-    if (bigger.has(tag)) return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
+    if (bigger.has(tag)) return answerOriginal(req, res, record, lent, 'converted image bigger than original');
     const kept = store.getVariantRecord(key, mark);
-    if (kept && !found.hold.grow(kept.size)) return answerOriginal(req, res, record, bytes, 'too many image bytes in memory now (max-buffered)');
+    if (kept && !found.hold.grow(kept.size)) return answerOriginal(req, res, record, lent, 'too many image bytes in memory now (max-buffered)');
     let variant = kept ? await store.getVariant(key, mark) : undefined;
     if (!variant) {
       let pending = making.get(tag);
       if (!pending) {
-        pending = pool.run('transform', bytes, { ...settings, ...options.encoding, transform: options.transform }, limits).finally(() => making.delete(tag));
+        // Shared with other requests, and may outlive this one: on bytes of its own.
+        pending = found
+          .owned()
+          .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
+          .finally(() => making.delete(tag));
         making.set(tag, pending);
       }
       const outcome = await pending;
-      if (!outcome.ok) return answerOriginal(req, res, record, bytes, outcome.reason);
+      if (!outcome.ok) return answerOriginal(req, res, record, lent, outcome.reason);
       const made = outcome.variant;
       if (!made.reshaped && wireSize(made) >= record.size) {
         if (bigger.size > 10_000) bigger.clear();
         bigger.add(tag);
-        return answerOriginal(req, res, record, bytes, 'converted image bigger than original');
+        return answerOriginal(req, res, record, lent, 'converted image bigger than original');
       }
       const stored = storedVariant(record, made);
       // Another request may have stored it meanwhile; a store that cannot write still lets this one be sent.

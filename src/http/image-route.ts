@@ -15,7 +15,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ExperimentQueue } from '../optimizer/experiment-queue.js';
 import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-by-hop.js';
 import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
-import { type ImageStore, sha256, type StoredVariant } from '../store/image-store.js';
+import { type ImageStore, type LentBytes, ownBytes, sha256, type StoredVariant } from '../store/image-store.js';
+import { endWithLent } from './lent-body.js';
 import type { OriginalRecord, VariantRecord } from '../store/records.js';
 import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
 import type { FallbackImage } from './fallback-image.js';
@@ -495,7 +496,7 @@ export function createImageRoute(parts: ImageRouteParts) {
   }
 
   /** The stored original as it is, with the origin's validators and lifetime, and why (`X-Slimproxy-Skip`). */
-  function answerOriginal(req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string): ImageAnswer {
+  function answerOriginal(req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer | LentBytes, why: string): ImageAnswer {
     const headers: Record<string, string | number> = {
       ...record.fields,
       'Content-Type': record.contentType,
@@ -530,15 +531,18 @@ export function createImageRoute(parts: ImageRouteParts) {
       found.letGo();
       return { kind: 'forward', reason };
     };
-    if (record.skip) return originalAllowed ? answerOriginal(req, res, record, bytes, record.skip) : forward(`${record.skip}; in a format the mark does not allow: the origin answers`);
+    if (record.skip) return originalAllowed ? answerOriginal(req, res, record, found.lent, record.skip) : forward(`${record.skip}; in a format the mark does not allow: the origin answers`);
     const final = store.writable && (await scheduleNext(key, marked.mark, marked.capabilities, record, requests));
     const variantSize = store.getVariantRecord(key, marked.mark)?.size ?? 0;
     // Without room for the variant's bytes too, the original (already held) is what this client gets.
-    const stored = variantSize > 0 && found.hold.grow(variantSize) ? await store.getVariant(key, marked.mark) : undefined;
+    const lentVariant = variantSize > 0 && found.hold.grow(variantSize) ? await store.lendVariant(key, marked.mark) : undefined;
+    if (lentVariant) found.alsoLent(lentVariant.lent);
+    const stored = lentVariant && { record: lentVariant.record, bytes: lentVariant.lent.bytes };
     let variant = stored && promised(bytesType(stored.record, stored.bytes), true) ? stored : undefined;
     if (stored && !variant) requestLogger(logger, req).warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
     if (!variant && !originalAllowed) {
-      variant = await decodableVariant(key, marked.mark, record, bytes);
+      const own = await found.owned();
+      variant = own && (await decodableVariant(key, marked.mark, record, own));
       if (!variant) return forward('original in a format the mark does not allow, and not convertible');
     }
     let chosen = variant;
@@ -573,7 +577,8 @@ export function createImageRoute(parts: ImageRouteParts) {
     };
     const vary = [...(inPlace ? ['Accept'] : []), ...(variant?.record.contentEncoding === 'gzip' ? ['Accept-Encoding'] : [])];
     if (vary.length > 0) headers.Vary = vary.join(', ');
-    return sendImage(req, res, headers, body, record, made ? 'variant' : 'original');
+    const lent = body === bytes ? found.lent : body === lentVariant?.lent.bytes ? lentVariant.lent : ownBytes(body);
+    return sendImage(req, res, headers, lent, record, made ? 'variant' : 'original');
   }
 
   /**
@@ -595,24 +600,41 @@ export function createImageRoute(parts: ImageRouteParts) {
       metrics.unbuffered.inc({ what: 'over-budget' });
       return { answer: { kind: 'forward', reason: 'too many image bytes in memory now (max-buffered): streamed from the origin' } };
     }
-    const stopWatching = finished(res, () => hold.release());
+    // Bytes lent by the store (a view of its map when large) are given back with the hold, once the response is
+    // flushed or closed; more lent for it (a variant) go with them.
+    const lentToo: LentBytes[] = [];
+    let givenBack = false;
+    const giveBack = () => {
+      givenBack = true;
+      hold.release();
+      for (const lent of lentToo) lent.release();
+    };
+    const stopWatching = finished(res, giveBack);
     const letGo = () => {
       stopWatching();
-      hold.release();
+      giveBack();
     };
-    const bytes = await store.getOriginalBytes(record);
-    if (!bytes) {
+    const lent = await store.lendOriginalBytes(record);
+    if (!lent) {
       letGo();
       return { answer: { kind: 'forward', reason: 'stored original unreadable' } };
     }
-    return { source, record, bytes, hold, letGo };
+    lentToo.push(lent);
+    const alsoLent = (more: LentBytes) => {
+      if (givenBack) more.release();
+      else lentToo.push(more);
+    };
+    // Work that may outlive this response (a conversion shared with other requests) gets memory of its own.
+    const owned = () => (lent.inPlace ? store.getOriginalBytes(record) : Promise.resolve(lent.bytes));
+    return { source, record, bytes: lent.bytes, lent, hold, letGo, alsoLent, owned };
   }
 
   /**
    * Sends an image with its headers (which carry its ETag): 304 with the validators, lifetime and `Vary` when the
    * client has it, the body otherwise, counted by `outcome`.
    */
-  function sendImage(req: IncomingMessage, res: ServerResponse, given: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string): ImageAnswer {
+  function sendImage(req: IncomingMessage, res: ServerResponse, given: Record<string, string | number>, sent: Buffer | LentBytes, record: OriginalRecord, outcome: string): ImageAnswer {
+    const body = Buffer.isBuffer(sent) ? ownBytes(sent) : sent;
     // The one gate of every image answer's headers: a value Node would refuse never turns an image into a 502.
     const headers = safeHeaders(given);
     const lastModified = headers['Last-Modified'];
@@ -622,14 +644,16 @@ export function createImageRoute(parts: ImageRouteParts) {
       res.end();
       return { kind: 'answered', bytes: 0 };
     }
-    headers['Content-Length'] = body.length;
+    const length = body.bytes.length;
+    headers['Content-Length'] = length;
     metrics.imageResponses.inc({ outcome });
     metrics.imageBytes.inc({ side: 'original' }, record.size);
-    metrics.imageBytes.inc({ side: 'sent' }, body.length);
+    metrics.imageBytes.inc({ side: 'sent' }, length);
     observe();
     res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
-    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : body.length };
+    if (req.method === 'HEAD') res.end();
+    else endWithLent(res, body);
+    return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : length };
   }
 
   const core: ImageRouteCore = { parts, storedOriginal, answerOriginal, sendImage };
@@ -643,7 +667,13 @@ type OriginalOutcome = { record: OriginalRecord } | { forward: string } | { resp
 export interface StoredOriginal {
   readonly source: ImageSource;
   readonly record: OriginalRecord;
+  /** The original's bytes, valid until the response closes (a view of the store's map when large: see `LentBytes`). */
   readonly bytes: Buffer;
+  readonly lent: LentBytes;
+  /** Ties more bytes lent by the store to this response: given back when it closes. */
+  readonly alsoLent: (more: LentBytes) => void;
+  /** The original's bytes as memory of their own, for work that may outlive the response or leave the thread. */
+  readonly owned: () => Promise<Buffer | undefined>;
   /** The budget's hold on `bytes` (released when the response closes): grow it for any other body read. */
   readonly hold: Reservation;
   /** Releases the hold now, for a request handed back to be forwarded (the stored bytes are not sent). */
@@ -654,8 +684,8 @@ export interface StoredOriginal {
 export interface ImageRouteCore {
   readonly parts: ImageRouteParts;
   readonly storedOriginal: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<StoredOriginal | { answer: ImageAnswer }>;
-  readonly answerOriginal: (req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer, why: string) => ImageAnswer;
-  readonly sendImage: (req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer, record: OriginalRecord, outcome: string) => ImageAnswer;
+  readonly answerOriginal: (req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer | LentBytes, why: string) => ImageAnswer;
+  readonly sendImage: (req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: Buffer | LentBytes, record: OriginalRecord, outcome: string) => ImageAnswer;
 }
 
 export type ImageRoute = ReturnType<typeof createImageRoute>;

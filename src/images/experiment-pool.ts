@@ -41,8 +41,11 @@ export class ExperimentPool {
 
   run(experiment: ExperimentName, bytes: Uint8Array, settings: EngineSettings, limits: ProbeLimits): Promise<ExperimentOutcome> {
     if (this.closed) return Promise.resolve({ ok: false, reason: 'shutting down', encodes: 0, ms: 0 });
+    // A view into a larger buffer (a region of the store's map) would be cloned whole by postMessage, and may be
+    // given back before the task is sent: the task gets the bytes alone, its own.
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, experiment, bytes, settings, limits }, resolve });
+      this.queue.push({ task: { id: this.nextId++, experiment, bytes: own, settings, limits }, resolve });
       this.dispatch();
     });
   }

@@ -5,7 +5,7 @@ import { type Database, open, type RootDatabase, type Transaction } from 'lmdb';
 import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
 import { freeBytesSync, NEARLY_FULL_BYTES, type StoreFailure, storeFailureOf, storeFailureOfSync, StoreUnavailableError } from './store-failure.js';
 import { digestOf, sha256 } from './digest.js';
-import { copyInSlices } from './sliced-copy.js';
+import { copyInSlices, digestInSlices } from './sliced.js';
 
 export { sha256 };
 
@@ -45,6 +45,9 @@ function fingerprint(bytes: Buffer): string {
   return hash.digest('hex');
 }
 
+/** Bytes of their own, nothing to give back. */
+export const ownBytes = (bytes: Buffer): LentBytes => ({ bytes, inPlace: false, release: () => undefined });
+
 /** Bytes from this size on are written outside their transaction (see `stage`). */
 const STAGED_BYTES = 4 * 2 ** 20;
 
@@ -79,6 +82,24 @@ const segmentRange = (segment: Segment) => ({ start: `${segment}\u0000`, end: `$
 export interface StoredVariant {
   readonly record: VariantRecord;
   readonly bytes: Buffer;
+}
+
+/**
+ * Stored bytes lent out for one use (a response), checked against their digest. Large bytes are a view of the
+ * store's memory map (no copy, no allocation: a 50 MB body sent costs no memcpy and no garbage), valid only
+ * until `release`, which must be called once the use is over (again: no effect). Such a view must never leave
+ * the thread: a structured clone copies the whole mapped region behind it.
+ */
+export interface LentBytes {
+  readonly bytes: Buffer;
+  /** Whether `bytes` is a view of the map (valid until `release`) rather than memory of its own. */
+  readonly inPlace: boolean;
+  readonly release: () => void;
+}
+
+export interface LentVariant {
+  readonly record: VariantRecord;
+  readonly lent: LentBytes;
 }
 
 /** What the store tells its owner (for logs and metrics): it never throws a write failure at its callers. */
@@ -125,8 +146,11 @@ export class ImageStore {
   /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
   private pausedUntil: number | undefined;
   private pauseReason: StoreFailure = 'other';
-  /** Keys whose bytes were read and matched their digest: that digest and those bytes' fingerprint (see `checkedBytes`). */
+  /** Keys whose bytes were read and matched their digest: that digest and those bytes' fingerprint (see `lend`). */
   private readonly verified = new Map<string, { readonly digest: string; readonly print: string }>();
+  /** Bytes lent and not yet given back; `close` waits for them (the map goes with the store). */
+  private lent = 0;
+  private allReturned: (() => void) | undefined;
 
   constructor(
     private readonly path: string,
@@ -216,6 +240,11 @@ export class ImageStore {
     return this.meta.get('probation-bytes') ?? 0;
   }
 
+  /** How many reads of bytes are lent and not given back yet (each holds a read snapshot). */
+  get lentOut(): number {
+    return this.lent;
+  }
+
   /** Bytes held (originals and variants), as counted when they were stored. */
   get size(): number {
     return this.meta.get('bytes') ?? 0;
@@ -225,9 +254,14 @@ export class ImageStore {
     return this.originals.get(url);
   }
 
-  /** The original's bytes, if they are whole. */
+  /** A copy of the original's bytes, if they are whole (for work that outlives a response, or leaves the thread). */
   getOriginalBytes(record: OriginalRecord): Promise<Buffer | undefined> {
-    return this.checkedBytes(originalBytesKey(record.url), record.digest);
+    return this.copied(this.lend(originalBytesKey(record.url), record.digest));
+  }
+
+  /** The original's bytes, if they are whole, lent for one response (see `LentBytes`). */
+  lendOriginalBytes(record: OriginalRecord): Promise<LentBytes | undefined> {
+    return this.lend(originalBytesKey(record.url), record.digest);
   }
 
   /**
@@ -273,8 +307,16 @@ export class ImageStore {
   async getVariant(url: string, mark: string): Promise<StoredVariant | undefined> {
     const record = this.getVariantRecord(url, mark);
     if (!record) return undefined;
-    const bytes = await this.checkedBytes(variantBytesKey(url, mark), record.digest);
+    const bytes = await this.copied(this.lend(variantBytesKey(url, mark), record.digest));
     return bytes ? { record, bytes } : undefined;
+  }
+
+  /** The best variant for (original, mark), its bytes lent for one response (see `LentBytes`). */
+  async lendVariant(url: string, mark: string): Promise<LentVariant | undefined> {
+    const record = this.getVariantRecord(url, mark);
+    if (!record) return undefined;
+    const lent = await this.lend(variantBytesKey(url, mark), record.digest);
+    return lent ? { record, lent } : undefined;
   }
 
   /** Keeps a new best variant, replacing the previous one (whose bytes go); false when it could not be written. */
@@ -361,54 +403,95 @@ export class ImageStore {
     for (const { value } of this.originals.getRange({})) yield value;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the store once every view lent out is given back (or after `graceMs`: a response still holding one
+   * then is cut by the process ending anyway), since closing unmaps what they point into.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    if (this.lent > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.allReturned = resolve;
+        timer = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(timer);
+    }
     await this.root.close();
   }
 
   /**
    * Stored bytes, only if they hash to the digest their record names: hashed whole on their first read by this
-   * process (off the event loop), then known by a fingerprint. The fingerprint ties what is remembered to the
-   * bytes actually read, not to the key: a record read just before its bytes were replaced (large bytes are
-   * written ahead of their record, see `stage`), or a check that finishes after a write, can never lend its
-   * verdict to other bytes. LMDB never changes committed pages in place, so bytes that matched once still
-   * match; what a crash or a restart could leave behind is hashed again after it. (Hashing a 40 MB body on every
-   * request held the event loop for 60 ms each time; WebCrypto's digest does not leave the loop in Node 20.)
+   * process (in slices, or off the event loop), then known by a fingerprint. The fingerprint ties what is
+   * remembered to the bytes actually read, not to the key: a record read just before its bytes were replaced
+   * (large bytes are written ahead of their record, see `stage`), or a check that finishes after a write, can
+   * never lend its verdict to other bytes. LMDB never changes committed pages in place, so bytes that matched
+   * once still match; what a crash or a restart could leave behind is hashed again after it. (Hashing a 40 MB body
+   * on every request held the event loop for 60 ms each time.)
+   *
+   * Values under 16 MiB come in lmdb's one reusable buffer, which the next read overwrites: they are copied at once
+   * (lmdb sets its `length` to the value's: only that much is the value). Larger ones are read in place, a view of
+   * the map under a read transaction held until `release`: LMDB never reuses the pages a live transaction sees,
+   * and lmdb keeps old mappings valid when the map grows. (Copying them cost 150–230 ms of event loop for 30–50 MB
+   * in lmdb's own `get`, and as much again in garbage collection.)
    */
-  private async checkedBytes(key: string, digest: string): Promise<Buffer | undefined> {
-    let bytes = await this.readBytes(key);
-    if (!bytes) return undefined;
-    if (bytes.length < FINGERPRINTED_BYTES) return sha256(bytes) === digest ? bytes : undefined;
-    const print = fingerprint(bytes);
-    const known = this.verified.get(key);
-    if (known?.digest === digest && known.print === print) return bytes;
-    const checked = await digestOf(bytes);
-    bytes = checked.bytes;
-    if (checked.digest !== digest) return undefined;
-    if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(key, { digest, print });
-    return bytes;
-  }
-
-  /**
-   * A copy of stored bytes, made without holding the event loop: lmdb's own copy of a large value (`get`) zero-fills
-   * a new buffer and copies it byte-array-wise, 150–230 ms for 30–50 MB. Here the value is read in place (a view
-   * of the map, valid while the read transaction lasts) and copied in slices, a few MB per event-loop turn.
-   */
-  private async readBytes(key: string): Promise<Buffer | undefined> {
+  private async lend(key: string, digest: string): Promise<LentBytes | undefined> {
     const txn = this.root.useReadTransaction();
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      txn.done();
+      this.lent -= 1;
+      if (this.lent === 0) this.allReturned?.();
+    };
+    this.lent += 1;
     try {
       const view = (this.bytes as unknown as InPlaceReads).getBinaryFast(key, { transaction: txn });
-      if (!view) return undefined;
-      // Values under 16 MiB come in lmdb's one reusable buffer, which the next read overwrites: copied at once.
-      // (lmdb sets its `length` to the value's: only that much is the value.)
-      if (view.isGlobal === true) {
-        const copy = Buffer.allocUnsafeSlow(view.length);
-        copy.set(view.subarray(0, view.length));
-        return copy;
+      if (!view) {
+        release();
+        return undefined;
       }
-      return await copyInSlices(view);
+      if (view.isGlobal === true) {
+        let copy: Buffer = Buffer.allocUnsafeSlow(view.length);
+        copy.set(view.subarray(0, view.length));
+        release();
+        if (copy.length < FINGERPRINTED_BYTES) return sha256(copy) === digest ? ownBytes(copy) : undefined;
+        if (this.knownToMatch(key, digest, copy)) return ownBytes(copy);
+        const checked = await digestOf(copy);
+        copy = checked.bytes;
+        return this.remember(key, digest, copy, checked.digest) ? ownBytes(copy) : undefined;
+      }
+      const bytes = Buffer.from(view.buffer, view.byteOffset, view.length);
+      if (this.knownToMatch(key, digest, bytes) || this.remember(key, digest, bytes, await digestInSlices(bytes))) return { bytes, inPlace: true, release };
+      release();
+      return undefined;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private knownToMatch(key: string, digest: string, bytes: Buffer): boolean {
+    const known = this.verified.get(key);
+    return known?.digest === digest && known.print === fingerprint(bytes);
+  }
+
+  /** Whether `found` (the digest of `bytes`) is `digest`; if so, remembered for `key` by the bytes' fingerprint. */
+  private remember(key: string, digest: string, bytes: Buffer, found: string): boolean {
+    if (found !== digest) return false;
+    if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(key, { digest, print: fingerprint(bytes) });
+    return true;
+  }
+
+  /** Lent bytes as memory of their own (copied in slices when they were a view of the map), given back. */
+  private async copied(lending: Promise<LentBytes | undefined>): Promise<Buffer | undefined> {
+    const lent = await lending;
+    if (!lent?.inPlace) return lent?.bytes;
+    try {
+      return await copyInSlices(lent.bytes);
     } finally {
-      txn.done();
+      lent.release();
     }
   }
 

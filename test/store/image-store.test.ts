@@ -78,6 +78,43 @@ describe('the image store (LMDB)', () => {
     await store.close();
   });
 
+  it('large bytes lent in place: no copy, unchanged by writes while lent, given back once; close waits for them', async () => {
+    const store = new ImageStore(freshPath(), 1024 * 2 ** 20);
+    const first = Buffer.alloc(40 * 2 ** 20, 0x44);
+    first.write('first', 30 * 2 ** 20);
+    const second = Buffer.alloc(40 * 2 ** 20, 0x55);
+    await store.putOriginal(originalRecord('/big.jpg', first), first);
+    const lent = await store.lendOriginalBytes(originalRecord('/big.jpg', first));
+    assert.ok(lent?.inPlace, 'a view of the map');
+    assert.ok(lent.bytes.buffer.byteLength > lent.bytes.length, 'no buffer of its own: nothing was copied');
+    assert.equal(store.lentOut, 1);
+    // A new version and other writes that would take the pages freed by the old one, while it is lent.
+    await store.putOriginal(originalRecord('/big.jpg', second, '"2"'), second);
+    for (let i = 0; i < 4; i += 1) await store.putOriginal(originalRecord(`/other${i}.jpg`, second), second);
+    assert.ok(lent.bytes.equals(first), 'the lent version, whole, after the writes');
+    lent.release();
+    lent.release();
+    assert.equal(store.lentOut, 0, 'given back once');
+    // The new version, in place; an old record no longer names bytes that exist.
+    const now = await store.lendOriginalBytes(originalRecord('/big.jpg', second));
+    assert.ok(now?.bytes.equals(second));
+    assert.equal(await store.lendOriginalBytes(originalRecord('/big.jpg', first)), undefined);
+    // Mid-sized bytes come as memory of their own.
+    const middle = Buffer.alloc(6 * 2 ** 20, 0x66);
+    await store.putOriginal(originalRecord('/mid.jpg', middle), middle);
+    const mid = await store.lendOriginalBytes(originalRecord('/mid.jpg', middle));
+    assert.equal(mid?.inPlace, false);
+    assert.ok(mid.bytes.equals(middle));
+    // Closing unmaps the views: it waits until the last is given back.
+    let closed = false;
+    const closing = store.close().then(() => (closed = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(closed, false, 'still open while a view is lent');
+    now!.release();
+    await closing;
+    assert.equal(closed, true);
+  });
+
   it('large bytes written ahead of their record: sizes counted, a changed original replaces them, a crash leaves no orphan', async () => {
     const path = freshPath();
     const store = new ImageStore(path, 1024 * 2 ** 20);
