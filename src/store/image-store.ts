@@ -287,6 +287,9 @@ export class ImageStore {
       this.originals.putSync(record.url, record);
     });
     if (!written.ok) return false;
+    // Its digest was just computed from these very bytes: their first read need not hash them again (the
+    // fingerprint still ties that to the bytes read).
+    if (bytes.length >= FINGERPRINTED_BYTES) this.remember(key, record.digest, bytes, record.digest);
     await this.evict();
     return true;
   }
