@@ -66,6 +66,9 @@ export function planFor(input: PlanInput, mark: Capabilities, settings: Pick<Eng
   return PLANS[kind].filter((name) => {
     const needs = NEEDS[name];
     if (needs && !mark[needs]) return false;
+    // A ZorroSVG (a JPEG and its alpha mask in an SVG) is the transparent format of browsers that have no other:
+    // where WebP or AVIF is allowed, those carry alpha themselves and it costs CPU for a result that rarely wins.
+    if (name === 'zorro' && (mark.webp || mark.avif)) return false;
     if (settings.losslessPng && (kind === 'opaque' || kind === 'transparent') && LOSSY_FOR_PNG.has(name)) return false;
     return true;
   });

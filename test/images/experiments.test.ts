@@ -35,7 +35,7 @@ describe('the plan of SPEC §6', () => {
   it('orders the experiments per input, as the table says', () => {
     assert.deepEqual(plan('jpeg', false), ['jpeg', 'webp', 'avif']);
     assert.deepEqual(plan('png', false), ['png-lossless', 'png-palette', 'jpeg-from-png', 'webp-lossless', 'webp', 'avif']);
-    assert.deepEqual(plan('png', true), ['png-lossless', 'png-palette', 'zorro', 'webp-lossless', 'webp', 'avif']);
+    assert.deepEqual(plan('png', true), ['png-lossless', 'png-palette', 'webp-lossless', 'webp', 'avif']);
     assert.deepEqual(plan('gif', false), ['png-lossless', 'png-palette', 'jpeg-from-png', 'webp-lossless', 'webp', 'avif']);
     // Lossless first for animations too (a deviation from SPEC §6's table): a GIF's hard edges rarely survive lossy WebP under d.
     assert.deepEqual(plan('gif', true, 8), ['webp-lossless', 'webp-animated']);
@@ -47,6 +47,13 @@ describe('the plan of SPEC §6', () => {
     assert.deepEqual(plan('png', true, 1, none), ['png-lossless', 'png-palette']);
     assert.deepEqual(plan('png', true, 1, { ...none, zorro: true }), ['png-lossless', 'png-palette', 'zorro']);
     assert.deepEqual(plan('gif', true, 8, none), []);
+  });
+  it('runs ZorroSVG only for a mark with neither WebP nor AVIF (issue 17)', () => {
+    const none = { webp: false, avif: false, zorro: false };
+    assert.ok(plan('png', true, 1, { ...none, zorro: true }).includes('zorro'));
+    assert.ok(!plan('png', true, 1, { ...none, zorro: true, webp: true }).includes('zorro'));
+    assert.ok(!plan('png', true, 1, { ...none, zorro: true, avif: true }).includes('zorro'));
+    assert.ok(!plan('png', true, 1, ALL).includes('zorro'));
   });
   it('never makes a PNG lossy with lossless-png', () => {
     assert.deepEqual(plan('png', true, 1, ALL, true), ['png-lossless', 'webp-lossless']);
