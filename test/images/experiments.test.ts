@@ -60,6 +60,62 @@ describe('the plan of SPEC §6', () => {
   });
 });
 
+/** A prepared original from encoded bytes. */
+async function originalOf(bytes: Buffer): Promise<Original> {
+  const prepared = await prepareOriginal(bytes, LIMITS);
+  assert.ok(prepared.ok);
+  return prepared.original;
+}
+
+describe('lossless PNG drops what the pixels do not use (issue 17)', () => {
+  it('a grey image stored as RGB comes out greyscale, identical and smaller', async () => {
+    // A real texture, made grey but written with three channels (as many old sites' PNGs are).
+    const grey = await sharp(site('bg/brick.png')).greyscale().toColourspace('srgb').png().toBuffer();
+    assert.equal((await sharp(grey).metadata()).channels, 3);
+    const source = await originalOf(grey);
+    const truecolour = await sharp(source.pixels.data, { raw: { width: source.pixels.width, height: source.pixels.height, channels: 4 } }).removeAlpha().png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
+    const outcome = await EXPERIMENTS['png-lossless'].run(source, SETTINGS);
+    assert.ok(outcome.ok);
+    const meta = await sharp(outcome.variant.bytes).metadata();
+    assert.ok(meta.channels === 1 || meta.isPalette, `greyscale or palette, not RGB: ${meta.channels} channels`);
+    assert.ok(outcome.variant.bytes.length < truecolour.length, `${outcome.variant.bytes.length} < ${truecolour.length}`);
+    assert.equal(dssim(source.pixels, await decodeRgba(outcome.variant.bytes)), 0);
+  });
+
+  it('an image of few colours gets an exact palette at the fewest bits, identical; a photo stays truecolour', async () => {
+    // Eleven colours in bands, with a transparent margin: 4 bits per pixel hold them.
+    const width = 240;
+    const height = 160;
+    const data = Buffer.alloc(width * height * 4);
+    for (let y = 0; y < height; y += 1) {
+      for (let x = 0; x < width; x += 1) {
+        const at = (y * width + x) * 4;
+        if (x < 10) continue;
+        const band = Math.floor(x / 24);
+        data.set([band * 23, 255 - band * 20, (band * 70) % 256, 255], at);
+      }
+    }
+    const truecolour = await sharp(data, { raw: { width, height, channels: 4 } }).png({ compressionLevel: 9 }).toBuffer();
+    const source = await originalOf(truecolour);
+    const outcome = await EXPERIMENTS['png-lossless'].run(source, SETTINGS);
+    assert.ok(outcome.ok);
+    const meta = await sharp(outcome.variant.bytes).metadata();
+    assert.ok(meta.isPalette, 'an indexed PNG');
+    assert.equal(meta.bitsPerSample, 4, 'at 4 bits');
+    assert.ok(outcome.variant.bytes.length < truecolour.length);
+    const decoded = await decodeRgba(outcome.variant.bytes);
+    for (let i = 0; i < data.length; i += 4) {
+      assert.equal(decoded.data[i + 3], data[i + 3], 'alpha exact');
+      if (data[i + 3] !== 0) assert.deepEqual([...decoded.data.subarray(i, i + 3)], [...data.subarray(i, i + 3)], 'colour exact');
+    }
+    const photo = await EXPERIMENTS['png-lossless'].run(await originalOf(await sharp(site('photos/night-lights.jpg')).resize(200).png().toBuffer()), SETTINGS);
+    assert.ok(photo.ok);
+    const photoMeta = await sharp(photo.variant.bytes).metadata();
+    assert.equal(photoMeta.channels, 3);
+    assert.equal(photoMeta.isPalette, false);
+  });
+});
+
 describe('every experiment on real images', () => {
   const inputs = ['photos/night-lights.jpg', 'drawings/chart-attendance.png', 'logo.png', 'icons/new.gif', 'rocket.webp'];
   const originals = new Map<string, Original>();

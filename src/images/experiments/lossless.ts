@@ -18,26 +18,76 @@ async function samePixels(original: Original, bytes: Buffer): Promise<boolean> {
   return true;
 }
 
-/** A lossless re-encode: accepted only if it decodes to exactly the original's pixels. */
-function losslessExperiment(name: ExperimentName, format: VariantFormat, encode: (original: Original) => Promise<Buffer>): Experiment {
+/**
+ * A lossless re-encode: the smallest of its candidate encodings that decodes to exactly the original's pixels
+ * (each is checked: a reduction that loses anything is never taken).
+ */
+function losslessExperiment(name: ExperimentName, format: VariantFormat, candidates: (original: Original) => (() => Promise<Buffer>)[]): Experiment {
   return {
     name,
     async run(original) {
       const startedAt = performance.now();
-      const bytes = await encode(original);
-      const ms = () => Math.round(performance.now() - startedAt);
-      if (!(await samePixels(original, bytes))) return { ok: false, reason: 'not pixel-identical', encodes: 1, ms: ms() };
-      return { ok: true, variant: { experiment: name, format, bytes, dssim: 0, lossless: true }, encodes: 1, ms: ms() };
+      let best: Buffer | undefined;
+      let encodes = 0;
+      for (const encode of candidates(original)) {
+        const bytes = await encode();
+        encodes += 1;
+        if ((!best || bytes.length < best.length) && (await samePixels(original, bytes))) best = bytes;
+      }
+      const ms = Math.round(performance.now() - startedAt);
+      if (!best) return { ok: false, reason: 'not pixel-identical', encodes, ms };
+      return { ok: true, variant: { experiment: name, format, bytes: best, dssim: 0, lossless: true }, encodes, ms };
     },
   };
 }
 
-/** PNG recompressed at the highest effort, alpha dropped when unused. */
-export const pngLossless = losslessExperiment('png-lossless', 'png', (original) =>
-  fromPixels(original, { opaque: !original.transparent }).png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer(),
-);
+/** What a PNG may drop without losing a visible pixel: colour (every visible pixel grey), and its colour count. */
+export interface PixelTraits {
+  readonly grey: boolean;
+  /** Distinct visible colours (RGBA; every fully transparent pixel counts as one), up to 257 ("more than 256"). */
+  readonly colours: number;
+}
 
-/** WebP lossless (SPEC §6: for PNG/GIF input). */
-export const webpLossless = losslessExperiment('webp-lossless', 'webp', (original) =>
-  fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, effort: 6, ...animationOptions(original) }).toBuffer(),
-);
+export function pixelTraits(original: Original): PixelTraits {
+  const data = original.pixels.data;
+  const colours = new Set<number>();
+  let grey = true;
+  for (let i = 0; i < data.length; i += 4) {
+    const alpha = data[i + 3]!;
+    if (alpha === 0) {
+      if (colours.size <= 256) colours.add(0);
+      continue;
+    }
+    const r = data[i]!;
+    const g = data[i + 1]!;
+    const b = data[i + 2]!;
+    if (r !== g || g !== b) grey = false;
+    if (colours.size <= 256) colours.add(((r << 24) | (g << 16) | (b << 8) | alpha) >>> 0);
+    else if (!grey) break;
+  }
+  return { grey, colours: Math.min(colours.size, 257) };
+}
+
+const PNG_MOST = { compressionLevel: 9, adaptiveFiltering: true } as const;
+
+/**
+ * PNG recompressed at the highest effort: as it is (alpha dropped when unused), as greyscale when every visible
+ * pixel is grey (1 or 2 channels instead of 3 or 4), and with an exact palette when it has 256 colours or fewer
+ * (sharp writes it at the fewest bits per pixel that hold them). The smallest identical one wins.
+ */
+export const pngLossless = losslessExperiment('png-lossless', 'png', (original) => {
+  const opaque = !original.transparent;
+  const traits = pixelTraits(original);
+  return [
+    () => fromPixels(original, { opaque }).png(PNG_MOST).toBuffer(),
+    ...(traits.grey ? [() => fromPixels(original, { opaque }).toColourspace('b-w').png(PNG_MOST).toBuffer()] : []),
+    ...(traits.colours <= 256
+      ? [() => fromPixels(original, { opaque }).png({ ...PNG_MOST, palette: true, colours: Math.max(2, traits.colours), dither: 0, quality: 100, effort: 10 }).toBuffer()]
+      : []),
+  ];
+});
+
+/** WebP lossless (SPEC §6: for PNG/GIF input), at its strongest setting. */
+export const webpLossless = losslessExperiment('webp-lossless', 'webp', (original) => [
+  () => fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, effort: 6, ...animationOptions(original) }).toBuffer(),
+]);
