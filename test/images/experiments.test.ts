@@ -116,6 +116,38 @@ describe('lossless PNG drops what the pixels do not use (issue 17)', () => {
   });
 });
 
+describe('palette PNG searches the fewest colours under d (issue 17)', () => {
+  it('on a chart, 16 colours or fewer win over 256, within d', async () => {
+    const source = await original('drawings/chart-attendance.png');
+    const at256 = await fromPixelsPalette(source, 256);
+    const outcome = await EXPERIMENTS['png-palette'].run(source, SETTINGS);
+    assert.ok(outcome.ok);
+    assert.ok(outcome.variant.quality! <= 16, `colours: ${outcome.variant.quality}`);
+    assert.ok(outcome.variant.bytes.length < at256.length * 0.7, `${outcome.variant.bytes.length} vs ${at256.length} at 256 colours`);
+    assert.ok(dssim(source.pixels, await decodeRgba(outcome.variant.bytes)) <= SETTINGS.d);
+  });
+
+  it('on a photo-like texture it stops where d does: every smaller palette it skipped is above d', async () => {
+    const source = await original('bg/brick.png');
+    const outcome = await EXPERIMENTS['png-palette'].run(source, SETTINGS);
+    assert.ok(outcome.ok);
+    const colours = outcome.variant.quality!;
+    for (const fewer of [2, 4, 16, 256].filter((count) => count < colours)) {
+      for (const dither of [0, 1]) {
+        const bytes = await fromPixelsPalette(source, fewer, dither);
+        assert.ok(dssim(source.pixels, await decodeRgba(bytes)) > SETTINGS.d, `${fewer} colours (dither ${dither}) would have passed`);
+      }
+    }
+  });
+});
+
+/** A palette PNG of the original's pixels, as the experiment encodes it. */
+function fromPixelsPalette(source: Original, colours: number, dither = 1): Promise<Buffer> {
+  const { width, height, data } = source.pixels;
+  const pipeline = sharp(data, { raw: { width, height, channels: 4 } });
+  return (source.transparent ? pipeline : pipeline.removeAlpha()).png({ palette: true, colours, dither, effort: 10, compressionLevel: 9 }).toBuffer();
+}
+
 describe('every experiment on real images', () => {
   const inputs = ['photos/night-lights.jpg', 'drawings/chart-attendance.png', 'logo.png', 'icons/new.gif', 'rocket.webp'];
   const originals = new Map<string, Original>();
