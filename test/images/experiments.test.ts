@@ -116,6 +116,18 @@ describe('lossless PNG drops what the pixels do not use (issue 17)', () => {
   });
 });
 
+describe('lossless WebP compresses hard (issue 17)', () => {
+  it('on a texture, a quarter smaller than libwebp\'s default lossless setting, identical', async () => {
+    const source = await original('bg/brick.png');
+    const { width, height, data } = source.pixels;
+    const atDefault = await sharp(data, { raw: { width, height, channels: 4 } }).removeAlpha().webp({ lossless: true, effort: 6 }).toBuffer();
+    const outcome = await EXPERIMENTS['webp-lossless'].run(source, SETTINGS);
+    assert.ok(outcome.ok);
+    assert.ok(outcome.variant.bytes.length < atDefault.length * 0.8, `${outcome.variant.bytes.length} vs ${atDefault.length}`);
+    assert.equal(dssim(source.pixels, await decodeRgba(outcome.variant.bytes)), 0);
+  });
+});
+
 describe('palette PNG searches the fewest colours under d (issue 17)', () => {
   it('on a chart, 16 colours or fewer win over 256, within d', async () => {
     const source = await original('drawings/chart-attendance.png');

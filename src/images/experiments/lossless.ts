@@ -87,7 +87,11 @@ export const pngLossless = losslessExperiment('png-lossless', 'png', (original) 
   ];
 });
 
-/** WebP lossless (SPEC §6: for PNG/GIF input), at its strongest setting. */
+/**
+ * WebP lossless (SPEC §6: for PNG/GIF input). In lossless mode `quality` is how hard libwebp compresses: measured on
+ * the demo's graphics, quality 100 at effort 5 is 1–26% smaller than the default 80 at effort 6 (a brick texture
+ * 26,062 → 19,342 bytes), as small as effort 6 on all but one, at a third of effort 6's time.
+ */
 export const webpLossless = losslessExperiment('webp-lossless', 'webp', (original) => [
-  () => fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, effort: 6, ...animationOptions(original) }).toBuffer(),
+  () => fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, quality: 100, effort: 5, ...animationOptions(original) }).toBuffer(),
 ]);
