@@ -157,7 +157,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     );
   }
 
-  let imageCompression = elements['image-compression'] ? buildCompression(elements, source) : null;
+  let imageCompression = elements['image-compression'] ? buildCompression(elements, source, warnings) : null;
   const imageScaling = elements['image-scaling'] ? {} : null;
   if (imageScaling && imageCompression) {
     warnings.push(
@@ -235,10 +235,10 @@ function buildFallbackImage(elements: ParsedElements, source: string): Config['f
 
 /** What `<image-compression/>` with no attributes means: the image API uses it when compression is off. */
 export function defaultImageCompression(): ImageCompressionConfig {
-  return buildCompression({}, 'defaults');
+  return buildCompression({}, 'defaults', []);
 }
 
-function buildCompression(elements: ParsedElements, source: string): ImageCompressionConfig {
+function buildCompression(elements: ParsedElements, source: string, warnings: string[]): ImageCompressionConfig {
   const values = valuesOf(elements, 'image-compression');
   const line = elements['image-compression']?.line ?? 0;
   const where = (attribute: string, value: string) => `${source}:${line}: <image-compression ${attribute}="${value}">`;
@@ -261,6 +261,13 @@ function buildCompression(elements: ParsedElements, source: string): ImageCompre
   } else if (method === 'size') {
     throw new ConfigError(`${where('method', 'size')}: method="size" needs target="…" (bytes, such as "10KB")`);
   }
+  const aiqa = values.aiqa ?? 'all';
+  // With d for every lossy format, a quality set by hand only serves when d is off (d ≤ 0) or for `method="none"`.
+  if (values.quality !== undefined && aiqa === 'all' && d > 0 && (method === 'dssim' || method === 'ml')) {
+    warnings.push(
+      `${where('quality', String(values.quality))}: has no effect while d > 0: with aiqa="all" (the default) every lossy quality is searched under d; aiqa="jpeg" keeps FIT's behaviour, where WebP is encoded at this quality`,
+    );
+  }
   for (const [format, min] of Object.entries(values['format-min'] ?? {})) {
     const max = values['format-max']?.[format as keyof typeof values['format-max']] ?? maxQuality;
     if (min > max) throw new ConfigError(`${where('format-min', `${format}=${min}`)}: must be at most ${format}'s maximum quality (${max})`);
@@ -278,7 +285,7 @@ function buildCompression(elements: ParsedElements, source: string): ImageCompre
     minQuality,
     maxQuality,
     losslessPng: values['lossless-png'] ?? false,
-    aiqa: values.aiqa ?? 'jpeg',
+    aiqa,
     interimMaxAge: values['interim-max-age'] ?? DEFAULTS.interimMaxAgeSeconds,
   };
 }
