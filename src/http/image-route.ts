@@ -614,16 +614,17 @@ export function createImageRoute(parts: ImageRouteParts) {
       stopWatching();
       giveBack();
     };
+    const alsoLent = (more: LentBytes) => {
+      // Lent after the response closed (its first read hashes it over many turns): given back at once.
+      if (givenBack) more.release();
+      else lentToo.push(more);
+    };
     const lent = await store.lendOriginalBytes(record);
     if (!lent) {
       letGo();
       return { answer: { kind: 'forward', reason: 'stored original unreadable' } };
     }
-    lentToo.push(lent);
-    const alsoLent = (more: LentBytes) => {
-      if (givenBack) more.release();
-      else lentToo.push(more);
-    };
+    alsoLent(lent);
     // Work that may outlive this response (a conversion shared with other requests) gets memory of its own.
     const owned = () => (lent.inPlace ? store.getOriginalBytes(record) : Promise.resolve(lent.bytes));
     return { source, record, bytes: lent.bytes, lent, hold, letGo, alsoLent, owned };

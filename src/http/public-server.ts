@@ -1,3 +1,4 @@
+import { ConnectionWatch } from './connection-watch.js';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -82,20 +83,21 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   const trusted = trustedProxies(proxies);
   const upgradedSockets = new Set<Duplex>();
   const server = createServer({ requireHostHeader: false });
-  // A socket with nothing sent or read for the idle time: dropped if a response waits on it (the client reads
-  // nothing, and holds the body's memory); left alone if it waits for the origin (`<origin timeout>` covers that)
-  // or between requests (keep-alive has its own timeout).
-  server.setTimeout(idleTimeoutMs);
   // The exchange a socket is busy with, for the lines about its drop.
   const exchanges = new WeakMap<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>();
-  server.on('timeout', (socket: Socket) => {
-    if (socket.writableLength === 0) return;
+  // A response none of which the client took for the idle time is dropped (the client reads nothing, and holds the
+  // body's memory, or a store snapshot); waiting for the origin is not (`<origin timeout>` covers it), nor idling
+  // between requests (keep-alive has its own timeout). Judged by what the kernel takes, not by the socket's own
+  // timeout, which counts what the client sends: a client sending a byte now and then kept its response. A graceful
+  // stop closes only the connections with nothing in flight (see ConnectionWatch).
+  const watch = new ConnectionWatch(server, idleTimeoutMs, (socket) => {
     const exchange = exchanges.get(socket);
     const reason = `client read nothing for the idle timeout (${idleTimeoutMs / 1000} s): connection dropped`;
     requestLogger(logger, exchange?.req).info({ ...(exchange ? {} : { client: socket.remoteAddress }), cause: 'client', pendingBytes: socket.writableLength, idleMs: idleTimeoutMs }, reason);
     if (exchange) explainClose(exchange.res, reason);
     socket.destroy();
   });
+  server.closeIdleConnections = () => watch.closeIdle();
 
   function settle(res: ServerResponse, outcome: ForwardOutcome, finish: ReturnType<typeof beginRequestLog>): void {
     switch (outcome.kind) {

@@ -23,6 +23,8 @@ export interface Metrics {
   /** Experiments waiting and running; bytes in the store. Set by whoever owns them. */
   readonly queueLength: Gauge<'state'>;
   readonly storeBytes: Gauge;
+  /** Reads of stored bytes lent to responses now (large bodies sent from the store's map hold a read snapshot). */
+  readonly storeLentReads: Gauge;
   /** Originals dropped from the store to keep it within max-size, since start. */
   readonly storeEvictions: Counter;
   /** Time from request to the end of the response, by route. */
@@ -104,6 +106,7 @@ export function createMetrics(): Metrics {
     clusterConnected: new Gauge({ name: 'slimproxy_cluster_connected', help: '1 while the cluster Redis is reachable, 0 in local-only mode', registers: [] }),
     clusterEvents: new Counter({ name: 'slimproxy_cluster_events_total', help: 'Cluster events: variants adopted, published or refused, experiments taken or left, leases lost', labelNames: ['event'], registers: [registry] }),
     storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
+    storeLentReads: new Gauge({ name: 'slimproxy_store_lent_reads', help: 'Stored bodies being sent from the store (each holds a read snapshot until its response is flushed or closed)', registers: [registry] }),
     storeEvictions: new Counter({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
     requestDuration: new Histogram({
       name: 'slimproxy_request_duration_seconds',

@@ -110,6 +110,8 @@ export interface StoreEvents {
   readonly resumed?: () => void;
   /** One eviction pass: how many originals went (with their variants) and the bytes freed. */
   readonly evicted?: (batch: { readonly originals: number; readonly bytes: number; readonly size: number }) => void;
+  /** How many reads are lent now (each holds a read snapshot: LMDB reuses no page it sees), after every change. */
+  readonly lent?: (count: number) => void;
 }
 
 export interface StoreOptions {
@@ -445,9 +447,11 @@ export class ImageStore {
       held = false;
       txn.done();
       this.lent -= 1;
+      this.events.lent?.(this.lent);
       if (this.lent === 0) this.allReturned?.();
     };
     this.lent += 1;
+    this.events.lent?.(this.lent);
     try {
       const view = (this.bytes as unknown as InPlaceReads).getBinaryFast(key, { transaction: txn });
       if (!view) {

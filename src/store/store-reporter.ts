@@ -28,6 +28,9 @@ export function reportStoreEvents(logger: Logger, metrics: Metrics, everyMs = 60
       lastLine = -Infinity;
       unreported = 0;
     },
+    lent(count) {
+      metrics.storeLentReads.set(count);
+    },
     evicted({ originals, bytes, size }) {
       metrics.storeEvictions.inc(originals);
       logger.info({ evictedOriginals: originals, freedBytes: bytes, storeBytes: size }, 'store: evicted the least useful originals to stay within max-size');

@@ -9,6 +9,12 @@ import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { endWithLent } from '../../src/http/lent-body.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchRaw } from '../support/client.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { startProxy } from '../support/proxy.js';
 
 const BODY = randomBytes(6 * 2 ** 20);
 const LENT_MS = 300;
@@ -83,5 +89,50 @@ describe('a body lent in place by the store', () => {
     });
     const { body } = await slowGet(port, 0);
     assert.ok(body.equals(BODY));
+  });
+});
+
+/** Found by the hostile review: a client gone while its original's first read was being hashed kept it lent forever. */
+describe('bytes lent to a response that closed before they were read are given back', () => {
+  const STORED = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(24 * 2 ** 20)]);
+  let origin: TestOrigin;
+  let storePath: string;
+  before(async () => {
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': STORED.length, 'Cache-Control': 'max-age=3600', ETag: '"v1"' });
+      res.end(STORED);
+    });
+    storePath = join(mkdtempSync(join(tmpdir(), 'slimproxy-lent-')), 'store');
+  });
+  after(() => origin.close());
+
+  it('after a restart (the first read hashes the body over many turns), clients gone at once leave nothing lent', async () => {
+    const elements = `<image-compression/><store path="${storePath}" max-size="1GiB"/><limits max-buffered="1GiB"/>`;
+    const first = await startProxy({ origin: origin.url, elements });
+    assert.equal((await fetchRaw(new URL('/big.jpg?m=ic', first.url))).body.length, STORED.length);
+    await first.stop();
+    const proxy = await startProxy({ origin: origin.url, elements });
+    try {
+      const lentNow = async () => (await proxy.running.metrics.storeLentReads.get()).values[0]?.value ?? 0;
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) => new Promise<void>((resolve) => {
+          const socket = connect(Number(proxy.url.port), proxy.url.hostname);
+          socket.on('error', () => undefined);
+          socket.write('GET /big.jpg?m=ic HTTP/1.1\r\nHost: x\r\n\r\n', () => setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, i * 3));
+        })),
+      );
+      // Every answer is over (the bodies were never read); what was lent for them must all come back.
+      const deadline = Date.now() + 15_000;
+      while ((await lentNow()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(await lentNow(), 0, 'nothing lent once the responses are gone');
+      // And the body is still served whole.
+      const again = await fetchRaw(new URL('/big.jpg?m=ic', proxy.url));
+      assert.ok(again.body.equals(STORED));
+    } finally {
+      await proxy.stop();
+    }
   });
 });

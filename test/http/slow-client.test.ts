@@ -95,6 +95,39 @@ describe('a client that reads slowly is not cut by the origin timeout; one that 
   });
 });
 
+/** Found by the hostile review of large bodies lent from the store: a client could keep its response by sending bytes. */
+describe('a client that takes none of its response is dropped after the idle timeout, whatever it sends meanwhile', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': BIG.length });
+      res.end(BIG);
+    });
+    proxy = await startProxy({ origin: origin.url, listenAttributes: `idle-timeout="${IDLE_TIMEOUT_S}"` });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  it('sending a line break every half second does not keep a stalled response', async () => {
+    const exchange = rawGet(proxy.url, '/trickle.bin');
+    await new Promise<void>((resolve) => exchange.socket.once('data', () => resolve()));
+    exchange.socket.pause();
+    // Bytes between requests, which the HTTP parser skips: activity for the socket's own timeout.
+    const trickle = setInterval(() => exchange.socket.write('\r\n'), 500);
+    const dropped = () => proxy.logs.find((entry) => String(entry.msg).startsWith('client read nothing for the idle timeout'));
+    const deadline = Date.now() + IDLE_TIMEOUT_S * 1000 + 20_000;
+    while (!dropped() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    clearInterval(trickle);
+    assert.ok(dropped(), 'dropped, with its line');
+    assert.equal(dropped()?.cause, 'client');
+    exchange.socket.resume();
+    assert.ok(bodyOf(await exchange.received).length < BIG.length, 'the response was cut');
+  });
+});
+
 /** Found by the hostile review of issue 16: a large answer from the store was logged as cut by the client. */
 describe('a large answer from the store is logged once its last byte is written: complete when it was, cut when the client dropped', () => {
   let origin: TestOrigin;

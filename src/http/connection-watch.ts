@@ -1,0 +1,80 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+interface Watched {
+  /** A response is being answered or flushed on it. */
+  responding: boolean;
+  /** What it had read when its last response was flushed: more means a next request has begun. */
+  readAtRest: number;
+  /** Response bytes the kernel has taken so far, and since when that figure has not moved. */
+  flushed: number;
+  since: number;
+}
+
+/**
+ * The public listener's connections, for two questions Node's own bookkeeping answers wrongly:
+ * - which are idle, for a graceful stop: no response being answered or flushed, nothing of a next request read.
+ *   (Node's `closeIdleConnections`, which `server.close()` calls too, takes a response for done once `end()` is
+ *   called, and cut large bodies still being flushed, megabytes short.)
+ * - which hold a response the client has stopped taking: none of it flushed for the idle timeout. The socket's own
+ *   timeout counts what the client sends as activity, so a client sending a byte now and then while reading
+ *   nothing kept its response (and the store snapshot a large one holds) for as long as it liked.
+ */
+export class ConnectionWatch {
+  private readonly sockets = new Map<Socket, Watched>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    server: Server,
+    private readonly idleTimeoutMs: number,
+    /** Called once for a socket whose response has made no progress for the idle timeout. */
+    private readonly onStalled: (socket: Socket) => void,
+  ) {
+    server.on('connection', (socket: Socket) => {
+      this.sockets.set(socket, { responding: false, readAtRest: 0, flushed: 0, since: Date.now() });
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const watched = this.sockets.get(req.socket);
+      if (!watched) return;
+      watched.responding = true;
+      watched.since = Date.now();
+      res.once('finish', () => {
+        watched.responding = false;
+        watched.readAtRest = req.socket.bytesRead;
+      });
+    });
+    this.timer = setInterval(() => this.check(), Math.max(100, Math.min(1000, idleTimeoutMs / 4)));
+    this.timer.unref();
+  }
+
+  /** Destroys the connections with no response in flight and no next request begun; the others are left alone. */
+  closeIdle(): void {
+    for (const [socket, watched] of this.sockets) {
+      if (!watched.responding && socket.bytesRead === watched.readAtRest) socket.destroy();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private check(): void {
+    const now = Date.now();
+    for (const [socket, watched] of this.sockets) {
+      // Waiting for us or the origin is not the client's stall (`<origin timeout>` covers the origin).
+      if (!watched.responding || socket.writableLength === 0) {
+        watched.since = now;
+        continue;
+      }
+      // What the kernel took: handed to it, less what is still waiting in Node or libuv.
+      const flushed = socket.bytesWritten - socket.writableLength;
+      if (flushed !== watched.flushed) {
+        watched.flushed = flushed;
+        watched.since = now;
+      } else if (now - watched.since >= this.idleTimeoutMs && !socket.destroyed) {
+        this.onStalled(socket);
+      }
+    }
+  }
+}
