@@ -30,7 +30,8 @@ export function endWithLent(res: ServerResponse, body: LentBytes, lentMs = LENT_
     if (copied && unflushed === 0) body.release();
   };
   const copyRest = async () => {
-    const rest = await copyInSlices(bytes.subarray(at));
+    // A response that closes meanwhile has given the view back (the store may unmap it): the copy stops there.
+    const rest = await copyInSlices(bytes.subarray(at), () => res.destroyed);
     copied = true;
     if (unflushed === 0) body.release();
     if (!res.destroyed) res.end(rest);

@@ -12,6 +12,9 @@ const SLICE_BYTES = 2 * 2 ** 20;
 interface Job {
   readonly from: Uint8Array;
   at: number;
+  /** When it says so, the job stops before its next slice (its source may be gone). */
+  readonly dropped: () => boolean;
+  readonly abandon: () => void;
   /** Does `from[start, end)`. */
   readonly step: (start: number, end: number) => void;
   readonly done: () => void;
@@ -25,6 +28,11 @@ function workSome(): void {
   let budget = SLICE_BYTES;
   while (budget > 0 && queue.length > 0) {
     const job = queue[0]!;
+    if (job.dropped()) {
+      queue.shift();
+      job.abandon();
+      continue;
+    }
     const end = Math.min(job.at + budget, job.from.length);
     job.step(job.at, end);
     budget -= end - job.at;
@@ -43,19 +51,22 @@ function schedule(): void {
   setImmediate(workSome);
 }
 
-function enqueue(from: Uint8Array, step: Job['step'], done: Job['done']): void {
-  queue.push({ from, at: 0, step, done });
-  schedule();
-}
+const never = () => false;
 
-/** A copy of `from` (which must stay valid until the copy is done), made in slices. */
-export function copyInSlices(from: Uint8Array): Promise<Buffer> {
+/** A copy of `from` (which must stay valid until the copy is done, or `dropped()` says so), made in slices. */
+export function copyInSlices(from: Uint8Array, dropped: () => boolean = never): Promise<Buffer> {
   const to = Buffer.allocUnsafeSlow(from.length);
-  return new Promise((resolve) => enqueue(from, (start, end) => to.set(from.subarray(start, end), start), () => resolve(to)));
+  return new Promise((resolve, reject) => {
+    queue.push({ from, at: 0, dropped, abandon: () => reject(new Error('copy dropped')), step: (start, end) => to.set(from.subarray(start, end), start), done: () => resolve(to) });
+    schedule();
+  });
 }
 
 /** The hex sha256 of `from` (which must stay valid until it is done), hashed in slices. */
 export function digestInSlices(from: Uint8Array): Promise<string> {
   const hash = createHash('sha256');
-  return new Promise((resolve) => enqueue(from, (start, end) => hash.update(from.subarray(start, end)), () => resolve(hash.digest('hex'))));
+  return new Promise((resolve) => {
+    queue.push({ from, at: 0, dropped: never, abandon: () => undefined, step: (start, end) => hash.update(from.subarray(start, end)), done: () => resolve(hash.digest('hex')) });
+    schedule();
+  });
 }
