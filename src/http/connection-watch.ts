@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface Watched {
-  /** A response is being answered or flushed on it. */
-  responding: boolean;
+  /** Responses being answered or flushed on it (pipelined requests: more than one). */
+  responding: number;
   /** What it had read when its last response was flushed: more means a next request has begun. */
   readAtRest: number;
   /** Response bytes the kernel has taken so far, and since when that figure has not moved. */
@@ -31,16 +31,16 @@ export class ConnectionWatch {
     private readonly onStalled: (socket: Socket) => void,
   ) {
     server.on('connection', (socket: Socket) => {
-      this.sockets.set(socket, { responding: false, readAtRest: 0, flushed: 0, since: Date.now() });
+      this.sockets.set(socket, { responding: 0, readAtRest: 0, flushed: 0, since: Date.now() });
       socket.once('close', () => this.sockets.delete(socket));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const watched = this.sockets.get(req.socket);
       if (!watched) return;
-      watched.responding = true;
+      watched.responding += 1;
       watched.since = Date.now();
-      res.once('finish', () => {
-        watched.responding = false;
+      res.once('close', () => {
+        watched.responding -= 1;
         watched.readAtRest = req.socket.bytesRead;
       });
     });
@@ -51,7 +51,7 @@ export class ConnectionWatch {
   /** Destroys the connections with no response in flight and no next request begun; the others are left alone. */
   closeIdle(): void {
     for (const [socket, watched] of this.sockets) {
-      if (!watched.responding && socket.bytesRead === watched.readAtRest) socket.destroy();
+      if (watched.responding === 0 && socket.bytesRead === watched.readAtRest) socket.destroy();
     }
   }
 
@@ -63,7 +63,7 @@ export class ConnectionWatch {
     const now = Date.now();
     for (const [socket, watched] of this.sockets) {
       // Waiting for us or the origin is not the client's stall (`<origin timeout>` covers the origin).
-      if (!watched.responding || socket.writableLength === 0) {
+      if (watched.responding === 0 || socket.writableLength === 0) {
         watched.since = now;
         continue;
       }

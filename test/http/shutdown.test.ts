@@ -86,6 +86,32 @@ describe('SIGTERM', () => {
     assert.equal(await proxy.exited, 0);
   });
 
+  it('a pipelined request still being answered when the first response is done is not taken for idle', async () => {
+    let slowArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (slowArrived = resolve));
+    const origin = await startOrigin((req, res) => {
+      if (req.url === '/fast') {
+        res.end('fast-done');
+        return;
+      }
+      slowArrived();
+      void delay(1000).then(() => res.end('slow-done'));
+    });
+    origins.push(origin);
+    const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin: origin.url })));
+    const socket = connect(Number(proxy.url.port), proxy.url.hostname);
+    let received = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    socket.write('GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await arrived;
+    proxy.child.kill('SIGTERM');
+    await closed;
+    assert.match(received, /fast-done/);
+    assert.match(received, /slow-done/, 'the second response whole');
+    assert.equal(await proxy.exited, 0);
+  });
+
   it('logs the warning of SPEC §1 at start when scaling and compression are both configured', async () => {
     const origin = await startOrigin();
     origins.push(origin);
