@@ -22,7 +22,6 @@ interface Watched {
  */
 export class ConnectionWatch {
   private readonly sockets = new Map<Socket, Watched>();
-  private readonly timer: NodeJS.Timeout;
 
   constructor(
     server: Server,
@@ -44,8 +43,8 @@ export class ConnectionWatch {
         watched.readAtRest = req.socket.bytesRead;
       });
     });
-    this.timer = setInterval(() => this.check(), Math.max(100, Math.min(1000, idleTimeoutMs / 4)));
-    this.timer.unref();
+    // Unref'd: the watch never keeps a stopped server's process alive.
+    setInterval(() => this.check(), Math.max(100, Math.min(1000, idleTimeoutMs / 4))).unref();
   }
 
   /** Destroys the connections with no response in flight and no next request begun; the others are left alone. */
@@ -53,10 +52,6 @@ export class ConnectionWatch {
     for (const [socket, watched] of this.sockets) {
       if (watched.responding === 0 && socket.bytesRead === watched.readAtRest) socket.destroy();
     }
-  }
-
-  close(): void {
-    clearInterval(this.timer);
   }
 
   private check(): void {
