@@ -54,7 +54,9 @@ async function photographs(): Promise<Buffer[]> {
 async function run(originUrl: URL, count: number, redisUrl: string | undefined): Promise<ClusterRun> {
   const instances: ClusterInstance[] = [];
   for (let i = 0; i < count; i += 1) instances.push(await startInstance(`bench-${i}`, originUrl, redisUrl, '', '<limits max-image-processes="2"/>'));
-  const cpuBefore = await Promise.all(instances.map((instance) => instanceMetric(instance, 'process_cpu_seconds_total')));
+  // The proxy's own CPU and its experiment processes'.
+  const cpuOf = async (instance: ClusterInstance) => (await instanceMetric(instance, 'process_cpu_seconds_total')) + (await instanceMetric(instance, 'slimproxy_experiment_cpu_seconds_total'));
+  const cpuBefore = await Promise.all(instances.map(cpuOf));
   const started = performance.now();
   let next = 0;
   let requests = 0;
@@ -78,7 +80,7 @@ async function run(originUrl: URL, count: number, redisUrl: string | undefined):
     await Promise.all(instances.map((instance) => fetchRaw(new URL('api/idle', instance.admin))));
   }
   const secondsToFinal = (performance.now() - started) / 1000;
-  const cpuAfter = await Promise.all(instances.map((instance) => instanceMetric(instance, 'process_cpu_seconds_total')));
+  const cpuAfter = await Promise.all(instances.map(cpuOf));
   const experimentsPerInstance = await Promise.all(instances.map((instance) => instanceMetric(instance, 'slimproxy_experiments_total')));
   await stopInstances(instances);
   return {

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import sharp from 'sharp';
 import { type Config, defaultImageCompression, type ImageCompressionConfig } from './config/index.js';
 import { createImageRoute } from './http/image-route.js';
 import { ExperimentPool } from './images/experiment-pool.js';
@@ -192,7 +193,10 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     metrics.clusterConnected.set(0);
     link = new RedisLink(config.cluster.redis, config.cluster.instance, logger, (connected) => metrics.clusterConnected.set(connected ? 1 : 0));
   }
-  const pool = new ExperimentPool(config.limits.maxImageProcesses);
+  // This process decodes what it probes and transforms once (experiments have processes of their own): libvips'
+  // operation cache would hold up to 50 MB of results nobody asks for again.
+  sharp.cache(false);
+  const pool = new ExperimentPool(config.limits.maxImageProcesses, (experiment, seconds) => metrics.experimentCpu.inc({ experiment }, seconds));
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
   const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs, (bytes) => metrics.originBytes.inc(bytes));
   const settings = engineSettings(compression);

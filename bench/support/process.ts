@@ -6,28 +6,50 @@ export function isMain(moduleUrl: string): boolean {
   return process.argv[1] !== undefined && fileURLToPath(moduleUrl) === process.argv[1];
 }
 
+/** This process and the experiment processes it started (not a browser it drives), Linux; [] elsewhere. */
+function ownProcesses(): string[] {
+  try {
+    const children = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').split(/\s+/).filter(Boolean);
+    return ['self', ...children.filter((pid) => commandLine(pid).includes('experiment-process'))];
+  } catch {
+    return [];
+  }
+}
+
+function commandLine(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
- * Starts a new peak-RSS window for this process (Linux: writing 5 to clear_refs resets VmHWM). Returns false
- * where that is not possible; the peak then covers the whole run so far.
+ * Starts a new peak-RSS window for this process and its children (Linux: writing 5 to clear_refs resets VmHWM).
+ * Returns false where that is not possible; the peak then covers the whole run so far.
  */
 export function resetPeakRss(): boolean {
   try {
-    writeFileSync('/proc/self/clear_refs', '5');
-    return true;
+    for (const pid of ownProcesses()) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return ownProcesses().length > 0;
   } catch {
     return false;
   }
 }
 
-/** Peak resident set size of this process since the last reset, in MB (VmHWM; process.memoryUsage elsewhere). */
+/**
+ * Peak resident set size since the last reset, in MB: this process's and each experiment process's (VmHWM)
+ * added up, an upper bound of their peak together (process.memoryUsage of this one elsewhere).
+ */
 export function peakRssMb(): number {
-  try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (match) return Number(match[1]) / 1024;
-  } catch {
-    // not Linux
-  }
-  return process.memoryUsage().rss / 1024 / 1024;
+  const peaks = ownProcesses().map((pid) => {
+    try {
+      return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0; // ended since
+    }
+  });
+  return peaks.length > 0 ? peaks.reduce((sum, peak) => sum + peak, 0) : process.memoryUsage().rss / 1024 / 1024;
 }
 
 /** CPU seconds (user + system, all threads of this process) spent by `run`. */

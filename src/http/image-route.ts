@@ -416,8 +416,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     const bytes = await store.getOriginalBytes(record);
     if (!bytes) return;
     const outcome = await pool.run(name, bytes, settings, limits);
-    // Stopped, not failed: the experiment runs again after a restart.
-    if (!outcome.ok && (outcome.reason === 'shutting down' || outcome.reason.startsWith('experiment worker'))) return;
+    // Stopped, not failed: the experiment runs again after a restart. (One whose process crashed is recorded as
+    // rejected below, and not tried again for this mark: an image that crashes a decoder crashes it every time.)
+    if (!outcome.ok && outcome.reason === 'shutting down') return;
     if (!outcome.ok && outcome.unusable) {
       // Broken in a way only decoding shows (corrupt data, tables): passed through as it is from now on, saying why.
       logger.warn({ image: key, cause: 'encoder', reason: outcome.reason }, 'original cannot be decoded: passed through as it is');

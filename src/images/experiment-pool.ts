@@ -1,16 +1,21 @@
-import { Worker } from 'node:worker_threads';
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { EngineSettings, ExperimentName, ExperimentOutcome, Variant } from './experiment.js';
 import type { ProbeLimits } from './probe.js';
 import type { ExperimentTask, WorkerReply } from './worker-protocol.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(`./experiment-worker.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url);
+const ENTRY = fileURLToPath(new URL(`./experiment-process.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url));
 
-/** Built, the worker is plain JavaScript; run from source (tests, `npm run dev`) it needs tsx's loader first. */
+type Worker = ChildProcess;
+
+/**
+ * Built, the entry is plain JavaScript; run from source (tests, `npm run dev`) it needs tsx's loader. Messages
+ * are structured clones ('advanced'): bytes travel as bytes, not as JSON arrays of numbers.
+ */
 function startWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, { eval: true });
+  const execArgv = FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : [];
+  return fork(ENTRY, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
 interface Pending {
@@ -19,8 +24,9 @@ interface Pending {
 }
 
 /**
- * At most `size` experiments at once (SPEC §6 `max-image-processes`), each in a worker thread: the event loop
- * only hands out work and takes results. A worker that dies fails its experiment with a reason and is replaced.
+ * At most `size` experiments at once (SPEC §6 `max-image-processes`), each in a process of its own at a lower
+ * priority (`experiment-process.ts`): the event loop only hands out work and takes results. A process that
+ * dies (a decoder's crash, the kernel's OOM killer) fails its experiment with a reason and is replaced.
  */
 export class ExperimentPool {
   private readonly idle: Worker[] = [];
@@ -29,7 +35,11 @@ export class ExperimentPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(readonly size: number) {}
+  /** `onCpu`: the CPU seconds each experiment took in its process (all its threads), as it ends. */
+  constructor(
+    readonly size: number,
+    private readonly onCpu: (experiment: ExperimentName, seconds: number) => void = () => undefined,
+  ) {}
 
   get running(): number {
     return this.busy.size;
@@ -41,8 +51,8 @@ export class ExperimentPool {
 
   run(experiment: ExperimentName, bytes: Uint8Array, settings: EngineSettings, limits: ProbeLimits): Promise<ExperimentOutcome> {
     if (this.closed) return Promise.resolve({ ok: false, reason: 'shutting down', encodes: 0, ms: 0 });
-    // A view into a larger buffer (a region of the store's map) would be cloned whole by postMessage, and may be
-    // given back before the task is sent: the task gets the bytes alone, its own.
+    // A view (a region of the store's map) may be given back before the task is sent, and would be cloned whole
+    // with the buffer it is a view of: a queued task holds the bytes alone, its own.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
     return new Promise((resolve) => {
       this.queue.push({ task: { id: this.nextId++, experiment, bytes: own, settings, limits }, resolve });
@@ -50,10 +60,15 @@ export class ExperimentPool {
     });
   }
 
+  /** Process ids of the experiment processes now (the status of a process tree; tests). */
+  get pids(): number[] {
+    return [...this.idle, ...this.busy.keys()].flatMap((worker) => (worker.pid === undefined ? [] : [worker.pid]));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const pending of this.queue.splice(0)) pending.resolve({ ok: false, reason: 'shutting down', encodes: 0, ms: 0 });
-    await Promise.all([...this.idle, ...this.busy.keys()].map((worker) => worker.terminate()));
+    await Promise.all([...this.idle, ...this.busy.keys()].map(stop));
     this.idle.length = 0;
   }
 
@@ -62,7 +77,7 @@ export class ExperimentPool {
       const worker = this.idle.pop() ?? this.spawn();
       const pending = this.queue.shift()!;
       this.busy.set(worker, pending);
-      worker.postMessage(pending.task);
+      worker.send(pending.task);
     }
   }
 
@@ -72,6 +87,7 @@ export class ExperimentPool {
       const pending = this.busy.get(worker);
       if (!pending || pending.task.id !== reply.id) return;
       this.busy.delete(worker);
+      this.onCpu(pending.task.experiment, reply.cpuSeconds);
       pending.resolve(restoreBuffers(reply.outcome));
       if (!this.closed) this.idle.push(worker);
       this.dispatch();
@@ -79,20 +95,30 @@ export class ExperimentPool {
     const fail = (why: string) => {
       const pending = this.busy.get(worker);
       this.busy.delete(worker);
-      pending?.resolve({ ok: false, reason: why, encodes: 0, ms: 0 });
+      // Ended by close(): the experiment did not fail, it was stopped (and runs again after a restart).
+      pending?.resolve({ ok: false, reason: this.closed ? 'shutting down' : why, encodes: 0, ms: 0 });
       this.dispatch();
     };
-    worker.on('error', (err) => fail(`experiment worker failed: ${err.message}`));
-    worker.on('exit', (code) => {
+    worker.on('error', (err) => fail(`experiment process failed: ${err.message}`));
+    worker.on('exit', (code, signal) => {
       const index = this.idle.indexOf(worker);
       if (index >= 0) this.idle.splice(index, 1);
-      if (this.busy.has(worker)) fail(`experiment worker exited (${code})`);
+      if (this.busy.has(worker)) fail(`experiment process ended (${signal ?? `exit code ${code}`})`);
     });
     return worker;
   }
 }
 
-/** Buffers arrive from a worker as plain Uint8Arrays. */
+/** Ends a process and waits until it has. */
+function stop(worker: Worker): Promise<void> {
+  if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    worker.once('exit', () => resolve());
+    worker.kill('SIGKILL');
+  });
+}
+
+/** Buffers arrive from a process as plain Uint8Arrays. */
 function restoreBuffers(outcome: ExperimentOutcome): ExperimentOutcome {
   if (!outcome.ok) return outcome;
   const v = outcome.variant;

@@ -1,17 +1,15 @@
 /**
- * A worker thread that runs experiments, so that DSSIM (JavaScript, seconds of CPU per image) never blocks the
- * proxy's event loop. It keeps the last originals it prepared: the next experiment on the same image reuses the
- * decoded pixels and the DSSIM reference. What they may hold together stays within `<limits
- * max-experiment-memory>` (issue 16).
+ * What an experiment process does with a task (`experiment-process.ts` is its entry). It keeps the last
+ * originals it prepared: the next experiment on the same image reuses the decoded pixels and the DSSIM
+ * reference. What they may hold together stays within `<limits max-experiment-memory>` (issue 16).
  */
 import { createHash } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 import type { ExperimentOutcome } from './experiment.js';
 import { DEFAULT_MAX_EXPERIMENT_BYTES, type PreparedOriginal, prepareOriginal } from './original.js';
 import { EXPERIMENTS } from './plan.js';
 import type { ProbeLimits } from './probe.js';
-import type { ExperimentTask, WorkerReply } from './worker-protocol.js';
+import type { ExperimentTask } from './worker-protocol.js';
 
 /**
  * Originals kept prepared (decoded pixels, DSSIM reference): two cover the common case of the next experiment
@@ -20,7 +18,7 @@ import type { ExperimentTask, WorkerReply } from './worker-protocol.js';
  */
 const KEEP = 2;
 // Each experiment works on an image the operation cache has not seen and will not see again: its up to 50 MB
-// of kept results are memory spent for nothing (libvips' cache is per process: this covers the proxy too).
+// of kept results are memory spent for nothing.
 sharp.cache(false);
 
 const keyOf = (bytes: Uint8Array, limits: ProbeLimits) => createHash('sha256').update(bytes).digest('hex') + JSON.stringify(limits);
@@ -110,18 +108,13 @@ export class PreparedOriginals {
 
 const prepared = new PreparedOriginals();
 
-async function run(task: ExperimentTask): Promise<ExperimentOutcome> {
-  const original = await prepared.get(task.bytes, task.limits);
-  if (!original.ok) return { ok: false, reason: original.reason, unusable: true, encodes: 0, ms: 0 };
+/** Runs one task; whatever goes wrong (preparing may throw: an animation's metadata read) is a reason. */
+export async function runTask(task: ExperimentTask): Promise<ExperimentOutcome> {
   try {
+    const original = await prepared.get(task.bytes, task.limits);
+    if (!original.ok) return { ok: false, reason: original.reason, unusable: true, encodes: 0, ms: 0 };
     return await EXPERIMENTS[task.experiment].run(original.original, task.settings);
   } catch (err) {
     return { ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 };
   }
 }
-
-parentPort?.on('message', (task: ExperimentTask) => {
-  const reply = (outcome: ExperimentOutcome) => parentPort?.postMessage({ id: task.id, outcome } satisfies WorkerReply);
-  // Preparing may still throw (an animation's metadata read): a reason, not a dead worker.
-  run(task).then(reply, (err: unknown) => reply({ ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 }));
-});

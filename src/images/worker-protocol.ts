@@ -12,4 +12,6 @@ export interface ExperimentTask {
 export interface WorkerReply {
   readonly id: number;
   readonly outcome: ExperimentOutcome;
+  /** CPU the experiment took, every thread of its process counted (libvips encodes on several). */
+  readonly cpuSeconds: number;
 }

@@ -34,6 +34,8 @@ export interface Metrics {
   readonly originBytes: Counter;
   /** How long experiments take, by kind. */
   readonly experimentDuration: Histogram<'experiment'>;
+  /** CPU of experiments, in their own processes (which `process_cpu_seconds_total` does not count). */
+  readonly experimentCpu: Counter<'experiment'>;
   /** `<cluster>`: 1 while Redis is reachable, 0 in local-only mode (absent without a cluster). */
   readonly clusterConnected: Gauge;
   /**
@@ -121,6 +123,7 @@ export function createMetrics(): Metrics {
     bufferedBytes: new Gauge({ name: 'slimproxy_buffered_bytes', help: 'Bytes of image bodies held in memory (fetched originals, stored bodies being sent)', registers: [registry] }),
     unbuffered: new Counter({ name: 'slimproxy_unbuffered_total', help: 'Image bodies streamed through unbuffered and unstored: over max-buffered, or too large to keep', labelNames: ['what'], registers: [registry] }),
     failures: new Counter({ name: 'slimproxy_failures_total', help: 'Responses that failed, by cause: origin, store, client, encoder, proxy', labelNames: ['cause'], registers: [registry] }),
+    experimentCpu: new Counter({ name: 'slimproxy_experiment_cpu_seconds_total', help: 'CPU seconds experiments took in their processes (all threads), by kind; process_cpu_seconds_total counts only the proxy', labelNames: ['experiment'], registers: [registry] }),
     experimentDuration: new Histogram({
       name: 'slimproxy_experiment_duration_seconds',
       help: 'Experiment run time, by kind',

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { metricSamples } from '../support/metrics-text.js';
+import { processTree } from '../support/process-tree.js';
 import { freePort } from '../support/ports.js';
 import { PROJECT_ROOT, spawnProxy, type SpawnedProxy, testConfigXml, writeTempConfig } from '../support/proxy.js';
 
@@ -236,11 +237,17 @@ async function getText(url: URL, timeoutMs: number): Promise<{ status: number; b
 }
 
 /**
- * A process's memory now (bytes): `anon` is what it allocated (heap, buffers, pixels; what the budgets bound),
- * `hwm` its peak RSS so far, which also counts the pages of the LMDB file it read (the OS's page cache, shared
- * and dropped under pressure).
+ * The proxy's memory now (bytes), its experiment processes included: `anon` is what they allocated (heap,
+ * buffers, pixels; what the budgets bound), `hwm` the sum of their peak RSS so far, which also counts the
+ * pages of the LMDB file read (the OS's page cache, shared and dropped under pressure).
  */
 function memoryOf(pid: number): { anon: number; hwm: number } {
+  return processTree(pid)
+    .map(memoryOfOne)
+    .reduce((sum, one) => ({ anon: sum.anon + one.anon, hwm: sum.hwm + one.hwm }), { anon: 0, hwm: 0 });
+}
+
+function memoryOfOne(pid: number): { anon: number; hwm: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;

@@ -30,7 +30,7 @@ describe('traffic awareness (SPEC §6)', () => {
     await origin.close();
   });
 
-  it('with 2 processes and 30 images, the one asked 20× more often is final before any other', async () => {
+  it('with 2 processes and 30 images, the one asked 20× more often is final before any other queued behind it', async () => {
     const agent = new Agent({ keepAlive: true });
     const finalAt = new Map<string, number>();
     let sent = 0;
@@ -60,6 +60,9 @@ describe('traffic awareness (SPEC §6)', () => {
     }
     assert.ok(finalAt.has('/img0.jpg'), `the hot image became final (after ${sent} requests)`);
     const hot = finalAt.get('/img0.jpg')!;
-    for (const [path, at] of finalAt) if (path !== '/img0.jpg') assert.ok(at > hot, `${path} was final first`);
+    // The first two asked for their AVIF found both processes free: it was running, not queued, when the hot
+    // image came, and may end first (how soon depends on how fast requests come against how fast AVIF runs).
+    const runningWhenHot = new Set(['/img1.jpg', '/img2.jpg']);
+    for (const [path, at] of finalAt) if (path !== '/img0.jpg' && !runningWhenHot.has(path)) assert.ok(at > hot, `${path} was final first`);
   });
 });

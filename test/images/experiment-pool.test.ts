@@ -5,13 +5,14 @@ import { ExperimentPool } from '../../src/images/experiment-pool.js';
 import type { EngineSettings } from '../../src/images/experiment.js';
 import { prepareOriginal } from '../../src/images/original.js';
 import { EXPERIMENTS } from '../../src/images/plan.js';
+import { alive, threadNiceness } from '../support/process-tree.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
 
 const SETTINGS: EngineSettings = { d: 0.002, quality: 80, minQuality: 20, maxQuality: 95, aiqaAll: false, losslessPng: false, avifEffort: 4 };
 const LIMITS = { maxPixels: 50e6, maxFrames: 100 };
 const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
 
-describe('experiments in worker threads', () => {
+describe('experiments in processes of their own', () => {
   const pool = new ExperimentPool(2);
   after(() => pool.close());
 
@@ -37,6 +38,46 @@ describe('experiments in worker threads', () => {
     assert.equal(pool.running + pool.waiting, 4);
     const outcomes = await Promise.all(tasks);
     assert.ok(outcomes.every((o) => o.ok));
+  });
+
+  it('run at a lower priority than the proxy, libvips’ threads included', async () => {
+    assert.ok((await pool.run('webp', photo, SETTINGS, LIMITS)).ok);
+    assert.ok(pool.pids.length > 0);
+    for (const pid of pool.pids) {
+      const threads = threadNiceness(pid);
+      assert.ok(threads.some((t) => t.name.startsWith('libvips')), `libvips threads among ${threads.map((t) => t.name).join(', ')}`);
+      assert.deepEqual(threads.filter((t) => t.nice !== 10), [], 'every thread, those started before the process lowered its priority too');
+    }
+    assert.equal(threadNiceness(process.pid)[0]?.nice, 0, 'this process keeps its own priority');
+  });
+
+  it('a process that crashes fails its experiment with a reason and is replaced', async () => {
+    const running = pool.run('avif', photo, SETTINGS, LIMITS);
+    const [pid] = pool.pids.filter((p) => alive(p));
+    assert.ok(pid !== undefined);
+    const crashed = pool.pids;
+    for (const p of crashed) process.kill(p, 'SIGSEGV');
+    const outcome = await running;
+    assert.deepEqual(outcome, { ok: false, reason: 'experiment process ended (SIGSEGV)', encodes: 0, ms: 0 });
+    const next = await pool.run('jpeg', photo, SETTINGS, LIMITS);
+    assert.ok(next.ok, 'the next experiment runs in a new process');
+    assert.ok(pool.pids.every((p) => !crashed.includes(p)));
+  });
+
+  it('counts the CPU each experiment took in its process, and a close stops (not fails) what runs', async () => {
+    const cpu: [string, number][] = [];
+    const own = new ExperimentPool(1, (experiment, seconds) => cpu.push([experiment, seconds]));
+    assert.ok((await own.run('jpeg', photo, SETTINGS, LIMITS)).ok);
+    assert.equal(cpu.length, 1);
+    assert.equal(cpu[0]![0], 'jpeg');
+    assert.ok(cpu[0]![1] > 0.01, `${cpu[0]![1]} CPU s for a JPEG search over a photograph`);
+    const running = own.run('avif', photo, SETTINGS, LIMITS);
+    const queued = own.run('webp', photo, SETTINGS, LIMITS);
+    await own.close();
+    const stopped = { ok: false, reason: 'shutting down', encodes: 0, ms: 0 };
+    assert.deepEqual(await running, stopped);
+    assert.deepEqual(await queued, stopped);
+    assert.deepEqual(own.pids, []);
   });
 
   it('turns a bad original into a reason', async () => {
