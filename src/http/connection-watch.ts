@@ -2,8 +2,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 interface Watched {
-  /** Responses being answered or flushed on it (pipelined requests: more than one). */
-  responding: number;
+  /** Responses being answered or flushed on it (pipelined requests: more than one), until they close. */
+  readonly responses: Set<ServerResponse>;
   /** What it had read when its last response was flushed: more means a next request has begun. */
   readAtRest: number;
   /** Response bytes the kernel has taken so far, and since when that figure has not moved. */
@@ -19,6 +19,9 @@ interface Watched {
  * - which hold a response the client has stopped taking: none of it flushed for the idle timeout. The socket's own
  *   timeout counts what the client sends as activity, so a client sending a byte now and then while reading
  *   nothing kept its response (and the store snapshot a large one holds) for as long as it liked.
+ * It also closes the responses a closed connection leaves behind: Node emits 'close' on the response being sent
+ * when its socket closes, but not on those of pipelined requests queued behind it, so what they held (a fetch
+ * from the origin, a lent store body, their share of `max-buffered`) was never let go.
  */
 export class ConnectionWatch {
   private readonly sockets = new Map<Socket, Watched>();
@@ -30,16 +33,23 @@ export class ConnectionWatch {
     private readonly onStalled: (socket: Socket) => void,
   ) {
     server.on('connection', (socket: Socket) => {
-      this.sockets.set(socket, { responding: 0, readAtRest: 0, flushed: 0, since: Date.now() });
-      socket.once('close', () => this.sockets.delete(socket));
+      const watched: Watched = { responses: new Set(), readAtRest: 0, flushed: 0, since: Date.now() };
+      this.sockets.set(socket, watched);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        // After Node has closed the one it was sending (it does so on this same event).
+        setImmediate(() => {
+          for (const res of watched.responses) closeLeftBehind(res);
+        });
+      });
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const watched = this.sockets.get(req.socket);
       if (!watched) return;
-      watched.responding += 1;
+      watched.responses.add(res);
       watched.since = Date.now();
       res.once('close', () => {
-        watched.responding -= 1;
+        watched.responses.delete(res);
         watched.readAtRest = req.socket.bytesRead;
       });
     });
@@ -50,7 +60,7 @@ export class ConnectionWatch {
   /** Destroys the connections with no response in flight and no next request begun; the others are left alone. */
   closeIdle(): void {
     for (const [socket, watched] of this.sockets) {
-      if (watched.responding === 0 && socket.bytesRead === watched.readAtRest) socket.destroy();
+      if (watched.responses.size === 0 && socket.bytesRead === watched.readAtRest) socket.destroy();
     }
   }
 
@@ -58,7 +68,7 @@ export class ConnectionWatch {
     const now = Date.now();
     for (const [socket, watched] of this.sockets) {
       // Waiting for us or the origin is not the client's stall (`<origin timeout>` covers the origin).
-      if (watched.responding === 0 || socket.writableLength === 0) {
+      if (watched.responses.size === 0 || socket.writableLength === 0) {
         watched.since = now;
         continue;
       }
@@ -72,4 +82,13 @@ export class ConnectionWatch {
       }
     }
   }
+}
+
+/**
+ * Closes a response whose connection is gone (it has not emitted 'close', or it would not be left) as Node closes
+ * the one it was sending: destroyed, then 'close'. Writes to it from now on are dropped, as on a closed socket.
+ */
+function closeLeftBehind(res: ServerResponse): void {
+  res.destroy();
+  res.emit('close');
 }

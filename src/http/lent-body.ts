@@ -20,8 +20,8 @@ export function endWithLent(res: ServerResponse, body: LentBytes, lentMs = LENT_
     res.end(body.bytes);
     return;
   }
-  const bytes = body.bytes;
   const started = Date.now();
+  let source = body.bytes;
   let at = 0;
   let unflushed = 0;
   let copied = false;
@@ -31,21 +31,25 @@ export function endWithLent(res: ServerResponse, body: LentBytes, lentMs = LENT_
   };
   const copyRest = async () => {
     // A response that closes meanwhile has given the view back (the store may unmap it): the copy stops there.
-    const rest = await copyInSlices(bytes.subarray(at), () => res.destroyed);
+    const rest = await copyInSlices(source.subarray(at), () => res.destroyed);
     copied = true;
     if (unflushed === 0) body.release();
-    if (!res.destroyed) res.end(rest);
+    source = rest;
+    at = 0;
+    writeSome();
   };
+  // The copy too goes in pieces as the client takes them: one write of the rest would show no progress to the
+  // idle timeout until the last of it was flushed, and a client reading steadily but slowly was cut.
   const writeSome = () => {
-    while (at < bytes.length && !res.destroyed) {
-      if (Date.now() - started >= lentMs) {
+    while (at < source.length && !res.destroyed) {
+      if (!copied && Date.now() - started >= lentMs) {
         copyRest().catch(() => res.destroy());
         return;
       }
-      const piece = bytes.subarray(at, Math.min(at + PIECE_BYTES, bytes.length));
+      const piece = source.subarray(at, Math.min(at + PIECE_BYTES, source.length));
       at += piece.length;
-      unflushed += 1;
-      if (!res.write(piece, flushed)) {
+      if (!copied) unflushed += 1;
+      if (!res.write(piece, copied ? undefined : flushed)) {
         res.once('drain', writeSome);
         return;
       }
