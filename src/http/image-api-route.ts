@@ -5,6 +5,7 @@ import { imageCacheControl, imageDescription, imageEtag } from './image-headers.
 import type { ImageOptions } from './image-options.js';
 import type { ImageAnswer, ImageRouteCore } from './image-route.js';
 import { storedVariant } from './stored-variant.js';
+import { CONVERSION_WAIT_MS, settledWithin } from './wait-at-most.js';
 
 /** Scaling is not compression: scaled JPEG and WebP are written at a quality no one tells from the original. */
 const SCALED_QUALITY = 90;
@@ -49,11 +50,11 @@ export function createImageApiRoute(core: ImageRouteCore) {
         // Shared with other requests, and may outlive this one: on bytes of its own.
         pending = found
           .owned()
-          .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
+          .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits, true) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
           .finally(() => making.delete(tag));
         making.set(tag, pending);
       }
-      const outcome = await pending;
+      const outcome = await settledWithin(pending, CONVERSION_WAIT_MS, { ok: false, reason: 'transform not ready in time', encodes: 0, ms: 0 } as const);
       if (!outcome.ok) return answerOriginal(req, res, record, lent, outcome.reason);
       const made = outcome.variant;
       if (!made.reshaped && wireSize(made) >= record.size) {

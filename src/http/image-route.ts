@@ -29,6 +29,7 @@ import { freshUntil, imageCacheControl, keptFields, imageDescription, imageEtag,
 import { acceptsGzip, cacheDirectives, headerText, headerTokens, safeHeaderValue, safeHeaders } from './header-values.js';
 import { requestLogger } from './request-context.js';
 import { digestOf } from '../store/digest.js';
+import { CONVERSION_WAIT_MS, settledWithin } from './wait-at-most.js';
 import type { FailureCause } from './request-log.js';
 
 export interface ImageRouteParts {
@@ -460,7 +461,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (!pending) {
       const format = record.facts.hasAlpha ? 'png' : 'jpeg';
       pending = pool
-        .run('transform', bytes, { ...settings, transform: { format, dpr: 1, algorithm: 'auto' } }, limits)
+        .run('transform', bytes, { ...settings, transform: { format, dpr: 1, algorithm: 'auto' } }, limits, true)
         .then(async (outcome) => {
           if (!outcome.ok) return undefined;
           const made = storedVariant(record, outcome.variant);
@@ -543,8 +544,10 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (stored && !variant) requestLogger(logger, req).warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
     if (!variant && !originalAllowed) {
       const own = await found.owned();
-      variant = own && (await decodableVariant(key, marked.mark, record, own));
-      if (!variant) return forward('original in a format the mark does not allow, and not convertible');
+      const converted = own && (await settledWithin(decodableVariant(key, marked.mark, record, own), CONVERSION_WAIT_MS, 'late' as const));
+      if (converted === 'late') return forward('original in a format the mark does not allow, its conversion not ready in time');
+      variant = converted;
+      if (!variant) return forward('original in a format the mark does not allow, and not convertible now');
     }
     let chosen = variant;
     let body = variant?.bytes ?? bytes;

@@ -19,9 +19,19 @@ function startWorker(): Worker {
 }
 
 interface Pending {
-  readonly task: ExperimentTask;
+  /** The task; once sent, without its bytes (the process has its copy: held here they would only weigh). */
+  task: ExperimentTask;
+  readonly urgent: boolean;
   readonly resolve: (outcome: ExperimentOutcome) => void;
 }
+
+/**
+ * Work a request waits for (a conversion, an image-options transform) queued at most this many per process: each
+ * waiting task holds its original's bytes, and each comes from a request anyone can send with a new URL.
+ */
+const URGENT_WAITING_PER_PROCESS = 4;
+
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * At most `size` experiments at once (SPEC §6 `max-image-processes`), each in a process of its own at a lower
@@ -49,13 +59,23 @@ export class ExperimentPool {
     return this.queue.length;
   }
 
-  run(experiment: ExperimentName, bytes: Uint8Array, settings: EngineSettings, limits: ProbeLimits): Promise<ExperimentOutcome> {
+  /**
+   * Runs an experiment, or with `urgent` work a request waits for: that goes ahead of every experiment waiting,
+   * and is refused at once (a reason, not a wait) while `URGENT_WAITING_PER_PROCESS` per process are waiting.
+   */
+  run(experiment: ExperimentName, bytes: Uint8Array, settings: EngineSettings, limits: ProbeLimits, urgent = false): Promise<ExperimentOutcome> {
     if (this.closed) return Promise.resolve({ ok: false, reason: 'shutting down', encodes: 0, ms: 0 });
+    if (urgent && this.queue.filter((pending) => pending.urgent).length >= URGENT_WAITING_PER_PROCESS * this.size) {
+      return Promise.resolve({ ok: false, reason: 'too many conversions waiting for an image process', encodes: 0, ms: 0 });
+    }
     // A view (a region of the store's map) may be given back before the task is sent, and would be cloned whole
     // with the buffer it is a view of: a queued task holds the bytes alone, its own.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, experiment, bytes: own, settings, limits }, resolve });
+      const pending: Pending = { task: { id: this.nextId++, experiment, bytes: own, settings, limits }, urgent, resolve };
+      const firstNotUrgent = this.queue.findIndex((waiting) => !waiting.urgent);
+      if (urgent && firstNotUrgent >= 0) this.queue.splice(firstNotUrgent, 0, pending);
+      else this.queue.push(pending);
       this.dispatch();
     });
   }
@@ -74,10 +94,15 @@ export class ExperimentPool {
 
   private dispatch(): void {
     while (this.queue.length > 0 && (this.idle.length > 0 || this.busy.size < this.size)) {
-      const worker = this.idle.pop() ?? this.spawn();
+      // An idle process that has ended (its 'exit' not handled yet) is no place for a task: it would fail as if
+      // its image had crashed it.
+      let worker = this.idle.pop();
+      while (worker && !worker.connected) worker = this.idle.pop();
+      worker ??= this.spawn();
       const pending = this.queue.shift()!;
       this.busy.set(worker, pending);
       worker.send(pending.task);
+      pending.task = { ...pending.task, bytes: NO_BYTES };
     }
   }
 

@@ -59,6 +59,8 @@ describe('experiments in processes of their own', () => {
     for (const p of crashed) process.kill(p, 'SIGSEGV');
     const outcome = await running;
     assert.deepEqual(outcome, { ok: false, reason: 'experiment process ended (SIGSEGV)', encodes: 0, ms: 0 });
+    // (The idle one killed too is gone once reaped: the next task is not sent to it.)
+    while (crashed.some(alive)) await new Promise((resolve) => setTimeout(resolve, 10));
     const next = await pool.run('jpeg', photo, SETTINGS, LIMITS);
     assert.ok(next.ok, 'the next experiment runs in a new process');
     assert.ok(pool.pids.every((p) => !crashed.includes(p)));
@@ -78,6 +80,27 @@ describe('experiments in processes of their own', () => {
     assert.deepEqual(await running, stopped);
     assert.deepEqual(await queued, stopped);
     assert.deepEqual(own.pids, []);
+  });
+
+  it('work a request waits for goes ahead of waiting experiments, and only so much of it waits (hostile review, issue 16)', async () => {
+    const one = new ExperimentPool(1);
+    try {
+      const order: string[] = [];
+      const track = (name: string, outcome: Promise<{ ok: boolean; reason?: string }>) => outcome.then((o) => (order.push(name), o));
+      const running = track('running', one.run('avif', photo, SETTINGS, LIMITS));
+      const experiments = [1, 2].map((i) => track(`experiment ${i}`, one.run('jpeg', photo, SETTINGS, LIMITS)));
+      const transform = { ...SETTINGS, transform: { format: 'png' as const, dpr: 1, algorithm: 'auto' as const } };
+      const urgent = [1, 2, 3, 4].map((i) => track(`urgent ${i}`, one.run('transform', photo, transform, LIMITS, true)));
+      // A fifth would hold one more original in memory: refused at once, the proxy answers without it.
+      const refused = await one.run('transform', photo, transform, LIMITS, true);
+      assert.deepEqual(refused, { ok: false, reason: 'too many conversions waiting for an image process', encodes: 0, ms: 0 });
+      assert.equal(one.waiting, 6);
+      const outcomes = await Promise.all([running, ...experiments, ...urgent]);
+      assert.ok(outcomes.every((o) => o.ok));
+      assert.deepEqual(order, ['running', 'urgent 1', 'urgent 2', 'urgent 3', 'urgent 4', 'experiment 1', 'experiment 2']);
+    } finally {
+      await one.close();
+    }
   });
 
   it('turns a bad original into a reason', async () => {
