@@ -406,9 +406,10 @@ describe('faults and load (issue 16, acceptance 3)', () => {
     assert.ok(peakAnon > 0 && peakAnon < budget, `peak RSS (allocated) ${Math.round(peakAnon / 2 ** 20)} MB under ${Math.round(budget / 2 ** 20)} MB`);
     assert.ok(loopDelays.length >= 8, 'event-loop delay sampled');
     // The issue asks for a p99 under 50 ms; on this 2-core machine, shared with the 64 clients and the origin of
-    // this test, the intervals measure 30–56 ms, the first (a cold store: every original fetched and stored at
-    // once) 70–100 ms (see the issue's note). prom-client's figure is Node's `monitorEventLoopDelay`, which counts
-    // its 10 ms sampling interval in: the delay proper is about 10 ms less.
+    // this test, the intervals measure 23–44 ms since experiments run in processes at a lower priority (29–56 ms
+    // before), the first (a cold start: every original fetched and stored at once) 54–80 ms (see the issue's
+    // note). prom-client's figure is Node's `monitorEventLoopDelay`, which counts its 10 ms sampling interval in:
+    // the delay proper is about 10 ms less.
     // A test cannot hold a figure on a shared machine: asserted here is that the loop never stalls for a second.
     assert.ok(
       loopDelays.every((sample) => sample.p99 < 1),
