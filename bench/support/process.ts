@@ -1,5 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { childPids } from '../../test/support/process-tree.js';
 
 /** Whether the module at `moduleUrl` is the script node was started with (a bench run on its own). */
 export function isMain(moduleUrl: string): boolean {
@@ -8,12 +9,8 @@ export function isMain(moduleUrl: string): boolean {
 
 /** This process and the experiment processes it started (not a browser it drives), Linux; [] elsewhere. */
 function ownProcesses(): string[] {
-  try {
-    const children = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').split(/\s+/).filter(Boolean);
-    return ['self', ...children.filter((pid) => commandLine(pid).includes('experiment-process'))];
-  } catch {
-    return [];
-  }
+  if (!existsSync('/proc/self/status')) return [];
+  return ['self', ...childPids(process.pid).map(String).filter((pid) => commandLine(pid).includes('experiment-process'))];
 }
 
 function commandLine(pid: string): string {

@@ -7,13 +7,11 @@ import type { ExperimentTask, WorkerReply } from './worker-protocol.js';
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const ENTRY = fileURLToPath(new URL(`./experiment-process.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url));
 
-type Worker = ChildProcess;
-
 /**
  * Built, the entry is plain JavaScript; run from source (tests, `npm run dev`) it needs tsx's loader. Messages
  * are structured clones ('advanced'): bytes travel as bytes, not as JSON arrays of numbers.
  */
-function startWorker(): Worker {
+function startWorker(): ChildProcess {
   const execArgv = FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : [];
   return fork(ENTRY, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
@@ -39,8 +37,8 @@ const NO_BYTES = new Uint8Array(0);
  * dies (a decoder's crash, the kernel's OOM killer) fails its experiment with a reason and is replaced.
  */
 export class ExperimentPool {
-  private readonly idle: Worker[] = [];
-  private readonly busy = new Map<Worker, Pending>();
+  private readonly idle: ChildProcess[] = [];
+  private readonly busy = new Map<ChildProcess, Pending>();
   private readonly queue: Pending[] = [];
   private nextId = 1;
   private closed = false;
@@ -106,7 +104,7 @@ export class ExperimentPool {
     }
   }
 
-  private spawn(): Worker {
+  private spawn(): ChildProcess {
     const worker = startWorker();
     worker.on('message', (reply: WorkerReply) => {
       const pending = this.busy.get(worker);
@@ -135,7 +133,7 @@ export class ExperimentPool {
 }
 
 /** Ends a process and waits until it has. */
-function stop(worker: Worker): Promise<void> {
+function stop(worker: ChildProcess): Promise<void> {
   if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     worker.once('exit', () => resolve());

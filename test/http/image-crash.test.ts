@@ -8,21 +8,13 @@ import sharp from 'sharp';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { alive, childPids } from '../support/process-tree.js';
+import { until } from '../support/until.js';
 import { PROJECT_ROOT, spawnProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
 
 const images = ['photos/night-lights.jpg', 'photos/launch-poster.jpg', 'drawings/chart-attendance.png'].map((path) => ({
   path: `/${path.split('/').at(-1)}`,
   bytes: readFileSync(new URL(`fixtures/site/img/${path}`, PROJECT_ROOT)),
 }));
-
-/** Waits for a condition checked every 20 ms, failing after 10 s. */
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`not within 10 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('kill -9 while experiments run', () => {
   let origin: TestOrigin;
@@ -53,7 +45,7 @@ describe('kill -9 while experiments run', () => {
     first.child.kill('SIGKILL');
     assert.equal(await first.exited, 'SIGKILL');
     // They learn that the proxy is gone from their closed channel, and end: none is left behind.
-    await until(() => !experimentProcesses.some(alive), 'the experiment processes of the killed proxy ended');
+    await until(() => !experimentProcesses.some(alive), () => 'the experiment processes of the killed proxy ended');
     // Experiments that finished with a smaller result before the kill: their variant was stored.
     const finishedBefore = first.lines
       .filter((line) => line.msg === 'experiment' && line.outcome === 'ok' && Number(line.after) < Number(line.before))

@@ -16,18 +16,10 @@ import { after, before, describe, it } from 'node:test';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
+import { until } from '../support/until.js';
 
 const IMAGE = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(24 * 2 ** 20)]);
 const BLOB = randomBytes(30 * 2 ** 20);
-
-/** Waits for a condition checked every 50 ms, failing after 15 s. */
-async function until(condition: () => Promise<boolean> | boolean, what: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`not within 15 s: ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Sends `count` requests for `path` on one connection, reads nothing, and closes it once the proxy is answering. */
 function pipelineAndLeave(proxy: TestProxy, path: string, count: number, leaveWhen: () => Promise<boolean> | boolean): Promise<void> {

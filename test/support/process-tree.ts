@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Child process ids of a process (Linux: every thread's `children` file), [] once it is gone. */
+/** Child process ids of a process (Linux: its main thread's `children`, the thread that forks them), [] once it is gone. */
 export function childPids(pid: number): number[] {
   try {
     const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
