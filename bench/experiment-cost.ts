@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { COMPRESSION_PRESETS } from '../src/config/index.js';
 import { type EngineSettings, wireSize } from '../src/images/experiment.js';
+import { AVIF_EFFORT } from '../src/images/experiments/avif.js';
 import { optimizeAll } from '../src/images/optimize.js';
 import { type Original, prepareOriginal } from '../src/images/original.js';
 import { capabilitiesOfMark } from '../src/marks/index.js';
@@ -27,7 +28,7 @@ const SAMPLE = [
   'icons/new.gif',
 ];
 const MARKS = ['ic', 'ic,webp', 'ic,webp,avif', 'ic,webp,avif,zorro'];
-const SETTINGS: EngineSettings = { ...COMPRESSION_PRESETS.balanced, minQuality: 20, maxQuality: 95, aiqaAll: false, losslessPng: false, avifEffort: 4 };
+const SETTINGS: EngineSettings = { ...COMPRESSION_PRESETS.balanced, minQuality: 20, maxQuality: 95, aiqaAll: true, losslessPng: false, avifEffort: AVIF_EFFORT };
 const LIMITS = { maxPixels: 50e6, maxFrames: 1000 };
 
 export interface ExperimentCostRow {

@@ -3,6 +3,7 @@ import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMPRESSION_PRESETS, type PresetName } from '../config/index.js';
 import { type EngineSettings, type ExperimentName, wireSize } from '../images/experiment.js';
+import { AVIF_EFFORT } from '../images/experiments/avif.js';
 import { optimizeAll } from '../images/optimize.js';
 import { prepareOriginal } from '../images/original.js';
 import { capabilitiesOfMark } from '../marks/index.js';
@@ -14,7 +15,7 @@ Runs every experiment of the plan on each image under <dir> (as the proxy would 
 prints what each image would become, and with --out writes the winners there.`;
 
 /** The experiments that search their quality under d (their encodes make the "encodes per search" figure). */
-const SEARCHING = new Set<ExperimentName>(['jpeg', 'jpeg-from-png', 'avif', 'zorro']);
+const SEARCHING = new Set<ExperimentName>(['jpeg', 'jpeg-from-png', 'webp', 'webp-reencode', 'avif', 'zorro']);
 
 class UsageError extends Error {}
 
@@ -32,7 +33,7 @@ function settingsFrom(values: { preset?: string; d?: string; quality?: string; a
   if (!Number.isFinite(d) || d > 1) throw new UsageError('--d must be a number up to 1 (0 or less: fixed quality)');
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new UsageError('--quality must be an integer from 1 to 100');
   if (values.aiqa !== undefined && values.aiqa !== 'jpeg' && values.aiqa !== 'all') throw new UsageError('--aiqa must be "jpeg" or "all"');
-  return { d, quality, minQuality: 20, maxQuality: 95, aiqaAll: values.aiqa === 'all', losslessPng: false, avifEffort: 4 };
+  return { d, quality, minQuality: 20, maxQuality: 95, aiqaAll: values.aiqa !== 'jpeg', losslessPng: false, avifEffort: AVIF_EFFORT };
 }
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;

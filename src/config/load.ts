@@ -261,9 +261,8 @@ function buildCompression(elements: ParsedElements, source: string, warnings: st
   } else if (method === 'size') {
     throw new ConfigError(`${where('method', 'size')}: method="size" needs target="…" (bytes, such as "10KB")`);
   }
-  // FIT's way stays the default until transparent images are judged over more than black and white (SPEC §9):
-  // searched down to d, a transparent WebP measured 0.0020 there and 0.0044 over mid-grey (issue 17's note).
-  const aiqa = values.aiqa ?? 'jpeg';
+  // d for every lossy format by default (SPEC §1); FIT's way (`jpeg`) on request.
+  const aiqa = values.aiqa ?? 'all';
   // With d for every lossy format, a quality set by hand only serves when d is off (d ≤ 0) or for `method="none"`.
   if (values.quality !== undefined && aiqa === 'all' && d > 0 && (method === 'dssim' || method === 'ml')) {
     warnings.push(

@@ -1,3 +1,4 @@
+import { AVIF_EFFORT } from './experiments/avif.js';
 import type { ImageCompressionConfig } from '../config/index.js';
 import type { EngineSettings } from './experiment.js';
 
@@ -10,7 +11,7 @@ export function engineSettings(config: ImageCompressionConfig): EngineSettings {
     maxQuality: config.maxQuality,
     aiqaAll: config.aiqa === 'all',
     losslessPng: config.losslessPng,
-    avifEffort: 4,
+    avifEffort: AVIF_EFFORT,
     method: config.method,
     ...(config.targetBytes === undefined ? {} : { targetBytes: config.targetBytes }),
     allowedError: config.allowedError,

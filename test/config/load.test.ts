@@ -31,7 +31,7 @@ describe('config: presets and overrides', () => {
       minQuality: 20,
       maxQuality: 95,
       losslessPng: false,
-      aiqa: 'jpeg',
+      aiqa: 'all',
       method: 'dssim',
       targetBytes: undefined,
       allowedError: 0,
@@ -113,13 +113,16 @@ describe('config: presets and overrides', () => {
     for (const url of urls) assert.equal(parseConfig(`<config>${ORIGIN}<cluster redis="${url}"/></config>`, FILE).cluster?.redis, url);
   });
 
-  it('with aiqa="all", a quality set by hand says it has no effect while d applies (FIT\'s aiqa="jpeg" stays the default)', () => {
-    assert.equal(parseConfig(`<config>${ORIGIN}<image-compression/></config>`, FILE).imageCompression?.aiqa, 'jpeg');
-    const warned = parseConfig(`<config>${ORIGIN}\n<image-compression quality="70" aiqa="all"/></config>`, FILE);
-    assert.equal(warned.warnings.length, 1);
-    assert.match(warned.warnings[0]!, /^conf\/config\.xml:2: <image-compression quality="70">: has no effect while d > 0/);
+  it('aiqa="all" is the default; a quality set by hand with it says it has no effect while d applies', () => {
+    assert.equal(parseConfig(`<config>${ORIGIN}<image-compression/></config>`, FILE).imageCompression?.aiqa, 'all');
+    assert.equal(parseConfig(`<config>${ORIGIN}<image-compression aiqa="jpeg"/></config>`, FILE).imageCompression?.aiqa, 'jpeg');
+    for (const attributes of ['quality="70" aiqa="all"', 'quality="70"']) {
+      const warned = parseConfig(`<config>${ORIGIN}\n<image-compression ${attributes}/></config>`, FILE);
+      assert.equal(warned.warnings.length, 1, attributes);
+      assert.match(warned.warnings[0]!, /^conf\/config\.xml:2: <image-compression quality="70">: has no effect while d > 0/);
+    }
     // Where the quality is used: FIT's aiqa="jpeg" (WebP at the quality), d off, or method="none".
-    for (const attributes of ['quality="70"', 'quality="70" aiqa="jpeg"', 'quality="70" aiqa="all" d="0"', 'quality="70" aiqa="all" method="none"', 'quality="70" aiqa="all" method="size" target="10KB"']) {
+    for (const attributes of ['quality="70" aiqa="jpeg"', 'quality="70" aiqa="all" d="0"', 'quality="70" aiqa="all" method="none"', 'quality="70" aiqa="all" method="size" target="10KB"']) {
       assert.deepEqual(parseConfig(`<config>${ORIGIN}<image-compression ${attributes}/></config>`, FILE).warnings, [], attributes);
     }
   });

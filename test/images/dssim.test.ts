@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import sharp from 'sharp';
 import { dssim, DssimReference } from '../../src/images/dssim.js';
+import { decodeRgba } from '../../src/images/rgba.js';
+import { PROJECT_ROOT } from '../support/proxy.js';
 import { DSSIM_VECTORS as pairs, vectorImage as image } from '../support/dssim-vectors.js';
 
 describe('DSSIM reproduces the reference vectors (SPEC §9)', () => {
   it('has the vectors', () => assert.ok(pairs.length >= 20));
   for (const pair of pairs) {
     it(`${pair.original} vs ${pair.candidate}: ${pair.dssim}`, async () => {
-      const value = dssim(await image(pair.original), await image(pair.candidate));
+      const value = dssim(await image(pair.original), await image(pair.candidate), { specBackgrounds: true });
       const tolerance = Math.max(pair.dssim * 0.02, 2e-5);
       assert.ok(Math.abs(value - pair.dssim) <= tolerance, `got ${value}, expected ${pair.dssim} ± ${tolerance}`);
     });
@@ -24,5 +28,21 @@ describe('DSSIM reproduces the reference vectors (SPEC §9)', () => {
 
   it('refuses images of different sizes', () => {
     assert.throws(() => dssim(({ width: 2, height: 2, data: new Uint8Array(16) }), { width: 3, height: 2, data: new Uint8Array(24) }), RangeError);
+  });
+
+  it('judges transparent pairs over mid-grey too: an icon fine over black and white is not over grey', async () => {
+    const icon = await readFile(new URL('fixtures/site/img/buttons/search.png', PROJECT_ROOT));
+    const original = await decodeRgba(icon);
+    const candidate = await decodeRgba(await sharp(icon).webp({ quality: 80, effort: 4 }).toBuffer());
+    const spec = dssim(original, candidate, { specBackgrounds: true });
+    const withGrey = dssim(original, candidate);
+    assert.ok(spec < 0.001 && withGrey > 0.0012, `over black and white ${spec}, with grey ${withGrey}`);
+    // Strips compose the three backgrounds the same way as the whole image.
+    assert.equal(dssim(original, candidate, { layout: { kind: 'strips', rows: 8, keep: true } }), withGrey);
+  });
+
+  it('compares opaque pairs once, whatever the backgrounds', async () => {
+    const [original, candidate] = await Promise.all([image('coffee.png'), image('coffee-q30.jpg')]);
+    assert.equal(dssim(original, candidate), dssim(original, candidate, { specBackgrounds: true }));
   });
 });

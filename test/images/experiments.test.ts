@@ -154,6 +154,23 @@ describe('palette PNG searches the fewest colours under d (issue 17)', () => {
     assert.ok(dssim(source.pixels, await decodeRgba(outcome.variant.bytes)) <= SETTINGS.d);
   });
 
+  it('on a transparent graphic too (judged over black, white and grey), fewer colours win', async () => {
+    // Three flat colours and holes: a few palette entries hold it.
+    const width = 64;
+    const data = Buffer.alloc(width * width * 4);
+    for (let p = 0; p < width * width; p += 1) {
+      const [x, y] = [p % width, Math.floor(p / width)];
+      const colour = x < 20 ? [200, 30, 40] : x < 40 ? [20, 120, 200] : [250, 220, 90];
+      data.set([...colour, (x + y) % 16 < 4 ? 0 : 255], p * 4);
+    }
+    const source = await originalOf(await sharp(data, { raw: { width, height: width, channels: 4 } }).png().toBuffer());
+    assert.ok(source.transparent);
+    const outcome = await EXPERIMENTS['png-palette'].run(source, SETTINGS);
+    assert.ok(outcome.ok);
+    assert.ok(outcome.variant.quality! <= 16, `colours: ${outcome.variant.quality}`);
+    assert.ok(dssim(source.pixels, await decodeRgba(outcome.variant.bytes)) <= SETTINGS.d);
+  });
+
   it('on a photo-like texture it stops where d does: every smaller palette it skipped is above d', async () => {
     const source = await original('bg/brick.png');
     const outcome = await EXPERIMENTS['png-palette'].run(source, SETTINGS);

@@ -19,6 +19,13 @@ import { lossyVariant } from '../quality-search.js';
  */
 const DECODER_MARGIN = 0.97;
 
+/**
+ * libaom's effort for AVIF, by measured cost and benefit (quality searched under d at each effort, demo photos and
+ * drawings, 0.14–0.29 MP): effort 4 gives 2–10% fewer bytes than 3 at 3–4× its time (about 6 s per megapixel and
+ * encode against 1.5); 2 costs 5–9% more bytes on photos for half of 3's time. A search needs 3–5 encodes.
+ */
+export const AVIF_EFFORT = 3;
+
 export const AVIF_ALPHA_REJECTED = 'transparent: AVIF alpha renders stretched in some Chromium builds';
 
 /**

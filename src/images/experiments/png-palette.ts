@@ -35,14 +35,6 @@ export const pngPalette: Experiment = {
       if (!best || bytes.length < best.bytes.length) best = { experiment: 'png-palette', format: 'png', bytes, quality: colours, dssim, lossless: false };
       return true;
     };
-    // Transparent pixels are judged over black and over white (SPEC §9), which can miss what other backgrounds
-    // show (an icon's WebP at 0.0020 by that measure is 0.0044 over mid-grey): until that measure covers them,
-    // a transparent image keeps its full palette.
-    if (original.transparent) {
-      for (const dither of DITHERS) await tryPalette(256, dither);
-      if (!best) return { ok: false, reason: `a 256-colour palette is above d = ${settings.d}`, encodes, ms: ms() };
-      return { ok: true, variant: best, encodes, ms: ms() };
-    }
     for (const dither of DITHERS) {
       let at = FIRST;
       if (await tryPalette(COLOURS[at]!, dither)) {
