@@ -31,6 +31,11 @@ export interface PageViewsResult {
   readonly direct: number;
   readonly proxy: number;
   readonly rounds: number;
+  /**
+   * Image bytes of all pages per round of visits until final (round 1: the first view of each page; each round
+   * after the experiments the previous one started have finished).
+   */
+  readonly views: number[];
   /** This process (proxy, experiment workers, browser driver; Chromium runs apart): after start, and at its peak. */
   readonly startRssMb: number;
   readonly peakRssMb: number;
@@ -64,7 +69,11 @@ export async function benchPageViews(options: { origin?: string; pages?: string[
     };
     resetPeakRss();
     const startRssMb = peakRssMb();
-    const rounds = await driveToFinal(browser, proxy, pages.map((page) => new URL(pathOf(page), proxy.url)));
+    const views: number[] = [];
+    const onView = (round: number, view: { readonly imageBytes: number }) => {
+      views[round - 1] = (views[round - 1] ?? 0) + view.imageBytes;
+    };
+    const rounds = await driveToFinal(browser, proxy, pages.map((page) => new URL(pathOf(page), proxy.url)), { onView });
     const rows: PageBytes[] = [];
     for (const page of pages) {
       const direct = await viewPage(browser, new URL(pathOf(page), proxy.origin));
@@ -77,6 +86,7 @@ export async function benchPageViews(options: { origin?: string; pages?: string[
       direct: rows.reduce((sum, row) => sum + row.direct, 0),
       proxy: rows.reduce((sum, row) => sum + row.proxy, 0),
       rounds,
+      views,
       startRssMb,
       peakRssMb: peakRssMb(),
       seconds: (performance.now() - started) / 1000,
@@ -96,6 +106,22 @@ export function pageViewsTable(result: PageViewsResult): Record<string, Record<s
   return table;
 }
 
+/** Each view's share of the final saving (issue 17: the second view should carry 90% of it). */
+export function earlySavingTable(result: PageViewsResult): Record<string, Record<string, string | number>> {
+  const finalSaving = result.direct - result.proxy;
+  const row = (bytes: number) => ({
+    'image KB': +(bytes / 1024).toFixed(1),
+    saving: `${(100 * (1 - bytes / result.direct)).toFixed(1)}%`,
+    'of the final saving': finalSaving > 0 ? `${((100 * (result.direct - bytes)) / finalSaving).toFixed(1)}%` : '',
+  });
+  const table: Record<string, Record<string, string | number>> = {};
+  result.views.slice(0, 3).forEach((bytes, i) => {
+    table[`view ${i + 1}`] = row(bytes);
+  });
+  table.final = row(result.proxy);
+  return table;
+}
+
 await runStage(
   import.meta.url,
   (args) => {
@@ -105,6 +131,8 @@ await runStage(
   (result) => {
     console.log(`\nImage bytes per page view in Chromium, ${result.origin}, preset balanced (${result.rounds} rounds of visits to final):`);
     console.table(pageViewsTable(result));
+    console.log('All pages, view by view (each after the experiments the previous view started had run):');
+    console.table(earlySavingTable(result));
     console.log(`RSS ${result.startRssMb.toFixed(0)} MB after start, peak ${result.peakRssMb.toFixed(0)} MB; ${result.seconds.toFixed(0)} s`);
   },
 );

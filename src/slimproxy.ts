@@ -4,14 +4,14 @@ import sharp from 'sharp';
 import { type Config, defaultImageCompression, type ImageCompressionConfig } from './config/index.js';
 import { createImageRoute } from './http/image-route.js';
 import { ExperimentPool } from './images/experiment-pool.js';
-import { engineSettings } from './images/settings.js';
+import { engineSettings, settingsDigest } from './images/settings.js';
 import { ExperimentQueue } from './optimizer/experiment-queue.js';
 import { OriginFetcher } from './proxy/origin-fetch.js';
 import { ImageStore } from './store/image-store.js';
 import { StoreUnavailableError } from './store/store-failure.js';
 import { FallbackImage } from './http/fallback-image.js';
 import { RedisLink } from './cluster/redis-link.js';
-import { SharedImages, settingsNamespace } from './cluster/shared-images.js';
+import { SharedImages } from './cluster/shared-images.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createAdminServer } from './http/admin-server.js';
 import { createPublicServer } from './http/public-server.js';
@@ -216,7 +216,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     logger,
     metrics,
     ...(fallback ? { fallback } : {}),
-    ...(link && config.cluster ? { shared: new SharedImages(link, { namespace: settingsNamespace(settings) }), leaseMs: config.cluster.leaseMs } : {}),
+    ...(link && config.cluster ? { shared: new SharedImages(link, { namespace: settingsDigest(settings) }), leaseMs: config.cluster.leaseMs } : {}),
   });
   return {
     route,

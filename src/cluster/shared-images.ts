@@ -1,5 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { type EngineSettings, MIME_TYPES, type VariantFormat } from '../images/experiment.js';
+import { randomUUID } from 'node:crypto';
+import { MIME_TYPES, type VariantFormat } from '../images/experiment.js';
 import { EXPERIMENTS } from '../images/plan.js';
 import type { VariantRecord } from '../store/records.js';
 import type { RedisLink } from './redis-link.js';
@@ -18,39 +18,33 @@ const MAX_OFFERED = 10_000;
 /** Images whose request counts are kept (about 100 bytes each); past it the least requested are forgotten. */
 const MAX_COUNTED = 100_000;
 
-/**
- * The key space of instances that make the same variants: a digest of the engine settings. Instances with other
- * settings (during a rolling change of config.xml) neither take each other's results nor each other's jobs.
- */
-export function settingsNamespace(settings: EngineSettings): string {
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 12);
-}
 
 /** An experiment an instance could not start at once, offered to idle instances (work stealing). */
 export interface OfferedExperiment {
   readonly key: string;
+  /** The mark whose request wanted it: a taker runs only what that mark's plan has. */
   readonly mark: string;
   readonly experiment: string;
   readonly originalDigest: string;
 }
 
-/** What the cluster knows of (original, mark) when a request comes in. */
+/** What the cluster knows of an original when a request comes in. */
 export interface ClusterView {
   /** The cluster-wide request count of the image, this request included (when counted). */
   readonly requests?: number;
-  /** Experiments done anywhere in the cluster on this original (by its digest) for the mark. */
+  /** Experiments done anywhere in the cluster on this original (by its digest), under these settings. */
   readonly done: readonly string[];
-  /** The facts of the cluster's best variant, checked to be well formed. */
-  readonly best?: VariantRecord;
-  /** Facts were there but not well formed: they were deleted (the next variant made is published instead). */
-  readonly damaged?: true;
+  /** The facts of the experiments' published outcomes (of those asked for), each checked to be well formed. */
+  readonly outcomes: readonly VariantRecord[];
+  /** How many outcome facts were there but not well formed: they were deleted (the next one made is published). */
+  readonly damaged?: number;
 }
 
 /** The one spelling of a job in the queue (members must be identical to be the same job). */
 const member = (job: OfferedExperiment) => JSON.stringify([job.key, job.mark, job.experiment, job.originalDigest]);
 
 /**
- * Publishes a variant's facts unless the cluster's best for the same (original, mark) is as small; a value that
+ * Publishes an outcome's facts unless the cluster's for the same (original, experiment) is as small; a value that
  * is not what this script writes (another version, damage) is replaced.
  */
 const PUBLISH_BEST = `
@@ -123,8 +117,8 @@ function parseVariantFacts(text: string | null | undefined, originalDigest: stri
 
 /**
  * What the instances of a cluster share about images (issue "Scale out"): request counts, which experiments have
- * run on each original (by digest) for each mark, leases on running experiments, the best variant's facts and
- * bytes, and the jobs busy instances offer. Each call answers `undefined` when Redis is away: the instance then
+ * run on each original (by digest), leases on running experiments, each experiment's outcome (facts and bytes),
+ * shared by every mark as in the store (issue 17), and the jobs busy instances offer. Each call answers `undefined` when Redis is away: the instance then
  * goes on with what it knows locally.
  */
 export class SharedImages {
@@ -147,37 +141,49 @@ export class SharedImages {
   }
 
   /**
-   * Reads progress and best facts of (original, mark), keeping them from expiring, and with `countFor` counts a
-   * request for that URL: one round trip.
+   * Reads an original's progress and the published outcomes of `experiments`, keeping them from expiring, and with
+   * `countFor` counts a request for that URL: one round trip.
    */
-  async look(originalDigest: string, mark: string, countFor?: string): Promise<ClusterView | undefined> {
-    const progress = this.k.progress(originalDigest, mark);
+  async look(originalDigest: string, experiments: readonly string[], countFor?: string): Promise<ClusterView | undefined> {
+    const progress = this.k.progress(originalDigest);
     const replies = await this.link.pipeline((p) => {
       if (countFor !== undefined) p.zincrby(this.k.requests, 1, countFor).zremrangebyrank(this.k.requests, 0, -(MAX_COUNTED + 1));
-      return p.smembers(progress).expire(progress, FACTS_TTL_SECONDS).getex(this.k.best(originalDigest, mark), 'EX', FACTS_TTL_SECONDS);
+      p.smembers(progress).expire(progress, FACTS_TTL_SECONDS);
+      for (const experiment of experiments) p.getex(this.k.outcome(originalDigest, experiment), 'EX', FACTS_TTL_SECONDS);
+      return p;
     });
     if (!replies) return undefined;
-    const [done, , best] = replies.slice(-3) as [string[] | undefined, unknown, string | null | undefined];
-    const facts = parseVariantFacts(best, originalDigest);
-    const damaged = typeof best === 'string' && !facts;
-    if (damaged) await this.link.run((redis) => redis.eval(DELETE_IF, 1, this.k.best(originalDigest, mark), best));
+    const counted = countFor !== undefined ? 2 : 0;
+    const done = replies[counted] as string[] | undefined;
+    const texts = replies.slice(counted + 2) as (string | null | undefined)[];
+    const outcomes: VariantRecord[] = [];
+    let damaged = 0;
+    for (const [i, text] of texts.entries()) {
+      const facts = parseVariantFacts(text, originalDigest);
+      // Facts under another experiment's key are as damaged as unreadable ones.
+      if (facts && facts.experiment === experiments[i]) outcomes.push(facts);
+      else if (typeof text === 'string') {
+        damaged += 1;
+        await this.link.run((redis) => redis.eval(DELETE_IF, 1, this.k.outcome(originalDigest, experiments[i]!), text));
+      }
+    }
     return {
       ...(countFor !== undefined && replies[0] !== undefined ? { requests: Number(replies[0]) } : {}),
       done: Array.isArray(done) ? done : [],
-      ...(facts ? { best: facts } : {}),
-      ...(damaged ? { damaged } : {}),
+      outcomes,
+      ...(damaged > 0 ? { damaged } : {}),
     };
   }
 
-  async markDone(originalDigest: string, mark: string, experiment: string): Promise<void> {
-    const progress = this.k.progress(originalDigest, mark);
+  async markDone(originalDigest: string, experiment: string): Promise<void> {
+    const progress = this.k.progress(originalDigest);
     await this.link.pipeline((p) => p.sadd(progress, experiment).expire(progress, FACTS_TTL_SECONDS));
   }
 
   /** Which of these experiments another instance runs now (one round trip). */
-  async leasedElsewhere(originalDigest: string, mark: string, experiments: readonly string[]): Promise<Set<string> | undefined> {
+  async leasedElsewhere(originalDigest: string, experiments: readonly string[]): Promise<Set<string> | undefined> {
     if (experiments.length === 0) return new Set();
-    const holders = await this.link.run((redis) => redis.mget(experiments.map((name) => this.k.lease(originalDigest, mark, name))));
+    const holders = await this.link.run((redis) => redis.mget(experiments.map((name) => this.k.lease(originalDigest, name))));
     if (!holders) return undefined;
     return new Set(experiments.filter((_, i) => holders[i] !== null && holders[i] !== this.token));
   }
@@ -186,32 +192,33 @@ export class SharedImages {
    * Takes the lease on an experiment for `ms` (it lapses if this instance dies): true if taken, false if another
    * instance holds it, `undefined` without Redis (run it locally then).
    */
-  async lease(originalDigest: string, mark: string, experiment: string, ms: number): Promise<boolean | undefined> {
-    const taken = await this.link.run((redis) => redis.set(this.k.lease(originalDigest, mark, experiment), this.token, 'PX', ms, 'NX'));
+  async lease(originalDigest: string, experiment: string, ms: number): Promise<boolean | undefined> {
+    const taken = await this.link.run((redis) => redis.set(this.k.lease(originalDigest, experiment), this.token, 'PX', ms, 'NX'));
     return taken === undefined ? undefined : taken === 'OK';
   }
 
   /** Extends this instance's lease: false if it was lost (it lapsed, and perhaps another instance took it). */
-  async renew(originalDigest: string, mark: string, experiment: string, ms: number): Promise<boolean | undefined> {
-    const renewed = await this.link.run((redis) => redis.eval(RENEW, 1, this.k.lease(originalDigest, mark, experiment), this.token, String(ms)));
+  async renew(originalDigest: string, experiment: string, ms: number): Promise<boolean | undefined> {
+    const renewed = await this.link.run((redis) => redis.eval(RENEW, 1, this.k.lease(originalDigest, experiment), this.token, String(ms)));
     return renewed === undefined ? undefined : renewed === 1;
   }
 
-  async release(originalDigest: string, mark: string, experiment: string): Promise<void> {
-    await this.link.run((redis) => redis.eval(DELETE_IF, 1, this.k.lease(originalDigest, mark, experiment), this.token));
+  async release(originalDigest: string, experiment: string): Promise<void> {
+    await this.link.run((redis) => redis.eval(DELETE_IF, 1, this.k.lease(originalDigest, experiment), this.token));
   }
 
   /**
-   * Publishes a variant if it beats the cluster's best: its facts always, its bytes when not too large (without
-   * them, other instances know which experiment to run themselves).
+   * Publishes an experiment's outcome: its facts (unless the cluster has a smaller one for the same experiment),
+   * its bytes when not too large (without them, other instances run the experiment themselves).
    */
-  async publish(mark: string, record: VariantRecord, bytes: Buffer): Promise<boolean | undefined> {
+  async publish(record: VariantRecord, bytes: Buffer): Promise<boolean | undefined> {
     // Bytes first: whoever sees the facts can fetch them.
     if (bytes.length <= MAX_PUBLISHED_BYTES) {
       const stored = await this.link.run((redis) => redis.set(this.k.bytes(record.digest), bytes, 'EX', BYTES_TTL_SECONDS));
       if (stored === undefined) return undefined;
     }
-    const published = await this.link.run((redis) => redis.eval(PUBLISH_BEST, 1, this.k.best(record.originalDigest, mark), JSON.stringify(record), String(record.size), String(FACTS_TTL_SECONDS)));
+    const key = this.k.outcome(record.originalDigest, record.experiment);
+    const published = await this.link.run((redis) => redis.eval(PUBLISH_BEST, 1, key, JSON.stringify(record), String(record.size), String(FACTS_TTL_SECONDS)));
     return published === undefined ? undefined : published === 1;
   }
 
@@ -260,13 +267,13 @@ export class SharedImages {
  * on once. Variant bytes are addressed by their own digest, the same under any settings.
  */
 function keys(namespace: string) {
-  const image = (originalDigest: string, mark: string) => `${originalDigest}\u0000${mark}`;
-  const prefix = `sp:v1:${namespace}`;
+  // v2: outcomes per (original, experiment), shared by every mark (v1 kept a best variant per mark).
+  const prefix = `sp:v2:${namespace}`;
   return {
     requests: 'sp:v1:requests',
-    progress: (originalDigest: string, mark: string) => `${prefix}:progress:${image(originalDigest, mark)}`,
-    lease: (originalDigest: string, mark: string, experiment: string) => `${prefix}:lease:${image(originalDigest, mark)}\u0000${experiment}`,
-    best: (originalDigest: string, mark: string) => `${prefix}:best:${image(originalDigest, mark)}`,
+    progress: (originalDigest: string) => `${prefix}:progress:${originalDigest}`,
+    lease: (originalDigest: string, experiment: string) => `${prefix}:lease:${originalDigest}\u0000${experiment}`,
+    outcome: (originalDigest: string, experiment: string) => `${prefix}:outcome:${originalDigest}\u0000${experiment}`,
     bytes: (digest: string) => `sp:v1:bytes:${digest}`,
     queue: `${prefix}:queue`,
     offered: `${prefix}:offered`,

@@ -22,14 +22,15 @@ type AdminImage =
   | { readonly ok: false; readonly reason: string };
 
 /**
- * `/image?url=…&which=best&mark=…`: the status page's thumbnails, an original or the smallest variant kept for it.
+ * `/image?url=…&which=best&variant=…`: the status page's thumbnails, an original or a variant kept for it (by its
+ * slot in the store: the smallest outcome's, as the status lists it).
  * Only raster images by their magic bytes (a stored `Content-Type` is the origin's word), and ZorroSVG variants,
  * which the proxy wrote itself: an SVG original may hold a script, and is never sent from here.
  */
 async function adminImage(store: ImageStore, query: URLSearchParams): Promise<AdminImage> {
   const original = store.getOriginal(query.get('url') ?? '');
   if (!original) return { ok: false, reason: 'no such image' };
-  const best = query.get('which') === 'best' ? await store.getVariant(original.url, query.get('mark') ?? '') : undefined;
+  const best = query.get('which') === 'best' ? await store.getVariant(original.url, query.get('variant') ?? '') : undefined;
   if (best?.record.contentEncoding === 'gzip') return { ok: true, bytes: best.bytes, contentType: 'image/svg+xml', contentEncoding: 'gzip' };
   const bytes = best?.bytes ?? (await store.getOriginalBytes(original));
   if (!bytes) return { ok: false, reason: 'no such image' };

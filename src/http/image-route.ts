@@ -17,8 +17,9 @@ import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-
 import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
 import { type ImageStore, type LentBytes, ownBytes, sha256, type StoredVariant } from '../store/image-store.js';
 import { endWithLent } from './lent-body.js';
-import type { OriginalRecord, VariantRecord } from '../store/records.js';
+import type { OriginalRecord, ProgressRecord, VariantRecord } from '../store/records.js';
 import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
+import { settingsDigest } from '../images/settings.js';
 import type { FallbackImage } from './fallback-image.js';
 import { createImageApiRoute } from './image-api-route.js';
 import { storedVariant } from './stored-variant.js';
@@ -177,8 +178,16 @@ function gunzips(bytes: Buffer): boolean {
  * experiment is queued. The original is fetched or revalidated as the origin's freshness says; what cannot be
  * kept or improved goes through as it is.
  */
+/** Marks a progress record names at most: browsers of a few generations, crawlers. */
+const MARKS_KEPT = 8;
+
+/** The slot of a conversion for marks that allow none of the original's format (see `decodableVariant`). */
+const CONVERTED_SLOT = 'converted';
+
 export function createImageRoute(parts: ImageRouteParts) {
   const { store, queue, pool, fetcher, settings, limits, logger, metrics, shared } = parts;
+  /** Outcomes are reused only under the settings they were made with: their digest, as the cluster's key space. */
+  const settingsKey = settingsDigest(settings);
   const observe = () => {
     metrics.queueLength.set({ state: 'waiting' }, queue.queued);
     metrics.queueLength.set({ state: 'running' }, queue.running);
@@ -272,79 +281,115 @@ export function createImageRoute(parts: ImageRouteParts) {
     return { record };
   }
 
-  /** Experiments done for (original, mark), as this instance knows them. */
-  function doneFor(key: string, mark: string, record: OriginalRecord): readonly string[] {
-    const progress = store.getProgress(key, mark);
-    return progress?.originalDigest === record.digest ? progress.done : [];
+  /** Experiments done on the original (under these settings), as this instance knows them. */
+  function doneFor(key: string, record: OriginalRecord): readonly string[] {
+    const progress = store.getProgress(key);
+    return progress?.originalDigest === record.digest && progress.settings === settingsKey ? progress.done : [];
   }
 
+  /** The original's progress with more experiments done (and the mark that asked, a few of them kept). */
+  function progressWith(key: string, record: OriginalRecord, done: readonly string[], mark?: string): ProgressRecord {
+    const progress = store.getProgress(key);
+    const marks = progress?.originalDigest === record.digest && progress.settings === settingsKey ? (progress.marks ?? []) : [];
+    const withMark = mark === undefined || marks.includes(mark) ? marks : [...marks, mark].slice(-MARKS_KEPT);
+    return { originalDigest: record.digest, settings: settingsKey, done: [...new Set([...doneFor(key, record), ...done])], marks: withMark };
+  }
+
+  /** Whether a kept variant is an outcome some mark may be served: an experiment's (of these settings) or a conversion. */
+  const isOutcome = (slot: string, variant: VariantRecord) =>
+    slot === CONVERTED_SLOT || (slot === variant.experiment && slot !== 'transform' && Object.hasOwn(EXPERIMENTS, slot) && variant.settings === settingsKey);
+
   /**
-   * Queues the next experiment of the plan for (original, mark), if any remains. Returns whether all have run.
-   * In a cluster, one another instance runs now (holds the lease of) is left to it: the next one is taken.
+   * The mark's best (SPEC §6): the smallest outcome kept whose format the mark allows, and its slot. Where the
+   * mark allows the original, only an outcome smaller than it (a conversion made for another mark may not be).
+   */
+  function bestFor(key: string, record: OriginalRecord, capabilities: Capabilities, originalAllowed: boolean): { slot: string; record: VariantRecord } | undefined {
+    let best: { slot: string; record: VariantRecord } | undefined;
+    for (const kept of store.variantsOf(key)) {
+      if (!isOutcome(kept.slot, kept.record) || !allowedByMark(kept.record.contentType, capabilities, true)) continue;
+      if (originalAllowed && kept.record.size >= record.size) continue;
+      if (!best || kept.record.size < best.record.size) best = kept;
+    }
+    return best;
+  }
+
+  /** The queue's key of an experiment on an original: one job whatever mark asked for it. */
+  const jobKey = (key: string, name: string) => `${key}\u0000${name}`;
+
+  /**
+   * Queues the next experiment of the mark's plan that is not done, queued or running (here, or in a cluster
+   * under another instance's lease), if any remains. Returns whether all have run (the mark's response is final).
    */
   async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<boolean> {
     if (!record.facts) return true;
-    const done = doneFor(key, mark, record);
+    const done = doneFor(key, record);
     const remaining = planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
     if (remaining.length === 0) return true;
-    const elsewhere = await shared?.leasedElsewhere(record.digest, mark, remaining);
-    const next = remaining.find((name) => !elsewhere?.has(name));
+    const elsewhere = await shared?.leasedElsewhere(record.digest, remaining);
+    const open = remaining.filter((name) => !elsewhere?.has(name));
+    // Each request starts at most one experiment: the first its plan needs that nobody works on yet, else it
+    // raises the priority of the first already waiting.
+    const next = open.find((name) => !queue.has(jobKey(key, name))) ?? open[0];
     if (next) {
       // Busy here: offered to the cluster as well, so that an idle instance can take it (work stealing).
       if (shared && queue.running >= queue.concurrency) shared.offer({ key, mark, experiment: next, originalDigest: record.digest }, requests).catch(logFailure(logger, 'cluster: offering an experiment'));
-      queue.offer(`${key}\u0000${mark}`, requests, () => runExperiment(key, mark, record, next));
+      queue.offer(jobKey(key, next), requests, () => runExperiment(key, mark, record, next));
     }
     return false;
   }
 
   /**
-   * In a cluster: takes what other instances found for (original, mark). Their best variant, if it beats this
-   * instance's, once its bytes match its digest. The experiments they ran, except the best's while its result is
-   * not here (its bytes expired, were evicted or were too large to publish): this instance then runs that one
-   * itself, rather than call the original final.
+   * In a cluster: takes what other instances found for the original. Their outcomes that are not here yet, once
+   * their bytes match their digests; the experiments they ran, except one whose outcome could not be taken (its
+   * bytes expired, were evicted or were too large to publish): this instance then runs that one itself, rather
+   * than call a mark final without it.
    */
-  async function adoptFromCluster(key: string, mark: string, record: OriginalRecord, view: ClusterView): Promise<void> {
-    const { best } = view;
+  async function adoptFromCluster(key: string, record: OriginalRecord, view: ClusterView): Promise<void> {
     if (view.damaged) {
-      metrics.clusterEvents.inc({ event: 'refused' });
-      logger.warn({ image: key, mark }, 'cluster: best variant facts in Redis are damaged, deleted and not used');
+      metrics.clusterEvents.inc({ event: 'refused' }, view.damaged);
+      logger.warn({ image: key, damaged: view.damaged }, 'cluster: outcome facts in Redis are damaged, deleted and not used');
     }
-    const beatsHere = () => best !== undefined && best.size < (store.getVariantRecord(key, mark)?.size ?? record.size);
-    if (best && beatsHere()) await adoptBest(key, mark, record, best);
-    const missing = beatsHere() ? best?.experiment : undefined;
-    const local = doneFor(key, mark, record);
-    const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && name !== missing);
-    if (adopted.length > 0) await store.putProgress(key, mark, { originalDigest: record.digest, done: [...local, ...adopted] });
+    const missing = new Set<string>();
+    for (const outcome of view.outcomes) {
+      if (store.getVariantRecord(key, outcome.experiment)?.digest === outcome.digest) continue;
+      if (!(await adoptOutcome(key, record, outcome))) missing.add(outcome.experiment);
+    }
+    const local = doneFor(key, record);
+    const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && !missing.has(name));
+    if (adopted.length > 0) await store.putProgress(key, progressWith(key, record, adopted));
   }
 
-  /** Keeps the cluster's best variant in the local store if its published bytes are what its facts say. */
-  async function adoptBest(key: string, mark: string, record: OriginalRecord, best: VariantRecord): Promise<void> {
-    // What the mark allows, and of this very original: whoever can write to Redis must not decide a format.
-    const capabilities = capabilitiesOfMark(mark);
-    if (best.originalDigest !== record.digest || !capabilities || !allowedByMark(best.contentType, capabilities, true)) {
+  /**
+   * Keeps another instance's outcome in the local store if its published bytes are what its facts say, of this
+   * very original and settings, and in the format its experiment makes: whoever can write to Redis must not decide
+   * a format. Whether it could.
+   */
+  async function adoptOutcome(key: string, record: OriginalRecord, outcome: VariantRecord): Promise<boolean> {
+    if (outcome.originalDigest !== record.digest || outcome.settings !== settingsKey) {
       metrics.clusterEvents.inc({ event: 'refused' });
-      logger.warn({ image: key, mark, contentType: best.contentType }, 'cluster: published variant is of another original or in a format its mark does not allow, not used');
-      return;
+      logger.warn({ image: key, experiment: outcome.experiment }, 'cluster: published outcome is of another original or other settings, not used');
+      return false;
     }
-    const bytes = await shared?.bytes(best.digest);
-    if (!bytes) return;
-    if (sha256(bytes) !== best.digest || bytes.length !== best.size || (best.contentEncoding === 'gzip' && !gunzips(bytes)) || !allowedByMark(bytesType(best, bytes), capabilities, true)) {
+    const bytes = await shared?.bytes(outcome.digest);
+    if (!bytes) return false;
+    if (sha256(bytes) !== outcome.digest || bytes.length !== outcome.size || (outcome.contentEncoding === 'gzip' && !gunzips(bytes)) || bytesType(outcome, bytes) !== outcome.contentType) {
       metrics.clusterEvents.inc({ event: 'refused' });
-      logger.warn({ image: key, mark, digest: best.digest }, 'cluster: published variant does not match its facts, not used');
-      return;
+      logger.warn({ image: key, experiment: outcome.experiment, digest: outcome.digest }, 'cluster: published outcome does not match its facts, not used');
+      return false;
     }
-    await store.putVariant(key, mark, best, bytes);
+    if (!(await store.putVariant(key, outcome.experiment, outcome, bytes))) return false;
     metrics.clusterEvents.inc({ event: 'adopted' });
+    return true;
   }
 
   /**
    * Runs one experiment; in a cluster, under a lease that lapses if this instance dies (another then runs it),
-   * and shares what came out: the experiment as done, the variant if it is the cluster's best.
+   * and shares what came out: the experiment as done, its outcome.
    */
   async function runExperiment(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<void> {
     if (!shared) return experiment(key, mark, record, name);
     const leaseMs = parts.leaseMs ?? 10_000;
-    const taken = await shared.lease(record.digest, mark, name, leaseMs);
+    const taken = await shared.lease(record.digest, name, leaseMs);
     if (taken === false) {
       metrics.clusterEvents.inc({ event: 'left-to-another-instance' });
       return;
@@ -352,23 +397,23 @@ export function createImageRoute(parts: ImageRouteParts) {
     shared.withdraw({ key, mark, experiment: name, originalDigest: record.digest }).catch(logFailure(logger, 'cluster: withdrawing an offer'));
     let lost = false;
     const renewal = setInterval(() => {
-      shared.renew(record.digest, mark, name, leaseMs).then((held) => {
+      shared.renew(record.digest, name, leaseMs).then((held) => {
         if (held !== false || lost) return;
         lost = true;
         metrics.clusterEvents.inc({ event: 'lease-lost' });
-        logger.warn({ image: key, mark, experiment: name }, 'cluster: lease lost while the experiment ran (Redis slow or away longer than the lease); another instance may run it too');
+        logger.warn({ image: key, experiment: name }, 'cluster: lease lost while the experiment ran (Redis slow or away longer than the lease); another instance may run it too');
       }, logFailure(logger, 'cluster: renewing a lease'));
     }, leaseMs / 3);
     logger.info({ image: key, mark, experiment: name, instance: shared.instance }, 'experiment started under a cluster lease');
     try {
       // Done elsewhere since it was queued: nothing to run.
-      const view = await shared.look(record.digest, mark);
-      if (view) await adoptFromCluster(key, mark, record, view);
-      if (doneFor(key, mark, record).includes(name)) return;
+      const view = await shared.look(record.digest, [name]);
+      if (view) await adoptFromCluster(key, record, view);
+      if (doneFor(key, record).includes(name)) return;
       await experiment(key, mark, record, name);
     } finally {
       clearInterval(renewal);
-      await shared.release(record.digest, mark, name);
+      await shared.release(record.digest, name);
       // Once the queue has freed this slot (it does after this promise settles).
       setImmediate(() => {
         steal().catch(logFailure(logger, 'cluster: taking an offered experiment'));
@@ -392,7 +437,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       if (!job || !source || !Object.hasOwn(EXPERIMENTS, job.experiment)) return;
       const found = await original(undefined, source);
       if ('response' in found) discard(found.response);
-      if (!('record' in found) || found.record.digest !== job.originalDigest || doneFor(job.key, job.mark, found.record).includes(job.experiment)) return;
+      if (!('record' in found) || found.record.digest !== job.originalDigest || doneFor(job.key, found.record).includes(job.experiment)) return;
       // Only work the mark's own plan has: an offer naming another experiment (a format the mark does not allow) is refused.
       const capabilities = capabilitiesOfMark(job.mark);
       if (!capabilities || !found.record.facts || !planForFacts(found.record.facts, capabilities, settings).includes(job.experiment as ExperimentName)) {
@@ -400,7 +445,7 @@ export function createImageRoute(parts: ImageRouteParts) {
         return;
       }
       metrics.clusterEvents.inc({ event: 'taken-from-another-instance' });
-      queue.offer(`${job.key}\u0000${job.mark}`, 0, () => runExperiment(job.key, job.mark, found.record, job.experiment as ExperimentName));
+      queue.offer(jobKey(job.key, job.experiment), 0, () => runExperiment(job.key, job.mark, found.record, job.experiment as ExperimentName));
     } catch (err) {
       // The origin failed or hung for the original: its maker still has the job in its own queue.
       logger.warn({ error: (err as Error).message }, 'cluster: could not take an offered experiment');
@@ -412,13 +457,17 @@ export function createImageRoute(parts: ImageRouteParts) {
     steal().catch(logFailure(logger, 'cluster: taking an offered experiment'));
   });
 
+  /**
+   * Runs one experiment on an original and keeps what came out for every mark: its outcome when it is acceptable
+   * and smaller than the original (SPEC §6), and the experiment as done.
+   */
   async function experiment(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<void> {
     // Read now, not when queued: a queue of thousands of jobs holds no image bytes.
     const bytes = await store.getOriginalBytes(record);
     if (!bytes) return;
     const outcome = await pool.run(name, bytes, settings, limits);
     // Stopped, not failed: the experiment runs again after a restart. (One whose process crashed is recorded as
-    // rejected below, and not tried again for this mark: an image that crashes a decoder crashes it every time.)
+    // rejected below, and not tried again: an image that crashes a decoder crashes it every time.)
     if (!outcome.ok && outcome.reason === 'shutting down') return;
     if (!outcome.ok && outcome.unusable) {
       // Broken in a way only decoding shows (corrupt data, tables): passed through as it is from now on, saying why.
@@ -428,35 +477,35 @@ export function createImageRoute(parts: ImageRouteParts) {
       if (current?.digest === record.digest) await store.touchOriginal({ ...current, skip: outcome.reason });
       return;
     }
-    const currentSize = store.getVariantRecord(key, mark)?.size ?? record.size;
-    if (outcome.ok && wireSize(outcome.variant) < currentSize) {
-      const { record: variantRecord, bytes: stored } = storedVariant(record, outcome.variant);
-      await store.putVariant(key, mark, variantRecord, stored);
-      if (await shared?.publish(mark, variantRecord, stored)) metrics.clusterEvents.inc({ event: 'published' });
+    const kept = outcome.ok && wireSize(outcome.variant) < record.size;
+    if (outcome.ok && kept) {
+      const made = storedVariant(record, outcome.variant, settingsKey);
+      await store.putVariant(key, name, made.record, made.bytes);
+      if (await shared?.publish(made.record, made.bytes)) metrics.clusterEvents.inc({ event: 'published' });
     }
     // Read again: what other instances did meanwhile may have been merged in.
-    await store.putProgress(key, mark, { originalDigest: record.digest, done: [...new Set([...doneFor(key, mark, record), name])] });
-    await shared?.markDone(record.digest, mark, name);
+    await store.putProgress(key, progressWith(key, record, [name], mark));
+    await shared?.markDone(record.digest, name);
     metrics.experimentDuration.observe({ experiment: name }, outcome.ms / 1000);
-    metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : wireSize(outcome.variant) < currentSize ? 'won' : 'kept-previous' });
+    metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : kept ? 'kept' : 'not-smaller' });
     observe();
     logger.info(
-      { image: key, mark, experiment: name, outcome: outcome.ok ? 'ok' : 'rejected', reason: outcome.ok ? undefined : outcome.reason, before: currentSize, after: outcome.ok ? wireSize(outcome.variant) : undefined, dssim: outcome.ok ? outcome.variant.dssim : undefined, ms: outcome.ms },
+      { image: key, experiment: name, outcome: outcome.ok ? 'ok' : 'rejected', reason: outcome.ok ? undefined : outcome.reason, before: record.size, after: outcome.ok ? wireSize(outcome.variant) : undefined, dssim: outcome.ok ? outcome.variant.dssim : undefined, ms: outcome.ms },
       'experiment',
     );
   }
 
-  /** Conversions to a format every client decodes, being made now (one per original and mark). */
+  /** Conversions to a format every client decodes, being made now (one per original). */
   const converting = new Map<string, Promise<StoredVariant | undefined>>();
 
   /**
    * An original the origin has only as WebP or AVIF, for a mark that allows neither: converted once to PNG (with
-   * alpha) or JPEG (under the same DSSIM target) and kept as that mark's variant, so the promise of the mark holds
-   * even then. An animation, or a conversion that fails, is not: `undefined`.
+   * alpha) or JPEG (under the same DSSIM target) and kept as an outcome every mark may be served, so the promise
+   * of the mark holds even then. An animation, or a conversion that fails, is not: `undefined`.
    */
-  function decodableVariant(key: string, mark: string, record: OriginalRecord, bytes: Buffer): Promise<StoredVariant | undefined> {
+  function decodableVariant(key: string, record: OriginalRecord, bytes: Buffer): Promise<StoredVariant | undefined> {
     if (!record.facts || record.facts.frames > 1) return Promise.resolve(undefined);
-    const tag = `${key}\u0000${mark}\u0000${record.digest}`;
+    const tag = `${key}\u0000${record.digest}`;
     let pending = converting.get(tag);
     if (!pending) {
       const format = record.facts.hasAlpha ? 'png' : 'jpeg';
@@ -464,9 +513,9 @@ export function createImageRoute(parts: ImageRouteParts) {
         .run('transform', bytes, { ...settings, transform: { format, dpr: 1, algorithm: 'auto' } }, limits, true)
         .then(async (outcome) => {
           if (!outcome.ok) return undefined;
-          const made = storedVariant(record, outcome.variant);
-          await store.putVariant(key, mark, made.record, made.bytes);
-          return store.getVariant(key, mark);
+          const made = storedVariant(record, outcome.variant, settingsKey);
+          await store.putVariant(key, CONVERTED_SLOT, made.record, made.bytes);
+          return (await store.getVariant(key, CONVERTED_SLOT)) ?? made;
         })
         .finally(() => converting.delete(tag));
       converting.set(tag, pending);
@@ -521,8 +570,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     const { record, bytes } = found;
     const key = found.source.key;
     const localCount = (await store.countRequest(key)).count;
-    const view = await shared?.look(record.digest, marked.mark, key);
-    if (view) await adoptFromCluster(key, marked.mark, record, view);
+    const plan = record.facts && !record.skip ? planForFacts(record.facts, marked.capabilities, settings) : [];
+    const view = await shared?.look(record.digest, plan, key);
+    if (view) await adoptFromCluster(key, record, view);
     // In a cluster the queue is ordered by the cluster's counts; the local one stands in without Redis.
     const requests = view?.requests ?? localCount;
     // A mark is a promise (SPEC §5.5): an original in a format it does not allow is the origin's to answer, to
@@ -535,16 +585,16 @@ export function createImageRoute(parts: ImageRouteParts) {
     };
     if (record.skip) return originalAllowed ? answerOriginal(req, res, record, found.lent, record.skip) : forward(`${record.skip}; in a format the mark does not allow: the origin answers`);
     const final = store.writable && (await scheduleNext(key, marked.mark, marked.capabilities, record, requests));
-    const variantSize = store.getVariantRecord(key, marked.mark)?.size ?? 0;
+    const best = bestFor(key, record, marked.capabilities, originalAllowed);
     // Without room for the variant's bytes too, the original (already held) is what this client gets.
-    const lentVariant = variantSize > 0 && found.hold.grow(variantSize) ? await store.lendVariant(key, marked.mark) : undefined;
+    const lentVariant = best && found.hold.grow(best.record.size) ? await store.lendVariant(key, best.slot) : undefined;
     if (lentVariant) found.alsoLent(lentVariant.lent);
     const stored = lentVariant && { record: lentVariant.record, bytes: lentVariant.lent.bytes };
     let variant = stored && promised(bytesType(stored.record, stored.bytes), true) ? stored : undefined;
     if (stored && !variant) requestLogger(logger, req).warn({ image: key, mark: marked.mark, contentType: stored.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
     if (!variant && !originalAllowed) {
       const own = await found.owned();
-      const converted = own && (await settledWithin(decodableVariant(key, marked.mark, record, own), CONVERSION_WAIT_MS, 'late' as const));
+      const converted = own && (await settledWithin(decodableVariant(key, record, own), CONVERSION_WAIT_MS, 'late' as const));
       if (converted === 'late') return forward('original in a format the mark does not allow, its conversion not ready in time');
       variant = converted;
       if (!variant) return forward('original in a format the mark does not allow, and not convertible now');

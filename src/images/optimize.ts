@@ -22,23 +22,38 @@ export interface Optimized {
  * request; this runs them all, for the command line and tests.
  */
 export async function optimizeAll(original: Original, mark: Capabilities, settings: EngineSettings): Promise<Optimized> {
-  const plan = planFor({ type: original.facts.type, frames: original.facts.frames, transparent: original.transparent }, mark, settings);
-  let best: Variant | undefined;
-  let bestSize = original.bytes.length;
-  const records: ExperimentRecord[] = [];
-  for (const name of plan) {
-    let outcome: ExperimentOutcome;
-    try {
-      outcome = await EXPERIMENTS[name].run(original, settings);
-    } catch (err) {
-      outcome = { ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 };
-    }
-    const won = outcome.ok && wireSize(outcome.variant) < bestSize;
-    if (won && outcome.ok) {
-      best = outcome.variant;
-      bestSize = wireSize(outcome.variant);
-    }
-    records.push({ experiment: name, outcome, won });
+  return (await optimizeForMarks(original, [mark], settings))[0]!;
+}
+
+/**
+ * The same for several marks at once, as the proxy shares outcomes between them (SPEC §6: an outcome belongs to the
+ * image): each experiment any of their plans has runs once, and each mark gets the smallest of its plan's.
+ */
+export async function optimizeForMarks(original: Original, marks: readonly Capabilities[], settings: EngineSettings): Promise<Optimized[]> {
+  const input = { type: original.facts.type, frames: original.facts.frames, transparent: original.transparent };
+  const plans = marks.map((mark) => planFor(input, mark, settings));
+  const outcomes = new Map<ExperimentName, ExperimentOutcome>();
+  for (const name of new Set(plans.flat())) outcomes.set(name, await runExperiment(name, original, settings));
+  return plans.map((plan) => {
+    let best: Variant | undefined;
+    let bestSize = original.bytes.length;
+    const records = plan.map((name): ExperimentRecord => {
+      const outcome = outcomes.get(name)!;
+      const won = outcome.ok && wireSize(outcome.variant) < bestSize;
+      if (won && outcome.ok) {
+        best = outcome.variant;
+        bestSize = wireSize(outcome.variant);
+      }
+      return { experiment: name, outcome, won };
+    });
+    return { best, records };
+  });
+}
+
+async function runExperiment(name: ExperimentName, original: Original, settings: EngineSettings): Promise<ExperimentOutcome> {
+  try {
+    return await EXPERIMENTS[name].run(original, settings);
+  } catch (err) {
+    return { ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 };
   }
-  return { best, records };
 }

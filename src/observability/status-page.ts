@@ -66,13 +66,13 @@ const RASTER = new Set(['jpeg', 'png', 'gif', 'webp', 'avif']);
 function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
   const states = table(Object.entries(images.states).map(([k, v]): [string, string] => [k, String(v)]));
   const reasons = Object.entries(images.skipReasons);
-  const thumb = (url: string, which: string, mark = '') =>
-    `<img src="/image?url=${encodeURIComponent(url)}&amp;which=${which}${mark ? `&amp;mark=${encodeURIComponent(mark)}` : ''}" class="thumb" alt="">`;
+  const thumb = (url: string, which: string, variant = '') =>
+    `<img src="/image?url=${encodeURIComponent(url)}&amp;which=${which}${variant ? `&amp;variant=${encodeURIComponent(variant)}` : ''}" class="thumb" alt="">`;
   const rows = images.top
     .map((image) => {
       const best = image.best;
       const saving = best ? `${((100 * (image.originalBytes - best.bytes)) / image.originalBytes).toFixed(0)}%` : '';
-      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${RASTER.has(image.type) ? `${thumb(image.url, 'original')}<br>` : ''}<small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.mark)}<br><small>${escape(best.experiment === best.format ? best.format : `${best.experiment} → ${best.format}`)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
+      return `<tr><td>${escape(image.url)}<br><small>${image.requests} requests · ${escape(image.state)}</small></td><td>${RASTER.has(image.type) ? `${thumb(image.url, 'original')}<br>` : ''}<small>${escape(image.type)} ${kb(image.originalBytes)}</small></td><td>${best ? `${thumb(image.url, 'best', best.variant)}<br><small>${escape(best.experiment === best.format ? best.format : `${best.experiment} → ${best.format}`)}${best.quality === undefined ? '' : ` q${best.quality}`} · DSSIM ${best.dssim.toFixed(5)} · ${kb(best.bytes)} (−${saving})</small>` : '<small>no better version yet</small>'}</td></tr>`;
     })
     .join('');
   return `<h2>Images by state</h2>${states}${reasons.length ? `<p>Skipped: ${reasons.map(([k, v]) => `${escape(k)} ${v}`).join(', ')}</p>` : ''}

@@ -9,7 +9,7 @@ interface Waiting {
 }
 
 /**
- * The traffic-aware queue of SPEC §6: one job per (original, mark), ordered by how often the image is requested
+ * The traffic-aware queue of SPEC §6: one job per key (an experiment on an original), ordered by how often the image is requested
  * (most-requested first; first come first among equals), at most `concurrency` running, never the same key twice
  * at once, and bounded: when full, the least requested job gives way (or the new one is refused if it is that).
  * Serving never waits for it: `offer` returns at once.
@@ -32,6 +32,11 @@ export class ExperimentQueue {
 
   get running(): number {
     return this.active.size;
+  }
+
+  /** Whether a job of this key waits or runs. */
+  has(key: string): boolean {
+    return this.waiting.has(key) || this.active.has(key);
   }
 
   /** False once closed (shutdown): offers are refused. */

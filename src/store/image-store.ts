@@ -59,12 +59,19 @@ interface InPlaceReads {
 /** How many verified (key, digest) pairs are remembered: far more than a store holds large bodies. */
 const MAX_VERIFIED = 100_000;
 
-/** Keys of (original, mark): the URL, a separator no URL contains, the mark. */
-const markKey = (url: string, mark: string) => `${url}\u0000${mark}`;
-const markPrefix = (url: string) => `${url}\u0000`;
-/** Where bytes live: per original and per (original, mark), never shared, so dropping one never hurts another. */
+/** Keys of (original, slot): the URL, a separator no URL contains, the slot (see `VariantRecord`). */
+const slotKey = (url: string, slot: string) => `${url}\u0000${slot}`;
+const slotPrefix = (url: string) => `${url}\u0000`;
+/** An original's progress record: one per original, in the range of its slots. */
+const progressKey = (url: string) => slotKey(url, '');
+/** Where bytes live: per original and per (original, slot), never shared, so dropping one never hurts another. */
 const originalBytesKey = (url: string) => `o\u0000${url}`;
-const variantBytesKey = (url: string, mark: string) => `v\u0000${url}\u0000${mark}`;
+const variantBytesKey = (url: string, slot: string) => `v\u0000${url}\u0000${slot}`;
+/**
+ * The shape of variant and progress records. 2: outcomes per (original, experiment), shared by every mark (issue
+ * 17); before, a best variant and a progress per (original, mark), dropped at open (the store is a cache).
+ */
+const RECORDS_VERSION = 2;
 /**
  * The two segments of the eviction order (a segmented LRU, as S3-FIFO and W-TinyLFU keep new entries apart): an
  * original enters on probation and moves to the main segment on its second request. Probation is evicted first
@@ -121,8 +128,8 @@ export interface StoreOptions {
 }
 
 /**
- * The LMDB store of SPEC §8: originals (records and bytes), the best variant per (original, mark), experiment
- * progress and request counts. Bytes are stored by digest and checked against it before they are handed out, so
+ * The LMDB store of SPEC §8: originals (records and bytes), variants in slots per original (each experiment's
+ * outcome, shared by every mark; conversions; image-API transforms), experiment progress and request counts. Bytes are stored by digest and checked against it before they are handed out, so
  * a crash at any moment can cost a variant, never serve a wrong one. Bounded by `maxBytes`: originals go, with
  * everything that belongs to them, in the segmented order below (probation first, then the least requested of
  * the least recent).
@@ -176,6 +183,7 @@ export class ImageStore {
       this.bytes = root.openDB({ name: 'bytes', encoding: 'binary' });
       this.meta = root.openDB({ name: 'meta' });
       this.upgradeRecency();
+      this.upgradeRecords();
       this.removeOrphanBytes();
     } catch (err) {
       // A store half opened is closed again: the next attempt starts clean.
@@ -199,6 +207,20 @@ export class ImageStore {
         if (requests) this.recency.putSync(recencyKey('p', requests.lastRequested, url), url);
       }
       this.meta.putSync('recency-version', 2);
+    });
+  }
+
+  /** Variant and progress records of an older shape (see `RECORDS_VERSION`) go, with their bytes; originals stay. */
+  private upgradeRecords(): void {
+    if (this.meta.get('records-version') === RECORDS_VERSION) return;
+    this.root.transactionSync(() => {
+      for (const { key, value } of [...this.variants.getRange({})]) {
+        const [url = '', slot = ''] = key.split('\u0000');
+        this.dropBytes(url, variantBytesKey(url, slot), value.size);
+        this.variants.removeSync(key);
+      }
+      for (const key of [...this.progress.getKeys({})]) this.progress.removeSync(key);
+      this.meta.putSync('records-version', RECORDS_VERSION);
     });
   }
 
@@ -301,32 +323,32 @@ export class ImageStore {
     return (await this.write(() => this.originals.putSync(record.url, record))).ok;
   }
 
-  /** The best variant's record for (original, mark), without reading its bytes. */
-  getVariantRecord(url: string, mark: string): VariantRecord | undefined {
-    const record = this.variants.get(markKey(url, mark));
+  /** The record kept in a slot of the current original, without reading its bytes. */
+  getVariantRecord(url: string, slot: string): VariantRecord | undefined {
+    const record = this.variants.get(slotKey(url, slot));
     if (!record) return undefined;
     const original = this.originals.get(url);
     return original && original.digest === record.originalDigest ? record : undefined;
   }
 
-  async getVariant(url: string, mark: string): Promise<StoredVariant | undefined> {
-    const record = this.getVariantRecord(url, mark);
+  async getVariant(url: string, slot: string): Promise<StoredVariant | undefined> {
+    const record = this.getVariantRecord(url, slot);
     if (!record) return undefined;
-    const bytes = await this.copied(this.lend(variantBytesKey(url, mark), record.digest));
+    const bytes = await this.copied(this.lend(variantBytesKey(url, slot), record.digest));
     return bytes ? { record, bytes } : undefined;
   }
 
-  /** The best variant for (original, mark), its bytes lent for one response (see `LentBytes`). */
-  async lendVariant(url: string, mark: string): Promise<LentVariant | undefined> {
-    const record = this.getVariantRecord(url, mark);
+  /** The variant in a slot, its bytes lent for one response (see `LentBytes`). */
+  async lendVariant(url: string, slot: string): Promise<LentVariant | undefined> {
+    const record = this.getVariantRecord(url, slot);
     if (!record) return undefined;
-    const lent = await this.lend(variantBytesKey(url, mark), record.digest);
+    const lent = await this.lend(variantBytesKey(url, slot), record.digest);
     return lent ? { record, lent } : undefined;
   }
 
-  /** Keeps a new best variant, replacing the previous one (whose bytes go); false when it could not be written. */
-  async putVariant(url: string, mark: string, record: VariantRecord, bytes: Buffer): Promise<boolean> {
-    const bytesKey = variantBytesKey(url, mark);
+  /** Keeps a variant in a slot, replacing what it held (whose bytes go); false when it could not be written. */
+  async putVariant(url: string, slot: string, record: VariantRecord, bytes: Buffer): Promise<boolean> {
+    const bytesKey = variantBytesKey(url, slot);
     const staged = await this.stage(bytesKey, bytes);
     if (staged === false) return false;
     const written = await this.write(() => {
@@ -336,7 +358,7 @@ export class ImageStore {
         if (staged) this.bytes.removeSync(bytesKey);
         return;
       }
-      const key = markKey(url, mark);
+      const key = slotKey(url, slot);
       const previous = this.variants.get(key);
       if (staged) {
         this.accountBytes(url, bytesKey, staged.previous, bytes.length);
@@ -351,12 +373,12 @@ export class ImageStore {
     return true;
   }
 
-  getProgress(url: string, mark: string): ProgressRecord | undefined {
-    return this.progress.get(markKey(url, mark));
+  getProgress(url: string): ProgressRecord | undefined {
+    return this.progress.get(progressKey(url));
   }
 
-  async putProgress(url: string, mark: string, record: ProgressRecord): Promise<boolean> {
-    return (await this.write(() => this.progress.putSync(markKey(url, mark), record))).ok;
+  async putProgress(url: string, record: ProgressRecord): Promise<boolean> {
+    return (await this.write(() => this.progress.putSync(progressKey(url), record))).ok;
   }
 
   getRequests(url: string): RequestRecord | undefined {
@@ -394,13 +416,16 @@ export class ImageStore {
     return all.sort((a, b) => b.requests.count - a.requests.count).slice(0, limit);
   }
 
-  /** Every mark's best variant and progress for an original. */
-  marksOf(url: string): { mark: string; variant: VariantRecord | undefined; progress: ProgressRecord | undefined }[] {
-    const marks = new Set<string>();
-    const range = { start: markPrefix(url), end: `${url}\u0001` };
-    for (const key of this.variants.getKeys(range)) marks.add(key.slice(markPrefix(url).length));
-    for (const key of this.progress.getKeys(range)) marks.add(key.slice(markPrefix(url).length));
-    return [...marks].map((mark) => ({ mark, variant: this.variants.get(markKey(url, mark)), progress: this.progress.get(markKey(url, mark)) }));
+  /** Every variant kept for the current original (one range read: the hot path of a marked image). */
+  variantsOf(url: string): { slot: string; record: VariantRecord }[] {
+    const original = this.originals.get(url);
+    if (!original) return [];
+    const prefix = slotPrefix(url);
+    const found: { slot: string; record: VariantRecord }[] = [];
+    for (const { key, value } of this.variants.getRange({ start: prefix, end: `${url}\u0001` })) {
+      if (value.originalDigest === original.digest) found.push({ slot: key.slice(prefix.length), record: value });
+    }
+    return found;
   }
 
   /** Every stored original (for the status page's counts). */
@@ -538,8 +563,8 @@ export class ImageStore {
   /** At open: bytes without a record (a crash between a staged write and its transaction) are removed. */
   private removeOrphanBytes(): void {
     const orphans = [...this.bytes.getKeys()].filter((key) => {
-      const [kind, url = '', mark] = key.split('\u0000');
-      return kind === 'o' ? !this.originals.doesExist(url) : !this.variants.doesExist(markKey(url, mark ?? ''));
+      const [kind, url = '', slot] = key.split('\u0000');
+      return kind === 'o' ? !this.originals.doesExist(url) : !this.variants.doesExist(slotKey(url, slot ?? ''));
     });
     if (orphans.length === 0) return;
     try {
@@ -574,11 +599,11 @@ export class ImageStore {
   /** Inside a transaction: removes an original's variants and progress (and their bytes). */
   private forgetDerived(url: string, original: OriginalRecord, newBytesStaged = false): void {
     if (!newBytesStaged) this.dropBytes(url, originalBytesKey(url), original.size);
-    const range = { start: markPrefix(url), end: `${url}\u0001` };
+    const range = { start: slotPrefix(url), end: `${url}\u0001` };
     // Keys collected first: nothing is removed under a running range read.
     for (const { key, value } of [...this.variants.getRange(range)]) {
-      const mark = key.slice(markPrefix(url).length);
-      this.dropBytes(url, variantBytesKey(url, mark), value.size);
+      const slot = key.slice(slotPrefix(url).length);
+      this.dropBytes(url, variantBytesKey(url, slot), value.size);
       this.variants.removeSync(key);
     }
     for (const key of [...this.progress.getKeys(range)]) this.progress.removeSync(key);

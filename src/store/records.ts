@@ -19,9 +19,15 @@ export interface OriginalRecord {
   readonly facts?: { readonly type: 'jpeg' | 'png' | 'gif' | 'webp' | 'avif'; readonly width: number; readonly height: number; readonly frames: number; readonly hasAlpha: boolean };
 }
 
-/** The best variant found so far for (original, mark). */
+/**
+ * A version of an original the store keeps under a slot: an experiment's outcome (slot: the experiment's name;
+ * every mark that allows its format may be served it), a conversion for marks that allow none of the original's
+ * format, or an image-API transform (slot: its canonical options).
+ */
 export interface VariantRecord {
   readonly originalDigest: string;
+  /** The engine settings it was made under (their digest): an outcome of other settings is not reused. */
+  readonly settings?: string;
   /** sha256 of the variant's bytes (hex), checked before every use. */
   readonly digest: string;
   readonly size: number;
@@ -39,10 +45,13 @@ export interface VariantRecord {
   readonly createdAt: number;
 }
 
-/** Which experiments have run for (original, mark). */
+/** Which experiments have run on an original (by its digest), under which engine settings. */
 export interface ProgressRecord {
   readonly originalDigest: string;
+  readonly settings: string;
   readonly done: readonly string[];
+  /** The marks whose requests started them (the status page's "final": some mark's whole plan done). */
+  readonly marks?: readonly string[];
 }
 
 /** How often and how lately an original was asked for: the experiment queue's order and the eviction order. */

@@ -70,8 +70,8 @@ describe('<cluster>: lost or damaged state in Redis', () => {
     assert.equal((await get(a, '/damaged.jpg?m=ic')).headers['cache-control'], FINAL);
     // Keys of images are by the original's digest.
     const digest = createHash('sha256').update(images['/damaged.jpg']!).digest('hex');
-    const [best] = await client.keys(`sp:v1:*:best:${digest}*`);
-    const [progress] = await client.keys(`sp:v1:*:progress:${digest}*`);
+    const [best] = await client.keys(`sp:v2:*:outcome:${digest}*`);
+    const [progress] = await client.keys(`sp:v2:*:progress:${digest}*`);
     assert.ok(best && progress);
     const facts = JSON.parse((await client.get(best))!) as Record<string, unknown>;
     // Facts that point at a page, and progress of the wrong type.
@@ -99,7 +99,7 @@ describe('<cluster>: lost or damaged state in Redis', () => {
     await idle();
     assert.equal((await get(a, '/standin.jpg?m=ic')).headers['cache-control'], FINAL);
     const digest = createHash('sha256').update(images['/standin.jpg']!).digest('hex');
-    const [best] = await client.keys(`sp:v1:*:best:${digest}*`);
+    const [best] = await client.keys(`sp:v2:*:outcome:${digest}*`);
     assert.ok(best);
     // A stand-in record: a WebP, much smaller, its bytes published and matching their digest — for mark `ic`.
     const webp = await sharp(images['/standin.jpg']).webp({ quality: 30 }).toBuffer();

@@ -33,7 +33,7 @@ describe('<cluster>: the queue of offered experiments', () => {
 
   it('wakes idle instances once per job, not at every offer of it', async () => {
     const shared = new SharedImages(link, { namespace: 'wake', maxOffered: 3 });
-    const channel = 'sp:v1:wake:offered';
+    const channel = 'sp:v2:wake:offered';
     const listener = new Redis(redis.url);
     const messages: string[] = [];
     const ended = new Promise<void>((resolve) =>

@@ -42,7 +42,7 @@ interface InPageCanvas {
 }
 
 interface StatusApi {
-  readonly store: { readonly top: readonly { readonly url: string; readonly state: string; readonly best?: { readonly experiment: string; readonly mark: string } }[] };
+  readonly store: { readonly top: readonly { readonly url: string; readonly state: string; readonly best?: { readonly experiment: string; readonly variant: string } }[] };
 }
 
 describe('the admin listener in a real browser', () => {
@@ -95,7 +95,7 @@ describe('the admin listener in a real browser', () => {
     it(`opening the stored ${file} runs none of its script`, async () => {
       const direct = await open(new URL(file, origin.url));
       assert.deepEqual([direct.title, direct.hits], ['ran', 1], 'straight from the origin the script runs: the marker works');
-      for (const query of ['', '&which=original', '&which=best&mark=ic']) {
+      for (const query of ['', '&which=original', '&which=best&variant=jpeg']) {
         const url = new URL(`image?url=${encodeURIComponent(file)}${query}`, admin);
         const opened = await open(url);
         assert.notEqual(opened.title, 'ran', url.href);
@@ -115,7 +115,7 @@ describe('the admin listener in a real browser', () => {
     };
     tab.on('console', listener);
     try {
-      const url = new URL(`image?url=%2Fcutout.png&which=best&mark=${encodeURIComponent(zorro.mark)}`, admin);
+      const url = new URL(`image?url=%2Fcutout.png&which=best&variant=${encodeURIComponent(zorro.variant)}`, admin);
       const opened = await open(url);
       assert.equal(opened.contentType, 'image/svg+xml');
       assert.equal(await tab.evaluate(() => (globalThis as unknown as InPage).origin), 'null', 'sandboxed, an opaque origin');
@@ -148,20 +148,20 @@ describe('the admin listener in a real browser', () => {
     const thumbnails = Object.fromEntries(
       await tab.locator('img.thumb').evaluateAll((imgs) => (imgs as unknown as InPageImage[]).map((img) => [img.getAttribute('src')!, img.naturalWidth] as const)),
     );
-    const thumbnail = (url: string, which: string, mark = '') =>
-      thumbnails[`/image?url=${encodeURIComponent(url)}&which=${which}${mark ? `&mark=${encodeURIComponent(mark)}` : ''}`];
+    const thumbnail = (url: string, which: string, variant = '') =>
+      thumbnails[`/image?url=${encodeURIComponent(url)}&which=${which}${variant ? `&variant=${encodeURIComponent(variant)}` : ''}`];
     const { width } = await sharp(photo).metadata();
-    for (const [url, which, mark] of [
+    for (const [url, which, variant] of [
       ['/photo.jpg', 'original'],
-      ['/photo.jpg', 'best', 'ic,webp'],
+      ['/photo.jpg', 'best', 'webp'],
       ['/cutout.png', 'original'],
-      ['/cutout.png', 'best', zorro.mark],
+      ['/cutout.png', 'best', zorro.variant],
     ] as const) {
-      assert.equal(thumbnail(url, which, mark), width, `${url} ${which}: ${JSON.stringify(thumbnails)}`);
+      assert.equal(thumbnail(url, which, variant), width, `${url} ${which}: ${JSON.stringify(thumbnails)}`);
     }
     assert.equal(thumbnail('/evil.svg', 'original'), undefined, 'an SVG original gets no thumbnail (/image would refuse it)');
     // The ZorroSVG thumbnail draws its inlined JPEG through its inlined mask: opaque photo at the centre of the cutout.
-    const zorroSrc = `/image?url=%2Fcutout.png&which=best&mark=${encodeURIComponent(zorro.mark)}`;
+    const zorroSrc = `/image?url=%2Fcutout.png&which=best&variant=${encodeURIComponent(zorro.variant)}`;
     const centre = await tab.locator(`img.thumb[src="${zorroSrc}"]`).evaluate((node) => {
       const img = node as unknown as InPageImage;
       const canvas = (globalThis as unknown as InPage).document.createElement('canvas');

@@ -16,7 +16,7 @@ const EVIL_SVG = Buffer.from(
 const INERT_CSP = "sandbox; default-src 'none'; img-src data:";
 
 interface StatusApi {
-  readonly store: { readonly top: readonly { readonly url: string; readonly type: string; readonly state: string; readonly best?: { readonly experiment: string; readonly mark: string } }[] };
+  readonly store: { readonly top: readonly { readonly url: string; readonly type: string; readonly state: string; readonly best?: { readonly experiment: string; readonly variant: string } }[] };
 }
 
 describe('what the admin listener serves from the store is inert', () => {
@@ -51,7 +51,7 @@ describe('what the admin listener serves from the store is inert', () => {
   it('keeps the SVG original but never sends its bytes, to GET or HEAD', async () => {
     const stored = (await status()).store.top.find((entry) => entry.url === '/evil.svg');
     assert.equal(stored?.type, 'image/svg+xml', 'the SVG is in the store: a refusal, not an absence');
-    for (const query of ['url=%2Fevil.svg', 'url=%2Fevil.svg&which=original', 'url=%2Fevil.svg&which=best&mark=ic']) {
+    for (const query of ['url=%2Fevil.svg', 'url=%2Fevil.svg&which=original', 'url=%2Fevil.svg&which=best&variant=jpeg']) {
       for (const method of ['GET', 'HEAD']) {
         const res = await image(query, method);
         assert.equal(res.status, 404, `${method} ${query}`);
@@ -70,8 +70,8 @@ describe('what the admin listener serves from the store is inert', () => {
     assert.equal(original.status, 200);
     assert.deepEqual(original.body, photo);
     const best = (await status()).store.top.find((entry) => entry.url === '/photo.jpg')?.best;
-    assert.equal(best?.mark, 'ic,webp');
-    const variant = await image('url=%2Fphoto.jpg&which=best&mark=ic%2Cwebp');
+    assert.equal(best?.variant, 'webp', 'the smallest outcome kept');
+    const variant = await image('url=%2Fphoto.jpg&which=best&variant=webp');
     assert.equal(variant.status, 200);
     assert.ok(variant.body.length < photo.length, 'the variant, not the original');
     const magic = { 'image/jpeg': (b: Buffer) => b[0] === 0xff && b[1] === 0xd8, 'image/webp': (b: Buffer) => b.subarray(8, 12).toString('latin1') === 'WEBP' };
@@ -97,7 +97,7 @@ describe('what the admin listener serves from the store is inert', () => {
   it('serves a ZorroSVG variant the proxy made as gzip-coded SVG, sandboxed', async () => {
     const best = (await status()).store.top.find((entry) => entry.url === '/cutout.png')?.best;
     assert.equal(best?.experiment, 'zorro', 'ZorroSVG is the smallest for ic,zorro');
-    const res = await image(`url=%2Fcutout.png&which=best&mark=${encodeURIComponent(best.mark)}`);
+    const res = await image(`url=%2Fcutout.png&which=best&variant=${encodeURIComponent(best.variant)}`);
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-type'], 'image/svg+xml');
     assert.equal(res.headers['content-encoding'], 'gzip');

@@ -46,7 +46,7 @@ describe('the admin listener', () => {
     assert.equal(sampleValue(text, 'slimproxy_http_requests_total', 'route="health",outcome="2xx"') - sampleValue(before, 'slimproxy_http_requests_total', 'route="health",outcome="2xx"'), 1);
     assert.equal(sampleValue(text, 'slimproxy_image_responses_total', 'outcome="original"'), 1);
     assert.equal(sampleValue(text, 'slimproxy_image_responses_total', 'outcome="variant"'), 1);
-    assert.equal(sampleValue(text, 'slimproxy_experiments_total', 'experiment="jpeg",outcome="won"'), 1);
+    assert.equal(sampleValue(text, 'slimproxy_experiments_total', 'experiment="jpeg",outcome="kept"'), 1);
     assert.ok(sampleValue(text, 'slimproxy_store_bytes') > 0);
     assert.ok(sampleValue(text, 'process_cpu_user_seconds_total') > 0, 'process metrics too');
     assert.ok(sampleValue(text, 'slimproxy_request_duration_seconds_count', 'route="marked"') >= 2);
@@ -60,7 +60,7 @@ describe('the admin listener', () => {
     await fetchRaw(new URL('/a.jpg?m=ic', proxy.url)); // the plan for ic has one experiment: now final
     const api = JSON.parse((await fetchRaw(new URL('api/status', admin))).body.toString()) as {
       images: { bytesSaved: number };
-      store: { states: Record<string, number>; top: { url: string; state: string; best?: { experiment: string; mark: string } }[] };
+      store: { states: Record<string, number>; top: { url: string; state: string; best?: { experiment: string; variant: string } }[] };
     };
     assert.ok(api.images.bytesSaved > 0);
     assert.equal(api.store.states.final, 1);
@@ -69,8 +69,9 @@ describe('the admin listener', () => {
     assert.equal(api.store.top[0]?.best?.experiment, 'jpeg');
     const page = (await fetchRaw(new URL('status', admin))).body.toString();
     assert.match(page, new RegExp(`${(api.images.bytesSaved / 1024).toFixed(1)} KB saved`));
-    assert.match(page, /<img src="\/image\?url=%2Fa\.jpg&amp;which=best&amp;mark=ic"/);
-    const thumbnail = await fetchRaw(new URL('image?url=%2Fa.jpg&which=best&mark=ic', admin));
+    assert.equal(api.store.top[0]?.best?.variant, 'jpeg');
+    assert.match(page, /<img src="\/image\?url=%2Fa\.jpg&amp;which=best&amp;variant=jpeg"/);
+    const thumbnail = await fetchRaw(new URL('image?url=%2Fa.jpg&which=best&variant=jpeg', admin));
     assert.equal(thumbnail.headers['content-type'], 'image/jpeg');
     assert.ok(thumbnail.body.length > 0 && thumbnail.body.length < photo.length);
     assert.doesNotMatch(page, /<(script|link|img)[^>]+(src|href)="https?:/, 'no outside resources');

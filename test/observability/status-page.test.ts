@@ -7,7 +7,7 @@ const snapshot = (history: [number, number][]): StatusSnapshot => ({
   generatedAt: '2026-11-22T05:00:00.000Z',
   uptimeSeconds: 60,
   images: { responses: { variant: 3 }, bytesOriginal: 4096, bytesSent: 1024, bytesSaved: 3072 },
-  experiments: { jpeg: { won: 1 } },
+  experiments: { jpeg: { kept: 1 } },
   queue: { waiting: 0, running: 0 },
   storeBytes: 5000,
   requests: {},

@@ -36,7 +36,7 @@ describe('the image store (LMDB)', () => {
     const variant = Buffer.from('pretend webp bytes');
     await store.putOriginal(originalRecord('/a.jpg', photo), photo);
     await store.putVariant('/a.jpg', 'ic,webp', variantRecord(photo, variant), variant);
-    await store.putProgress('/a.jpg', 'ic,webp', { originalDigest: sha256(photo), done: ['jpeg', 'webp'] });
+    await store.putProgress('/a.jpg', { originalDigest: sha256(photo), settings: 's', done: ['jpeg', 'webp'] });
     await store.countRequest('/a.jpg');
     await store.close();
 
@@ -46,7 +46,7 @@ describe('the image store (LMDB)', () => {
     assert.deepEqual(await reopened.getOriginalBytes(original), photo);
     assert.deepEqual((await reopened.getVariant('/a.jpg', 'ic,webp'))?.bytes, variant);
     assert.equal(await reopened.getVariant('/a.jpg', 'ic'), undefined);
-    assert.deepEqual(reopened.getProgress('/a.jpg', 'ic,webp')?.done, ['jpeg', 'webp']);
+    assert.deepEqual(reopened.getProgress('/a.jpg')?.done, ['jpeg', 'webp']);
     assert.equal(reopened.getRequests('/a.jpg')?.count, 1);
     assert.equal(reopened.size, photo.length + variant.length);
     await reopened.close();
@@ -186,16 +186,50 @@ describe('the image store (LMDB)', () => {
     await reopened.close();
   });
 
+  it('drops variant and progress records of the shape before outcomes per experiment at open, keeping originals (issue 17)', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 100 * 2 ** 20);
+    const variant = Buffer.from('an old best variant for a mark');
+    await store.putOriginal(originalRecord('/d.jpg', photo), photo);
+    await store.putVariant('/d.jpg', 'ic,webp', variantRecord(photo, variant), variant);
+    await store.putProgress('/d.jpg', { originalDigest: sha256(photo), settings: 's', done: ['jpeg'] });
+    await store.close();
+    // As a store written before the records' version existed.
+    const raw = open({ path });
+    raw.openDB({ name: 'meta' }).removeSync('records-version');
+    await raw.close();
+
+    const reopened = new ImageStore(path, 100 * 2 ** 20);
+    assert.deepEqual(reopened.variantsOf('/d.jpg'), []);
+    assert.equal(reopened.getProgress('/d.jpg'), undefined);
+    assert.deepEqual(await reopened.getOriginalBytes(reopened.getOriginal('/d.jpg')!), photo);
+    assert.equal(reopened.size, photo.length, 'the variant bytes went too');
+    await reopened.close();
+  });
+
+  it('lists the variants of the current original, by slot', async () => {
+    const store = new ImageStore(freshPath(), 100 * 2 ** 20);
+    await store.putOriginal(originalRecord('/e.jpg', photo), photo);
+    const [a, b] = [Buffer.from('avif outcome'), Buffer.from('webp outcome!')];
+    await store.putVariant('/e.jpg', 'avif', variantRecord(photo, a), a);
+    await store.putVariant('/e.jpg', 'webp', variantRecord(photo, b), b);
+    assert.deepEqual(store.variantsOf('/e.jpg').map(({ slot, record }) => [slot, record.size]), [['avif', a.length], ['webp', b.length]]);
+    const changed = Buffer.concat([photo, Buffer.from([0])]);
+    await store.putOriginal(originalRecord('/e.jpg', changed, '"2"'), changed);
+    assert.deepEqual(store.variantsOf('/e.jpg'), []);
+    await store.close();
+  });
+
   it('discards the variants of an original that changed', async () => {
     const store = new ImageStore(freshPath(), 100 * 2 ** 20);
     const variant = Buffer.from('old variant');
     await store.putOriginal(originalRecord('/c.jpg', photo), photo);
     await store.putVariant('/c.jpg', 'ic,webp', variantRecord(photo, variant), variant);
-    await store.putProgress('/c.jpg', 'ic,webp', { originalDigest: sha256(photo), done: ['jpeg'] });
+    await store.putProgress('/c.jpg', { originalDigest: sha256(photo), settings: 's', done: ['jpeg'] });
     const changed = Buffer.concat([photo, Buffer.from([0])]);
     await store.putOriginal(originalRecord('/c.jpg', changed, '"2"'), changed);
     assert.equal(await store.getVariant('/c.jpg', 'ic,webp'), undefined);
-    assert.equal(store.getProgress('/c.jpg', 'ic,webp'), undefined);
+    assert.equal(store.getProgress('/c.jpg'), undefined);
     assert.equal(store.size, changed.length);
     // A variant made from the old bytes is refused.
     await store.putVariant('/c.jpg', 'ic,webp', variantRecord(photo, variant), variant);

@@ -186,12 +186,21 @@ async function experimentsRun(proxy: RunningSlimproxy): Promise<number> {
 /**
  * Browses `pages` through the proxy until their images are final: each image request runs at most the next
  * experiment of its plan, so this repeats visits (then waits for the experiments) until a round of visits starts
- * none. Returns the number of rounds.
+ * none. Returns the number of rounds; `onView` sees every visit (round 1: the first view of each page).
  */
-export async function driveToFinal(browser: Browser, proxy: RunningSlimproxy, pages: readonly (URL | string)[], maxRounds = 40): Promise<number> {
+export async function driveToFinal(
+  browser: Browser,
+  proxy: RunningSlimproxy,
+  pages: readonly (URL | string)[],
+  options: { readonly maxRounds?: number; readonly onView?: (round: number, view: PageView) => void } = {},
+): Promise<number> {
+  const maxRounds = options.maxRounds ?? 40;
   for (let round = 1; round <= maxRounds; round += 1) {
     const before = await experimentsRun(proxy);
-    for (const page of pages) await viewPage(browser, page);
+    for (const page of pages) {
+      const view = await viewPage(browser, page);
+      options.onView?.(round, view);
+    }
     await proxy.experimentsIdle();
     if ((await experimentsRun(proxy)) === before) return round;
   }

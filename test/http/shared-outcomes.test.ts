@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { sniffImageType } from '../../src/images/probe.js';
+import { capabilitiesOfMark } from '../../src/marks/index.js';
+import { fetchRaw } from '../support/client.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
+
+const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+const MARKS = ['ic', 'ic,webp', 'ic,webp,avif,zorro'];
+
+/** Experiments run so far, by name (any outcome). */
+async function runs(proxy: TestProxy): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const { labels, value } of (await proxy.running.metrics.experiments.get()).values) {
+    const name = String(labels.experiment);
+    counts[name] = (counts[name] ?? 0) + value;
+  }
+  return counts;
+}
+
+describe('experiments belong to the image, choices to the mark (issue 17)', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      if ((req.url ?? '').startsWith('/photo.jpg')) {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
+        res.end(photo);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression preset="balanced"/>' });
+  });
+  after(async () => {
+    await proxy.stop(5000);
+    await origin.close();
+  });
+
+  it('three marks run each experiment once, and each mark gets the smallest result it allows', async () => {
+    const formats: Record<string, Set<string>> = Object.fromEntries(MARKS.map((mark) => [mark, new Set<string>()]));
+    const final: Record<string, boolean> = {};
+    // Rounds of one request per mark at once, each round after the previous one's experiments, until all are final.
+    for (let round = 0; round < 10 && !MARKS.every((mark) => final[mark]); round += 1) {
+      const responses = await Promise.all(MARKS.map((mark) => fetchRaw(new URL(`/photo.jpg?m=${mark}`, proxy.url))));
+      responses.forEach((res, i) => {
+        const mark = MARKS[i]!;
+        assert.equal(res.status, 200);
+        const type = sniffImageType(res.body);
+        assert.ok(type, `${mark}: an image`);
+        formats[mark]!.add(type);
+        // A mark is a promise: never a format it does not allow.
+        const allows = capabilitiesOfMark(mark)!;
+        assert.ok(type !== 'webp' || allows.webp, `${mark} got WebP`);
+        assert.ok(type !== 'avif' || allows.avif, `${mark} got AVIF`);
+        assert.ok(res.body.length <= photo.length, `${mark}: never bigger than the original`);
+        final[mark] = String(res.headers['cache-control']).startsWith('public');
+      });
+      await proxy.running.experimentsIdle();
+    }
+    assert.ok(MARKS.every((mark) => final[mark]), 'every mark final');
+    // The widest mark's plan holds every experiment of the others: each ran once, not once per mark.
+    assert.deepEqual(await runs(proxy), { avif: 1, webp: 1, jpeg: 1 });
+    const last = await Promise.all(MARKS.map(async (mark) => (await fetchRaw(new URL(`/photo.jpg?m=${mark}`, proxy.url))).body));
+    assert.deepEqual(last.map((body) => sniffImageType(body)), ['jpeg', 'webp', 'avif']);
+    assert.ok(last[2]!.length < last[1]!.length && last[1]!.length < last[0]!.length, `sizes ${last.map((body) => body.length).join(', ')}`);
+  });
+});
