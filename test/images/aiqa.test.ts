@@ -88,7 +88,7 @@ describe('AIQA quality search (SPEC §6)', () => {
         const expected = exhaustive(curve, d, 20, 95);
         assert.ok(result.found && expected !== undefined);
         assert.ok(result.dssim <= d);
-        assert.ok(Math.abs(result.quality - expected) <= 1, `${path} d=${d}: search ${result.quality}, exhaustive ${expected}`);
+        assert.equal(result.quality, expected, `${path} d=${d}: search ${result.quality}, exhaustive ${expected}`);
         encodes += result.probes.length;
         searches += 1;
       }

@@ -40,7 +40,7 @@ describe('the plan of SPEC §6', () => {
     assert.deepEqual(plan('gif', false), ['avif', 'webp', 'png-palette', 'webp-lossless', 'jpeg-from-png', 'png-lossless']);
     // Lossless first for animations too (a deviation from SPEC §6's table): a GIF's hard edges rarely survive lossy WebP under d.
     assert.deepEqual(plan('gif', true, 8), ['webp-lossless', 'webp-animated']);
-    assert.deepEqual(plan('webp', false), ['webp-reencode']);
+    assert.deepEqual(plan('webp', false), ['avif', 'webp-reencode']);
   });
   it('keeps only what the mark allows', () => {
     const none = { webp: false, avif: false, zorro: false };
@@ -263,4 +263,28 @@ describe('every experiment on real images', () => {
     for (let i = 3; i < rendered.data.length; i += 4) assert.equal(rendered.data[i], source.pixels.data[i]);
     assert.ok(outcome.variant.transfer && outcome.variant.transfer.bytes.length < outcome.variant.bytes.length, 'sent gzip-compressed');
   });
+});
+
+describe('variants carry no metadata (SPEC §6): orientation applied, no EXIF, no ICC profile', () => {
+  for (const path of ['photos/coffee-exif6.jpg', 'photos/chelsea-p3.jpg']) {
+    it(path, async () => {
+      const source = await original(path);
+      const facts = await sharp(source.bytes).metadata();
+      assert.ok(facts.orientation === 6 || facts.icc !== undefined, 'the fixture has what the test is about');
+      // The upright size: a quarter turn swaps the sides.
+      const upright = facts.orientation === 6 ? { width: facts.height, height: facts.width } : { width: facts.width, height: facts.height };
+      let checked = 0;
+      for (const name of planFor({ type: 'jpeg', transparent: false, frames: 1 }, ALL, { losslessPng: false })) {
+        const outcome = await EXPERIMENTS[name].run(source, SETTINGS);
+        if (!outcome.ok) continue;
+        const made = await sharp(outcome.variant.bytes).metadata();
+        assert.deepEqual({ width: made.width, height: made.height }, upright, `${name}: upright`);
+        assert.ok(made.orientation === undefined || made.orientation === 1, `${name}: orientation ${made.orientation}`);
+        assert.equal(made.exif, undefined, `${name}: EXIF left`);
+        assert.equal(made.icc, undefined, `${name}: ICC profile left`);
+        checked += 1;
+      }
+      assert.equal(checked, 3, 'JPEG, WebP and AVIF each made a variant');
+    });
+  }
 });

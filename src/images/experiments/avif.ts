@@ -17,7 +17,7 @@ import { lossyVariant } from '../quality-search.js';
  * 0.00197 by libvips showed 0.00200 in Chromium, over d = 0.002). The search aims 3% under d so that what
  * browsers show stays under d.
  */
-const DECODER_MARGIN = 0.97;
+export const AVIF_DECODER_MARGIN = 0.97;
 
 /**
  * libaom's effort for AVIF, by measured cost and benefit (quality searched under d at each effort, demo photos and
@@ -37,7 +37,7 @@ export const avif: Experiment = {
   name: 'avif',
   run(original, configured) {
     const startedAt = performance.now();
-    const settings = configured.d > 0 ? { ...configured, d: configured.d * DECODER_MARGIN } : configured;
+    const settings = configured.d > 0 ? { ...configured, d: configured.d * AVIF_DECODER_MARGIN } : configured;
     if (original.transparent) return Promise.resolve({ ok: false, reason: AVIF_ALPHA_REJECTED, encodes: 0, ms: 0 });
     return lossyVariant(settings, {
       experiment: 'avif',

@@ -1,5 +1,5 @@
 import type { Experiment } from '../experiment.js';
-import { fromPixels, measureAgainst } from '../original.js';
+import { fromPixels, measureAgainst, type Original } from '../original.js';
 import { predictFor } from '../quality-model.js';
 import { lossyVariant } from '../quality-search.js';
 
@@ -16,7 +16,7 @@ function jpegExperiment(name: 'jpeg' | 'jpeg-from-png'): Experiment {
       return lossyVariant(settings, {
         experiment: name,
         format: 'jpeg',
-        encode: (quality) => fromPixels(original, { opaque: true }).jpeg({ quality, mozjpeg: true }).toBuffer(),
+        encode: (quality) => encodeJpeg(original, quality),
         measure: (bytes) => measureAgainst(original, bytes),
         search: true,
         predict: () => predictFor(original, 'jpeg', settings.d),
@@ -24,6 +24,11 @@ function jpegExperiment(name: 'jpeg' | 'jpeg-from-png'): Experiment {
       });
     },
   };
+}
+
+/** The JPEG of an opaque original at a quality, as the experiments encode it (mozjpeg). */
+export function encodeJpeg(original: Original, quality: number): Promise<Buffer> {
+  return fromPixels(original, { opaque: true }).jpeg({ quality, mozjpeg: true }).toBuffer();
 }
 
 export const jpeg = jpegExperiment('jpeg');

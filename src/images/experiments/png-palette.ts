@@ -6,7 +6,7 @@ import { fromPixels, measureAgainst, type Original } from '../original.js';
  * asked for, and libvips quantises to all 2^bits of them (asked for 128, 64 or 32, it makes the same 256-colour
  * file; measured on the demo's charts and screenshots). Smallest first.
  */
-const COLOURS = [2, 4, 16, 256] as const;
+export const PALETTE_SIZES = [2, 4, 16, 256] as const;
 /** Where the search starts: the middle, where most graphics land. */
 const FIRST = 2;
 
@@ -37,10 +37,10 @@ export const pngPalette: Experiment = {
     };
     for (const dither of DITHERS) {
       let at = FIRST;
-      if (await tryPalette(COLOURS[at]!, dither)) {
-        while (at > 0 && (await tryPalette(COLOURS[at - 1]!, dither))) at -= 1;
+      if (await tryPalette(PALETTE_SIZES[at]!, dither)) {
+        while (at > 0 && (await tryPalette(PALETTE_SIZES[at - 1]!, dither))) at -= 1;
       } else {
-        while (at < COLOURS.length - 1 && !(await tryPalette(COLOURS[at + 1]!, dither))) at += 1;
+        while (at < PALETTE_SIZES.length - 1 && !(await tryPalette(PALETTE_SIZES[at + 1]!, dither))) at += 1;
       }
     }
     if (!best) return { ok: false, reason: `a 256-colour palette is above d = ${settings.d}`, encodes, ms: ms() };
@@ -48,6 +48,7 @@ export const pngPalette: Experiment = {
   },
 };
 
-function encodePalette(original: Original, colours: number, dither: number): Promise<Buffer> {
+/** The palette PNG of the original with at most `colours` colours, dithered (1) or not (0), as the experiment makes it. */
+export function encodePalette(original: Original, colours: number, dither: number): Promise<Buffer> {
   return fromPixels(original, { opaque: !original.transparent }).png({ palette: true, colours, dither, effort: 10, compressionLevel: 9 }).toBuffer();
 }

@@ -1,5 +1,5 @@
 import type { Experiment, ExperimentName } from '../experiment.js';
-import { animationOptions, fromPixels, measureAgainst } from '../original.js';
+import { animationOptions, fromPixels, measureAgainst, type Original } from '../original.js';
 import { predictFor } from '../quality-model.js';
 import { lossyVariant } from '../quality-search.js';
 
@@ -22,10 +22,7 @@ function webpExperiment(name: ExperimentName): Experiment {
       return lossyVariant(settings, {
         experiment: name,
         format: 'webp',
-        encode: (quality) =>
-          fromPixels(original, { opaque: !original.transparent })
-            .webp({ quality, effort: webpEffort(original.transparent), smartSubsample: true, ...animationOptions(original) })
-            .toBuffer(),
+        encode: (quality) => encodeWebp(original, quality),
         measure: (bytes) => measureAgainst(original, bytes),
         // An animation gets the search too: GIF frames at the fixed quality rarely all stay under d, and the
         // worst frame decides (SPEC §1 names the fixed quality for still WebP).
@@ -35,6 +32,13 @@ function webpExperiment(name: ExperimentName): Experiment {
       });
     },
   };
+}
+
+/** Lossy WebP of the original at a quality, as the experiments encode it (frames and delays kept). */
+export function encodeWebp(original: Original, quality: number): Promise<Buffer> {
+  return fromPixels(original, { opaque: !original.transparent })
+    .webp({ quality, effort: webpEffort(original.transparent), smartSubsample: true, ...animationOptions(original) })
+    .toBuffer();
 }
 
 export const webp = webpExperiment('webp');
