@@ -62,7 +62,7 @@ async function smallestWithin<T>(original: Original, settings: readonly T[], lab
   encoded.sort((a, b) => a.bytes.length - b.bytes.length);
   for (const { setting, bytes } of encoded) {
     if (bytes.length >= original.bytes.length) return undefined;
-    if ((await measureAgainst(original, bytes)) <= target) return { what: label(setting), bytes: bytes.length };
+    if ((await measureAgainst(original, bytes, target)) <= target) return { what: label(setting), bytes: bytes.length };
   }
   return undefined;
 }

@@ -50,7 +50,7 @@ export function createImageApiRoute(core: ImageRouteCore) {
         // Shared with other requests, and may outlive this one: on bytes of its own.
         pending = found
           .owned()
-          .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits, true) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
+          .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits, { urgent: true }) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
           .finally(() => making.delete(tag));
         making.set(tag, pending);
       }

@@ -3,7 +3,7 @@ import { finished, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import type { Capabilities } from '../client/index.js';
-import type { EngineSettings, ExperimentName } from '../images/experiment.js';
+import type { EngineSettings, ExperimentName, KnownSizes } from '../images/experiment.js';
 import { wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
 import { EXPERIMENTS, planForFacts } from '../images/plan.js';
@@ -287,6 +287,16 @@ export function createImageRoute(parts: ImageRouteParts) {
     return progress?.originalDigest === record.digest && progress.settings === settingsKey ? progress.done : [];
   }
 
+  /** What the original's experiments done so far came to (see `KnownSizes`). */
+  function knownFor(key: string, record: OriginalRecord): KnownSizes {
+    const known: Partial<Record<ExperimentName, number>> = {};
+    for (const name of doneFor(key, record)) if (Object.hasOwn(EXPERIMENTS, name)) known[name as ExperimentName] = record.size;
+    for (const { slot, record: variant } of store.variantsOf(key)) {
+      if (isOutcome(slot, variant) && slot !== CONVERTED_SLOT && known[slot as ExperimentName] !== undefined) known[slot as ExperimentName] = Math.min(variant.size, record.size);
+    }
+    return known;
+  }
+
   /** The original's progress with more experiments done (and the mark that asked, a few of them kept). */
   function progressWith(key: string, record: OriginalRecord, done: readonly string[], mark?: string): ProgressRecord {
     const progress = store.getProgress(key);
@@ -465,7 +475,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     // Read now, not when queued: a queue of thousands of jobs holds no image bytes.
     const bytes = await store.getOriginalBytes(record);
     if (!bytes) return;
-    const outcome = await pool.run(name, bytes, settings, limits);
+    const outcome = await pool.run(name, bytes, settings, limits, { known: knownFor(key, record) });
     // Stopped, not failed: the experiment runs again after a restart. (One whose process crashed is recorded as
     // rejected below, and not tried again: an image that crashes a decoder crashes it every time.)
     if (!outcome.ok && outcome.reason === 'shutting down') return;
@@ -510,7 +520,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     if (!pending) {
       const format = record.facts.hasAlpha ? 'png' : 'jpeg';
       pending = pool
-        .run('transform', bytes, { ...settings, transform: { format, dpr: 1, algorithm: 'auto' } }, limits, true)
+        .run('transform', bytes, { ...settings, transform: { format, dpr: 1, algorithm: 'auto' } }, limits, { urgent: true })
         .then(async (outcome) => {
           if (!outcome.ok) return undefined;
           const made = storedVariant(record, outcome.variant, settingsKey);

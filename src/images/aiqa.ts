@@ -20,13 +20,21 @@ export interface AiqaOptions {
   readonly maxQuality: number;
   /** A first guess (an estimate, a model's prediction); otherwise one from the typical curve. */
   readonly initialQuality?: number;
+  /** The encoder's typical curve (default: libjpeg's on photos, `JPEG_CURVE`): the first guess and early steps. */
+  readonly curve?: QualityCurve;
+  /**
+   * Qualities that give the same encode (an encoder with fewer settings than qualities): the lowest and highest
+   * quality of `quality`'s group. One probe then settles the whole group; the answer is its lowest quality.
+   */
+  readonly group?: (quality: number) => { readonly lo: number; readonly hi: number };
   /**
    * Stop at the first passing quality whose DSSIM is within this fraction of the target (0, the default: the
    * lowest passing quality exactly).
    */
   readonly allowedError?: number;
   readonly encode: (quality: number) => Promise<Buffer>;
-  readonly measure: (encoded: Buffer) => Promise<number>;
+  /** DSSIM of an encode; may stop early once over `above` (the target), returning a value over it. */
+  readonly measure: (encoded: Buffer, above: number) => Promise<number>;
 }
 
 export type AiqaResult =
@@ -43,10 +51,20 @@ export function qualityFromScale(scale: number): number {
   return scale > 100 ? 5000 / scale : (200 - scale) / 2;
 }
 
-/** log DSSIM against log s on real photos (SPEC §6). */
-const TYPICAL_SLOPE = 1.15;
-/** Where the typical curve passes: DSSIM ≈ 0.0028 at quality 60 (s = 80) for photos of the test vectors. */
-const TYPICAL_POINT = { scale: 80, dssim: 0.0028 };
+/**
+ * How an encoder's DSSIM typically falls with its quality, in (log s, log DSSIM): where it passes for images of a
+ * kind, and its slope. Only the search's speed depends on it, never its answer.
+ */
+export interface QualityCurve {
+  readonly point: { readonly scale: number; readonly dssim: number };
+  readonly slope: number;
+}
+
+/** libjpeg on real photos (SPEC §6): slope ≈ 1.15, DSSIM ≈ 0.0028 at quality 60 (s = 80) for the test vectors' photos. */
+export const JPEG_CURVE: QualityCurve = { point: { scale: 80, dssim: 0.0028 }, slope: 1.15 };
+
+/** How close to the lowest quality a first guess must be for the search to try the lowest quality first. */
+const NEAR_THE_BOUND = 5;
 
 function predictQuality(target: number, from: { scale: number; dssim: number }, slope: number): number {
   const logScale = Math.log(from.scale) + (Math.log(target) - Math.log(Math.max(from.dssim, 1e-12))) / slope;
@@ -61,34 +79,50 @@ export async function aiqaSearch(options: AiqaOptions): Promise<AiqaResult> {
   let failing = min - 1;
   let passing = max + 1;
 
-  const probe = async (quality: number): Promise<QualityProbe> => {
-    const known = tried.get(quality);
-    if (known) return known;
-    const bytes = await options.encode(quality);
-    const result = { quality, bytes, dssim: await options.measure(bytes) };
+  const curve = options.curve ?? JPEG_CURVE;
+  const groupOf = (quality: number) => {
+    const group = options.group?.(quality) ?? { lo: quality, hi: quality };
+    return { lo: Math.max(group.lo, min), hi: Math.min(group.hi, max) };
+  };
+  /** A probe settles its quality's group: known for each quality of it. */
+  const probe = async (quality: number): Promise<QualityProbe & { readonly group: { lo: number; hi: number } }> => {
+    const group = groupOf(quality);
+    const known = tried.get(group.lo);
+    if (known) return { ...known, group };
+    const bytes = await options.encode(group.lo);
+    const result = { quality: group.lo, bytes, dssim: await options.measure(bytes, target) };
     probes.push(result);
-    tried.set(quality, result);
-    return result;
+    for (let q = group.lo; q <= group.hi; q += 1) tried.set(q, result);
+    return { ...result, group };
   };
 
-  let next = Math.ceil(options.initialQuality ?? predictQuality(target, TYPICAL_POINT, TYPICAL_SLOPE));
+  let next = Math.ceil(options.initialQuality ?? predictQuality(target, curve.point, curve.slope));
   let stepsOutside = 0;
   while (passing - failing > 1) {
     // A prediction at or beyond a bracket end means "the answer is next to it": probe next to it. If that keeps
-    // happening the curve is far from the model (noise, an odd image): bisect rather than crawl.
+    // happening the curve is far from the model (noise, an odd image): gallop away from that end, 1, 2, 4… steps,
+    // never past the middle (a bisection), rather than crawl. (Bisecting at once wasted probes where the answer
+    // was next to the end after all: a texture's noisy WebP curve took 10 probes.)
+    // An answer predicted near the lowest quality allowed is often that quality itself (graphics under a lenient
+    // d): probing it can end the search at once.
+    if (failing < min && next - min <= NEAR_THE_BOUND) next = min;
     const outside = next <= failing || next >= passing;
     stepsOutside = outside ? stepsOutside + 1 : 0;
-    if (stepsOutside > 1 && failing >= min && passing <= max) next = Math.floor((failing + passing) / 2);
+    if (stepsOutside > 1 && failing >= min && passing <= max) {
+      const gallop = 2 ** (stepsOutside - 1);
+      const middle = Math.floor((failing + passing) / 2);
+      next = next >= passing ? Math.max(passing - gallop, middle) : Math.min(failing + gallop, middle);
+    }
     next = Math.min(Math.max(next, failing + 1), Math.min(passing - 1, max));
     const result = await probe(next);
     if (result.dssim <= target) {
-      passing = next;
+      passing = result.group.lo;
       if (options.allowedError && result.dssim >= target * (1 - options.allowedError)) break;
     } else {
-      failing = next;
+      failing = result.group.hi;
     }
     if (failing >= max) return { found: false, reason: `no quality up to ${max} reaches DSSIM ≤ ${target}`, probes };
-    next = nextGuess(target, probes, tried, failing, passing);
+    next = nextGuess(target, probes, tried, failing, passing, curve.slope);
   }
   const best = tried.get(passing)!;
   return { found: true, ...best, probes };
@@ -98,12 +132,12 @@ export async function aiqaSearch(options: AiqaOptions): Promise<AiqaResult> {
  * The secant step: through the bracket's ends when both are measured, else through the last two probes, else
  * from the last probe along the typical slope.
  */
-function nextGuess(target: number, probes: readonly QualityProbe[], tried: ReadonlyMap<number, QualityProbe>, failing: number, passing: number): number {
+function nextGuess(target: number, probes: readonly QualityProbe[], tried: ReadonlyMap<number, QualityProbe>, failing: number, passing: number, typicalSlope: number): number {
   const low = tried.get(failing);
   const high = tried.get(passing);
   const [a, b] = low && high ? [low, high] : [probes.at(-2), probes.at(-1)];
   const from = b ?? probes.at(-1)!;
-  let slope = TYPICAL_SLOPE;
+  let slope = typicalSlope;
   if (a && b && a.quality !== b.quality && a.dssim > 0 && b.dssim > 0) {
     const measured = (Math.log(a.dssim) - Math.log(b.dssim)) / (Math.log(scaleFactor(a.quality)) - Math.log(scaleFactor(b.quality)));
     // Noise can flatten or invert the measured slope between close qualities: keep the typical one then.

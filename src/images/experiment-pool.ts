@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { EngineSettings, ExperimentName, ExperimentOutcome, Variant } from './experiment.js';
+import type { EngineSettings, ExperimentName, ExperimentOutcome, KnownSizes, Variant } from './experiment.js';
 import type { ProbeLimits } from './probe.js';
 import type { ExperimentTask, WorkerReply } from './worker-protocol.js';
 
@@ -60,8 +60,10 @@ export class ExperimentPool {
   /**
    * Runs an experiment, or with `urgent` work a request waits for: that goes ahead of every experiment waiting,
    * and is refused at once (a reason, not a wait) while `URGENT_WAITING_PER_PROCESS` per process are waiting.
+   * `known`: the original's other outcomes (see `KnownSizes`).
    */
-  run(experiment: ExperimentName, bytes: Uint8Array, settings: EngineSettings, limits: ProbeLimits, urgent = false): Promise<ExperimentOutcome> {
+  run(experiment: ExperimentName, bytes: Uint8Array, settings: EngineSettings, limits: ProbeLimits, options: { readonly urgent?: boolean; readonly known?: KnownSizes } = {}): Promise<ExperimentOutcome> {
+    const urgent = options.urgent ?? false;
     if (this.closed) return Promise.resolve({ ok: false, reason: 'shutting down', encodes: 0, ms: 0 });
     if (urgent && this.queue.filter((pending) => pending.urgent).length >= URGENT_WAITING_PER_PROCESS * this.size) {
       return Promise.resolve({ ok: false, reason: 'too many conversions waiting for an image process', encodes: 0, ms: 0 });
@@ -70,7 +72,7 @@ export class ExperimentPool {
     // with the buffer it is a view of: a queued task holds the bytes alone, its own.
     const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
     return new Promise((resolve) => {
-      const pending: Pending = { task: { id: this.nextId++, experiment, bytes: own, settings, limits }, urgent, resolve };
+      const pending: Pending = { task: { id: this.nextId++, experiment, bytes: own, settings, limits, ...(options.known ? { known: options.known } : {}) }, urgent, resolve };
       const firstNotUrgent = this.queue.findIndex((waiting) => !waiting.urgent);
       if (urgent && firstNotUrgent >= 0) this.queue.splice(firstNotUrgent, 0, pending);
       else this.queue.push(pending);

@@ -113,7 +113,7 @@ export async function runTask(task: ExperimentTask): Promise<ExperimentOutcome> 
   try {
     const original = await prepared.get(task.bytes, task.limits);
     if (!original.ok) return { ok: false, reason: original.reason, unusable: true, encodes: 0, ms: 0 };
-    return await EXPERIMENTS[task.experiment].run(original.original, task.settings);
+    return await EXPERIMENTS[task.experiment].run(original.original, task.settings, task.known);
   } catch (err) {
     return { ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 };
   }

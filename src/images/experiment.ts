@@ -87,10 +87,16 @@ export type ExperimentOutcome =
       readonly unusable?: boolean;
     } & ExperimentReport);
 
+/**
+ * What is already known of an original's other experiments (same settings): for each one done, the bytes of its
+ * acceptable outcome, or the original's size when it had none smaller. Lets an experiment see that it cannot win.
+ */
+export type KnownSizes = Partial<Readonly<Record<ExperimentName, number>>>;
+
 /** One experiment (SPEC §6): the same signature for all, assembled into plans that are lists. */
 export interface Experiment {
   readonly name: ExperimentName;
-  run(original: Original, settings: EngineSettings): Promise<ExperimentOutcome>;
+  run(original: Original, settings: EngineSettings, known?: KnownSizes): Promise<ExperimentOutcome>;
 }
 
 /** The bytes a variant costs on the wire (ZorroSVG goes compressed). */

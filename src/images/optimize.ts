@@ -1,5 +1,5 @@
 import type { Capabilities } from '../client/index.js';
-import { type EngineSettings, type ExperimentName, type ExperimentOutcome, type Variant, wireSize } from './experiment.js';
+import { type EngineSettings, type ExperimentName, type ExperimentOutcome, type KnownSizes, type Variant, wireSize } from './experiment.js';
 import type { Original } from './original.js';
 import { EXPERIMENTS, planFor } from './plan.js';
 
@@ -33,7 +33,12 @@ export async function optimizeForMarks(original: Original, marks: readonly Capab
   const input = { type: original.facts.type, frames: original.facts.frames, transparent: original.transparent };
   const plans = marks.map((mark) => planFor(input, mark, settings));
   const outcomes = new Map<ExperimentName, ExperimentOutcome>();
-  for (const name of new Set(plans.flat())) outcomes.set(name, await runExperiment(name, original, settings));
+  const known: Partial<Record<ExperimentName, number>> = {};
+  for (const name of new Set(plans.flat())) {
+    const outcome = await runExperiment(name, original, settings, known);
+    outcomes.set(name, outcome);
+    known[name] = outcome.ok ? Math.min(wireSize(outcome.variant), original.bytes.length) : original.bytes.length;
+  }
   return plans.map((plan) => {
     let best: Variant | undefined;
     let bestSize = original.bytes.length;
@@ -50,9 +55,9 @@ export async function optimizeForMarks(original: Original, marks: readonly Capab
   });
 }
 
-async function runExperiment(name: ExperimentName, original: Original, settings: EngineSettings): Promise<ExperimentOutcome> {
+async function runExperiment(name: ExperimentName, original: Original, settings: EngineSettings, known: KnownSizes): Promise<ExperimentOutcome> {
   try {
-    return await EXPERIMENTS[name].run(original, settings);
+    return await EXPERIMENTS[name].run(original, settings, known);
   } catch (err) {
     return { ok: false, reason: `failed: ${(err as Error).message}`, encodes: 0, ms: 0 };
   }

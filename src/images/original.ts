@@ -128,16 +128,22 @@ export function fromPixels(original: Original, options: { opaque?: boolean } = {
 
 /**
  * DSSIM of encoded candidate bytes against the original (decoded the same way, SPEC §9 step 1); for an
- * animation, the worst frame's.
+ * animation, the worst frame's. With `above`, it may stop at the first background or frame over it and return
+ * that value (see `DssimReference.compare`): exact for "is it over `above`?".
  */
-export async function measureAgainst(original: Original, candidate: Buffer): Promise<number> {
+export async function measureAgainst(original: Original, candidate: Buffer, above = Infinity): Promise<number> {
   const frames = original.facts.frames;
-  if (frames <= 1) return original.reference.compare(await decodeRgba(candidate));
+  if (frames <= 1) return original.reference.compare(await decodeRgba(candidate), above);
   const strip = await decodeRgba(candidate, { animated: true });
   if (strip.width !== original.pixels.width || strip.height !== original.pixels.height) {
     throw new RangeError(`DSSIM needs equal sizes: ${original.pixels.width}×${original.pixels.height} vs ${strip.width}×${strip.height}`);
   }
-  return Math.max(...splitFrames(strip, frames).map((frame, i) => original.frameReferences[i]!.compare(frame)));
+  let worst = -Infinity;
+  for (const [i, frame] of splitFrames(strip, frames).entries()) {
+    worst = Math.max(worst, original.frameReferences[i]!.compare(frame, above));
+    if (worst > above) break;
+  }
+  return worst;
 }
 
 /** The encoder options that keep an animation's frame delays and loop count. */

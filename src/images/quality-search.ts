@@ -1,16 +1,31 @@
-import { aiqaSearch, sizeSearch } from './aiqa.js';
+import { aiqaSearch, type QualityCurve, sizeSearch } from './aiqa.js';
 import type { EngineSettings, ExperimentName, ExperimentOutcome, VariantFormat } from './experiment.js';
 
 export interface LossyEncoding {
   readonly experiment: ExperimentName;
   readonly format: VariantFormat;
   readonly encode: (quality: number) => Promise<Buffer>;
-  readonly measure: (bytes: Buffer) => Promise<number>;
+  /** DSSIM against the original; with `above`, it may stop early once over it (see `measureAgainst`). */
+  readonly measure: (bytes: Buffer, above?: number) => Promise<number>;
   /** Search the quality under `d` (SPEC §6 AIQA); otherwise encode at the configured quality. */
   readonly search: boolean;
   /** `method="ml"`: the model's quality for this image and format (computed only when asked for). */
   readonly predict?: () => number;
+  /** The encoder's typical curve for this kind of image (the search's first guess; see `curveFor`). */
+  readonly curve?: QualityCurve;
+  /** Qualities the encoder cannot tell apart (see `AiqaOptions.group`). */
+  readonly group?: (quality: number) => { readonly lo: number; readonly hi: number };
   readonly startedAt: number;
+}
+
+/** An encoder's typical curves: photographs (JPEG, WebP originals) and drawn graphics (PNG, GIF) lie far apart. */
+export interface TypicalCurves {
+  readonly photo: QualityCurve;
+  readonly graphic: QualityCurve;
+}
+
+export function curveFor(curves: TypicalCurves, original: { readonly facts: { readonly type: string } }): QualityCurve {
+  return original.facts.type === 'jpeg' || original.facts.type === 'webp' ? curves.photo : curves.graphic;
 }
 
 /** Whether a lossy result's DSSIM is acceptable: only the DSSIM methods guard it (`size` and `none` do not). */
@@ -55,6 +70,8 @@ export async function lossyVariant(settings: EngineSettings, encoding: LossyEnco
       minQuality,
       maxQuality,
       ...(predicted === undefined ? {} : { initialQuality: predicted }),
+      ...(encoding.curve ? { curve: encoding.curve } : {}),
+      ...(encoding.group ? { group: encoding.group } : {}),
       ...(settings.allowedError ? { allowedError: settings.allowedError } : {}),
       encode: encoding.encode,
       measure: encoding.measure,
@@ -63,7 +80,8 @@ export async function lossyVariant(settings: EngineSettings, encoding: LossyEnco
     return { ok: true, variant: variant(found.bytes, found.quality, found.dssim), encodes: found.probes.length, ms: ms() };
   }
   const bytes = await encoding.encode(settings.quality);
-  const dssim = await encoding.measure(bytes);
+  const guarded = (method === 'dssim' || method === 'ml') && settings.d > 0;
+  const dssim = await encoding.measure(bytes, guarded ? settings.d : Infinity);
   if (!withinTarget(settings, dssim)) {
     return { ok: false, reason: `DSSIM ${dssim.toFixed(5)} at quality ${settings.quality} is above d = ${settings.d}`, encodes: 1, ms: ms() };
   }

@@ -1,4 +1,4 @@
-import type { EngineSettings, ExperimentName, ExperimentOutcome } from './experiment.js';
+import type { EngineSettings, ExperimentName, ExperimentOutcome, KnownSizes } from './experiment.js';
 import type { ProbeLimits } from './probe.js';
 
 export interface ExperimentTask {
@@ -7,6 +7,7 @@ export interface ExperimentTask {
   readonly bytes: Uint8Array;
   readonly settings: EngineSettings;
   readonly limits: ProbeLimits;
+  readonly known?: KnownSizes;
 }
 
 export interface WorkerReply {

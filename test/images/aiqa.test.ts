@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { aiqaSearch, qualityFromScale, scaleFactor, sizeSearch } from '../../src/images/aiqa.js';
 import { DssimReference } from '../../src/images/dssim.js';
+import { AVIF_EFFORT, AVIF_LEVELS, avifQualityGroup } from '../../src/images/experiments/avif.js';
 import { decodeRgba } from '../../src/images/rgba.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
 
@@ -94,6 +95,60 @@ describe('AIQA quality search (SPEC §6)', () => {
       }
     }
     assert.ok(encodes / searches <= 4.5, `mean ${(encodes / searches).toFixed(2)} encodes per search`);
+  });
+});
+
+describe('AIQA on an encoder with fewer settings than qualities (AVIF: 64 quantiser levels)', () => {
+  /** Levels of four qualities each: 20–23, 24–27, … (the encode at each is the lowest of its level's). */
+  const group = (q: number) => ({ lo: q - ((q - 20 + 400) % 4), hi: q - ((q - 20 + 400) % 4) + 3 });
+
+  it('finds the lowest quality of the lowest passing level, encoding one quality per level', async () => {
+    const curve = new Map<number, number>();
+    for (let q = 1; q <= 100; q += 1) curve.set(q, 0.00003 * scaleFactor(group(q).lo) ** 1.2);
+    for (const d of [0.001, 0.0015, 0.002, 0.003]) {
+      const encoded: number[] = [];
+      const result = await aiqaSearch({
+        target: d,
+        minQuality: 20,
+        maxQuality: 95,
+        group,
+        encode: (q) => {
+          encoded.push(q);
+          return Promise.resolve(Buffer.from([q]));
+        },
+        measure: (bytes) => Promise.resolve(curve.get(bytes[0]!)!),
+      });
+      const expected = exhaustive(curve, d, 20, 95);
+      assert.ok(result.found && expected !== undefined, `d ${d}`);
+      assert.equal(result.quality, expected, `d ${d}`);
+      assert.equal(result.quality, group(result.quality).lo, 'the lowest quality of its level');
+      const levels = encoded.map((q) => group(q).lo);
+      assert.equal(new Set(levels).size, levels.length, `a level encoded twice: ${encoded.join(' ')}`);
+      assert.ok(encoded.every((q) => q === group(q).lo), `encoded only at levels' lowest qualities: ${encoded.join(' ')}`);
+    }
+  });
+
+  it('the table of AVIF levels is what the installed encoder does', async () => {
+    // A noise image tells every quantiser apart: equal bytes at two qualities mean one setting.
+    const side = 48;
+    const data = Buffer.alloc(side * side * 3);
+    let seed = 7;
+    for (let i = 0; i < data.length; i += 1) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      data[i] = seed >>> 24;
+    }
+    const lowest: number[] = [];
+    let previous: Buffer | undefined;
+    for (let q = 1; q <= 100; q += 1) {
+      const bytes = await sharp(data, { raw: { width: side, height: side, channels: 3 } }).avif({ quality: q, effort: AVIF_EFFORT, chromaSubsampling: '4:2:0' }).toBuffer();
+      if (!previous || !bytes.equals(previous)) lowest.push(q);
+      previous = bytes;
+    }
+    assert.deepEqual(lowest, [...AVIF_LEVELS]);
+    for (let q = 1; q <= 100; q += 1) {
+      const { lo, hi } = avifQualityGroup(q);
+      assert.ok(lo <= q && q <= hi && AVIF_LEVELS.includes(lo as (typeof AVIF_LEVELS)[number]), String(q));
+    }
   });
 });
 

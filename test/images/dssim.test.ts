@@ -26,6 +26,33 @@ describe('DSSIM reproduces the reference vectors (SPEC §9)', () => {
     assert.equal(reference.compare(q30), first);
   });
 
+  it('with a bound: the exact value when it is not over the bound, otherwise a value over it and not over the true one', async () => {
+    // Opaque photos and transparent icons, far and near candidates, bounds on both sides of each true value.
+    const cases: [string, number[]][] = [];
+    for (const [file, qualities] of [['fixtures/site/img/photos/astronaut.jpg', [10, 40, 75, 95]], ['fixtures/site/img/buttons/search.png', [5, 30, 80]], ['fixtures/site/img/logo.png', [10, 60]]] as const) {
+      cases.push([file, [...qualities]]);
+    }
+    let cutShort = 0;
+    for (const [file, qualities] of cases) {
+      const bytes = await readFile(new URL(file, PROJECT_ROOT));
+      const reference = new DssimReference(await decodeRgba(bytes));
+      for (const quality of qualities) {
+        const candidate = await decodeRgba(await sharp(bytes).webp({ quality }).toBuffer());
+        const exact = new DssimReference(reference.image).compare(candidate);
+        for (const factor of [0.2, 0.5, 0.9, 0.99, 1, 1.01, 2]) {
+          const above = exact * factor;
+          const bounded = reference.compare(candidate, above);
+          if (exact <= above) assert.equal(bounded, exact, `${file} q${quality} bound ${factor}`);
+          else {
+            assert.ok(bounded > above && bounded <= exact, `${file} q${quality} bound ${factor}: ${bounded} vs exact ${exact}`);
+            if (bounded < exact) cutShort += 1;
+          }
+        }
+      }
+    }
+    assert.ok(cutShort > 0, 'some comparisons stopped early');
+  });
+
   it('refuses images of different sizes', () => {
     assert.throws(() => dssim(({ width: 2, height: 2, data: new Uint8Array(16) }), { width: 3, height: 2, data: new Uint8Array(24) }), RangeError);
   });

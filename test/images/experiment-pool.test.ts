@@ -90,9 +90,9 @@ describe('experiments in processes of their own', () => {
       const running = track('running', one.run('avif', photo, SETTINGS, LIMITS));
       const experiments = [1, 2].map((i) => track(`experiment ${i}`, one.run('jpeg', photo, SETTINGS, LIMITS)));
       const transform = { ...SETTINGS, transform: { format: 'png' as const, dpr: 1, algorithm: 'auto' as const } };
-      const urgent = [1, 2, 3, 4].map((i) => track(`urgent ${i}`, one.run('transform', photo, transform, LIMITS, true)));
+      const urgent = [1, 2, 3, 4].map((i) => track(`urgent ${i}`, one.run('transform', photo, transform, LIMITS, { urgent: true })));
       // A fifth would hold one more original in memory: refused at once, the proxy answers without it.
-      const refused = await one.run('transform', photo, transform, LIMITS, true);
+      const refused = await one.run('transform', photo, transform, LIMITS, { urgent: true });
       assert.deepEqual(refused, { ok: false, reason: 'too many conversions waiting for an image process', encodes: 0, ms: 0 });
       assert.equal(one.waiting, 6);
       const outcomes = await Promise.all([running, ...experiments, ...urgent]);

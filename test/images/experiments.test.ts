@@ -30,17 +30,23 @@ async function original(path: string): Promise<Original> {
 }
 
 describe('the plan of SPEC §6', () => {
-  const plan = (type: 'jpeg' | 'png' | 'gif' | 'webp', transparent: boolean, frames = 1, mark = ALL, losslessPng = false) =>
-    planFor({ type, transparent, frames }, mark, { losslessPng });
+  const plan = (type: 'jpeg' | 'png' | 'gif' | 'webp', transparent: boolean, frames = 1, mark = ALL, losslessPng = false, aiqaAll = true) =>
+    planFor({ type, transparent, frames }, mark, { losslessPng, aiqaAll });
   it('orders the experiments per input, as the table says', () => {
     // Most of the saving first (issue 17): what the mark allows that gives the smallest bytes.
-    assert.deepEqual(plan('jpeg', false), ['avif', 'webp', 'jpeg']);
-    assert.deepEqual(plan('png', false), ['avif', 'webp', 'png-palette', 'webp-lossless', 'jpeg-from-png', 'png-lossless']);
-    assert.deepEqual(plan('png', true), ['webp', 'avif', 'png-palette', 'webp-lossless', 'png-lossless']);
-    assert.deepEqual(plan('gif', false), ['avif', 'webp', 'png-palette', 'webp-lossless', 'jpeg-from-png', 'png-lossless']);
+    assert.deepEqual(plan('jpeg', false), ['avif', 'webp']);
+    assert.deepEqual(plan('png', false), ['avif', 'webp', 'png-palette', 'png-lossless', 'webp-lossless']);
+    assert.deepEqual(plan('png', true), ['webp', 'avif', 'png-palette', 'png-lossless', 'webp-lossless']);
+    assert.deepEqual(plan('gif', false), ['avif', 'webp', 'png-palette', 'png-lossless', 'webp-lossless']);
     // Lossless first for animations too (a deviation from SPEC §6's table): a GIF's hard edges rarely survive lossy WebP under d.
     assert.deepEqual(plan('gif', true, 8), ['webp-lossless', 'webp-animated']);
     assert.deepEqual(plan('webp', false), ['avif', 'webp-reencode']);
+  });
+  it('runs JPEG only for marks without WebP, where WebP is searched under d too', () => {
+    const webpOnly = { webp: true, avif: false, zorro: false };
+    assert.deepEqual(plan('jpeg', false, 1, webpOnly), ['webp']);
+    assert.deepEqual(plan('jpeg', false, 1, ALL, false, false), ['avif', 'webp', 'jpeg']);
+    assert.deepEqual(plan('png', false, 1, ALL, false, false), ['avif', 'webp', 'png-palette', 'jpeg-from-png', 'png-lossless', 'webp-lossless']);
   });
   it('keeps only what the mark allows', () => {
     const none = { webp: false, avif: false, zorro: false };
@@ -57,7 +63,7 @@ describe('the plan of SPEC §6', () => {
     assert.ok(!plan('png', true, 1, ALL).includes('zorro'));
   });
   it('never makes a PNG lossy with lossless-png', () => {
-    assert.deepEqual(plan('png', true, 1, ALL, true), ['webp-lossless', 'png-lossless']);
+    assert.deepEqual(plan('png', true, 1, ALL, true), ['png-lossless', 'webp-lossless']);
   });
 });
 
@@ -126,6 +132,36 @@ describe('lossless WebP compresses hard (issue 17)', () => {
     assert.ok(outcome.ok);
     assert.ok(outcome.variant.bytes.length < atDefault.length * 0.8, `${outcome.variant.bytes.length} vs ${atDefault.length}`);
     assert.equal(dssim(source.pixels, await decodeRgba(outcome.variant.bytes)), 0);
+  });
+});
+
+describe('lossless WebP runs only where it may win (issue 17)', () => {
+  it('is not run where lossy WebP under d is under half the smallest lossless PNG, and is run otherwise', async () => {
+    const source = await original('bg/brick.png');
+    const skipped = await EXPERIMENTS['webp-lossless'].run(source, SETTINGS, { webp: 2492, 'png-lossless': 20785 });
+    assert.equal(skipped.ok, false);
+    assert.match(skipped.ok ? '' : skipped.reason, /^cannot win/);
+    assert.equal(skipped.encodes, 0);
+    // Lossy WebP not far below the PNG, or either of them unknown: it runs.
+    for (const known of [{ webp: 12000, 'png-lossless': 20785 }, { 'png-lossless': 20785 }, { webp: 2492 }, {}]) {
+      const outcome = await EXPERIMENTS['webp-lossless'].run(source, SETTINGS, known);
+      assert.ok(outcome.ok && outcome.encodes === 1, JSON.stringify(known));
+    }
+  });
+
+  it('the whole plan: skipped on a texture where lossy WebP is far smaller, and the best where nothing lossy comes close', async () => {
+    const texture = await optimizeAll(await original('bg/brick.png'), ALL, SETTINGS);
+    const record = texture.records.find((r) => r.experiment === 'webp-lossless')!;
+    assert.ok(!record.outcome.ok && record.outcome.reason.startsWith('cannot win'));
+    // One-pixel stripes of two colours: every lossy encoder blurs them far over d; lossless WebP is tiny.
+    const side = 128;
+    const data = Buffer.alloc(side * side * 3);
+    for (let i = 0; i < side * side; i += 1) data.fill(i % 2 === 0 ? 0x20 : 0xe0, 3 * i, 3 * i + 2);
+    const stripes = await originalOf(await sharp(data, { raw: { width: side, height: side, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer());
+    const result = await optimizeAll(stripes, { webp: true, avif: true, zorro: false }, SETTINGS);
+    const lossless = result.records.find((r) => r.experiment === 'webp-lossless')!;
+    assert.ok(lossless.outcome.ok, 'lossless WebP ran');
+    assert.ok(result.best && result.best.lossless, `best: ${result.best?.experiment}`);
   });
 });
 
@@ -274,7 +310,8 @@ describe('variants carry no metadata (SPEC §6): orientation applied, no EXIF, n
       // The upright size: a quarter turn swaps the sides.
       const upright = facts.orientation === 6 ? { width: facts.height, height: facts.width } : { width: facts.width, height: facts.height };
       let checked = 0;
-      for (const name of planFor({ type: 'jpeg', transparent: false, frames: 1 }, ALL, { losslessPng: false })) {
+      // Every experiment a JPEG may get (with aiqa="jpeg", the plan has JPEG beside WebP and AVIF).
+      for (const name of planFor({ type: 'jpeg', transparent: false, frames: 1 }, ALL, { losslessPng: false, aiqaAll: false })) {
         const outcome = await EXPERIMENTS[name].run(source, SETTINGS);
         if (!outcome.ok) continue;
         const made = await sharp(outcome.variant.bytes).metadata();

@@ -1,16 +1,27 @@
 import type { Experiment, ExperimentName } from '../experiment.js';
 import { animationOptions, fromPixels, measureAgainst, type Original } from '../original.js';
 import { predictFor } from '../quality-model.js';
-import { lossyVariant } from '../quality-search.js';
+import { curveFor, lossyVariant, type TypicalCurves } from '../quality-search.js';
 
 /**
  * libwebp's method (sharp's effort) for lossy WebP, by measured cost and benefit (quality searched under d = 0.002
- * at each method, demo images): on opaque images method 6 gives 2–6% fewer bytes than 4 at 1.5–2× its time, a
- * fraction of a second per megapixel; with an alpha plane it costs 20–80× more (3.2 s against 0.04 s per encode on
- * a 0.05 MP logo, 4.2 s against 0.17 s on a 0.3 MP icon: libwebp then tries every alpha filter at its slowest
- * lossless setting) for 6–13%, where method 5 keeps 1–4% of that at under 2× method 4's time.
+ * at each method, demo images): method 6 gives 2–6% fewer bytes than 4 on opaque images at 1.5–2× its time; with
+ * an alpha plane it costs 20–80× more (3.2 s against 0.04 s per encode on a 0.05 MP logo: libwebp then tries
+ * every alpha filter at its slowest lossless setting) for 6–13%, and method 5 keeps 1–4% at 2× method 4's time.
+ * Method 4 everywhere: in the whole plan lossy WebP is rarely the smallest where AVIF is allowed (1 of 9 demo
+ * images), and at 4 the plan's CPU per megapixel fell by a sixth (9.8 → 8.0 s with the palette's effort below)
+ * for 0.1% of the bytes (73.90 → 73.79% saved); marks with WebP and not AVIF pay the 2–6%.
  */
-export const webpEffort = (transparent: boolean) => (transparent ? 5 : 6);
+export const WEBP_EFFORT = 4;
+
+/**
+ * libwebp's DSSIM at quality 71 (s = 58) and the slope, measured on the demo images: photos 0.0019–0.0030,
+ * graphics 0.0002–0.0017, slope 0.8–1.2.
+ */
+const WEBP_CURVES: TypicalCurves = {
+  photo: { point: { scale: 58, dssim: 0.0025 }, slope: 1.0 },
+  graphic: { point: { scale: 58, dssim: 0.0005 }, slope: 1.0 },
+};
 
 /** WebP lossy (SPEC §1: the configured quality, or the DSSIM search with `aiqa="all"`); also re-encoding WebP. */
 function webpExperiment(name: ExperimentName): Experiment {
@@ -23,11 +34,12 @@ function webpExperiment(name: ExperimentName): Experiment {
         experiment: name,
         format: 'webp',
         encode: (quality) => encodeWebp(original, quality),
-        measure: (bytes) => measureAgainst(original, bytes),
+        measure: (bytes, above) => measureAgainst(original, bytes, above),
         // An animation gets the search too: GIF frames at the fixed quality rarely all stay under d, and the
         // worst frame decides (SPEC §1 names the fixed quality for still WebP).
         search: settings.aiqaAll || animated,
         predict: () => predictFor(original, 'webp', settings.d),
+        curve: curveFor(WEBP_CURVES, original),
         startedAt,
       });
     },
@@ -37,7 +49,7 @@ function webpExperiment(name: ExperimentName): Experiment {
 /** Lossy WebP of the original at a quality, as the experiments encode it (frames and delays kept). */
 export function encodeWebp(original: Original, quality: number): Promise<Buffer> {
   return fromPixels(original, { opaque: !original.transparent })
-    .webp({ quality, effort: webpEffort(original.transparent), smartSubsample: true, ...animationOptions(original) })
+    .webp({ quality, effort: WEBP_EFFORT, smartSubsample: true, ...animationOptions(original) })
     .toBuffer();
 }
 

@@ -71,7 +71,7 @@ export const zorro: Experiment = {
         return zorroSvg(width, height, jpeg, mask);
       },
       // Measured as browsers show it: the SVG rendered, compared over black and over white (SPEC §9 step 2).
-      measure: async (svg) => original.reference.compare(await decodeRgba(svg)),
+      measure: async (svg, above) => original.reference.compare(await decodeRgba(svg), above),
       search: true,
       startedAt,
     });
