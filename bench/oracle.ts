@@ -7,10 +7,11 @@
  * means the engine's acceptance: SPEC §9's DSSIM, transparency judged over black, white and grey, AVIF 3% under d
  * (see `AVIF_DECODER_MARGIN`). Exact and cheaper than measuring all: each format's encodes are measured smallest
  * first until one is within d. Every engine answer is measured again and must be within d too.
- * Usage: npm run bench:oracle [-- --corpus site] [--limit N]
+ * Usage: npm run bench:oracle [-- --corpus site|<folder>] [--limit N] (the public corpora: fixtures/README.md)
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Capabilities } from '../src/client/index.js';
 import { COMPRESSION_PRESETS } from '../src/config/index.js';
@@ -53,6 +54,8 @@ export interface OracleResult {
 interface Candidate {
   readonly what: string;
   readonly bytes: number;
+  /** What a mark must allow to be sent it (none: every mark may). */
+  readonly needs?: 'webp' | 'avif' | 'zorro';
 }
 
 /** The smallest encode within `target` of one lossy encoder over all its `settings` (or none): smallest measured first. */
@@ -67,7 +70,7 @@ async function smallestWithin<T>(original: Original, settings: readonly T[], lab
   return undefined;
 }
 
-/** The oracle's candidates for one image: the smallest of each format the capabilities allow. */
+/** The oracle's candidates for one image: the smallest of each format the capabilities allow, each saying what it needs. */
 async function oracleCandidates(original: Original, mark: Capabilities): Promise<Candidate[]> {
   const { d, minQuality, maxQuality } = SETTINGS;
   const qualities = Array.from({ length: maxQuality - minQuality + 1 }, (_, i) => minQuality + i);
@@ -80,12 +83,13 @@ async function oracleCandidates(original: Original, mark: Capabilities): Promise
   if (!original.transparent) found.push(await smallestWithin(original, qualities, (quality) => `jpeg q${quality}`, (quality) => encodeJpeg(original, quality), d));
   const palettes = PALETTE_SIZES.flatMap((colours) => [1, 0].map((dither) => ({ colours, dither })));
   found.push(await smallestWithin(original, palettes, (p) => `palette ${p.colours}${p.dither ? ' dithered' : ''}`, (p) => encodePalette(original, p.colours, p.dither), d));
+  const needing = (needs: Candidate['needs'], candidate: Candidate | undefined) => (candidate ? { ...candidate, needs } : undefined);
   if (mark.webp) {
-    found.push(await lossless('webp-lossless'));
-    found.push(await smallestWithin(original, qualities, (quality) => `webp q${quality}`, (quality) => encodeWebp(original, quality), d));
+    found.push(needing('webp', await lossless('webp-lossless')));
+    found.push(needing('webp', await smallestWithin(original, qualities, (quality) => `webp q${quality}`, (quality) => encodeWebp(original, quality), d)));
   }
-  if (mark.avif && !original.transparent) found.push(await smallestWithin(original, qualities, (quality) => `avif q${quality}`, (quality) => encodeAvif(original, quality, AVIF_EFFORT), d * AVIF_DECODER_MARGIN));
-  if (mark.zorro && original.transparent) found.push(await lossless('zorro'));
+  if (mark.avif && !original.transparent) found.push(needing('avif', await smallestWithin(original, qualities, (quality) => `avif q${quality}`, (quality) => encodeAvif(original, quality, AVIF_EFFORT), d * AVIF_DECODER_MARGIN)));
+  if (mark.zorro && original.transparent) found.push(needing('zorro', await lossless('zorro')));
   return found.filter((candidate): candidate is Candidate => candidate !== undefined);
 }
 
@@ -96,16 +100,25 @@ function stillImages(dir: string): string[] {
     .sort();
 }
 
+/** The union of the marks' capabilities: the oracle searches each image once, and each mark takes what it allows. */
+function widest(marks: readonly Capabilities[]): Capabilities {
+  return { webp: marks.some((mark) => mark.webp), avif: marks.some((mark) => mark.avif), zorro: marks.some((mark) => mark.zorro) };
+}
+
+/** `corpus`: a name in `CORPORA`, or a folder of images (the public corpora of fixtures/README.md). */
 export async function benchOracle(corpus: string, limit = Infinity): Promise<OracleResult> {
-  const root = CORPORA[corpus];
-  if (!root) throw new Error(`no corpus "${corpus}" (${Object.keys(CORPORA).join(', ')})`);
+  const root = CORPORA[corpus] ?? (existsSync(corpus) ? pathToFileURL(`${resolve(corpus)}/`) : undefined);
+  if (!root) throw new Error(`no corpus "${corpus}" (${Object.keys(CORPORA).join(', ')}, or a folder)`);
   const originals: { name: string; original: Original }[] = [];
-  for (const file of stillImages(root.pathname)) {
+  for (const file of stillImages(fileURLToPath(root))) {
     const prepared = await prepareOriginal(readFileSync(file), LIMITS);
     // Animations are left out: the oracle searches still images (the engine's animated WebP is searched per frame).
-    if (prepared.ok && prepared.original.facts.frames === 1) originals.push({ name: relative(root.pathname, file), original: prepared.original });
+    if (prepared.ok && prepared.original.facts.frames === 1) originals.push({ name: relative(fileURLToPath(root), file), original: prepared.original });
     if (originals.length >= limit) break;
   }
+  const marks = MARKS.map((mark) => capabilitiesOfMark(mark)!);
+  const searched = new Map<Original, Candidate[]>();
+  for (const { original } of originals) searched.set(original, await oracleCandidates(original, widest(marks)));
   const rows: OracleRow[] = [];
   for (const markText of MARKS) {
     const mark = capabilitiesOfMark(markText)!;
@@ -129,7 +142,7 @@ export async function benchOracle(corpus: string, limit = Infinity): Promise<Ora
         const measured = await measureAgainst(original, best.bytes);
         if (measured > target) overD.push(`${name}: ${best.experiment} ${measured.toFixed(5)}`);
       }
-      const candidates = await oracleCandidates(original, mark);
+      const candidates = searched.get(original)!.filter((candidate) => !candidate.needs || mark[candidate.needs]);
       const oracle = Math.min(originalAllowed ? size : Infinity, engine, ...candidates.map((candidate) => candidate.bytes));
       originalBytes += size;
       engineBytes += engine;

@@ -6,7 +6,7 @@ import type { Capabilities } from '../client/index.js';
 import type { EngineSettings, ExperimentName, KnownSizes } from '../images/experiment.js';
 import { wireSize } from '../images/experiment.js';
 import type { ExperimentPool } from '../images/experiment-pool.js';
-import { EXPERIMENTS, planForFacts } from '../images/plan.js';
+import { EXPERIMENTS, planForFacts, servableExperiments } from '../images/plan.js';
 import { isImageBytes, probeImage, type ProbeLimits, sniffImageType } from '../images/probe.js';
 import type { MemoryBudget, Reservation } from './memory-budget.js';
 import { capabilitiesOfMark, type DecodedMark } from '../marks/index.js';
@@ -580,8 +580,8 @@ export function createImageRoute(parts: ImageRouteParts) {
     const { record, bytes } = found;
     const key = found.source.key;
     const localCount = (await store.countRequest(key)).count;
-    const plan = record.facts && !record.skip ? planForFacts(record.facts, marked.capabilities, settings) : [];
-    const view = await shared?.look(record.digest, plan, key);
+    const servable = record.facts && !record.skip ? servableExperiments(record.facts, marked.capabilities) : [];
+    const view = await shared?.look(record.digest, servable, key);
     if (view) await adoptFromCluster(key, record, view);
     // In a cluster the queue is ordered by the cluster's counts; the local one stands in without Redis.
     const requests = view?.requests ?? localCount;

@@ -84,13 +84,26 @@ export function planFor(input: PlanInput, mark: Capabilities, settings: Pick<Eng
     // A ZorroSVG (a JPEG and its alpha mask in an SVG) is the transparent format of browsers that have no other:
     // where WebP or AVIF is allowed, those carry alpha themselves and it costs CPU for a result that rarely wins.
     if (name === 'zorro' && (mark.webp || mark.avif)) return false;
-    // Lossy WebP searched under the same d is smaller than JPEG on every image measured (the demo site: by 8–42%
-    // on photos, 35–55% on graphics), so where the mark has WebP a JPEG could never be its best: it runs only
-    // for marks without WebP (the outcome is shared with them all the same). With aiqa="jpeg" WebP is not
-    // searched, and JPEG stays in.
+    // Lossy WebP searched under the same d is smaller than JPEG on all but one demo image (by 9–32% on photos,
+    // 25–53% on graphics; the other, a photo, came 0.1% larger), so where the mark has WebP a JPEG is almost never
+    // its best: it runs only for marks without WebP (its outcome serves the others all the same, when it exists).
+    // With aiqa="jpeg" WebP is not searched, and JPEG stays in.
     if ((name === 'jpeg' || name === 'jpeg-from-png') && mark.webp && settings.aiqaAll) return false;
     if (settings.losslessPng && (kind === 'opaque' || kind === 'transparent') && LOSSY_FOR_PNG.has(name)) return false;
     return true;
+  });
+}
+
+/**
+ * Every experiment whose outcome the mark may be served, in its plan or not (another mark's plan may have run it:
+ * a JPEG re-encode made for `ic` serves `ic,webp` while its WebP is searched).
+ */
+export function servableExperiments(facts: Pick<ImageFacts, 'type' | 'frames' | 'hasAlpha'>, mark: Capabilities): ExperimentName[] {
+  const kind = kindOf({ type: facts.type, frames: facts.frames, transparent: facts.hasAlpha });
+  if (!kind) return [];
+  return PLANS[kind].filter((name) => {
+    const needs = NEEDS[name];
+    return !needs || mark[needs];
   });
 }
 

@@ -72,7 +72,8 @@ describe('serving marked images (SPEC §5)', () => {
     assert.equal(first.headers['last-modified'], 'Wed, 21 Oct 2015 07:28:00 GMT');
     let previous = first.body.length;
     let last = first;
-    for (let i = 0; i < 3; i += 1) {
+    // The plan for this mark: AVIF, then WebP (no JPEG: where WebP is allowed it cannot be the smallest).
+    for (let i = 0; i < 2; i += 1) {
       await proxy.running.experimentsIdle();
       last = await get('/photo.jpg?m=ic,webp,avif');
       assert.ok(last.body.length <= previous, `request ${i + 2}: ${last.body.length} > ${previous}`);
@@ -91,7 +92,7 @@ describe('serving marked images (SPEC §5)', () => {
       (await metric.get()).values
         .filter((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, string | number | undefined>)[k] === value))
         .reduce((sum, v) => sum + v.value, 0);
-    assert.equal(await count(metrics.experiments, {}), 3, 'three experiments ran, once each');
+    assert.equal(await count(metrics.experiments, {}), 2, 'two experiments ran, once each');
     assert.ok((await count(metrics.imageResponses, { outcome: 'variant' })) >= 1);
     assert.ok((await count(metrics.imageResponses, { outcome: 'original' })) >= 1);
 
