@@ -287,12 +287,15 @@ export function createImageRoute(parts: ImageRouteParts) {
     return progress?.originalDigest === record.digest && progress.settings === settingsKey ? progress.done : [];
   }
 
-  /** What the original's experiments done so far came to (see `KnownSizes`). */
+  /**
+   * What the original's experiments came to, as far as the store shows (see `KnownSizes`): the outcomes kept. One
+   * that is done but not kept (not smaller than the original, or evicted since) is left unknown: it cannot be
+   * told which, and an experiment that does not know runs.
+   */
   function knownFor(key: string, record: OriginalRecord): KnownSizes {
     const known: Partial<Record<ExperimentName, number>> = {};
-    for (const name of doneFor(key, record)) if (Object.hasOwn(EXPERIMENTS, name)) known[name as ExperimentName] = record.size;
     for (const { slot, record: variant } of store.variantsOf(key)) {
-      if (isOutcome(slot, variant) && slot !== CONVERTED_SLOT && known[slot as ExperimentName] !== undefined) known[slot as ExperimentName] = Math.min(variant.size, record.size);
+      if (isOutcome(slot, variant) && slot !== CONVERTED_SLOT) known[slot as ExperimentName] = variant.size;
     }
     return known;
   }

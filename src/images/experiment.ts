@@ -88,8 +88,8 @@ export type ExperimentOutcome =
     } & ExperimentReport);
 
 /**
- * What is already known of an original's other experiments (same settings): for each one done, the bytes of its
- * acceptable outcome, or the original's size when it had none smaller. Lets an experiment see that it cannot win.
+ * What is already known of an original's other experiments (same settings): the bytes of acceptable outcomes
+ * (some may be missing: the proxy knows only those it kept). Lets an experiment see that it cannot win.
  */
 export type KnownSizes = Partial<Readonly<Record<ExperimentName, number>>>;
 

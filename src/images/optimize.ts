@@ -37,7 +37,7 @@ export async function optimizeForMarks(original: Original, marks: readonly Capab
   for (const name of new Set(plans.flat())) {
     const outcome = await runExperiment(name, original, settings, known);
     outcomes.set(name, outcome);
-    known[name] = outcome.ok ? Math.min(wireSize(outcome.variant), original.bytes.length) : original.bytes.length;
+    if (outcome.ok) known[name] = wireSize(outcome.variant);
   }
   return plans.map((plan) => {
     let best: Variant | undefined;

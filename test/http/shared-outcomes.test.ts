@@ -8,6 +8,7 @@ import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+const texture = readFileSync(new URL('fixtures/site/img/bg/brick.png', PROJECT_ROOT));
 const MARKS = ['ic', 'ic,webp', 'ic,webp,avif,zorro'];
 
 /** Experiments run so far, by name (any outcome). */
@@ -28,6 +29,9 @@ describe('experiments belong to the image, choices to the mark (issue 17)', () =
       if ((req.url ?? '').startsWith('/photo.jpg')) {
         res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
         res.end(photo);
+      } else if ((req.url ?? '').startsWith('/brick.png')) {
+        res.writeHead(200, { 'Content-Type': 'image/png', 'Cache-Control': 'max-age=3600' });
+        res.end(texture);
       } else {
         res.writeHead(404);
         res.end();
@@ -70,5 +74,21 @@ describe('experiments belong to the image, choices to the mark (issue 17)', () =
     // The widest mark gets the smaller of WebP (the same bytes as ic,webp) and AVIF.
     assert.ok(types[2] === 'avif' ? last[2]!.length < last[1]!.length : last[2]!.equals(last[1]!), `widest: ${types[2]}`);
     assert.ok(last[1]!.length < last[0]!.length, `sizes ${last.map((body) => body.length).join(', ')}`);
+  });
+
+  it('an experiment that cannot win, by the outcomes kept before it, is not run: lossless WebP on a texture', async () => {
+    const before = await runs(proxy);
+    let final = false;
+    for (let round = 0; round < 10 && !final; round += 1) {
+      final = String((await fetchRaw(new URL('/brick.png?m=ic,webp,avif,zorro', proxy.url))).headers['cache-control']).startsWith('public');
+      await proxy.running.experimentsIdle();
+    }
+    assert.ok(final, 'final');
+    const after = await runs(proxy);
+    assert.equal((after['webp-lossless'] ?? 0) - (before['webp-lossless'] ?? 0), 1, 'lossless WebP is done (its plan has it)');
+    // Lossy WebP (about 2.6 KB) is under half the lossless PNG (about 21 KB): rejected without an encode. Run, its
+    // 19 KB would have been kept (smaller than the 29 KB original).
+    const lossless = (await proxy.running.metrics.experiments.get()).values.find((v) => v.labels.experiment === 'webp-lossless' && v.labels.outcome === 'rejected');
+    assert.equal(lossless?.value, 1, 'rejected: it cannot win');
   });
 });
