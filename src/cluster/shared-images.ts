@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MIME_TYPES, type VariantFormat } from '../images/experiment.js';
-import { EXPERIMENTS } from '../images/plan.js';
+import { EXPERIMENT_FORMAT, MIME_TYPES, type VariantFormat } from '../images/experiment.js';
 import type { VariantRecord } from '../store/records.js';
 import type { RedisLink } from './redis-link.js';
 
@@ -36,6 +35,10 @@ export interface ClusterView {
   readonly done: readonly string[];
   /** The facts of the experiments' published outcomes (of those asked for), each checked to be well formed. */
   readonly outcomes: readonly VariantRecord[];
+  /** Of those asked for, the experiments done with nothing kept (no outcome smaller than the original, or none within d). */
+  readonly nothingKept: readonly string[];
+  /** The experiments asked for: only for these does the view say whether their outcome can be had. */
+  readonly asked: readonly string[];
   /** How many outcome facts were there but not well formed: they were deleted (the next one made is published). */
   readonly damaged?: number;
 }
@@ -43,13 +46,16 @@ export interface ClusterView {
 /** The one spelling of a job in the queue (members must be identical to be the same job). */
 const member = (job: OfferedExperiment) => JSON.stringify([job.key, job.mark, job.experiment, job.originalDigest]);
 
+/** An experiment's outcome key when it ran and kept nothing: "done" and "its facts expired" are then told apart. */
+const NOTHING_KEPT = 'nothing-kept';
+
 /**
  * Publishes an outcome's facts unless the cluster's for the same (original, experiment) is as small; a value that
  * is not what this script writes (another version, damage) is replaced.
  */
 const PUBLISH_BEST = `
 local current = redis.call('GET', KEYS[1])
-if current then
+if current and current ~= '${NOTHING_KEPT}' then
   local ok, parsed = pcall(cjson.decode, current)
   if ok and type(parsed) == 'table' and tonumber(parsed.size) and tonumber(parsed.size) <= tonumber(ARGV[2]) then return 0 end
 end
@@ -77,7 +83,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
-const FORMATS = new Set(Object.keys(MIME_TYPES));
 
 /**
  * Facts read from Redis, if they are what an instance would have written for this original: anything else (an
@@ -102,9 +107,9 @@ function parseVariantFacts(text: string | null | undefined, originalDigest: stri
     Number.isSafeInteger(r.size) &&
     (r.size as number) > 0 &&
     typeof r.experiment === 'string' &&
-    Object.hasOwn(EXPERIMENTS, r.experiment) &&
-    typeof r.format === 'string' &&
-    FORMATS.has(r.format) &&
+    Object.hasOwn(EXPERIMENT_FORMAT, r.experiment) &&
+    // The format its experiment makes: a record may not decide that a JPEG re-encode is an SVG.
+    r.format === EXPERIMENT_FORMAT[r.experiment as keyof typeof EXPERIMENT_FORMAT] &&
     r.contentType === MIME_TYPES[r.format as VariantFormat] &&
     (r.quality === undefined || typeof r.quality === 'number') &&
     typeof r.dssim === 'number' &&
@@ -157,8 +162,13 @@ export class SharedImages {
     const done = replies[counted] as string[] | undefined;
     const texts = replies.slice(counted + 2) as (string | null | undefined)[];
     const outcomes: VariantRecord[] = [];
+    const nothingKept: string[] = [];
     let damaged = 0;
     for (const [i, text] of texts.entries()) {
+      if (text === NOTHING_KEPT) {
+        nothingKept.push(experiments[i]!);
+        continue;
+      }
       const facts = parseVariantFacts(text, originalDigest);
       // Facts under another experiment's key are as damaged as unreadable ones.
       if (facts && facts.experiment === experiments[i]) outcomes.push(facts);
@@ -171,13 +181,23 @@ export class SharedImages {
       ...(countFor !== undefined && replies[0] !== undefined ? { requests: Number(replies[0]) } : {}),
       done: Array.isArray(done) ? done : [],
       outcomes,
+      nothingKept,
+      asked: experiments,
       ...(damaged > 0 ? { damaged } : {}),
     };
   }
 
-  async markDone(originalDigest: string, experiment: string): Promise<void> {
+  /**
+   * Records an experiment as done. With `kept` false (it kept nothing) its outcome key says so, unless an outcome
+   * is there already: another instance reading "done" and no facts then knows the facts were lost (expired,
+   * evicted), and runs the experiment itself rather than call a mark final without it.
+   */
+  async markDone(originalDigest: string, experiment: string, kept: boolean): Promise<void> {
     const progress = this.k.progress(originalDigest);
-    await this.link.pipeline((p) => p.sadd(progress, experiment).expire(progress, FACTS_TTL_SECONDS));
+    await this.link.pipeline((p) => {
+      if (!kept) p.set(this.k.outcome(originalDigest, experiment), NOTHING_KEPT, 'EX', FACTS_TTL_SECONDS, 'NX');
+      return p.sadd(progress, experiment).expire(progress, FACTS_TTL_SECONDS);
+    });
   }
 
   /** Which of these experiments another instance runs now (one round trip). */

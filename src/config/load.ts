@@ -273,6 +273,11 @@ function buildCompression(elements: ParsedElements, source: string, warnings: st
     const max = values['format-max']?.[format as keyof typeof values['format-max']] ?? maxQuality;
     if (min > max) throw new ConfigError(`${where('format-min', `${format}=${min}`)}: must be at most ${format}'s maximum quality (${max})`);
   }
+  // A format's maximum under the lowest quality the search may take leaves it no quality at all.
+  for (const [format, max] of Object.entries(values['format-max'] ?? {})) {
+    const min = values['format-min']?.[format as keyof typeof values['format-min']] ?? minQuality;
+    if (max < min) throw new ConfigError(`${where('format-max', `${format}=${max}`)}: must be at least ${format}'s minimum quality (${min}: min-quality or format-min)`);
+  }
   return {
     preset,
     method,

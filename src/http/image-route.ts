@@ -122,13 +122,25 @@ function variesByClient(headers: IncomingHttpHeaders): string | undefined {
   return other === undefined ? undefined : `Vary: ${other}`;
 }
 
+/** The most a gzip-coded variant (a ZorroSVG) may inflate to: the SVG of a 50 MP image's JPEG and mask is far less. */
+const MAX_INFLATED_SVG = 256 * 2 ** 20;
+
 /**
  * The media type of bytes by what they are where their first bytes say (a `Content-Type` or a record may lie),
- * else as declared; gzip-coded bytes are the proxy's ZorroSVG.
+ * else as declared. Gzip-coded bytes are what they inflate to: only an SVG is sent so (a record saying "gzip" must
+ * not carry a WebP to a browser that has only ZorroSVG); bytes that do not inflate are of no type.
  */
 function bytesType(declared: { readonly contentType: string; readonly contentEncoding?: 'gzip' }, bytes: Buffer): string {
-  if (declared.contentEncoding === 'gzip') return 'image/svg+xml';
-  const sniffed = sniffImageType(bytes);
+  let content = bytes;
+  if (declared.contentEncoding === 'gzip') {
+    try {
+      content = gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_SVG });
+    } catch {
+      return 'application/octet-stream';
+    }
+  }
+  const sniffed = sniffImageType(content);
+  if (declared.contentEncoding === 'gzip') return sniffed === 'svg' ? 'image/svg+xml' : 'application/octet-stream';
   return sniffed === undefined ? declared.contentType : sniffed === 'svg' ? 'image/svg+xml' : `image/${sniffed}`;
 }
 
@@ -163,15 +175,6 @@ async function streamTo(res: ServerResponse, body: Readable): Promise<ImageAnswe
   }
 }
 
-/** Whether bytes are a whole gzip stream (an adopted ZorroSVG variant goes to clients as it is, or gunzipped). */
-function gunzips(bytes: Buffer): boolean {
-  try {
-    gunzipSync(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * SPEC §5: a marked image is answered from the store with the best version found so far, and its next
@@ -292,7 +295,7 @@ export function createImageRoute(parts: ImageRouteParts) {
    * that is done but not kept (not smaller than the original, or evicted since) is left unknown: it cannot be
    * told which, and an experiment that does not know runs.
    */
-  function knownFor(key: string, record: OriginalRecord): KnownSizes {
+  function knownFor(key: string): KnownSizes {
     const known: Partial<Record<ExperimentName, number>> = {};
     for (const { slot, record: variant } of store.variantsOf(key)) {
       if (isOutcome(slot, variant) && slot !== CONVERTED_SLOT) known[slot as ExperimentName] = variant.size;
@@ -310,7 +313,7 @@ export function createImageRoute(parts: ImageRouteParts) {
 
   /** Whether a kept variant is an outcome some mark may be served: an experiment's (of these settings) or a conversion. */
   const isOutcome = (slot: string, variant: VariantRecord) =>
-    slot === CONVERTED_SLOT || (slot === variant.experiment && slot !== 'transform' && Object.hasOwn(EXPERIMENTS, slot) && variant.settings === settingsKey);
+    variant.settings === settingsKey && (slot === CONVERTED_SLOT || (slot === variant.experiment && slot !== 'transform' && Object.hasOwn(EXPERIMENTS, slot)));
 
   /**
    * The mark's best (SPEC §6): the smallest outcome kept whose format the mark allows, and its slot. Where the
@@ -362,13 +365,15 @@ export function createImageRoute(parts: ImageRouteParts) {
       metrics.clusterEvents.inc({ event: 'refused' }, view.damaged);
       logger.warn({ image: key, damaged: view.damaged }, 'cluster: outcome facts in Redis are damaged, deleted and not used');
     }
-    const missing = new Set<string>();
+    // Done elsewhere counts here only where this instance has what came of it: the outcome taken (or already
+    // here), or the word that nothing was kept. Facts that were not asked for, expired or could not be taken leave
+    // the experiment to run here: a mark is not final without the outcomes its plan needs.
+    const had = new Set<string>(view.nothingKept);
     for (const outcome of view.outcomes) {
-      if (store.getVariantRecord(key, outcome.experiment)?.digest === outcome.digest) continue;
-      if (!(await adoptOutcome(key, record, outcome))) missing.add(outcome.experiment);
+      if (store.getVariantRecord(key, outcome.experiment)?.digest === outcome.digest || (await adoptOutcome(key, record, outcome))) had.add(outcome.experiment);
     }
     const local = doneFor(key, record);
-    const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && !missing.has(name));
+    const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && view.asked.includes(name) && had.has(name));
     if (adopted.length > 0) await store.putProgress(key, progressWith(key, record, adopted));
   }
 
@@ -385,7 +390,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     const bytes = await shared?.bytes(outcome.digest);
     if (!bytes) return false;
-    if (sha256(bytes) !== outcome.digest || bytes.length !== outcome.size || (outcome.contentEncoding === 'gzip' && !gunzips(bytes)) || bytesType(outcome, bytes) !== outcome.contentType) {
+    if (sha256(bytes) !== outcome.digest || bytes.length !== outcome.size || bytesType(outcome, bytes) !== outcome.contentType) {
       metrics.clusterEvents.inc({ event: 'refused' });
       logger.warn({ image: key, experiment: outcome.experiment, digest: outcome.digest }, 'cluster: published outcome does not match its facts, not used');
       return false;
@@ -478,7 +483,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     // Read now, not when queued: a queue of thousands of jobs holds no image bytes.
     const bytes = await store.getOriginalBytes(record);
     if (!bytes) return;
-    const outcome = await pool.run(name, bytes, settings, limits, { known: knownFor(key, record) });
+    const outcome = await pool.run(name, bytes, settings, limits, { known: knownFor(key) });
     // Stopped, not failed: the experiment runs again after a restart. (One whose process crashed is recorded as
     // rejected below, and not tried again: an image that crashes a decoder crashes it every time.)
     if (!outcome.ok && outcome.reason === 'shutting down') return;
@@ -498,7 +503,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     // Read again: what other instances did meanwhile may have been merged in.
     await store.putProgress(key, progressWith(key, record, [name], mark));
-    await shared?.markDone(record.digest, name);
+    await shared?.markDone(record.digest, name, kept);
     metrics.experimentDuration.observe({ experiment: name }, outcome.ms / 1000);
     metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : kept ? 'kept' : 'not-smaller' });
     observe();

@@ -74,6 +74,7 @@ function predictQuality(target: number, from: { scale: number; dssim: number }, 
 export async function aiqaSearch(options: AiqaOptions): Promise<AiqaResult> {
   const { target, minQuality: min, maxQuality: max } = options;
   const probes: QualityProbe[] = [];
+  if (!(min <= max)) return { found: false, reason: `no quality to search: the lowest (${min}) is above the highest (${max})`, probes };
   const tried = new Map<number, QualityProbe>();
   /** Highest quality known to fail, lowest known to pass; virtual ends beyond the bounds. */
   let failing = min - 1;
@@ -174,6 +175,7 @@ export type SizeSearchResult =
  */
 export async function sizeSearch(options: SizeSearchOptions): Promise<SizeSearchResult> {
   const { targetBytes, minQuality: min, maxQuality: max } = options;
+  if (!(min <= max)) throw new RangeError(`no quality to search: the lowest (${min}) is above the highest (${max})`);
   const probes: SizeProbe[] = [];
   const tried = new Map<number, SizeProbe>();
   let fitting = min - 1; // highest quality known to fit

@@ -143,10 +143,16 @@ function stop(worker: ChildProcess): Promise<void> {
   });
 }
 
-/** Buffers arrive from a process as plain Uint8Arrays. */
+/**
+ * Buffers arrive from a process as plain Uint8Arrays. A reply that is not whole (a variant without bytes: a defect
+ * in an experiment) is a failed experiment, not an exception in the proxy's message handler.
+ */
 function restoreBuffers(outcome: ExperimentOutcome): ExperimentOutcome {
   if (!outcome.ok) return outcome;
   const v = outcome.variant;
+  if (!(v?.bytes instanceof Uint8Array) || (v.transfer && !(v.transfer.bytes instanceof Uint8Array))) {
+    return { ok: false, reason: `failed: the experiment's answer has no bytes`, encodes: outcome.encodes, ms: outcome.ms };
+  }
   const variant: Variant = {
     ...v,
     bytes: Buffer.from(v.bytes.buffer, v.bytes.byteOffset, v.bytes.byteLength),

@@ -27,6 +27,20 @@ export const MIME_TYPES: Readonly<Record<VariantFormat, string>> = {
   svg: 'image/svg+xml',
 };
 
+/** The format each experiment makes (a transform makes whichever its options ask for). */
+export const EXPERIMENT_FORMAT: Readonly<Record<Exclude<ExperimentName, 'transform'>, VariantFormat>> = {
+  jpeg: 'jpeg',
+  'jpeg-from-png': 'jpeg',
+  'png-lossless': 'png',
+  'png-palette': 'png',
+  'webp-lossless': 'webp',
+  webp: 'webp',
+  'webp-animated': 'webp',
+  'webp-reencode': 'webp',
+  avif: 'avif',
+  zorro: 'svg',
+};
+
 /** What the experiments work to: SPEC §1's settings as the engine needs them. */
 export interface EngineSettings {
   /** DSSIM target; `<= 0`: quality mode (JPEG at `quality`, no search). */
