@@ -17,7 +17,7 @@ import { requestHeadersForOrigin, responseHeadersForClient } from '../proxy/hop-
 import type { FetchedResponse, OriginFetcher } from '../proxy/origin-fetch.js';
 import { type ImageStore, type LentBytes, ownBytes, sha256, type StoredVariant } from '../store/image-store.js';
 import { endWithLent } from './lent-body.js';
-import type { OriginalRecord, ProgressRecord, VariantRecord } from '../store/records.js';
+import type { OriginalRecord, VariantRecord } from '../store/records.js';
 import type { ClusterView, SharedImages } from '../cluster/shared-images.js';
 import { settingsDigest } from '../images/settings.js';
 import type { FallbackImage } from './fallback-image.js';
@@ -303,12 +303,18 @@ export function createImageRoute(parts: ImageRouteParts) {
     return known;
   }
 
-  /** The original's progress with more experiments done (and the mark that asked, a few of them kept). */
-  function progressWith(key: string, record: OriginalRecord, done: readonly string[], mark?: string): ProgressRecord {
-    const progress = store.getProgress(key);
-    const marks = progress?.originalDigest === record.digest && progress.settings === settingsKey ? (progress.marks ?? []) : [];
-    const withMark = mark === undefined || marks.includes(mark) ? marks : [...marks, mark].slice(-MARKS_KEPT);
-    return { originalDigest: record.digest, settings: settingsKey, done: [...new Set([...doneFor(key, record), ...done])], marks: withMark };
+  /**
+   * Adds experiments done (and the mark that asked, a few of them kept) to the original's progress as it is when
+   * written; nothing is written once the original has changed (its new version's progress is not this one's).
+   */
+  function addProgress(key: string, record: OriginalRecord, done: readonly string[], mark?: string): Promise<boolean> {
+    return store.updateProgress(key, (progress) => {
+      if (store.getOriginal(key)?.digest !== record.digest) return undefined;
+      const same = progress?.originalDigest === record.digest && progress.settings === settingsKey;
+      const marks = same ? (progress.marks ?? []) : [];
+      const withMark = mark === undefined || marks.includes(mark) ? marks : [...marks, mark].slice(-MARKS_KEPT);
+      return { originalDigest: record.digest, settings: settingsKey, done: [...new Set([...(same ? progress.done : []), ...done])], marks: withMark };
+    });
   }
 
   /** Whether a kept variant is an outcome some mark may be served: an experiment's (of these settings) or a conversion. */
@@ -374,7 +380,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     const local = doneFor(key, record);
     const adopted = view.done.filter((name) => Object.hasOwn(EXPERIMENTS, name) && !local.includes(name) && view.asked.includes(name) && had.has(name));
-    if (adopted.length > 0) await store.putProgress(key, progressWith(key, record, adopted));
+    if (adopted.length > 0) await addProgress(key, record, adopted);
   }
 
   /**
@@ -502,7 +508,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       if (await shared?.publish(made.record, made.bytes)) metrics.clusterEvents.inc({ event: 'published' });
     }
     // Read again: what other instances did meanwhile may have been merged in.
-    await store.putProgress(key, progressWith(key, record, [name], mark));
+    await addProgress(key, record, [name], mark);
     await shared?.markDone(record.digest, name, kept);
     metrics.experimentDuration.observe({ experiment: name }, outcome.ms / 1000);
     metrics.experiments.inc({ experiment: name, outcome: !outcome.ok ? 'rejected' : kept ? 'kept' : 'not-smaller' });

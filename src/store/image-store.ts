@@ -381,6 +381,21 @@ export class ImageStore {
     return (await this.write(() => this.progress.putSync(progressKey(url), record))).ok;
   }
 
+  /**
+   * Changes an original's progress from what it is when the write runs (inside the write transaction): two
+   * experiments of one image ending together each add their own, where reading first and writing later lost one.
+   * `update` answering `undefined` writes nothing.
+   */
+  async updateProgress(url: string, update: (current: ProgressRecord | undefined) => ProgressRecord | undefined): Promise<boolean> {
+    const key = progressKey(url);
+    return (
+      await this.write(() => {
+        const next = update(this.progress.get(key));
+        if (next) this.progress.putSync(key, next);
+      })
+    ).ok;
+  }
+
   getRequests(url: string): RequestRecord | undefined {
     return this.requests.get(url);
   }

@@ -186,6 +186,18 @@ describe('the image store (LMDB)', () => {
     await reopened.close();
   });
 
+  it('updates progress from what it is when written: two experiments ending together both count (hostile review)', async () => {
+    const store = new ImageStore(freshPath(), 100 * 2 ** 20);
+    await store.putOriginal(originalRecord('/e.jpg', photo), photo);
+    const adding = (name: string) => (current: { done: readonly string[] } | undefined) => ({ originalDigest: sha256(photo), settings: 's', done: [...(current?.done ?? []), name] });
+    // Both started before either is written: read-then-write would keep one of them.
+    await Promise.all([store.updateProgress('/e.jpg', adding('avif')), store.updateProgress('/e.jpg', adding('webp'))]);
+    assert.deepEqual([...store.getProgress('/e.jpg')!.done].sort(), ['avif', 'webp']);
+    assert.ok(await store.updateProgress('/e.jpg', () => undefined), 'nothing to write is no failure');
+    assert.deepEqual([...store.getProgress('/e.jpg')!.done].sort(), ['avif', 'webp']);
+    await store.close();
+  });
+
   it('drops variant and progress records of the shape before outcomes per experiment at open, keeping originals (issue 17)', async () => {
     const path = freshPath();
     const store = new ImageStore(path, 100 * 2 ** 20);
