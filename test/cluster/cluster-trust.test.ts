@@ -3,14 +3,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { sniffImageType } from '../../src/images/probe.js';
 import { fetchRaw } from '../support/client.js';
-import { type ClusterInstance, experimentsRun, startInstances, stopInstances } from '../support/cluster.js';
-import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { type ClusterInstance, experimentsRun, type JpegCluster, startJpegCluster } from '../support/cluster.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
 
 const images: Record<string, Buffer> = {
   '/poison.jpg': readFileSync(new URL('fixtures/site/img/earth.jpg', PROJECT_ROOT)),
@@ -20,28 +18,16 @@ const images: Record<string, Buffer> = {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('<cluster>: what an instance takes from Redis (hostile review of issue 17)', () => {
-  let redis: TestRedis;
   let client: Redis;
-  let origin: TestOrigin;
   let instances: ClusterInstance[] = [];
-  const idle = () => Promise.all(instances.map((instance) => fetchRaw(new URL('api/idle', instance.admin))));
   const get = (instance: ClusterInstance, path: string, headers: Record<string, string> = {}) => fetchRaw(new URL(path, instance.proxy.url), { headers });
+  let cluster: JpegCluster;
+  const idle = () => cluster.idle();
   before(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
-    origin = await startOrigin((req, res) => {
-      const bytes = images[(req.url ?? '').split('?')[0]!];
-      res.writeHead(bytes ? 200 : 404, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
-      res.end(bytes);
-    });
-    instances = await startInstances(['a', 'b', 'c'], origin.url, redis.url);
+    cluster = await startJpegCluster(images);
+    ({ client, instances } = cluster);
   });
-  after(async () => {
-    await stopInstances(instances);
-    client.disconnect();
-    await origin.close();
-    await redis.stop();
-  });
+  after(() => cluster.stop());
 
   it('a published outcome saying "gzip-coded SVG" over other bytes is refused: IE 11 (ic,zorro) is never sent WebP', async () => {
     const [a, , c] = instances as [ClusterInstance, ClusterInstance, ClusterInstance];

@@ -2,14 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { fetchRaw } from '../support/client.js';
 import { metricSamples } from '../support/metrics-text.js';
-import { type ClusterInstance, experimentsRun, startInstances, stopInstances } from '../support/cluster.js';
-import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { type ClusterInstance, experimentsRun, type JpegCluster, startJpegCluster } from '../support/cluster.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
-import { startRedis, type TestRedis } from '../support/redis.js';
 
 const images: Record<string, Buffer> = {
   '/gone.jpg': readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT)),
@@ -20,28 +18,16 @@ const FINAL = 'public, no-transform, max-age=600';
 
 /** What a cluster keeps in Redis may vanish (expiry, eviction, a flushed server) or be damaged: neither is served. */
 describe('<cluster>: lost or damaged state in Redis', () => {
-  let redis: TestRedis;
   let client: Redis;
-  let origin: TestOrigin;
   let instances: ClusterInstance[] = [];
-  const idle = () => Promise.all(instances.map((instance) => fetchRaw(new URL('api/idle', instance.admin))));
   const get = (instance: ClusterInstance, path: string) => fetchRaw(new URL(path, instance.proxy.url));
+  let cluster: JpegCluster;
+  const idle = () => cluster.idle();
   before(async () => {
-    redis = await startRedis();
-    client = new Redis(redis.url);
-    origin = await startOrigin((req, res) => {
-      const bytes = images[(req.url ?? '').split('?')[0]!];
-      res.writeHead(bytes ? 200 : 404, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
-      res.end(bytes);
-    });
-    instances = await startInstances(['a', 'b', 'c'], origin.url, redis.url);
+    cluster = await startJpegCluster(images);
+    ({ client, instances } = cluster);
   });
-  after(async () => {
-    await stopInstances(instances);
-    client.disconnect();
-    await origin.close();
-    await redis.stop();
-  });
+  after(() => cluster.stop());
 
   it('a best variant whose bytes are gone is made again by the instance that lacks it, not given up', async () => {
     const [a, b] = instances as [ClusterInstance, ClusterInstance];

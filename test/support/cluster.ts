@@ -1,6 +1,9 @@
+import { Redis } from 'ioredis';
 import { fetchRaw } from './client.js';
 import { metricSamples, metricSum } from './metrics-text.js';
+import { startOrigin, type TestOrigin } from './origin.js';
 import { spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from './proxy.js';
+import { startRedis, type TestRedis } from './redis.js';
 
 /** A slimproxy process of a test cluster, with its admin address (for /metrics, /api/status, /api/idle). */
 export interface ClusterInstance {
@@ -50,4 +53,39 @@ export async function experimentsRun(instance: ClusterInstance): Promise<Record<
   const counts: Record<string, number> = {};
   for (const { labels, value } of metricSamples(text, 'slimproxy_experiments_total')) counts[labels.experiment!] = (counts[labels.experiment!] ?? 0) + value;
   return counts;
+}
+
+/** Three instances (a, b, c) on one Redis, a client of that Redis for the test, one origin of JPEGs by path. */
+export interface JpegCluster {
+  readonly redis: TestRedis;
+  readonly client: Redis;
+  readonly origin: TestOrigin;
+  readonly instances: ClusterInstance[];
+  /** Every instance has run what it queued (its /api/idle answers when its queue is empty). */
+  idle(): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+export async function startJpegCluster(images: Readonly<Record<string, Buffer>>): Promise<JpegCluster> {
+  const redis = await startRedis();
+  const client = new Redis(redis.url);
+  const origin = await startOrigin((req, res) => {
+    const bytes = images[(req.url ?? '').split('?')[0]!];
+    res.writeHead(bytes ? 200 : 404, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' });
+    res.end(bytes);
+  });
+  const instances = await startInstances(['a', 'b', 'c'], origin.url, redis.url);
+  return {
+    redis,
+    client,
+    origin,
+    instances,
+    idle: () => Promise.all(instances.map((instance) => fetchRaw(new URL('api/idle', instance.admin)))),
+    async stop() {
+      await stopInstances(instances);
+      client.disconnect();
+      await origin.close();
+      await redis.stop();
+    },
+  };
 }
