@@ -127,21 +127,25 @@ const MAX_INFLATED_SVG = 256 * 2 ** 20;
 
 /**
  * The media type of bytes by what they are where their first bytes say (a `Content-Type` or a record may lie),
- * else as declared. Gzip-coded bytes are what they inflate to: only an SVG is sent so (a record saying "gzip" must
- * not carry a WebP to a browser that has only ZorroSVG); bytes that do not inflate are of no type.
+ * else as declared; gzip-coded bytes are the proxy's ZorroSVG (checked once, when they come from elsewhere:
+ * `inflatesToSvg`).
  */
 function bytesType(declared: { readonly contentType: string; readonly contentEncoding?: 'gzip' }, bytes: Buffer): string {
-  let content = bytes;
-  if (declared.contentEncoding === 'gzip') {
-    try {
-      content = gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_SVG });
-    } catch {
-      return 'application/octet-stream';
-    }
-  }
-  const sniffed = sniffImageType(content);
-  if (declared.contentEncoding === 'gzip') return sniffed === 'svg' ? 'image/svg+xml' : 'application/octet-stream';
+  if (declared.contentEncoding === 'gzip') return 'image/svg+xml';
+  const sniffed = sniffImageType(bytes);
   return sniffed === undefined ? declared.contentType : sniffed === 'svg' ? 'image/svg+xml' : `image/${sniffed}`;
+}
+
+/**
+ * Whether gzip-coded bytes inflate (within a bound) to an SVG: a record saying "gzip" must not carry a WebP to a
+ * browser that has only ZorroSVG.
+ */
+function inflatesToSvg(bytes: Buffer): boolean {
+  try {
+    return sniffImageType(gunzipSync(bytes, { maxOutputLength: MAX_INFLATED_SVG })) === 'svg';
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a stored original may be served when the origin cannot confirm it: not if it says it must be. */
@@ -396,7 +400,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     const bytes = await shared?.bytes(outcome.digest);
     if (!bytes) return false;
-    if (sha256(bytes) !== outcome.digest || bytes.length !== outcome.size || bytesType(outcome, bytes) !== outcome.contentType) {
+    if (sha256(bytes) !== outcome.digest || bytes.length !== outcome.size || (outcome.contentEncoding === 'gzip' && !inflatesToSvg(bytes)) || bytesType(outcome, bytes) !== outcome.contentType) {
       metrics.clusterEvents.inc({ event: 'refused' });
       logger.warn({ image: key, experiment: outcome.experiment, digest: outcome.digest }, 'cluster: published outcome does not match its facts, not used');
       return false;
