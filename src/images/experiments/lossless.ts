@@ -116,8 +116,11 @@ export const webpLossless = losslessExperiment(
   (original) => [() => fromPixels(original, { opaque: !original.transparent }).webp({ lossless: true, quality: 100, effort: 5, ...animationOptions(original) }).toBuffer()],
   (known) => {
     const png = known['png-lossless'];
-    const [name, bytes] = FOR_EVERY_WEBP_MARK.flatMap((other) => (known[other] === undefined ? [] : [[other, known[other]] as const])).sort((a, b) => a[1] - b[1])[0] ?? [];
-    if (png === undefined || bytes === undefined || bytes >= LOSSLESS_WEBP_AT_LEAST * png) return undefined;
-    return `cannot win: ${name} (${bytes} bytes) is under half the smallest lossless PNG (${png} bytes)`;
+    if (png === undefined) return undefined;
+    for (const other of FOR_EVERY_WEBP_MARK) {
+      const bytes = known[other];
+      if (bytes !== undefined && bytes < LOSSLESS_WEBP_AT_LEAST * png) return `cannot win: ${other} (${bytes} bytes) is under half the smallest lossless PNG (${png} bytes)`;
+    }
+    return undefined;
   },
 );
