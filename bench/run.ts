@@ -15,7 +15,7 @@ import type { DssimResult } from './dssim.js';
 import type { ExperimentCostResult } from './experiment-cost.js';
 import type { PageViewsResult } from './page-views.js';
 import type { RewriteResult } from './rewrite.js';
-import type { ServeResult } from './serve.js';
+import type { RequestPathResult } from './request-path.js';
 import { type Row, bytesChart, formatTable } from './support/report.js';
 
 const { values } = parseArgs({ options: { origin: { type: 'string' }, pages: { type: 'string' }, seconds: { type: 'string', default: '10' } } });
@@ -47,7 +47,7 @@ const cost = await stage<ExperimentCostResult>('experiment CPU per megapixel', '
 const aiqa = await stage<AiqaResult>('AIQA against an exhaustive scan', 'aiqa.ts');
 const dssim = await stage<DssimResult>('DSSIM speed', 'dssim.ts');
 const rewrite = await stage<RewriteResult>('rewriting', 'rewrite.ts', ['--seconds', String(seconds)]);
-const serve = await stage<ServeResult>('serving under load', 'serve.ts', ['--seconds', String(seconds * 2)]);
+const path = await stage<RequestPathResult>('the request path against bare http-proxy-3', 'request-path.ts', ['--seconds', String(seconds)]);
 
 const ratio = (value: number, baseline: number) => (baseline > 0 ? value / baseline : Number.NaN);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -70,15 +70,21 @@ const rows: Row[] = [
   { group: 'DSSIM per candidate', metric: 'ms/MP opaque (median)', baseline: `${dssim.decodeMsPerMp.toFixed(1)} decode`, value: dssim.opaqueMsPerMpMedian.toFixed(1), ratio: ratio(dssim.opaqueMsPerMpMedian, dssim.decodeMsPerMp) },
   { group: 'DSSIM per candidate', metric: 'ms/MP transparent (median)', baseline: `${dssim.decodeMsPerMp.toFixed(1)} decode`, value: dssim.alphaMsPerMpMedian.toFixed(1), ratio: ratio(dssim.alphaMsPerMpMedian, dssim.decodeMsPerMp) },
   { group: 'rewriting, one core', metric: 'HtmlRewriter MB/s', baseline: `${rewrite.tokenizerMBs.toFixed(1)} tokenizer`, value: rewrite.rewriterMBs.toFixed(1), ratio: ratio(rewrite.rewriterMBs, rewrite.tokenizerMBs) },
-  ...Object.entries(rewrite.rows).slice(1).map(([name, row]) => ({
-    group: `proxy req/s, ${rewrite.pageKb.toFixed(0)} KB page`,
-    metric: name,
-    baseline: String(Object.values(rewrite.rows)[0]!['req/s']),
-    value: String(row['req/s']),
+  // Issue 18: the baseline is the bare engine (http-proxy-3 passing everything through), not our own pass-through.
+  ...path.rows.map((row) => ({
+    group: `request path vs bare http-proxy-3 (${path.origin} origin, ${path.tool})`,
+    metric: `${row.name} (aim ≥ ${row.aim}${row.failed > 0 ? `, ${row.failed} failed` : ''})`,
+    baseline: String(row.bare),
+    value: String(row.slimproxy),
     ratio: row.ratio,
   })),
-  { group: `serving ${serve.images} photos, 64 connections`, metric: `req/s while experiments run (p99 loop ${serve.eventLoopP99Ms.toFixed(1)} ms, ${serve.during.non2xx + serve.during.errors + serve.during.timeouts} failed)`, baseline: `${Math.round(serve.passThrough.requests)} pass-through`, value: String(Math.round(serve.during.requests)), ratio: ratio(serve.during.requests, serve.passThrough.requests) },
-  { group: `serving ${serve.images} photos, 64 connections`, metric: `req/s final images (${serve.finals}/${serve.images} final)`, baseline: `${Math.round(serve.passThrough.requests)} pass-through`, value: String(Math.round(serve.final.requests)), ratio: ratio(serve.final.requests, serve.passThrough.requests) },
+  {
+    group: `request path vs bare http-proxy-3 (${path.origin} origin, ${path.tool})`,
+    metric: `while experiments run: ${path.during.images} new images, ${path.during.connections} connections (p99 loop ${path.during.eventLoopP99Ms} ms, aim ≤ 25; ${path.during.failed} failed)`,
+    baseline: '',
+    value: String(path.during.requestsPerSecond),
+    ratio: Number.NaN,
+  },
   ...cost.marks.map((row) => ({
     group: `experiment CPU, ${cost.images} demo images`,
     metric: `s/MP, mark ${row.mark} (saves ${(100 * row.saving).toFixed(1)}%)`,
@@ -94,7 +100,6 @@ const rows: Row[] = [
     ratio: ratio(cost.together.cpuSecondsPerMp, widestAlone),
   },
   { group: 'peak RSS, MB (baseline: after start)', metric: 'browsing to final (proxy, workers, browser driver)', baseline: pages.startRssMb.toFixed(0), value: pages.peakRssMb.toFixed(0), ratio: ratio(pages.peakRssMb, pages.startRssMb) },
-  { group: 'peak RSS, MB (baseline: after start)', metric: 'serving under load (2 proxies, workers, origin)', baseline: serve.startRssMb.toFixed(0), value: serve.peakRssMb.toFixed(0), ratio: ratio(serve.peakRssMb, serve.startRssMb) },
 ];
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}`;
@@ -106,7 +111,7 @@ const results = new URL('results/', import.meta.url);
 mkdirSync(results, { recursive: true });
 writeFileSync(
   new URL('latest.json', results),
-  `${JSON.stringify({ date: new Date().toISOString(), machine, seconds: total, rows, pages, cost, aiqa: { ...aiqa, rows: undefined }, dssim: { ...dssim, rows: undefined }, rewrite, serve }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, seconds: total, rows, pages, cost, aiqa: { ...aiqa, rows: undefined }, dssim: { ...dssim, rows: undefined }, rewrite, path }, null, 2)}\n`,
 );
 writeFileSync(new URL('bytes-per-page-view.svg', results), bytesChart(pages.pages, pages.origin));
 console.log('\nwrote bench/results/latest.json and bench/results/bytes-per-page-view.svg');

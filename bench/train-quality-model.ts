@@ -188,7 +188,7 @@ function report(title: string, f: Figures): void {
 
 function weightsSource(model: QualityModel, trainedOn: string, count: number): string {
   const vector = (values: readonly number[]) => `[${values.map((v) => +v.toFixed(5)).join(', ')}]`;
-  return `import type { QualityModel } from './quality-model.js';
+  return `import type { QualityModel } from './quality-model-shape.js';
 
 /**
  * Written by bench/train-quality-model.ts (\`npm run train:quality\`): do not edit by hand. Trained on ${count} images of

@@ -209,6 +209,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     settings,
     limits: { maxPixels: config.limits.maxImageAreaPixels, maxFrames: 1000, maxMemoryBytes: config.limits.maxExperimentBytes },
     intervalSeconds: config.intervalCachingSeconds,
+    heuristicMaxAgeSeconds: config.origin.heuristicMaxAgeSeconds,
     hostMode: config.origin.host,
     interimSeconds: compression.interimMaxAge,
     maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4), config.limits.maxBufferedBytes),

@@ -8,6 +8,11 @@ export interface OriginConfig {
   readonly timeoutMs: number;
   /** Which `Host` the origin sees: its own (as in its URL) or the one the client sent. */
   readonly host: 'origin' | 'client';
+  /**
+   * The most a stored original without an explicit lifetime is used unconfirmed, by RFC 9111 §4.2.2 heuristic
+   * freshness (a tenth of its age since `Last-Modified`); 0: confirmed with the origin every time.
+   */
+  readonly heuristicMaxAgeSeconds: number;
 }
 
 export type ModernFormat = 'webp' | 'avif' | 'zorro';

@@ -18,6 +18,8 @@ export const DEFAULT_CONFIG_PATH = 'conf/config.xml';
 const DEFAULTS = {
   listen: { address: '0.0.0.0', port: 8000 },
   originTimeoutSeconds: 30,
+  // As Varnish's default TTL: a file changed at the origin shows through the proxy within two minutes.
+  heuristicMaxAgeSeconds: 120,
   store: { path: 'var/store', maxBytes: 2 ** 30 },
   maxImageAreaMegapixels: 50,
   maxImageProcesses: 2,
@@ -187,6 +189,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
       target: origin.url,
       timeoutMs: Math.round((origin.timeout ?? DEFAULTS.originTimeoutSeconds) * 1000),
       host: origin.host ?? 'origin',
+      heuristicMaxAgeSeconds: origin['heuristic-max-age'] ?? DEFAULTS.heuristicMaxAgeSeconds,
     },
     imageCompression,
     imageScaling,

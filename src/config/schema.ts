@@ -36,6 +36,7 @@ export const CONFIG_SCHEMA = {
     url: originUrl,
     timeout: positive(3600, 'seconds'),
     host: oneOf('origin', 'client'),
+    'heuristic-max-age': integer(0, 31_536_000),
   },
   'image-compression': {
     preset: oneOf(...PRESET_NAMES),

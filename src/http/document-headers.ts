@@ -70,10 +70,16 @@ const NEVER_A_DOCUMENT_PATH = /\.(jpe?g|png|gif|webp|avif|svg|ico|bmp|tiff?|mp4|
  * gets the rewritten page's `ETag` and `Vary`. Range requests for images, video and downloads pass untouched.
  */
 export function mayBeRewrittenDocument(url: string | undefined, accept: string | string[] | undefined): boolean {
+  if (neverADocument(url)) return false;
   const path = (url ?? '/').replace(/[?#].*$/s, '');
-  if (NEVER_A_DOCUMENT_PATH.test(path)) return false;
   const asked = headerTokens(accept).map((t) => t.split(';')[0]!.trim());
   return asked.includes('text/html') || asked.includes('text/css') || DOCUMENT_PATH.test(path);
+}
+
+/** Whether the URL's path is one of media, a script, a font, a download…: not a page nor a stylesheet by its name. */
+export function neverADocument(url: string | undefined): boolean {
+  const end = (url ?? '/').search(/[?#]/);
+  return NEVER_A_DOCUMENT_PATH.test(end === -1 ? (url ?? '/') : (url ?? '/').slice(0, end));
 }
 
 /** Fields that describe the origin's exact bytes, wrong once the body is rewritten. */

@@ -18,6 +18,7 @@ import {
   forbidsTransform,
   keepableDocument,
   mayBeRewrittenDocument,
+  neverADocument,
   notModifiedDocument,
   notModifiedHeaders,
   personalResponse,
@@ -103,6 +104,10 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
   const { sharedCaches } = settings.rewrite;
   const withClientHints = (headers: string[]) => (settings.clientHints ? [...headers, 'Accept-CH', VIEWPORT_HEADERS.filter((h) => h !== 'User-Agent').join(', ')] : headers);
 
+  function markingOf(req: IncomingMessage): MarkingContext {
+    return { site: siteOf(req, settings.fallbackHost), capabilities: offered(capabilitiesFromUserAgent(req.headers['user-agent']), settings.formats) };
+  }
+
   function beforeForward(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') return;
     const h = req.headers;
@@ -113,11 +118,10 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       delete h.range;
       delete h['if-range'];
     }
-    if (req.method !== 'GET') return;
-    const marking: MarkingContext = {
-      site: siteOf(req, settings.fallbackHost),
-      capabilities: offered(capabilitiesFromUserAgent(req.headers['user-agent']), settings.formats),
-    };
+    // A script, a font, media by their names: no page of ours to revalidate, nothing to prepare (the rare one that
+    // is a page all the same is marked when its response says so: see `handle`).
+    if (req.method !== 'GET' || neverADocument(req.url)) return;
+    const marking = markingOf(req);
     const requestHeaders = { ...h };
     // The client's own conditional or range request goes to the origin as it is; so does anything personal.
     const usable = cache && !h['if-none-match'] && !h['if-modified-since'] && !h.range && !h.authorization && !h.cookie;
@@ -171,11 +175,11 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       answerHeaders(originRes, res, 200, rewrittenDocumentHeaders(originRes.rawHeaders, sharedCaches), done);
       return;
     }
-    if (!document || !exchange) {
+    if (!document || (!exchange && req.method !== 'GET')) {
       passThrough(originRes, res, done);
       return;
     }
-    rewriteBody(document, exchange, originRes, res, done);
+    rewriteBody(document, exchange ?? { marking: markingOf(req), cacheKey: undefined, requestHeaders: req.headers, revalidating: undefined }, originRes, res, done);
   };
 
   function rewriteBody(document: RewritableDocument, exchange: Exchange, originRes: IncomingMessage, res: ServerResponse, done: Parameters<ResponseHandler>[2]): void {

@@ -3,7 +3,10 @@ import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
 import { type ExperimentOutcome, wireSize } from '../images/experiment.js';
 import { imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
 import type { ImageOptions } from './image-options.js';
-import type { ImageAnswer, ImageRouteCore } from './image-route.js';
+import type { Originals } from './image/originals.js';
+import { forwardAs, type ImageAnswer, type ImageRouteParts } from './image/parts.js';
+import { answerOriginal, sendImage } from './image/send.js';
+import { lendOriginal, storedOriginal } from './image/stored-original.js';
 import { storedVariant } from './stored-variant.js';
 import { CONVERSION_WAIT_MS, settledWithin } from './wait-at-most.js';
 
@@ -14,9 +17,8 @@ const SCALED_QUALITY = 90;
  * The routes that make an image to order rather than by background experiments: explicit image options (image
  * API) and `<image-scaling/>`. Both go through the `transform` experiment and keep the result in the store.
  */
-export function createImageApiRoute(core: ImageRouteCore) {
-  const { parts, storedOriginal, answerOriginal, sendImage } = core;
-  const { store, pool, settings, limits } = parts;
+export function createImageApiRoute(parts: ImageRouteParts, originals: Originals) {
+  const { store, pool, settings, limits, metrics } = parts;
 
   /** Transforms being made now, by store key: a second identical request waits for the first. */
   const making = new Map<string, Promise<ExperimentOutcome>>();
@@ -29,38 +31,47 @@ export function createImageApiRoute(core: ImageRouteCore) {
    * original of the same dimensions is not sent: the original is, saying so.
    */
   async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
-    const found = await storedOriginal(req, res, options.originUrl);
+    const found = await storedOriginal(parts, originals, req, res, options.originUrl);
     if ('answer' in found) return found.answer;
-    const { record, lent } = found;
+    const { record, hold } = found;
     const key = found.source.key;
-    if (record.skip) return answerOriginal(req, res, record, lent, record.skip);
+    // The original as it is, saying why; or, without room for its bytes now, the origin's.
+    const original = async (why: string): Promise<ImageAnswer> => {
+      const lent = await lendOriginal(parts, found);
+      if ('why' in lent) {
+        hold.letGo();
+        return forwardAs(lent.why);
+      }
+      return answerOriginal(metrics, req, res, record, lent.lent, why);
+    };
+    if (record.skip) return original(record.skip);
     if (options.onlyWiderThan !== undefined && record.facts && record.facts.width <= options.onlyWiderThan) {
-      return answerOriginal(req, res, record, lent, `no wider than ${options.onlyWiderThan} px: nothing to scale`);
+      return original(`no wider than ${options.onlyWiderThan} px: nothing to scale`);
     }
-    await store.countRequest(key);
+    store.noteRequest(key);
     const mark = options.canonical;
     const tag = `${key}\u0000${mark}\u0000${record.digest}`;
-    if (bigger.has(tag)) return answerOriginal(req, res, record, lent, 'converted image bigger than original');
+    if (bigger.has(tag)) return original('converted image bigger than original');
     const kept = store.getVariantRecord(key, mark);
-    if (kept && !found.hold.grow(kept.size)) return answerOriginal(req, res, record, lent, 'too many image bytes in memory now (max-buffered)');
+    if (kept && !hold.reserve(kept.size)) return original('too many image bytes in memory now (max-buffered)');
     let variant = kept ? await store.getVariant(key, mark) : undefined;
     if (!variant) {
       let pending = making.get(tag);
       if (!pending) {
         // Shared with other requests, and may outlive this one: on bytes of its own.
-        pending = found
-          .owned()
+        pending = store
+          .getOriginalBytes(record)
           .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits, { urgent: true }) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
           .finally(() => making.delete(tag));
         making.set(tag, pending);
       }
       const outcome = await settledWithin(pending, CONVERSION_WAIT_MS, { ok: false, reason: 'transform not ready in time', encodes: 0, ms: 0 } as const);
-      if (!outcome.ok) return answerOriginal(req, res, record, lent, outcome.reason);
+      if (!outcome.ok) return original(outcome.reason);
       const made = outcome.variant;
       if (!made.reshaped && wireSize(made) >= record.size) {
         if (bigger.size > 10_000) bigger.clear();
         bigger.add(tag);
-        return answerOriginal(req, res, record, lent, 'converted image bigger than original');
+        return original('converted image bigger than original');
       }
       const stored = storedVariant(record, made);
       // Another request may have stored it meanwhile; a store that cannot write still lets this one be sent.
@@ -76,7 +87,7 @@ export function createImageApiRoute(core: ImageRouteCore) {
       'X-Slimproxy-Image': imageDescription(record, variant.record),
       ...(variant.record.shortfall ? { 'X-Slimproxy-Skip': variant.record.shortfall } : {}),
     };
-    return sendImage(req, res, headers, variant.bytes, record, 'transformed');
+    return sendImage(metrics, req, res, headers, variant.bytes, record, 'transformed');
   }
 
   /**

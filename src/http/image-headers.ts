@@ -16,17 +16,52 @@ export function notStorable(requestHeaders: IncomingHttpHeaders, status: number,
   return undefined;
 }
 
-/** Until when a stored original may be used without asking the origin (ms since the epoch). */
-export function freshUntil(original: OriginalRecord, intervalSeconds: number): number {
-  if (intervalSeconds > 0) return original.validatedAt + intervalSeconds * 1000;
+export interface Freshness {
+  /** `<interval-caching seconds>`, 0 when off: wins over what the origin says. */
+  readonly intervalSeconds: number;
+  /** `<origin heuristic-max-age>`: the cap of heuristic freshness; 0 turns it off. */
+  readonly heuristicMaxAgeSeconds: number;
+}
+
+/** RFC 9111 §4.2.2's "typical setting": a tenth of the time since the original was last modified. */
+const HEURISTIC_FRACTION = 0.1;
+
+/**
+ * Until when a stored original may be used without asking the origin (ms since the epoch): the interval when one
+ * is set, else the origin's explicit lifetime (RFC 9111 §4.2.1), else, for an original with `Last-Modified` and no
+ * `no-cache`, a heuristic lifetime (§4.2.2) capped by `heuristicMaxAgeSeconds`; otherwise none (asked every time).
+ */
+export function freshUntil(original: OriginalRecord, freshness: Freshness): number {
+  if (freshness.intervalSeconds > 0) return original.validatedAt + freshness.intervalSeconds * 1000;
   const cc = cacheDirectives(original.cacheControl);
   if (cc.has('no-cache')) return original.validatedAt;
-  const maxAge = Number(cc.get('s-maxage') ?? cc.get('max-age') ?? NaN);
-  if (Number.isFinite(maxAge)) return original.validatedAt + maxAge * 1000;
-  const expires = original.expires ? Date.parse(original.expires) : NaN;
-  if (Number.isFinite(expires)) return expires;
-  // No freshness information: revalidate every time (a conditional request is cheap; serving stale is not).
-  return original.validatedAt;
+  const maxAge = deltaSeconds(cc.get('s-maxage')) ?? deltaSeconds(cc.get('max-age'));
+  if (maxAge !== undefined) return original.validatedAt + maxAge * 1000;
+  // An `Expires` that is not an HTTP-date means "already expired" (RFC 9111 §5.3), never "use the heuristic"
+  // (`Date.parse` alone would read "0" as the year 2000).
+  if (original.expires !== undefined) {
+    const expires = httpDate(original.expires);
+    return Number.isFinite(expires) ? expires : original.validatedAt;
+  }
+  const lastModified = httpDate(original.lastModified ?? '', original.validatedAt);
+  if (!Number.isFinite(lastModified) || lastModified >= original.validatedAt) return original.validatedAt;
+  const heuristic = Math.min((original.validatedAt - lastModified) * HEURISTIC_FRACTION, freshness.heuristicMaxAgeSeconds * 1000);
+  return original.validatedAt + Math.floor(heuristic);
+}
+
+/**
+ * How long after `freshUntil` the origin lets a stale original be served while it is revalidated in the
+ * background (its `stale-while-revalidate`, RFC 5861), ms; 0 when it does not.
+ */
+export function staleWhileRevalidateMs(original: OriginalRecord): number {
+  const cc = cacheDirectives(original.cacheControl);
+  if (cc.has('no-cache') || cc.has('must-revalidate') || cc.has('proxy-revalidate')) return 0;
+  return (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000;
+}
+
+/** A directive's delta-seconds (RFC 9111 §1.2.2), or `undefined` when absent or not one. */
+function deltaSeconds(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,10}$/.test(value) ? Number(value) : undefined;
 }
 
 /** The origin's directives a final image keeps as they are (SPEC §5.5): how long, and what caches may do then. */
@@ -105,13 +140,13 @@ export function representationLastModified(original: OriginalRecord, variant: Va
 const HTTP_DATE = /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
 
 /**
- * A valid HTTP-date in ms, else NaN; a date later than now counts as none (RFC 9110 §13.1.3: a client cannot
- * have bytes from the future, and such a date would keep it on what it has for good).
+ * A valid HTTP-date in ms, else NaN; one later than `notAfter` counts as none (for `If-Modified-Since`, RFC 9110
+ * §13.1.3: a client cannot have bytes from the future, and such a date would keep it on what it has for good).
  */
-function httpDate(text: string, now: number): number {
+function httpDate(text: string, notAfter = Infinity): number {
   if (!HTTP_DATE.test(text)) return NaN;
   const time = Date.parse(text);
-  return time <= now ? time : NaN;
+  return time <= notAfter ? time : NaN;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Counter, Histogram } from 'prom-client';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { requestContext } from './request-context.js';
@@ -16,6 +17,22 @@ export interface RequestEnd {
   readonly aborted?: boolean;
   /** Whose fault `error` was (counted in `slimproxy_failures_total`). */
   readonly cause?: FailureCause;
+}
+
+/** The counters of one (route, outcome), looked up once: a labelled lookup hashes its labels on every call. */
+interface RouteCounters {
+  readonly requests: Counter.Internal;
+  readonly duration: Histogram.Internal<'route'>;
+}
+const counters = new WeakMap<Metrics, Map<string, RouteCounters>>();
+
+function countersOf(metrics: Metrics, route: Route, outcome: string): RouteCounters {
+  let known = counters.get(metrics);
+  if (!known) counters.set(metrics, (known = new Map<string, RouteCounters>()));
+  const key = `${route} ${outcome}`;
+  let found = known.get(key);
+  if (!found) known.set(key, (found = { requests: metrics.requests.labels({ route, outcome }), duration: metrics.requestDuration.labels({ route }) }));
+  return found;
 }
 
 /** Why a response's connection was closed by us, when it was (the close would otherwise be taken for the client's). */
@@ -38,7 +55,7 @@ export function beginRequestLog(
   metrics: Metrics,
 ): (end: RequestEnd) => void {
   const context = requestContext(req);
-  const startedAt = process.hrtime.bigint();
+  const startedAt = performance.now();
   const method = req.method ?? '';
   const path = req.url ?? '';
   let written = false;
@@ -46,12 +63,13 @@ export function beginRequestLog(
   const write = (end: RequestEnd) => {
     if (written) return;
     written = true;
-    const ms = Number(process.hrtime.bigint() - startedAt) / 1e6;
+    const ms = performance.now() - startedAt;
     const aborted = end.aborted === true || !res.writableFinished;
     const status = res.headersSent ? res.statusCode : 0;
     const outcome = aborted ? 'aborted' : `${Math.floor(status / 100)}xx`;
-    metrics.requests.inc({ route, outcome });
-    metrics.requestDuration.observe({ route }, ms / 1000);
+    const counted = countersOf(metrics, route, outcome);
+    counted.requests.inc();
+    counted.duration.observe(ms / 1000);
     metrics.clientBytes.inc(end.bytes);
     const line = { ...(context ? { reqId: context.id, client: context.client } : {}), method, path, status, bytes: end.bytes, ms: Math.round(ms * 10) / 10, route, ...(aborted ? { aborted } : {}) };
     if (end.error === undefined && !aborted && status < 500) {

@@ -1,6 +1,6 @@
 import type { QualityMethod } from '../config/index.js';
 import type { Original } from './original.js';
-import type { ImageTransform } from './transform.js';
+import type { ImageTransform } from './transform-options.js';
 
 /** SPEC §6: the experiments, by name. */
 export type ExperimentName =

@@ -1,8 +1,8 @@
 import sharp, { type Metadata } from 'sharp';
-import { structuralFault } from './structure.js';
+import { type ImageType, structuralFault } from './structure.js';
 
 /** Image types by their first bytes (never by extension or `Content-Type`: both lie on legacy sites). */
-export type ImageType = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif';
+export type { ImageType } from './structure.js';
 
 export function sniffImageType(bytes: Uint8Array): ImageType | 'svg' | undefined {
   const ascii = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');

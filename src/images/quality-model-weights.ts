@@ -1,4 +1,4 @@
-import type { QualityModel } from './quality-model.js';
+import type { QualityModel } from './quality-model-shape.js';
 
 /**
  * Written by bench/train-quality-model.ts (`npm run train:quality`): do not edit by hand. Trained on 17 images of

@@ -9,16 +9,11 @@
  */
 import { qualityFromScale } from './aiqa.js';
 import { QUALITY_MODEL } from './quality-model-weights.js';
+import type { ModelFormat, QualityModel } from './quality-model-shape.js';
 import type { Original } from './original.js';
 import type { RgbaImage } from './rgba.js';
 
-export type ModelFormat = 'jpeg' | 'webp' | 'avif';
-
-export interface QualityModel {
-  /** What the features are, in order (after the bias and log d). */
-  readonly features: readonly string[];
-  readonly weights: Readonly<Record<ModelFormat, readonly number[]>>;
-}
+export type { ModelFormat, QualityModel } from './quality-model-shape.js';
 
 export const FEATURE_NAMES = ['log luma gradient', 'log chroma gradient', 'luma spread', 'flat share', 'busy share', 'log megapixels', 'source quality', 'log quantisation loss'] as const;
 

@@ -1,5 +1,7 @@
 import { crc32 } from 'node:zlib';
-import type { ImageType } from './probe.js';
+
+/** The image formats the proxy reads (by magic bytes: see probe.ts). */
+export type ImageType = 'jpeg' | 'png' | 'gif' | 'webp' | 'avif';
 
 /**
  * What is structurally wrong with an image file, found by walking its container without decoding it (cheap

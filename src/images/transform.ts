@@ -3,7 +3,6 @@
  * then encode in the asked format at the asked quality, through the same experiments and quality methods as the
  * background work. Runs in the experiment pool's workers like any experiment.
  */
-import type { QualityMethod } from '../config/index.js';
 import sharp from 'sharp';
 import { DssimReference } from './dssim.js';
 import type { EngineSettings, Experiment, ExperimentOutcome, Variant } from './experiment.js';
@@ -14,28 +13,9 @@ import { webp } from './experiments/webp.js';
 import type { Original } from './original.js';
 import { fromPixels, measureAgainst } from './original.js';
 import type { RgbaImage } from './rgba.js';
+import type { ImageTransform, OutputFormat } from './transform-options.js';
 
-export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif';
-
-export interface ImageTransform {
-  /** An explicit format, or `auto`: the smallest of those the client's Accept names, and the fallback. */
-  readonly format?: OutputFormat | { readonly auto: readonly OutputFormat[]; readonly fallback?: OutputFormat };
-  readonly quality?: number | 'lossless';
-  readonly autoquality?: {
-    readonly method: QualityMethod;
-    /** DSSIM for dssim/ml, bytes for size. */
-    readonly target?: number;
-    readonly minQuality?: number;
-    readonly maxQuality?: number;
-    readonly allowedError?: number;
-  };
-  /** Bounding box in CSS pixels (multiplied by `dpr`); the aspect ratio is kept, never enlarged. */
-  readonly size?: { readonly width?: number; readonly height?: number };
-  readonly dpr: number;
-  readonly algorithm: 'lanczos3' | 'thumbnail' | 'auto';
-  /** A centred rectangle cut from the original, before resizing. */
-  readonly crop?: { readonly width: number; readonly height: number };
-}
+export type { ImageTransform, OutputFormat } from './transform-options.js';
 
 /** The original's type, as an output format (GIF becomes PNG). */
 function sameFormat(original: Original): OutputFormat {

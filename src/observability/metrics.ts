@@ -20,9 +20,11 @@ export interface Metrics {
   readonly sharedFetches: Counter;
   /** Experiments by kind and outcome (won, kept-original, rejected). */
   readonly experiments: Counter<'experiment' | 'outcome'>;
-  /** Experiments waiting and running; bytes in the store. Set by whoever owns them. */
+  /** Experiments waiting and running; bytes in the store: read from `sources` when scraped. */
   readonly queueLength: Gauge<'state'>;
   readonly storeBytes: Gauge;
+  /** What the gauges read when scraped (set by whoever owns the queue and the store): no request pays for them. */
+  readonly sources: GaugeSources;
   /** Reads of stored bytes lent to responses now (large bodies sent from the store's map hold a read snapshot). */
   readonly storeLentReads: Gauge;
   /** Originals dropped from the store to keep it within max-size, since start. */
@@ -52,12 +54,19 @@ export interface Metrics {
   readonly failures: Counter<'cause'>;
 }
 
+export interface GaugeSources {
+  queue?: () => { readonly queued: number; readonly running: number };
+  storeBytes?: () => number;
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
+  const sources: GaugeSources = {};
   // Process metrics (CPU, memory, event-loop lag, GC) next to the product's own.
   collectDefaultMetrics({ register: registry });
   return {
     registry,
+    sources,
     requests: new Counter({
       name: 'slimproxy_http_requests_total',
       help: 'Requests answered on the public listener, by route and outcome',
@@ -104,10 +113,22 @@ export function createMetrics(): Metrics {
       help: 'Experiments waiting and running',
       labelNames: ['state'],
       registers: [registry],
+      collect() {
+        const queue = sources.queue?.();
+        this.set({ state: 'waiting' }, queue?.queued ?? 0);
+        this.set({ state: 'running' }, queue?.running ?? 0);
+      },
     }),
     clusterConnected: new Gauge({ name: 'slimproxy_cluster_connected', help: '1 while the cluster Redis is reachable, 0 in local-only mode', registers: [] }),
     clusterEvents: new Counter({ name: 'slimproxy_cluster_events_total', help: 'Cluster events: variants adopted, published or refused, experiments taken or left, leases lost', labelNames: ['event'], registers: [registry] }),
-    storeBytes: new Gauge({ name: 'slimproxy_store_bytes', help: 'Bytes of originals and variants in the store', registers: [registry] }),
+    storeBytes: new Gauge({
+      name: 'slimproxy_store_bytes',
+      help: 'Bytes of originals and variants in the store',
+      registers: [registry],
+      collect() {
+        this.set(sources.storeBytes?.() ?? 0);
+      },
+    }),
     storeLentReads: new Gauge({ name: 'slimproxy_store_lent_reads', help: 'Stored bodies being sent from the store (each holds a read snapshot until its response is flushed or closed)', registers: [registry] }),
     storeEvictions: new Counter({ name: 'slimproxy_store_evicted_originals', help: 'Originals evicted from the store since start', registers: [registry] }),
     requestDuration: new Histogram({

@@ -59,6 +59,11 @@ interface InPlaceReads {
 /** How many verified (key, digest) pairs are remembered: far more than a store holds large bodies. */
 const MAX_VERIFIED = 100_000;
 
+/** Requests noted (`noteRequest`) are written together at most this long after the first of them. */
+const REQUEST_FLUSH_MS = 1000;
+/** …or as soon as this many originals have requests waiting. */
+const REQUEST_FLUSH_URLS = 1000;
+
 /** Keys of (original, slot): the URL, a separator no URL contains, the slot (see `VariantRecord`). */
 const slotKey = (url: string, slot: string) => `${url}\u0000${slot}`;
 const slotPrefix = (url: string) => `${url}\u0000`;
@@ -82,6 +87,12 @@ const PROBATION_SHARE = 0.1;
 /** How many of the main segment's least recent originals eviction compares by request count. */
 const MAIN_SAMPLE = 32;
 const segmentOf = (requests: RequestRecord | undefined): Segment => (requests?.main ? 'm' : 'p');
+
+/** A request record with `count` more requests, the last at `now`: a second request takes it off probation. */
+function withRequests(previous: RequestRecord | undefined, count: number, now: number): RequestRecord {
+  const total = (previous?.count ?? 0) + count;
+  return { count: total, lastRequested: now, main: previous?.main === true || total >= 2, held: previous?.held ?? 0 };
+}
 /** Recency index key: the segment, then zero-padded time, so a range read gives a segment's least recent first. */
 const recencyKey = (segment: Segment, time: number, url: string) => `${segment}\u0000${String(time).padStart(15, '0')}\u0000${url}`;
 const segmentRange = (segment: Segment) => ({ start: `${segment}\u0000`, end: `${segment}\u0001` });
@@ -157,6 +168,12 @@ export class ImageStore {
   private pauseReason: StoreFailure = 'other';
   /** Keys whose bytes were read and matched their digest: that digest and those bytes' fingerprint (see `lend`). */
   private readonly verified = new Map<string, { readonly digest: string; readonly print: string }>();
+  /** Requests noted and not yet written, by original (see `noteRequest`). */
+  private pendingRequests = new Map<string, { count: number; lastRequested: number }>();
+  /** The batch of requests being written now, and its write. */
+  private flushingRequests = new Map<string, { count: number; lastRequested: number }>();
+  private flushing: Promise<void> | undefined;
+  private requestFlush: NodeJS.Timeout | undefined;
   /** Bytes lent and not yet given back; `close` waits for them (the map goes with the store). */
   private lent = 0;
   private allReturned: (() => void) | undefined;
@@ -280,12 +297,12 @@ export class ImageStore {
 
   /** A copy of the original's bytes, if they are whole (for work that outlives a response, or leaves the thread). */
   getOriginalBytes(record: OriginalRecord): Promise<Buffer | undefined> {
-    return this.copied(this.lend(originalBytesKey(record.url), record.digest));
+    return this.copied(this.lend(originalBytesKey(record.url), record.digest, this.originalDigestIn(record.url)));
   }
 
   /** The original's bytes, if they are whole, lent for one response (see `LentBytes`). */
   lendOriginalBytes(record: OriginalRecord): Promise<LentBytes | undefined> {
-    return this.lend(originalBytesKey(record.url), record.digest);
+    return this.lend(originalBytesKey(record.url), record.digest, this.originalDigestIn(record.url));
   }
 
   /**
@@ -334,7 +351,7 @@ export class ImageStore {
   async getVariant(url: string, slot: string): Promise<StoredVariant | undefined> {
     const record = this.getVariantRecord(url, slot);
     if (!record) return undefined;
-    const bytes = await this.copied(this.lend(variantBytesKey(url, slot), record.digest));
+    const bytes = await this.copied(this.lend(variantBytesKey(url, slot), record.digest, this.variantDigestIn(url, slot)));
     return bytes ? { record, bytes } : undefined;
   }
 
@@ -342,7 +359,7 @@ export class ImageStore {
   async lendVariant(url: string, slot: string): Promise<LentVariant | undefined> {
     const record = this.getVariantRecord(url, slot);
     if (!record) return undefined;
-    const lent = await this.lend(variantBytesKey(url, slot), record.digest);
+    const lent = await this.lend(variantBytesKey(url, slot), record.digest, this.variantDigestIn(url, slot));
     return lent ? { record, lent } : undefined;
   }
 
@@ -405,20 +422,73 @@ export class ImageStore {
    * off probation. When it cannot be written, the count it would have had.
    */
   async countRequest(url: string, now = Date.now()): Promise<RequestRecord> {
-    const next = (previous: RequestRecord | undefined): RequestRecord => {
-      const count = (previous?.count ?? 0) + 1;
-      return { count, lastRequested: now, main: previous?.main === true || count >= 2, held: previous?.held ?? 0 };
-    };
-    const written = await this.write(() => {
-      const previous = this.requests.get(url);
-      if (previous) this.recency.removeSync(recencyKey(segmentOf(previous), previous.lastRequested, url));
-      const record = next(previous);
-      if (record.main && previous && !previous.main) this.addProbationBytes(-record.held!);
-      this.requests.putSync(url, record);
-      this.recency.putSync(recencyKey(segmentOf(record), now, url), url);
-      return record;
-    });
-    return written.ok ? written.value : next(this.requests.get(url));
+    const written = await this.write(() => this.addRequests(url, 1, now));
+    return written.ok ? written.value : withRequests(this.requests.get(url), 1, now);
+  }
+
+  /**
+   * Counts a request as `countRequest` does, without waiting for a write: requests are written together, within
+   * a second (the request path does not wait for a transaction per image). Returns the count with this one.
+   */
+  noteRequest(url: string, now = Date.now()): number {
+    const pending = this.pendingRequests.get(url);
+    if (pending) {
+      pending.count += 1;
+      pending.lastRequested = now;
+    } else {
+      this.pendingRequests.set(url, { count: 1, lastRequested: now });
+    }
+    const stored = this.requests.get(url);
+    // Until a batch being written is committed, reads show the counts before it.
+    const count = (stored?.count ?? 0) + (this.flushingRequests.get(url)?.count ?? 0) + (pending?.count ?? 1);
+    // A second request takes an original off probation: written at once, or a flood of one-off URLs arriving
+    // meanwhile could evict it as one of them.
+    const promoted = stored?.main !== true && count >= 2;
+    this.flushRequestsSoon(promoted || this.pendingRequests.size >= REQUEST_FLUSH_URLS ? 0 : REQUEST_FLUSH_MS);
+    return count;
+  }
+
+  /** Writes the requests noted so far (at once: before closing, or in tests). */
+  async flushRequests(): Promise<void> {
+    clearTimeout(this.requestFlush);
+    this.requestFlush = undefined;
+    // One batch at a time: the next waits for this one's commit (its counts are in `flushingRequests` till then).
+    while (this.flushing) await this.flushing;
+    if (this.pendingRequests.size === 0) return;
+    const batch = this.pendingRequests;
+    this.flushingRequests = batch;
+    this.pendingRequests = new Map();
+    // Not written (the store reported why): the counts are lost, as a cache's statistics may be.
+    this.flushing = this.write(() => {
+      // An original evicted meanwhile is not brought back into the eviction order by its late requests.
+      for (const [url, { count, lastRequested }] of batch) if (this.originals.doesExist(url)) this.addRequests(url, count, lastRequested);
+    }).then(
+      () => undefined,
+      () => undefined,
+    );
+    await this.flushing;
+    this.flushingRequests = new Map();
+    this.flushing = undefined;
+  }
+
+  private flushRequestsSoon(ms: number): void {
+    if (this.requestFlush && ms > 0) return;
+    clearTimeout(this.requestFlush);
+    this.requestFlush = setTimeout(() => {
+      this.flushRequests().catch(() => undefined);
+    }, ms);
+    this.requestFlush.unref();
+  }
+
+  /** Inside a transaction: `count` more requests, the last at `now`; the original moves to the recent end of its segment. */
+  private addRequests(url: string, count: number, now: number): RequestRecord {
+    const previous = this.requests.get(url);
+    if (previous) this.recency.removeSync(recencyKey(segmentOf(previous), previous.lastRequested, url));
+    const record = withRequests(previous, count, now);
+    if (record.main && previous && !previous.main) this.addProbationBytes(-record.held!);
+    this.requests.putSync(url, record);
+    this.recency.putSync(recencyKey(segmentOf(record), now, url), url);
+    return record;
   }
 
   /** The most requested originals, most first (for the status page). */
@@ -453,6 +523,7 @@ export class ImageStore {
    * then is cut by the process ending anyway), since closing unmaps what they point into.
    */
   async close(graceMs = 5000): Promise<void> {
+    await this.flushRequests();
     if (this.lent > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
@@ -479,7 +550,7 @@ export class ImageStore {
    * and lmdb keeps old mappings valid when the map grows. (Copying them cost 150–230 ms of event loop for 30–50 MB
    * in lmdb's own `get`, and as much again in garbage collection.)
    */
-  private async lend(key: string, digest: string): Promise<LentBytes | undefined> {
+  private async lend(key: string, digest: string, recordDigestIn: (txn: Transaction) => string | undefined): Promise<LentBytes | undefined> {
     const txn = this.root.useReadTransaction();
     let held = true;
     const release = () => {
@@ -501,8 +572,15 @@ export class ImageStore {
       if (view.isGlobal === true) {
         let copy: Buffer = Buffer.allocUnsafeSlow(view.length);
         copy.set(view.subarray(0, view.length));
+        // Small bytes are written in their record's transaction: in one snapshot, the record's digest is theirs. Once
+        // hashed by this process they are known by that (a write of the key forgets it); before, hashed whole.
+        const snapshotDigest = copy.length < FINGERPRINTED_BYTES ? recordDigestIn(txn) : undefined;
         release();
-        if (copy.length < FINGERPRINTED_BYTES) return sha256(copy) === digest ? ownBytes(copy) : undefined;
+        if (copy.length < FINGERPRINTED_BYTES) {
+          if (snapshotDigest !== digest) return undefined;
+          if (this.verified.get(key)?.digest === digest) return ownBytes(copy);
+          return this.remember(key, digest, copy, sha256(copy)) ? ownBytes(copy) : undefined;
+        }
         if (this.knownToMatch(key, digest, copy)) return ownBytes(copy);
         const checked = await digestOf(copy);
         copy = checked.bytes;
@@ -523,12 +601,25 @@ export class ImageStore {
     return known?.digest === digest && known.print === fingerprint(bytes);
   }
 
-  /** Whether `found` (the digest of `bytes`) is `digest`; if so, remembered for `key` by the bytes' fingerprint. */
+  /**
+   * Whether `found` (the digest of `bytes`) is `digest`; if so, remembered for `key`: large bytes by their
+   * fingerprint, small ones by the snapshot check of `lend` alone.
+   */
   private remember(key: string, digest: string, bytes: Buffer, found: string): boolean {
     if (found !== digest) return false;
     if (this.verified.size >= MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(key, { digest, print: fingerprint(bytes) });
+    this.verified.set(key, { digest, print: bytes.length < FINGERPRINTED_BYTES ? '' : fingerprint(bytes) });
     return true;
+  }
+
+  /** The digest an original's record names, as a read transaction sees it. */
+  private originalDigestIn(url: string): (txn: Transaction) => string | undefined {
+    return (txn) => (this.originals.get(url, { transaction: txn }))?.digest;
+  }
+
+  /** The digest a variant's record names, as a read transaction sees it. */
+  private variantDigestIn(url: string, slot: string): (txn: Transaction) => string | undefined {
+    return (txn) => (this.variants.get(slotKey(url, slot), { transaction: txn }))?.digest;
   }
 
   /** Lent bytes as memory of their own (copied in slices when they were a view of the map), given back. */

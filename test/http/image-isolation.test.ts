@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
-import { NEUTRAL_ACCEPT } from '../../src/http/image-route.js';
+import { NEUTRAL_ACCEPT } from '../../src/http/image/originals.js';
 import { fetchRaw, sendRaw } from '../support/client.js';
 import { cutout, untilFinal } from '../support/images.js';
 import { metricSum } from '../support/metrics-text.js';

@@ -15,6 +15,17 @@ function originalRecord(url: string, bytes: Buffer, etag = '"1"'): OriginalRecor
   return { url, digest: sha256(bytes), size: bytes.length, contentType: 'image/jpeg', etag, validatedAt: Date.now() };
 }
 
+/** An original stored and read once (so checked), and another version of it of the same length. */
+async function storedAndChecked(store: ImageStore, url: string, size: number): Promise<{ record: OriginalRecord; v2: Buffer }> {
+  const v1 = Buffer.alloc(size, 7);
+  const record = originalRecord(url, v1);
+  await store.putOriginal(record, v1);
+  assert.ok((await store.getOriginalBytes(record))?.equals(v1), 'checked once');
+  const v2 = Buffer.from(v1);
+  v2.write('another version', 100);
+  return { record, v2 };
+}
+
 function variantRecord(original: Buffer, bytes: Buffer): VariantRecord {
   return {
     originalDigest: sha256(original),
@@ -153,19 +164,32 @@ describe('the image store (LMDB)', () => {
   it('what a check found is tied to the bytes read: bytes replaced under a record already checked are caught', async () => {
     const path = freshPath();
     const store = new ImageStore(path, 1024 * 2 ** 20);
-    for (const size of [2 * 2 ** 20, 300 * 1024, 20 * 1024]) {
+    // Large bytes, which may be written ahead of their record (small ones go with it: see the next test).
+    for (const size of [2 * 2 ** 20, 300 * 1024]) {
       const url = `/replaced${size}.jpg`;
-      const v1 = Buffer.alloc(size, 7);
-      await store.putOriginal(originalRecord(url, v1), v1);
-      const record = originalRecord(url, v1);
-      assert.ok((await store.getOriginalBytes(record))?.equals(v1), 'checked once');
+      const { record, v2 } = await storedAndChecked(store, url, size);
       // Other bytes of the same length under the key, behind the store's back (as a write racing a read would).
       const raw = open({ path, compression: false });
-      const v2 = Buffer.from(v1);
-      v2.write('another version', 100);
       await raw.openDB({ name: 'bytes', encoding: 'binary' }).put(`o\u0000${url}`, v2);
       assert.equal(await store.getOriginalBytes(record), undefined, `${size} bytes: not passed off as the checked ones`);
     }
+    await store.close();
+  });
+
+  it('small bytes are trusted after one check only in a snapshot whose record names their digest', async () => {
+    const path = freshPath();
+    const store = new ImageStore(path, 1024 * 2 ** 20);
+    const url = '/small.jpg';
+    const { record, v2 } = await storedAndChecked(store, url, 20 * 1024);
+    // Another version written with its record in one transaction (as the store writes small bytes), behind this
+    // store's back: a response that read the old record before it must not get the new bytes under the old digest.
+    const raw = open({ path, compression: false });
+    await raw.transaction(() => {
+      raw.openDB({ name: 'bytes', encoding: 'binary' }).putSync(`o\u0000${url}`, v2);
+      raw.openDB({ name: 'originals' }).putSync(url, originalRecord(url, v2));
+    });
+    assert.equal(await store.getOriginalBytes(record), undefined, 'not passed off as the checked ones');
+    assert.ok((await store.getOriginalBytes(originalRecord(url, v2)))?.equals(v2), 'the new version under its own digest');
     await store.close();
   });
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,6 +13,10 @@ export interface VirtualHost {
   readonly name: string;
   /** Files served, by path (`/logo.jpg` → bytes). */
   readonly files: Readonly<Record<string, Buffer | string>>;
+  /** When the files say they were last modified (now by default). */
+  readonly modifiedAt?: Date;
+  /** More directives inside the `server` block (`location /fresh/ { expires 1h; }`). */
+  readonly directives?: string;
 }
 
 export interface TestNginx {
@@ -35,12 +39,14 @@ export async function startNginx(hosts: readonly VirtualHost[]): Promise<TestNgi
       const file = join(root, path);
       mkdirSync(join(file, '..'), { recursive: true });
       writeFileSync(file, bytes);
+      if (host.modifiedAt) utimesSync(file, host.modifiedAt, host.modifiedAt);
     }
     return `  server {
     listen 127.0.0.1:${port}${i === 0 ? ' default_server' : ''};
     server_name ${host.name};
     root ${root};
     etag on;
+    ${host.directives ?? ''}
   }`;
   });
   const temp = (name: string) => `${name}_temp_path ${join(dir, name)};`;
@@ -50,11 +56,12 @@ export async function startNginx(hosts: readonly VirtualHost[]): Promise<TestNgi
 worker_processes 1;
 error_log stderr notice;
 pid ${join(dir, 'nginx.pid')};
-events { worker_connections 64; }
+events { worker_connections 1024; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
-  types { image/jpeg jpg; image/png png; image/gif gif; image/webp webp; image/svg+xml svg; text/html html; }
+  types { image/jpeg jpg; image/png png; image/gif gif; image/webp webp; image/svg+xml svg; text/html html; text/css css; application/javascript js; font/woff2 woff2; }
   default_type application/octet-stream;
 ${servers.join('\n')}
 }

@@ -1,0 +1,45 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LentBytes } from '../../store/image-store.js';
+import type { OriginalRecord } from '../../store/records.js';
+import type { ImageSource } from '../image-source.js';
+import type { Originals } from './originals.js';
+import type { ImageAnswer, ImageRouteParts } from './parts.js';
+import { ResponseHold } from './response-hold.js';
+import { resolveImage } from './resolve.js';
+import { answerUnstored } from './send.js';
+
+/** An image request's original as stored (fetched or confirmed just now if it had to be), before any byte is read. */
+export interface StoredOriginal {
+  readonly source: ImageSource;
+  readonly record: OriginalRecord;
+  /** What the response holds of the budget and the store until it closes. */
+  readonly hold: ResponseHold;
+}
+
+/**
+ * Steps 1 and 2 together, as both image routes begin: the request resolved to its source and its original, or the
+ * answer already given (the origin's own: a 404, `private`, …) or the reason it is handed back to be forwarded.
+ */
+export async function storedOriginal(parts: ImageRouteParts, originals: Originals, req: IncomingMessage, res: ServerResponse, path: string): Promise<StoredOriginal | { readonly answer: ImageAnswer }> {
+  const resolved = resolveImage(req, path, parts.hostMode);
+  if ('forward' in resolved) return { answer: { kind: 'forward', reason: resolved.forward } };
+  const found = await originals.original(req, resolved.source);
+  if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
+  if ('response' in found) return { answer: await answerUnstored(parts.metrics, parts.fallback, req, res, found.response, found.skip) };
+  return { source: resolved.source, record: found.record, hold: new ResponseHold(res, parts.budget) };
+}
+
+/**
+ * The original's bytes for this response, under its hold on the budget; or why not (no room for them now, or
+ * unreadable): the request then goes to the origin.
+ */
+export async function lendOriginal(parts: ImageRouteParts, found: StoredOriginal): Promise<{ readonly lent: LentBytes } | { readonly why: string }> {
+  if (!found.hold.reserve(found.record.size)) {
+    parts.metrics.unbuffered.inc({ what: 'over-budget' });
+    return { why: 'too many image bytes in memory now (max-buffered): streamed from the origin' };
+  }
+  const lent = await parts.store.lendOriginalBytes(found.record);
+  if (!lent) return { why: 'stored original unreadable' };
+  found.hold.keep(lent);
+  return { lent };
+}
