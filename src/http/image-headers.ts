@@ -35,8 +35,14 @@ export function freshUntil(original: OriginalRecord, freshness: Freshness): numb
   if (freshness.intervalSeconds > 0) return original.validatedAt + freshness.intervalSeconds * 1000;
   const cc = cacheDirectives(original.cacheControl);
   if (cc.has('no-cache')) return original.validatedAt;
-  const maxAge = deltaSeconds(cc.get('s-maxage')) ?? deltaSeconds(cc.get('max-age'));
-  if (maxAge !== undefined) return original.validatedAt + maxAge * 1000;
+  // The age the bytes already had when confirmed (a cache in front of the origin), RFC 9111 §4.2.3.
+  const born = original.validatedAt - (original.age ?? 0) * 1000;
+  const lifetime = cc.has('s-maxage') ? cc.get('s-maxage') : cc.get('max-age');
+  if (lifetime !== undefined) {
+    // An invalid lifetime is stale (RFC 9111 §4.2.1), not a reason to guess one.
+    const seconds = deltaSeconds(lifetime);
+    return seconds === undefined ? original.validatedAt : born + seconds * 1000;
+  }
   // An `Expires` that is not an HTTP-date means "already expired" (RFC 9111 §5.3), never "use the heuristic"
   // (`Date.parse` alone would read "0" as the year 2000).
   if (original.expires !== undefined) {
@@ -46,7 +52,7 @@ export function freshUntil(original: OriginalRecord, freshness: Freshness): numb
   const lastModified = httpDate(original.lastModified ?? '', original.validatedAt);
   if (!Number.isFinite(lastModified) || lastModified >= original.validatedAt) return original.validatedAt;
   const heuristic = Math.min((original.validatedAt - lastModified) * HEURISTIC_FRACTION, freshness.heuristicMaxAgeSeconds * 1000);
-  return original.validatedAt + Math.floor(heuristic);
+  return born + Math.floor(heuristic);
 }
 
 /**
@@ -59,9 +65,12 @@ export function staleWhileRevalidateMs(original: OriginalRecord): number {
   return (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000;
 }
 
-/** A directive's delta-seconds (RFC 9111 §1.2.2), or `undefined` when absent or not one. */
-function deltaSeconds(value: string | undefined): number | undefined {
-  return value !== undefined && /^\d{1,10}$/.test(value) ? Number(value) : undefined;
+/** RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as this. */
+const MAX_DELTA_SECONDS = 2_147_483_648;
+
+/** A delta-seconds value (RFC 9111 §1.2.2), or `undefined` when absent or not one. */
+export function deltaSeconds(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value) ? Math.min(Number(value), MAX_DELTA_SECONDS) : undefined;
 }
 
 /** The origin's directives a final image keeps as they are (SPEC §5.5): how long, and what caches may do then. */

@@ -12,7 +12,7 @@ import { bytesType } from './image/bytes-type.js';
 import { createExperiments } from './image/experiments.js';
 import { createOriginals } from './image/originals.js';
 import { Outcomes } from './image/outcomes.js';
-import { forwardAs, type ImageAnswer, type ImageRouteParts } from './image/parts.js';
+import { CLIENT_GONE, forwardAs, type ImageAnswer, type ImageRouteParts } from './image/parts.js';
 import { answerOriginal, sendImage } from './image/send.js';
 import { lendOriginal, storedOriginal } from './image/stored-original.js';
 import { allowedByMark } from './mark-promise.js';
@@ -51,10 +51,19 @@ export function createImageRoute(parts: ImageRouteParts) {
     const found = await storedOriginal(parts, originals, req, res, marked.url);
     if ('answer' in found) return found.answer;
     const { record, hold } = found;
+    if (hold.gone) return CLIENT_GONE;
     const key = found.source.key;
+    // Counted whatever comes of it: an image passed through as it is is requested all the same (eviction order).
+    const localCount = store.noteRequest(key);
+    // Handed back to be forwarded (unless the client has gone meanwhile: then there is no one to forward for).
     const forward = (reason: string): ImageAnswer => {
+      const gone = hold.gone;
       hold.letGo();
-      return forwardAs(reason);
+      return gone ? CLIENT_GONE : forwardAs(reason);
+    };
+    const overBudget = (): ImageAnswer => {
+      if (!hold.gone) parts.metrics.unbuffered.inc({ what: 'over-budget' });
+      return forward('too many image bytes in memory now (max-buffered): streamed from the origin');
     };
     // A mark is a promise (SPEC §5.5): an original in a format it does not allow is the origin's to answer, to
     // this client's own Accept, as if there were no proxy; a stored variant that breaks it is not used.
@@ -73,7 +82,6 @@ export function createImageRoute(parts: ImageRouteParts) {
 
     // 5. Counted, and what the cluster found taken in; the next experiment queued (in a cluster, ordered by the
     // cluster's counts; the local one stands in without Redis).
-    const localCount = store.noteRequest(key);
     const view = await shared?.look(record.digest, servableExperiments(record.facts, marked.capabilities), key);
     if (view) await experiments.adoptFromCluster(key, record, view);
     const final = store.writable && (await experiments.scheduleNext(key, marked.mark, marked.capabilities, record, view?.requests ?? localCount));
@@ -81,13 +89,17 @@ export function createImageRoute(parts: ImageRouteParts) {
     // 4. The mark's best outcome: its bytes are the only ones read, under the response's hold on the budget.
     const best = outcomes.bestFor(key, record, marked.capabilities, originalAllowed);
     let variant: { readonly record: VariantRecord; readonly lent: LentBytes } | undefined;
-    if (best && hold.reserve(best.record.size)) {
+    if (best) {
+      // No room for it now: the origin's answer, rather than work or memory outside the budget.
+      if (!hold.reserve(best.record.size)) return overBudget();
       const lent = await store.lendVariant(key, best.slot);
       if (lent) hold.keep(lent.lent);
       if (lent && promised(bytesType(lent.record, lent.lent.bytes), true)) variant = lent;
       else if (lent) requestLogger(logger, req).warn({ image: key, mark: marked.mark, contentType: lent.record.contentType }, 'stored variant in a format its mark does not allow: not sent');
     }
     if (!variant && !originalAllowed) {
+      // The conversion reads the original (into memory of its own, as it may outlive this response): under the budget.
+      if (!hold.reserve(record.size)) return overBudget();
       const own = await store.getOriginalBytes(record);
       const converted = own && (await settledWithin(experiments.decodableVariant(key, record, own), CONVERSION_WAIT_MS, 'late' as const));
       if (converted === 'late') return forward('original in a format the mark does not allow, its conversion not ready in time');
@@ -123,7 +135,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       ...(final && record.expires && parts.intervalSeconds === 0 && /^[\x20-\x7e]+$/.test(record.expires) ? { Expires: record.expires } : {}),
       // A final response goes on with the lifetime the origin (or the interval) gave when it last confirmed the
       // bytes: its age says how much of it is gone (RFC 9111 §5.1), or a cache downstream would start it afresh.
-      ...(final && record.validatedAt > 0 ? { Age: Math.max(0, Math.floor((Date.now() - record.validatedAt) / 1000)) } : {}),
+      ...(final && record.validatedAt > 0 ? { Age: Math.max(0, Math.floor((Date.now() - record.validatedAt) / 1000)) + (record.age ?? 0) } : {}),
       // Each coding is its own representation (RFC 9110 §8.8.3): its own tag, and `Vary` says what chose it.
       ETag: imageEtag(made?.digest ?? record.digest, made?.contentEncoding === 'gzip' ? (coding ?? 'identity') : undefined),
       ...(lastModified ? { 'Last-Modified': lastModified } : {}),

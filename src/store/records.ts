@@ -13,6 +13,8 @@ export interface OriginalRecord {
   readonly fields?: Readonly<Record<string, string>>;
   /** When the origin last confirmed these bytes (ms since the epoch). */
   readonly validatedAt: number;
+  /** The origin's `Age` then (a cache in front of it had held them that long), seconds. */
+  readonly age?: number;
   /** Why it is passed through as it is (SPEC §5.3), when it is. */
   readonly skip?: string;
   /** What the probe read from its header (absent when skipped). */

@@ -40,6 +40,16 @@ describe('freshness of stored originals (RFC 9111 §4.2)', () => {
     assert.equal(freshUntil(record({ lastModified, cacheControl: 'no-cache' }), { intervalSeconds: 600, heuristicMaxAgeSeconds: 120 }), at + 600_000, 'the interval wins over all');
   });
 
+  it('an invalid lifetime is stale, not a reason for the heuristic; a huge one is capped; the origin\'s Age counts', () => {
+    for (const cacheControl of ['max-age=abc', 'max-age=-1', 'max-age=1.5', 's-maxage=x, max-age=60']) {
+      assert.equal(freshUntil(record({ lastModified, cacheControl }), capped), at, cacheControl);
+    }
+    assert.equal(freshUntil(record({ cacheControl: 'max-age=99999999999' }), capped), at + 2_147_483_648_000);
+    assert.equal(freshUntil(record({ lastModified, expires: '' }), capped), at, 'an empty Expires is already expired');
+    assert.equal(freshUntil(record({ cacheControl: 'max-age=60', age: 59 }), capped), at + 1000);
+    assert.equal(freshUntil(record({ lastModified, age: 100 }), capped), at + 20_000, 'heuristic 120 s, 100 of them gone');
+  });
+
   it('stale-while-revalidate only where the origin allows it and does not require revalidation', () => {
     assert.equal(staleWhileRevalidateMs(record({ cacheControl: 'max-age=60, stale-while-revalidate=30' })), 30_000);
     assert.equal(staleWhileRevalidateMs(record({ cacheControl: 'max-age=60, stale-while-revalidate=30, must-revalidate' })), 0);

@@ -6,7 +6,7 @@ import type { FetchedResponse } from '../../proxy/origin-fetch.js';
 import type { OriginalRecord } from '../../store/records.js';
 import { digestOf } from '../../store/digest.js';
 import { cacheDirectives, headerText, headerTokens } from '../header-values.js';
-import { freshUntil, keptFields, notStorable, staleWhileRevalidateMs } from '../image-headers.js';
+import { deltaSeconds, freshUntil, keptFields, notStorable, staleWhileRevalidateMs } from '../image-headers.js';
 import type { ImageSource } from '../image-source.js';
 import { requestLogger } from '../request-context.js';
 import type { ImageRouteParts } from './parts.js';
@@ -79,6 +79,11 @@ function mayServeStale(record: OriginalRecord): boolean {
   return !['no-cache', 'no-store', 'must-revalidate', 'proxy-revalidate'].some((name) => directives.has(name));
 }
 
+/** The origin's `Age` (a cache in front of it held the response that long), 0 when absent or not a number. */
+function originAge(headers: IncomingHttpHeaders): number {
+  return deltaSeconds(headerText(headers.age)) ?? 0;
+}
+
 /** Lets go of an origin response not sent to anyone: its hold on the budget, and its stream (and connection). */
 export function discard(fetched: FetchedResponse): void {
   fetched.reservation?.release();
@@ -124,8 +129,13 @@ export function createOriginals(parts: ImageRouteParts): Originals {
     if (revalidating.has(source.key)) return;
     revalidating.add(source.key);
     fetchOriginal(undefined, source, false)
-      .then((outcome) => {
+      .then(async (outcome) => {
+        if ('record' in outcome) return;
         if ('response' in outcome) discard(outcome.response);
+        // The origin no longer gives the image as it was (a 404, `private`, a `Vary` on the client): what is
+        // stored is not served unconfirmed again; the next request asks the origin and gets its answer.
+        const stored = store.getOriginal(source.key);
+        if (stored && stored.validatedAt > 0) await store.touchOriginal({ ...stored, validatedAt: 0 });
       })
       .catch((err: Error) => logger.warn({ image: source.key, cause: 'origin', error: err.message }, 'background revalidation failed: the stored image is served until it is stale beyond what the origin allows'))
       .finally(() => revalidating.delete(source.key));
@@ -164,7 +174,7 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       const expires = headerText(fetched.headers.expires) || record.expires;
       const fields = keptFields(fetched.headers) ?? record.fields;
       const refused = notStorable({}, 200, { 'cache-control': cacheControl });
-      record = { ...record, validatedAt: refused ? 0 : answered, ...(cacheControl ? { cacheControl } : {}), ...(expires ? { expires } : {}), ...(fields ? { fields } : {}) };
+      record = { ...record, validatedAt: refused ? 0 : answered, age: originAge(fetched.headers), ...(cacheControl ? { cacheControl } : {}), ...(expires ? { expires } : {}), ...(fields ? { fields } : {}) };
       // Not written (the store reported why): the bytes stored are still the ones the origin just confirmed.
       await store.touchOriginal(record);
       if (refused) return { forward: `origin now says ${refused}` };
@@ -191,9 +201,11 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       ...(fetched.headers.etag ? { etag: fetched.headers.etag } : {}),
       ...(fetched.headers['last-modified'] ? { lastModified: fetched.headers['last-modified'] } : {}),
       ...(fetched.headers['cache-control'] ? { cacheControl: String(fetched.headers['cache-control']) } : {}),
-      ...(fetched.headers.expires ? { expires: String(fetched.headers.expires) } : {}),
+      // Even empty: an Expires that is no date means already expired (RFC 9111 §5.3).
+      ...(fetched.headers.expires !== undefined ? { expires: String(fetched.headers.expires) } : {}),
       ...(fields ? { fields } : {}),
       validatedAt: answered,
+      age: originAge(fetched.headers),
       ...(probe.ok ? { facts: probe.facts } : { skip: probe.reason }),
     };
     if (!(await store.putOriginal(record, body))) return { response: fetched, skip: 'not stored: the store cannot write now (see the log): passed through' };

@@ -27,6 +27,11 @@ export class ResponseHold {
     else res.once('close', this.giveBack);
   }
 
+  /** Whether the response has closed (the client went away): nothing is sent to it. */
+  get gone(): boolean {
+    return this.closed;
+  }
+
   /** Room for `bytes` more under the budget; false when there is none now (or the response is gone). */
   reserve(bytes: number): boolean {
     if (this.closed) return false;

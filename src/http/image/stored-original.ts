@@ -35,7 +35,7 @@ export async function storedOriginal(parts: ImageRouteParts, originals: Original
  */
 export async function lendOriginal(parts: ImageRouteParts, found: StoredOriginal): Promise<{ readonly lent: LentBytes } | { readonly why: string }> {
   if (!found.hold.reserve(found.record.size)) {
-    parts.metrics.unbuffered.inc({ what: 'over-budget' });
+    if (!found.hold.gone) parts.metrics.unbuffered.inc({ what: 'over-budget' });
     return { why: 'too many image bytes in memory now (max-buffered): streamed from the origin' };
   }
   const lent = await parts.store.lendOriginalBytes(found.record);
