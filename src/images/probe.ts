@@ -4,14 +4,20 @@ import { type ImageType, structuralFault } from './structure.js';
 /** Image types by their first bytes (never by extension or `Content-Type`: both lie on legacy sites). */
 export type { ImageType } from './structure.js';
 
+/** Whether `bytes` hold the latin1 characters of `text` from `at` (compared byte by byte: the request path sniffs). */
+function holds(bytes: Uint8Array, at: number, text: string): boolean {
+  if (bytes.length < at + text.length) return false;
+  for (let i = 0; i < text.length; i += 1) if (bytes[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
 export function sniffImageType(bytes: Uint8Array): ImageType | 'svg' | undefined {
-  const ascii = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
   if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  if (ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
-  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
-  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
-  if (ascii(4, 8) === 'ftyp' && /avi[fs]/.test(ascii(8, 32))) return 'avif';
-  return isSvg(ascii(0, 4096)) ? 'svg' : undefined;
+  if (holds(bytes, 0, '\x89PNG\r\n\x1a\n')) return 'png';
+  if (holds(bytes, 0, 'GIF87a') || holds(bytes, 0, 'GIF89a')) return 'gif';
+  if (holds(bytes, 0, 'RIFF') && holds(bytes, 8, 'WEBP')) return 'webp';
+  if (holds(bytes, 4, 'ftyp') && /avi[fs]/.test(Buffer.from(bytes.subarray(8, 32)).toString('latin1'))) return 'avif';
+  return isSvg(Buffer.from(bytes.subarray(0, 4096)).toString('latin1')) ? 'svg' : undefined;
 }
 
 /**

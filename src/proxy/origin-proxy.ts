@@ -63,7 +63,10 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
     limitOriginSilence(proxyReq, origin.timeoutMs);
   });
   proxy.on('proxyRes', (originRes, req, res) => {
-    originRes.on('data', (chunk: Buffer) => onBody(chunk.length));
+    // Counted once per response (a counter update per chunk cost more than the chunk's other handling).
+    let received = 0;
+    originRes.on('data', (chunk: Buffer) => (received += chunk.length));
+    originRes.once('close', () => onBody(received));
     const exchange = exchanges.get(req);
     if (!exchange || !res) {
       originRes.resume();
