@@ -181,8 +181,9 @@ await runStage(
   (result) => {
     console.log(`\nThe request path against a bare http-proxy-3 pass-through (origin: ${result.origin}; load: ${result.tool}, ${result.connections} connections, best of ${result.rounds} rounds of ${result.seconds} s):`);
     console.table(Object.fromEntries(result.rows.map((row) => [row.name, { 'bare req/s': row.bare, 'slimproxy req/s': row.slimproxy, ratio: row.ratio, aim: `≥ ${row.aim}`, met: row.ratio >= row.aim ? 'yes' : 'NO', failed: row.failed }])));
-    console.log(`(${result.finals}/${2 * FINAL_IMAGES} images final.)`);
+    if (result.finals > 0) console.log(`(${result.finals}/${2 * FINAL_IMAGES} images final.)`);
     const d = result.during;
+    if (Number.isNaN(d.requestsPerSecond)) return;
     console.log(`While experiments run (${d.images} new images, ${d.connections} connections): ${d.requestsPerSecond} req/s, ${d.failed} failed (aim 0), event-loop delay p99 ${d.eventLoopP99Ms} ms (aim ≤ 25).`);
   },
 );
