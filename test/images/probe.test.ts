@@ -1,12 +1,40 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import sharp from 'sharp';
 import { probeImage, sniffImageType } from '../../src/images/probe.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
 
 const site = (path: string) => readFileSync(new URL(`fixtures/site/img/${path}`, PROJECT_ROOT));
 const LIMITS = { maxPixels: 50e6, maxFrames: 100 };
+
+/** The magic numbers as the first implementation read them, through latin1 strings: the reference of the test below. */
+function referenceType(bytes: Uint8Array): string | undefined {
+  const ascii = (start: number, end: number) => Buffer.from(bytes.subarray(start, end)).toString('latin1');
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (ascii(0, 8) === '\x89PNG\r\n\x1a\n') return 'png';
+  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (ascii(4, 8) === 'ftyp' && /avi[fs]/.test(ascii(8, 32))) return 'avif';
+  return sniffImageType(bytes) === 'svg' ? 'svg' : undefined;
+}
+
+describe('sniffing, byte by byte (issue 18: on every image response)', () => {
+  it('agrees with the string-based reference on arbitrary bytes, truncated magic numbers and near misses', () => {
+    const magic = fc.constantFrom('\xff\xd8\xff', '\x89PNG\r\n\x1a\n', 'GIF87a', 'GIF89a', 'RIFF\0\0\0\0WEBP', '\0\0\0\x1cftypavif', '\0\0\0\x1cftypavis', '\0\0\0\x1cftypheic', 'RIFF\0\0\0\0WAVE', '\x89PNG\r\n');
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.tuple(magic, fc.integer({ min: 0, max: 14 }), fc.uint8Array({ maxLength: 30 })).map(([text, cut, rest]) => Buffer.concat([Buffer.from(text, 'latin1').subarray(0, cut === 14 ? undefined : cut), rest])),
+      fc.tuple(magic, fc.nat(), fc.nat({ max: 255 })).map(([text, at, value]) => {
+        const changed = Buffer.from(text, 'latin1');
+        changed[at % changed.length] = value;
+        return changed;
+      }),
+    );
+    fc.assert(fc.property(bytes, (sample) => assert.equal(sniffImageType(sample) ?? undefined, referenceType(sample))), { numRuns: 20_000, seed: 18 });
+  });
+});
 
 describe('probing an original', () => {
   it('tells types by their first bytes', async () => {
