@@ -24,7 +24,7 @@ import sharp from 'sharp';
 import { freePort } from '../test/support/ports.js';
 import { startBenchOrigin } from './support/bench-origin.js';
 import { LOAD_TOOL, load, type LoadResult } from './support/load.js';
-import { startModule } from './support/processes.js';
+import { startModule } from './support/start-module.js';
 import { runStage } from './support/process.js';
 
 const root = new URL('../', import.meta.url);

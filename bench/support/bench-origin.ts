@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NGINX, startNginx } from '../../test/support/nginx.js';
-import { startModule } from './processes.js';
+import { startModule } from './start-module.js';
 
 export interface BenchOrigin {
   readonly url: string;

@@ -77,9 +77,9 @@ export function mayBeRewrittenDocument(url: string | undefined, accept: string |
 }
 
 /** Whether the URL's path is one of media, a script, a font, a download…: not a page nor a stylesheet by its name. */
-export function neverADocument(url: string | undefined): boolean {
-  const end = (url ?? '/').search(/[?#]/);
-  return NEVER_A_DOCUMENT_PATH.test(end === -1 ? (url ?? '/') : (url ?? '/').slice(0, end));
+export function neverADocument(url = '/'): boolean {
+  const end = url.search(/[?#]/);
+  return NEVER_A_DOCUMENT_PATH.test(end === -1 ? url : url.slice(0, end));
 }
 
 /** Fields that describe the origin's exact bytes, wrong once the body is rewritten. */

@@ -4,7 +4,7 @@ import { type ExperimentOutcome, wireSize } from '../images/experiment.js';
 import { imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
 import type { ImageOptions } from './image-options.js';
 import type { Originals } from './image/originals.js';
-import { CLIENT_GONE, forwardAs, type ImageAnswer, type ImageRouteParts } from './image/parts.js';
+import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
 import { answerOriginal, sendImage } from './image/send.js';
 import { lendOriginal, storedOriginal } from './image/stored-original.js';
 import { storedVariant } from './stored-variant.js';
@@ -34,16 +34,11 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
     const found = await storedOriginal(parts, originals, req, res, options.originUrl);
     if ('answer' in found) return found.answer;
     const { record, hold } = found;
-    if (hold.gone) return CLIENT_GONE;
     const key = found.source.key;
     // The original as it is, saying why; or, without room for its bytes now, the origin's.
     const original = async (why: string): Promise<ImageAnswer> => {
       const lent = await lendOriginal(parts, found);
-      if ('why' in lent) {
-        const gone = hold.gone;
-        hold.letGo();
-        return gone ? CLIENT_GONE : forwardAs(lent.why);
-      }
+      if ('answer' in lent) return lent.answer;
       return answerOriginal(metrics, req, res, record, lent.lent, why);
     };
     if (record.skip) return original(record.skip);

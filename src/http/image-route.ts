@@ -12,9 +12,9 @@ import { bytesType } from './image/bytes-type.js';
 import { createExperiments } from './image/experiments.js';
 import { createOriginals } from './image/originals.js';
 import { Outcomes } from './image/outcomes.js';
-import { CLIENT_GONE, forwardAs, type ImageAnswer, type ImageRouteParts } from './image/parts.js';
+import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
 import { answerOriginal, sendImage } from './image/send.js';
-import { lendOriginal, storedOriginal } from './image/stored-original.js';
+import { lendOriginal, overBudget, storedOriginal } from './image/stored-original.js';
 import { allowedByMark } from './mark-promise.js';
 import { requestLogger } from './request-context.js';
 import { CONVERSION_WAIT_MS, settledWithin } from './wait-at-most.js';
@@ -51,20 +51,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     const found = await storedOriginal(parts, originals, req, res, marked.url);
     if ('answer' in found) return found.answer;
     const { record, hold } = found;
-    if (hold.gone) return CLIENT_GONE;
     const key = found.source.key;
     // Counted whatever comes of it: an image passed through as it is is requested all the same (eviction order).
     const localCount = store.noteRequest(key);
-    // Handed back to be forwarded (unless the client has gone meanwhile: then there is no one to forward for).
-    const forward = (reason: string): ImageAnswer => {
-      const gone = hold.gone;
-      hold.letGo();
-      return gone ? CLIENT_GONE : forwardAs(reason);
-    };
-    const overBudget = (): ImageAnswer => {
-      if (!hold.gone) parts.metrics.unbuffered.inc({ what: 'over-budget' });
-      return forward('too many image bytes in memory now (max-buffered): streamed from the origin');
-    };
     // A mark is a promise (SPEC §5.5): an original in a format it does not allow is the origin's to answer, to
     // this client's own Accept, as if there were no proxy; a stored variant that breaks it is not used.
     const promised = (type: string, madeByUs: boolean) => allowedByMark(type, marked.capabilities, madeByUs);
@@ -72,9 +61,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     // 3. Nothing to improve: the original as it is (its type from its bytes: the record's may lie).
     if (record.skip !== undefined || !record.facts) {
       const original = await lendOriginal(parts, found);
-      if ('why' in original) return forward(original.why);
+      if ('answer' in original) return original.answer;
       const why = record.skip ?? 'nothing known of this image';
-      return promised(bytesType(record, original.lent.bytes), false) ? answerOriginal(metrics, req, res, record, original.lent, why) : forward(`${why}; in a format the mark does not allow: the origin answers`);
+      return promised(bytesType(record, original.lent.bytes), false) ? answerOriginal(metrics, req, res, record, original.lent, why) : hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
     }
     // Its type as its first bytes said when it was probed.
     const originalType = `image/${record.facts.type}`;
@@ -91,7 +80,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     let variant: { readonly record: VariantRecord; readonly lent: LentBytes } | undefined;
     if (best) {
       // No room for it now: the origin's answer, rather than work or memory outside the budget.
-      if (!hold.reserve(best.record.size)) return overBudget();
+      if (!hold.reserve(best.record.size)) return overBudget(parts, hold);
       const lent = await store.lendVariant(key, best.slot);
       if (lent) hold.keep(lent.lent);
       if (lent && promised(bytesType(lent.record, lent.lent.bytes), true)) variant = lent;
@@ -99,11 +88,11 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     if (!variant && !originalAllowed) {
       // The conversion reads the original (into memory of its own, as it may outlive this response): under the budget.
-      if (!hold.reserve(record.size)) return overBudget();
+      if (!hold.reserve(record.size)) return overBudget(parts, hold);
       const own = await store.getOriginalBytes(record);
       const converted = own && (await settledWithin(experiments.decodableVariant(key, record, own), CONVERSION_WAIT_MS, 'late' as const));
-      if (converted === 'late') return forward('original in a format the mark does not allow, its conversion not ready in time');
-      if (!converted) return forward('original in a format the mark does not allow, and not convertible now');
+      if (converted === 'late') return hold.handBack('original in a format the mark does not allow, its conversion not ready in time');
+      if (!converted) return hold.handBack('original in a format the mark does not allow, and not convertible now');
       variant = { record: converted.record, lent: ownBytes(converted.bytes) };
     }
     let chosen = variant;
@@ -121,7 +110,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     }
     if (!body) {
       const original = await lendOriginal(parts, found);
-      if ('why' in original) return forward(original.why);
+      if ('answer' in original) return original.answer;
       body = original.lent;
     }
 

@@ -423,17 +423,9 @@ export class ImageStore {
   }
 
   /**
-   * Counts a request and moves the original to the recent end of its segment's order; a second request takes it
-   * off probation. When it cannot be written, the count it would have had.
-   */
-  async countRequest(url: string, now = Date.now()): Promise<RequestRecord> {
-    const written = await this.write(() => this.addRequests(url, 1, now));
-    return written.ok ? written.value : withRequests(this.requests.get(url), 1, now);
-  }
-
-  /**
-   * Counts a request as `countRequest` does, without waiting for a write: requests are written together, within
-   * a second (the request path does not wait for a transaction per image). Returns the count with this one.
+   * Counts a request and moves the original to the recent end of its segment's order (a second request takes it
+   * off probation), without waiting for a write: requests are written together within a second, at once for a
+   * second request (the request path does not wait for a transaction per image). Returns the count with this one.
    */
   noteRequest(url: string, now = Date.now()): number {
     const pending = this.pendingRequests.get(url);
@@ -469,6 +461,7 @@ export class ImageStore {
       for (const [url, { count, lastRequested }] of batch) if (this.originals.doesExist(url)) this.addRequests(url, count, lastRequested);
     }).then(
       () => undefined,
+      // `write` reports its failures; whatever else went wrong, a later batch must not wait on this one for ever.
       () => undefined,
     );
     await this.flushing;
@@ -486,14 +479,13 @@ export class ImageStore {
   }
 
   /** Inside a transaction: `count` more requests, the last at `now`; the original moves to the recent end of its segment. */
-  private addRequests(url: string, count: number, now: number): RequestRecord {
+  private addRequests(url: string, count: number, now: number): void {
     const previous = this.requests.get(url);
     if (previous) this.recency.removeSync(recencyKey(segmentOf(previous), previous.lastRequested, url));
     const record = withRequests(previous, count, now);
     if (record.main && previous && !previous.main) this.addProbationBytes(-record.held!);
     this.requests.putSync(url, record);
     this.recency.putSync(recencyKey(segmentOf(record), now, url), url);
-    return record;
   }
 
   /** The most requested originals, most first (for the status page). */

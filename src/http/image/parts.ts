@@ -45,7 +45,5 @@ export type ImageAnswer =
   | { readonly kind: 'answered'; readonly bytes: number; readonly error?: string; readonly cause?: FailureCause }
   | { readonly kind: 'forward'; readonly reason: string };
 
-export const forwardAs = (reason: string): ImageAnswer => ({ kind: 'forward', reason });
-
-/** The client went away while the original was fetched: nothing to send, nothing to forward. */
+/** The client went away: nothing to send, nothing to forward. */
 export const CLIENT_GONE: ImageAnswer = { kind: 'answered', bytes: 0, error: 'client closed the connection', cause: 'client' };

@@ -1,11 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { LentBytes } from '../../store/image-store.js';
 import type { MemoryBudget, Reservation } from '../memory-budget.js';
+import { CLIENT_GONE, type ImageAnswer } from './parts.js';
 
 /**
  * What one image response holds until it closes: its share of `<limits max-buffered>` for the bodies it reads,
  * and the bytes the store lent it (a view of the map when large: see `LentBytes`). All given back once the
- * response is flushed or closed, or at once when the request is handed back to be forwarded (`letGo`).
+ * response is flushed or closed, or at once when the request is handed back to be forwarded (`handBack`).
  */
 export class ResponseHold {
   private reservation: Reservation | undefined;
@@ -46,9 +47,14 @@ export class ResponseHold {
     else this.lent.push(lent);
   }
 
-  /** The request goes to the origin instead: nothing held here is sent. */
-  letGo(): void {
+  /**
+   * The request goes to the origin instead, saying why (nothing held here is sent); or, when the client has gone
+   * meanwhile, nowhere: there is no one to forward for.
+   */
+  handBack(reason: string): ImageAnswer {
+    const gone = this.closed;
     this.res.off('close', this.giveBack);
     this.giveBack();
+    return gone ? CLIENT_GONE : { kind: 'forward', reason };
   }
 }

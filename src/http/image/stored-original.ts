@@ -3,7 +3,7 @@ import type { LentBytes } from '../../store/image-store.js';
 import type { OriginalRecord } from '../../store/records.js';
 import type { ImageSource } from '../image-source.js';
 import type { Originals } from './originals.js';
-import type { ImageAnswer, ImageRouteParts } from './parts.js';
+import { CLIENT_GONE, type ImageAnswer, type ImageRouteParts } from './parts.js';
 import { ResponseHold } from './response-hold.js';
 import { resolveImage } from './resolve.js';
 import { answerUnstored } from './send.js';
@@ -26,20 +26,26 @@ export async function storedOriginal(parts: ImageRouteParts, originals: Original
   const found = await originals.original(req, resolved.source);
   if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
   if ('response' in found) return { answer: await answerUnstored(parts.metrics, parts.fallback, req, res, found.response, found.skip) };
-  return { source: resolved.source, record: found.record, hold: new ResponseHold(res, parts.budget) };
+  const hold = new ResponseHold(res, parts.budget);
+  // The client went away while the original was fetched: nothing to send, nothing to forward.
+  if (hold.gone) return { answer: CLIENT_GONE };
+  return { source: resolved.source, record: found.record, hold };
 }
 
 /**
- * The original's bytes for this response, under its hold on the budget; or why not (no room for them now, or
- * unreadable): the request then goes to the origin.
+ * The original's bytes for this response, under its hold on the budget; or, when there is no room for them now or
+ * they are unreadable, the request handed back to go to the origin.
  */
-export async function lendOriginal(parts: ImageRouteParts, found: StoredOriginal): Promise<{ readonly lent: LentBytes } | { readonly why: string }> {
-  if (!found.hold.reserve(found.record.size)) {
-    if (!found.hold.gone) parts.metrics.unbuffered.inc({ what: 'over-budget' });
-    return { why: 'too many image bytes in memory now (max-buffered): streamed from the origin' };
-  }
+export async function lendOriginal(parts: ImageRouteParts, found: StoredOriginal): Promise<{ readonly lent: LentBytes } | { readonly answer: ImageAnswer }> {
+  if (!found.hold.reserve(found.record.size)) return { answer: overBudget(parts, found.hold) };
   const lent = await parts.store.lendOriginalBytes(found.record);
-  if (!lent) return { why: 'stored original unreadable' };
+  if (!lent) return { answer: found.hold.handBack('stored original unreadable') };
   found.hold.keep(lent);
   return { lent };
+}
+
+/** No room under `<limits max-buffered>` for what the response would send: the origin's answer instead, counted. */
+export function overBudget(parts: ImageRouteParts, hold: ResponseHold): ImageAnswer {
+  if (!hold.gone) parts.metrics.unbuffered.inc({ what: 'over-budget' });
+  return hold.handBack('too many image bytes in memory now (max-buffered): streamed from the origin');
 }

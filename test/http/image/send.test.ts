@@ -62,7 +62,7 @@ describe('image route, step 6: send', () => {
     handler = (_req, res) => {
       const held = new ResponseHold(res, budget);
       held.reserve(50);
-      held.letGo();
+      assert.deepEqual(held.handBack('to the origin'), { kind: 'forward', reason: 'to the origin' });
       assert.equal(budget.used, 0);
       assert.equal(held.reserve(10), false, 'nothing more once let go');
       res.end();
