@@ -22,6 +22,18 @@ export default tseslint.config(
     },
   },
   {
+    // Per-request state goes on the request, response or socket (RequestSlot), never in a WeakMap keyed by them:
+    // V8's young-generation collector keeps WeakMap values alive, and with them whole requests (see request-slot.ts).
+    files: ['src/http/**/*.ts', 'src/proxy/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='WeakMap']", message: 'Per-request state: use RequestSlot (src/proxy/request-slot.ts), not a WeakMap.' },
+        { selector: "AssignmentExpression[left.type='MemberExpression'][left.property.name='writeHead']", message: 'Add response headers with addResponseHeader (ProxyResponse), not a writeHead wrapper per response.' },
+      ],
+    },
+  },
+  {
     // Tests hand async handlers to servers on purpose; a rejection there fails the test through its assertions.
     // A test's `void` marks a promise that cannot reject (a delay, a child's exit) it chains from on purpose.
     files: ['test/**/*.ts'],

@@ -7,6 +7,7 @@ import type { Config, ModernFormat } from '../config/index.js';
 import { markValue } from '../marks/index.js';
 import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { passThrough } from '../proxy/pass-through.js';
+import { RequestSlot } from '../proxy/request-slot.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext, MAX_REWRITTEN_STYLESHEET } from '../rewrite/index.js';
 import { VIEWPORT_HEADERS } from '../client/viewport.js';
@@ -100,7 +101,7 @@ type Stage = NodeJS.ReadableStream | NodeJS.WritableStream;
  */
 export function createDocumentRewriting(settings: RewriteSettings): ResponsePolicy {
   const cache = settings.rewrite.cacheBytes > 0 ? new DocumentCache(settings.rewrite.cacheBytes) : undefined;
-  const exchanges = new WeakMap<ServerResponse, Exchange>();
+  const exchanges = new RequestSlot<ServerResponse, Exchange>('slimproxy.document');
   const { sharedCaches } = settings.rewrite;
   const withClientHints = (headers: string[]) => (settings.clientHints ? [...headers, 'Accept-CH', VIEWPORT_HEADERS.filter((h) => h !== 'User-Agent').join(', ')] : headers);
 

@@ -8,9 +8,10 @@ import { capabilitiesFromAccept } from '../client/index.js';
 import { type DecodedMark, decodeMarkedUrl, markValue } from '../marks/index.js';
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { classifyOriginFailure, isFromOrigin } from '../proxy/origin-failure.js';
-import { addResponseHeader, beginRequestContext, requestLogger, trustedProxies } from './request-context.js';
+import { addResponseHeader, beginRequestContext, ProxyResponse, requestLogger, trustedProxies } from './request-context.js';
 import { safeHeaderValue } from './header-values.js';
 import { passThrough } from '../proxy/pass-through.js';
+import { RequestSlot } from '../proxy/request-slot.js';
 import { originPath } from '../proxy/request-target.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
@@ -82,9 +83,9 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   let draining = false;
   const trusted = trustedProxies(proxies);
   const upgradedSockets = new Set<Duplex>();
-  const server = createServer({ requireHostHeader: false });
+  const server = createServer({ requireHostHeader: false, ServerResponse: ProxyResponse });
   // The exchange a socket is busy with, for the lines about its drop.
-  const exchanges = new WeakMap<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>();
+  const exchanges = new RequestSlot<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>('slimproxy.exchange');
   // A response none of which the client took for the idle time is dropped (the client reads nothing, and holds the
   // body's memory, or a store snapshot); waiting for the origin is not (`<origin timeout>` covers it), nor idling
   // between requests (keep-alive has its own timeout). Judged by what the kernel takes, not by the socket's own

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Histogram } from 'prom-client';
-import type { Logger } from '../observability/log.js';
+import { LineFields, type Logger, writeLine } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { requestContext } from './request-context.js';
+import { RequestSlot } from '../proxy/request-slot.js';
 
 export type Route = 'health' | 'proxy' | 'marked' | 'image-api' | 'upgrade' | 'refused';
 
@@ -24,6 +25,7 @@ interface RouteCounters {
   readonly requests: Counter.Internal;
   readonly duration: Histogram.Internal<'route'>;
 }
+// eslint-disable-next-line no-restricted-syntax -- keyed by the proxy's metrics, one per process, not by a request
 const counters = new WeakMap<Metrics, Map<string, RouteCounters>>();
 
 function countersOf(metrics: Metrics, route: Route, outcome: string): RouteCounters {
@@ -36,7 +38,7 @@ function countersOf(metrics: Metrics, route: Route, outcome: string): RouteCount
 }
 
 /** Why a response's connection was closed by us, when it was (the close would otherwise be taken for the client's). */
-const closeReasons = new WeakMap<ServerResponse, string>();
+const closeReasons = new RequestSlot<ServerResponse, string>('slimproxy.close-reason');
 
 /** Records why the proxy is about to close a response's connection, for its request line (cause: client). */
 export function explainClose(res: ServerResponse, reason: string): void {
@@ -71,16 +73,19 @@ export function beginRequestLog(
     counted.requests.inc();
     counted.duration.observe(ms / 1000);
     metrics.clientBytes.inc(end.bytes);
-    const line = { ...(context ? { reqId: context.id, client: context.client } : {}), method, path, status, bytes: end.bytes, ms: Math.round(ms * 10) / 10, route, ...(aborted ? { aborted } : {}) };
+    const line = new LineFields();
+    if (context) line.string('reqId', context.id).string('client', context.client);
+    line.string('method', method).string('path', path).number('status', status).number('bytes', end.bytes).number('ms', Math.round(ms * 10) / 10).string('route', route);
+    if (aborted) line.flag('aborted', true);
     if (end.error === undefined && !aborted && status < 500) {
-      logger.info(line, 'request');
+      writeLine(logger, 'info', line, 'request');
       return;
     }
     // Unless the handler knows better: a cut response is the client's doing, and a 5xx that the proxy did not
     // make itself (those come with their cause) is the origin's, passed on.
     const cause = end.cause ?? (aborted ? 'client' : status >= 500 ? 'origin' : 'proxy');
     metrics.failures.inc({ cause });
-    logger.warn({ ...line, error: end.error, cause }, 'request');
+    writeLine(logger, 'warn', line.string('error', end.error).string('cause', cause), 'request');
   };
   // The handler reports how its response went once it has handed it over; a body not all written yet (a large
   // one, a slow client) is logged when its last byte is, or as cut if the connection ends first. A connection

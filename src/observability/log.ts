@@ -52,3 +52,77 @@ function batchedStdout(): DestinationStream {
 export function logFailure(logger: Logger, what: string): (err: unknown) => void {
   return (err) => logger.error({ error: err instanceof Error ? err.message : String(err) }, `${what} failed`);
 }
+
+interface PinoInternals {
+  readonly levelCache: Record<number, string>;
+  readonly time: () => string;
+  readonly bindings: string;
+  readonly end: string;
+  readonly stream: { write(line: string): void };
+}
+
+const internalsCache = new WeakMap<Logger, PinoInternals | null>();
+
+function internalsOf(logger: Logger): PinoInternals | undefined {
+  let known = internalsCache.get(logger);
+  if (known === undefined) internalsCache.set(logger, (known = readInternals(logger) ?? null));
+  return known ?? undefined;
+}
+
+function readInternals(logger: Logger): PinoInternals | undefined {
+  const own = logger as unknown as Record<symbol, unknown>;
+  const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, mixinSym, hooksSym, formattersSym } = pino.symbols;
+  const stream = own[streamSym] as { write?: unknown } | undefined;
+  const hooks = own[hooksSym] as { logMethod?: unknown } | undefined;
+  const formatters = own[formattersSym] as { log?: unknown } | undefined;
+  // What pino would do on top (a mixin, a log hook or formatter) is not done here: such a logger writes the usual way.
+  if (typeof stream?.write !== 'function' || own[mixinSym] || hooks?.logMethod || formatters?.log) return undefined;
+  return {
+    levelCache: own[lsCacheSym] as Record<number, string>,
+    time: own[timeSym] as () => string,
+    bindings: own[chindingsSym] as string,
+    end: own[endSym] as string,
+    stream: stream as { write(line: string): void },
+  };
+}
+
+/** The properties of one line, serialised as pino serialises them: `,"key":value` for each. */
+export class LineFields {
+  private text = '';
+
+  string(key: string, value: string | undefined): this {
+    if (value !== undefined) this.text += `,"${key}":${JSON.stringify(value)}`;
+    return this;
+  }
+
+  /** A number (pino writes a non-finite one as null). */
+  number(key: string, value: number): this {
+    this.text += `,"${key}":${Number.isFinite(value) ? String(value) : 'null'}`;
+    return this;
+  }
+
+  flag(key: string, value: boolean): this {
+    this.text += `,"${key}":${value}`;
+    return this;
+  }
+
+  toString(): string {
+    return this.text;
+  }
+}
+
+/**
+ * Writes the line `logger[level](fields, msg)` writes, the same bytes (tested against pino), from fields
+ * serialised as they are gathered: the request line, written for every request, cost a pass-through 6% of its CPU
+ * through pino's generic path (an object built, walked and stringified per line). Keys are plain names.
+ */
+export function writeLine(logger: Logger, level: 'info' | 'warn', fields: LineFields, msg: string): void {
+  if (!logger.isLevelEnabled(level)) return;
+  const internals = internalsOf(logger);
+  if (!internals) {
+    logger[level](JSON.parse(`{${fields.toString().slice(1)}}`) as object, msg);
+    return;
+  }
+  const number = logger.levels.values[level]!;
+  internals.stream.write(`${internals.levelCache[number]}${internals.time()}${internals.bindings}${fields.toString()},"msg":${JSON.stringify(msg)}${internals.end}`);
+}

@@ -6,6 +6,7 @@ import type { OriginConfig } from '../config/index.js';
 import { requestHeadersForOrigin } from './hop-by-hop.js';
 import { classifyOriginFailure, limitOriginSilence, type OriginFailure } from './origin-failure.js';
 import { originPath } from './request-target.js';
+import { RequestSlot } from './request-slot.js';
 
 /** How one forwarded exchange ended, for the request log and metrics. */
 export type ForwardOutcome =
@@ -56,7 +57,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
     selfHandleResponse: true,
     ws: true,
   });
-  const exchanges = new WeakMap<IncomingMessage, Exchange>();
+  const exchanges = new RequestSlot<IncomingMessage, Exchange>('slimproxy.forward');
 
   proxy.on('proxyReq', (proxyReq) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
