@@ -92,32 +92,25 @@ export function beginRequestLog(
   // that closes before the handler reports still gets its line.
   // A response is also "finished" when its socket is destroyed under it: what tells a cut one apart is our own
   // drop (`explainClose`) or an error on the socket meanwhile.
+  // An error on the connection destroys it: `errored` says so without a listener per request (each one, with the
+  // closure it keeps, was a request's worth of objects referenced from the long-lived socket).
   const socket = req.socket;
-  let socketFailed = false;
-  const onSocketError = () => {
-    socketFailed = true;
-  };
-  socket.once('error', onSocketError);
+  const socketFailed = () => socket.errored !== null && socket.errored !== undefined;
   const cut = (): RequestEnd => ({ bytes: 0, error: closeReasons.get(res) ?? 'client closed the connection', aborted: true, cause: 'client' });
-  const settle = (end: RequestEnd) => {
-    socket.off('error', onSocketError);
-    write(end);
-  };
   const finish = (end: RequestEnd) => {
     if (written || pending) return;
     if (end.aborted !== true && !res.writableFinished && !res.destroyed) {
       pending = end;
       return;
     }
-    settle(end);
+    write(end);
   };
   res.once('finish', () => {
-    if (pending) settle(closeReasons.has(res) || socketFailed ? cut() : pending);
+    if (pending) write(closeReasons.has(res) || socketFailed() ? cut() : pending);
   });
   res.once('close', () => {
-    if (!res.writableFinished || closeReasons.has(res)) settle(cut());
-    else if (pending) settle(socketFailed ? cut() : pending);
-    else socket.off('error', onSocketError);
+    if (!res.writableFinished || closeReasons.has(res)) write(cut());
+    else if (pending) write(socketFailed() ? cut() : pending);
   });
   return finish;
 }

@@ -177,4 +177,18 @@ describe('a large answer from the store is logged once its last byte is written:
     assert.equal(line()?.cause, 'client');
     exchange.socket.destroy();
   });
+  it('reset by the client part way: its line says it was cut, by the client (read from the socket, no listener per request)', async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const exchange = rawGet(proxy.url, '/stored.jpg?m=ic,webp');
+      const head = await new Promise<string>((resolve) => exchange.socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))));
+      const id = /x-request-id: ([^\r\n]+)/i.exec(head)?.[1];
+      assert.ok(id, 'the response names its request id');
+      exchange.socket.resetAndDestroy();
+      const line = await lineOf(id);
+      assert.ok(line, 'its request line');
+      assert.equal(line.aborted, true, JSON.stringify(line));
+      assert.equal(line.cause, 'client');
+      assert.ok(Number(line.bytes) < BIG.length);
+    }
+  });
 });
