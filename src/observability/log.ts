@@ -63,6 +63,18 @@ interface PinoInternals {
 
 const internalsCache = new WeakMap<Logger, PinoInternals | null>();
 
+let timeMs = -1;
+let timeField = '';
+/** pino's ISO time field, formatted once per millisecond: several request lines share one under load. */
+function isoTimeNow(): string {
+  const now = Date.now();
+  if (now !== timeMs) {
+    timeMs = now;
+    timeField = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return timeField;
+}
+
 function internalsOf(logger: Logger): PinoInternals | undefined {
   let known = internalsCache.get(logger);
   if (known === undefined) internalsCache.set(logger, (known = readInternals(logger) ?? null));
@@ -79,7 +91,7 @@ function readInternals(logger: Logger): PinoInternals | undefined {
   if (typeof stream?.write !== 'function' || own[mixinSym] || hooks?.logMethod || formatters?.log) return undefined;
   return {
     levelCache: own[lsCacheSym] as Record<number, string>,
-    time: own[timeSym] as () => string,
+    time: own[timeSym] === pino.stdTimeFunctions.isoTime ? isoTimeNow : (own[timeSym] as () => string),
     bindings: own[chindingsSym] as string,
     end: own[endSym] as string,
     stream: stream as { write(line: string): void },

@@ -19,6 +19,8 @@ export function connectionListed(connection: string | string[] | undefined): Set
   return names;
 }
 
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
 function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
   return HOP_BY_HOP.has(name) || listed.has(name);
 }
@@ -40,11 +42,11 @@ const ANSWERED_HERE = new Set(['expect']);
  * the point of the request and stay. The body's framing header stays: Node frames the outgoing body from it.
  */
 export function requestHeadersForOrigin(headers: IncomingHttpHeaders, upgrade = false): IncomingHttpHeaders {
-  const listed = connectionListed(headers.connection);
+  const listed = headers.connection === undefined ? NONE_LISTED : connectionListed(headers.connection);
   const out: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
     if (ANSWERED_HERE.has(name)) continue;
-    if (name === 'transfer-encoding' || !isHopByHop(name, listed)) out[name] = value;
+    if (name === 'transfer-encoding' || !isHopByHop(name, listed)) out[name] = headers[name];
   }
   const te = headers.te;
   if (acceptsTrailers(Array.isArray(te) ? te.join(',') : te)) out.te = 'trailers';

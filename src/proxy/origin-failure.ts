@@ -1,4 +1,6 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { RequestSlot } from './request-slot.js';
 
 /** Raised by us when the origin said nothing for longer than `<origin timeout>`. */
 export class OriginTimeoutError extends Error {
@@ -9,25 +11,40 @@ export class OriginTimeoutError extends Error {
   }
 }
 
+/** The request a connection to the origin is busy with, and its `<origin timeout>`. */
+const silenceWatch = new RequestSlot<Socket, { readonly req: ClientRequest; readonly timeoutMs: number }>('slimproxy.origin-silence');
+
 /**
  * `<origin timeout>` on one request to the origin: an idle timer on its socket, for silence that is the origin's.
  * While the response is held back by whoever reads it (a slow client, under backpressure) the origin sends
  * nothing because it was asked not to; then the timer only starts again, and the client's own idle timeout
  * (`<listen idle-timeout>`) decides.
+ * One `timeout` listener per connection, not listeners and closures per request: a keep-alive connection to the
+ * origin lives long, and what it references from each request lived on in V8's old generation.
  */
 export function limitOriginSilence(req: ClientRequest, timeoutMs: number): void {
-  let response: IncomingMessage | undefined;
-  req.once('response', (res: IncomingMessage) => {
-    response = res;
-  });
-  const onTimeout = () => {
-    if (response?.isPaused() === true) {
-      req.setTimeout(timeoutMs, onTimeout);
-      return;
-    }
-    req.destroy(new OriginTimeoutError(timeoutMs));
-  };
-  req.setTimeout(timeoutMs, onTimeout);
+  const socket = req.socket;
+  if (!socket) {
+    req.once('socket', () => limitOriginSilence(req, timeoutMs));
+    return;
+  }
+  if (!silenceWatch.has(socket)) socket.on('timeout', onOriginSilence);
+  silenceWatch.set(socket, { req, timeoutMs });
+  socket.setTimeout(timeoutMs);
+}
+
+function onOriginSilence(this: Socket): void {
+  const watched = silenceWatch.get(this);
+  if (!watched) return;
+  const { req, timeoutMs } = watched;
+  // Done with (its response complete, or it ended otherwise): an idle connection is the agent's to close.
+  const response = (req as ClientRequest & { res?: IncomingMessage | null }).res ?? undefined;
+  if (req.destroyed || response?.complete === true || (req.socket !== this && req.socket !== null)) return;
+  if (response?.isPaused() === true) {
+    this.setTimeout(timeoutMs);
+    return;
+  }
+  req.destroy(new OriginTimeoutError(timeoutMs));
 }
 
 export interface OriginFailure {
