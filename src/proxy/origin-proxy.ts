@@ -7,6 +7,7 @@ import { requestHeadersForOrigin } from './hop-by-hop.js';
 import { classifyOriginFailure, limitOriginSilence, type OriginFailure } from './origin-failure.js';
 import { originPath } from './request-target.js';
 import { RequestSlot } from './request-slot.js';
+import { bodyCounter } from './pass-through.js';
 
 /** How one forwarded exchange ended, for the request log and metrics. */
 export type ForwardOutcome =
@@ -65,9 +66,8 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
   });
   proxy.on('proxyRes', (originRes, req, res) => {
     // Counted once per response (a counter update per chunk cost more than the chunk's other handling).
-    let received = 0;
-    originRes.on('data', (chunk: Buffer) => (received += chunk.length));
-    originRes.once('close', () => onBody(received));
+    const received = bodyCounter(originRes);
+    originRes.once('close', () => onBody(received.bytes));
     const exchange = exchanges.get(req);
     if (!exchange || !res) {
       originRes.resume();

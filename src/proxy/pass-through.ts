@@ -1,11 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { responseHeadersForClient } from './hop-by-hop.js';
+import { RequestSlot } from './request-slot.js';
 
 /** What became of a response body on its way to the client. */
 export interface BodyOutcome {
   readonly bytes: number;
   /** Set when the body did not arrive whole: the client's response was aborted, never cut short silently. */
   readonly error?: Error;
+}
+
+const bodyCounters = new RequestSlot<IncomingMessage, { bytes: number }>('slimproxy.body-bytes');
+
+/**
+ * The body bytes an origin response has delivered so far, counted by one `data` listener however many parts want
+ * the figure (the origin byte counter, the pass-through's request line): each listener is more work per chunk.
+ * Attaching it starts the response flowing, as any `data` listener does.
+ */
+export function bodyCounter(originRes: IncomingMessage): { readonly bytes: number } {
+  let counter = bodyCounters.get(originRes);
+  if (!counter) {
+    const counting = { bytes: 0 };
+    originRes.on('data', (chunk: Buffer) => {
+      counting.bytes += chunk.length;
+    });
+    bodyCounters.set(originRes, (counter = counting));
+  }
+  return counter;
 }
 
 /** Trailers as [name, value] pairs, keeping repeats and spelling (`res.addTrailers` takes this form). */
@@ -24,15 +44,15 @@ function trailerPairs(rawTrailers: readonly string[]): [string, string][] {
  */
 export function passThrough(originRes: IncomingMessage, res: ServerResponse, done: (outcome: BodyOutcome) => void): void {
   res.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, responseHeadersForClient(originRes.rawHeaders));
-  let bytes = 0;
-  originRes.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
-  });
+  const received = bodyCounter(originRes);
   // Registered before the pipeline so it runs before the pipeline ends the response: trailers must be added
-  // before `end()`. They are only sent on a chunked response (HTTP/1.1 without Content-Length), as on the origin.
-  originRes.once('end', () => {
-    if (originRes.rawTrailers.length > 0) res.addTrailers(trailerPairs(originRes.rawTrailers));
-  });
+  // before `end()`. They only come on a chunked response (HTTP/1.1 without Content-Length), and are only sent on
+  // one, as on the origin.
+  if (originRes.headers['content-length'] === undefined) {
+    originRes.once('end', () => {
+      if (originRes.rawTrailers.length > 0) res.addTrailers(trailerPairs(originRes.rawTrailers));
+    });
+  }
   let settled = false;
   const settle = (error?: Error) => {
     if (settled) return;
@@ -41,7 +61,7 @@ export function passThrough(originRes: IncomingMessage, res: ServerResponse, don
       originRes.destroy();
       res.destroy(error);
     }
-    done(error ? { bytes, error } : { bytes });
+    done(error ? { bytes: received.bytes, error } : { bytes: received.bytes });
   };
   originRes.once('error', settle);
   originRes.once('close', () => {
