@@ -7,6 +7,7 @@ import type { Originals } from './image/originals.js';
 import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
 import { answerOriginal, sendImage } from './image/send.js';
 import { lendOriginal, storedOriginal } from './image/stored-original.js';
+import { resolveImage } from './image/resolve.js';
 import { storedVariant } from './stored-variant.js';
 import { CONVERSION_WAIT_MS, settledWithin } from './wait-at-most.js';
 
@@ -31,7 +32,9 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
    * original of the same dimensions is not sent: the original is, saying so.
    */
   async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
-    const found = await storedOriginal(parts, originals, req, res, options.originUrl);
+    const resolved = resolveImage(req, options.originUrl, parts.hostMode);
+    if ('forward' in resolved) return { kind: 'forward', reason: resolved.forward };
+    const found = await storedOriginal(parts, originals, req, res, resolved.source);
     if ('answer' in found) return found.answer;
     const { record, hold } = found;
     const key = found.source.key;

@@ -4,16 +4,19 @@ import { servableExperiments } from '../images/plan.js';
 import { settingsDigest } from '../images/settings.js';
 import type { DecodedMark } from '../marks/index.js';
 import { type LentBytes, ownBytes } from '../store/image-store.js';
-import type { VariantRecord } from '../store/records.js';
-import { acceptsGzip } from './header-values.js';
+import type { OriginalRecord, VariantRecord } from '../store/records.js';
+import { acceptsGzip, safeHeaders } from './header-values.js';
 import { createImageApiRoute } from './image-api-route.js';
-import { imageCacheControl, imageDescription, imageEtag, representationLastModified } from './image-headers.js';
+import { freshUntil, imageCacheControl, imageDescription, imageEtag, representationLastModified } from './image-headers.js';
 import { bytesType } from './image/bytes-type.js';
 import { createExperiments } from './image/experiments.js';
 import { createOriginals } from './image/originals.js';
 import { Outcomes } from './image/outcomes.js';
 import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
-import { answerOriginal, sendImage } from './image/send.js';
+import { FinalAnswers } from './image/final-answers.js';
+import { CLIENT_GONE } from './image/parts.js';
+import { resolveImage } from './image/resolve.js';
+import { originalHeaders, sendFinal, sendImage } from './image/send.js';
 import { lendOriginal, overBudget, storedOriginal } from './image/stored-original.js';
 import { allowedByMark } from './mark-promise.js';
 import { requestLogger } from './request-context.js';
@@ -40,15 +43,34 @@ export function createImageRoute(parts: ImageRouteParts) {
   const outcomes = new Outcomes(store, settingsDigest(parts.settings));
   const originals = createOriginals(parts);
   const experiments = createExperiments(parts, outcomes, originals);
+  const answers = new FinalAnswers(parts.budget);
   metrics.sources.queue = () => parts.queue;
   metrics.sources.storeBytes = () => store.size;
+  metrics.sources.keptAnswers = () => answers;
+
+  /** Keeps an answer that holds while its original is the same and fresh (its headers made safe now, its bytes copied). */
+  function keep(key: string, record: OriginalRecord, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
+    const safe = Object.fromEntries(Object.entries(safeHeaders(headers)).filter(([name]) => name !== 'Age'));
+    answers.set(key, { record, freshUntil: freshUntil(record, parts), headers: safe, aged, body: Buffer.from(bytes), outcome });
+  }
 
   /**
    * Answers a marked image, or (`inPlace`) an unmarked one with capabilities from `Accept` (SPEC §7: then always
    * `private, no-transform` and `Vary: Accept`, since the URL does not say which variant it is).
    */
   async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
-    const found = await storedOriginal(parts, originals, req, res, marked.url);
+    const resolved = resolveImage(req, marked.url, parts.hostMode);
+    if ('forward' in resolved) return { kind: 'forward', reason: resolved.forward };
+    // A final answer given before, while its original is the same and fresh: sent as it was (see FinalAnswers).
+    const answerKey = FinalAnswers.key(resolved.source.key, marked.mark, inPlace);
+    const now = Date.now();
+    const kept = answers.get(answerKey, store.getOriginal(resolved.source.key), now);
+    if (kept && store.writable) {
+      if (res.destroyed) return CLIENT_GONE;
+      store.noteRequest(resolved.source.key, now);
+      return sendFinal(metrics, req, res, kept, kept.aged ? ageOf(kept.record, now) : undefined);
+    }
+    const found = await storedOriginal(parts, originals, req, res, resolved.source);
     if ('answer' in found) return found.answer;
     const { record, hold } = found;
     const key = found.source.key;
@@ -63,7 +85,10 @@ export function createImageRoute(parts: ImageRouteParts) {
       const original = await lendOriginal(parts, found);
       if ('answer' in original) return original.answer;
       const why = record.skip ?? 'nothing known of this image';
-      return promised(bytesType(record, original.lent.bytes), false) ? answerOriginal(metrics, req, res, record, original.lent, why) : hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
+      if (!promised(bytesType(record, original.lent.bytes), false)) return hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
+      const headers = originalHeaders(record, why);
+      keep(answerKey, record, headers, false, original.lent.bytes, 'skipped');
+      return sendImage(metrics, req, res, headers, original.lent, record, 'skipped');
     }
     // Its type as its first bytes said when it was probed.
     const originalType = `image/${record.facts.type}`;
@@ -122,9 +147,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       'Content-Type': made?.contentType ?? originalType,
       'Cache-Control': imageCacheControl(record, { final, inPlace, intervalSeconds: parts.intervalSeconds, interimSeconds: parts.interimSeconds }),
       ...(final && record.expires && parts.intervalSeconds === 0 && /^[\x20-\x7e]+$/.test(record.expires) ? { Expires: record.expires } : {}),
-      // A final response goes on with the lifetime the origin (or the interval) gave when it last confirmed the
-      // bytes: its age says how much of it is gone (RFC 9111 §5.1), or a cache downstream would start it afresh.
-      ...(final && record.validatedAt > 0 ? { Age: Math.max(0, Math.floor((Date.now() - record.validatedAt) / 1000)) + (record.age ?? 0) } : {}),
+      ...(final && record.validatedAt > 0 ? { Age: ageOf(record, Date.now()) } : {}),
       // Each coding is its own representation (RFC 9110 §8.8.3): its own tag, and `Vary` says what chose it.
       ETag: imageEtag(made?.digest ?? record.digest, made?.contentEncoding === 'gzip' ? (coding ?? 'identity') : undefined),
       ...(lastModified ? { 'Last-Modified': lastModified } : {}),
@@ -134,10 +157,20 @@ export function createImageRoute(parts: ImageRouteParts) {
     };
     const vary = [...(inPlace ? ['Accept'] : []), ...(variant?.record.contentEncoding === 'gzip' ? ['Accept-Encoding'] : [])];
     if (vary.length > 0) headers.Vary = vary.join(', ');
+    // What a content coding chose depends on the client's Accept-Encoding, and a conversion is not stored: neither is kept.
+    if (final && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, record, headers, record.validatedAt > 0, body.bytes, made ? 'variant' : 'original');
     return sendImage(metrics, req, res, headers, body, record, made ? 'variant' : 'original');
   }
 
   return { serve, ...createImageApiRoute(parts, originals) };
+}
+
+/**
+ * A final response goes on with the lifetime the origin (or the interval) gave when it last confirmed the bytes:
+ * its age says how much of it is gone (RFC 9111 §5.1), or a cache downstream would start it afresh.
+ */
+function ageOf(record: OriginalRecord, now: number): number {
+  return Math.max(0, Math.floor((now - record.validatedAt) / 1000)) + (record.age ?? 0);
 }
 
 export type ImageRoute = ReturnType<typeof createImageRoute>;

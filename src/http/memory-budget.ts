@@ -55,6 +55,14 @@ export class Reservation {
     return true;
   }
 
+  /** Holds `less` bytes fewer (never below none). */
+  shrink(less: number): void {
+    if (this.released) return;
+    const given = Math.min(less, this.bytes);
+    this.bytes -= given;
+    this.budget.change(-given);
+  }
+
   release(): void {
     if (this.released) return;
     this.released = true;

@@ -23,6 +23,8 @@ export interface Metrics {
   /** Experiments waiting and running; bytes in the store: read from `sources` when scraped. */
   readonly queueLength: Gauge<'state'>;
   readonly storeBytes: Gauge;
+  /** Final image answers kept in memory for repeats (their bytes are part of `bufferedBytes`). */
+  readonly keptAnswers: Gauge<'what'>;
   /** What the gauges read when scraped (set by whoever owns the queue and the store): no request pays for them. */
   readonly sources: GaugeSources;
   /** Reads of stored bytes lent to responses now (large bodies sent from the store's map hold a read snapshot). */
@@ -57,6 +59,7 @@ export interface Metrics {
 export interface GaugeSources {
   queue?: () => { readonly queued: number; readonly running: number };
   storeBytes?: () => number;
+  keptAnswers?: () => { readonly count: number; readonly bytes: number };
 }
 
 export function createMetrics(): Metrics {
@@ -127,6 +130,17 @@ export function createMetrics(): Metrics {
       registers: [registry],
       collect() {
         this.set(sources.storeBytes?.() ?? 0);
+      },
+    }),
+    keptAnswers: new Gauge({
+      name: 'slimproxy_kept_image_answers',
+      help: 'Final image answers kept in memory for repeat requests: how many, and their bytes (part of slimproxy_buffered_bytes)',
+      labelNames: ['what'],
+      registers: [registry],
+      collect() {
+        const kept = sources.keptAnswers?.();
+        this.set({ what: 'answers' }, kept?.count ?? 0);
+        this.set({ what: 'bytes' }, kept?.bytes ?? 0);
       },
     }),
     storeLentReads: new Gauge({ name: 'slimproxy_store_lent_reads', help: 'Stored bodies being sent from the store (each holds a read snapshot until its response is flushed or closed)', registers: [registry] }),

@@ -10,6 +10,7 @@ import type { FallbackImage } from '../fallback-image.js';
 import { safeHeaderValue, safeHeaders } from '../header-values.js';
 import { notModified } from '../image-headers.js';
 import { endWithLent } from '../lent-body.js';
+import type { FinalAnswer } from './final-answers.js';
 import { discard } from './originals.js';
 import type { ImageAnswer } from './parts.js';
 
@@ -37,9 +38,18 @@ async function streamTo(res: ServerResponse, body: Readable): Promise<ImageAnswe
  * when the client has it, the body otherwise, counted by `outcome`.
  */
 export function sendImage(metrics: Metrics, req: IncomingMessage, res: ServerResponse, given: Record<string, string | number>, sent: Buffer | LentBytes, record: OriginalRecord, outcome: string): ImageAnswer {
-  const body = Buffer.isBuffer(sent) ? ownBytes(sent) : sent;
   // The one gate of every image answer's headers: a value Node would refuse never turns an image into a 502.
-  const headers = safeHeaders(given);
+  return sendSafe(metrics, req, res, safeHeaders(given), Buffer.isBuffer(sent) ? ownBytes(sent) : sent, record.size, outcome);
+}
+
+/** A kept final answer (see `FinalAnswers`): its headers are safe already, its `Age` is this moment's. */
+export function sendFinal(metrics: Metrics, req: IncomingMessage, res: ServerResponse, answer: FinalAnswer, age: number | undefined): ImageAnswer {
+  const headers: Record<string, string | number> = { ...answer.headers };
+  if (age !== undefined) headers.Age = age;
+  return sendSafe(metrics, req, res, headers, ownBytes(answer.body), answer.record.size, answer.outcome);
+}
+
+function sendSafe(metrics: Metrics, req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: LentBytes, originalSize: number, outcome: string): ImageAnswer {
   const lastModified = headers['Last-Modified'];
   if (notModified(req.headers, headers.ETag === undefined ? undefined : String(headers.ETag), lastModified === undefined ? undefined : String(lastModified))) {
     const kept = ['Cache-Control', 'Expires', 'Age', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
@@ -50,7 +60,7 @@ export function sendImage(metrics: Metrics, req: IncomingMessage, res: ServerRes
   const length = body.bytes.length;
   headers['Content-Length'] = length;
   metrics.imageResponses.inc({ outcome });
-  metrics.imageBytes.inc({ side: 'original' }, record.size);
+  metrics.imageBytes.inc({ side: 'original' }, originalSize);
   metrics.imageBytes.inc({ side: 'sent' }, length);
   res.writeHead(200, headers);
   if (req.method === 'HEAD') res.end();
@@ -60,7 +70,12 @@ export function sendImage(metrics: Metrics, req: IncomingMessage, res: ServerRes
 
 /** The stored original as it is, with the origin's validators and lifetime, and why (`X-Slimproxy-Skip`). */
 export function answerOriginal(metrics: Metrics, req: IncomingMessage, res: ServerResponse, record: OriginalRecord, bytes: Buffer | LentBytes, why: string): ImageAnswer {
-  const headers: Record<string, string | number> = {
+  return sendImage(metrics, req, res, originalHeaders(record, why), bytes, record, 'skipped');
+}
+
+/** The headers of the stored original sent as it is: the origin's, and why it is (`X-Slimproxy-Skip`). */
+export function originalHeaders(record: OriginalRecord, why: string): Record<string, string | number> {
+  return {
     ...record.fields,
     'Content-Type': record.contentType,
     'X-Slimproxy-Skip': why,
@@ -69,7 +84,6 @@ export function answerOriginal(metrics: Metrics, req: IncomingMessage, res: Serv
     ...(record.expires ? { Expires: record.expires } : {}),
     ...(record.etag ? { ETag: record.etag } : {}),
   };
-  return sendImage(metrics, req, res, headers, bytes, record, 'skipped');
 }
 
 /** An origin answer that is not kept (404, private, …): as it came, or the fallback image for a 404. */

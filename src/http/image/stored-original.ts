@@ -5,7 +5,6 @@ import type { ImageSource } from '../image-source.js';
 import type { Originals } from './originals.js';
 import { CLIENT_GONE, type ImageAnswer, type ImageRouteParts } from './parts.js';
 import { ResponseHold } from './response-hold.js';
-import { resolveImage } from './resolve.js';
 import { answerUnstored } from './send.js';
 
 /** An image request's original as stored (fetched or confirmed just now if it had to be), before any byte is read. */
@@ -17,19 +16,17 @@ export interface StoredOriginal {
 }
 
 /**
- * Steps 1 and 2 together, as both image routes begin: the request resolved to its source and its original, or the
+ * Step 2, as both image routes go on from step 1 (`resolveImage`): the original of the request's source, or the
  * answer already given (the origin's own: a 404, `private`, …) or the reason it is handed back to be forwarded.
  */
-export async function storedOriginal(parts: ImageRouteParts, originals: Originals, req: IncomingMessage, res: ServerResponse, path: string): Promise<StoredOriginal | { readonly answer: ImageAnswer }> {
-  const resolved = resolveImage(req, path, parts.hostMode);
-  if ('forward' in resolved) return { answer: { kind: 'forward', reason: resolved.forward } };
-  const found = await originals.original(req, resolved.source);
+export async function storedOriginal(parts: ImageRouteParts, originals: Originals, req: IncomingMessage, res: ServerResponse, source: ImageSource): Promise<StoredOriginal | { readonly answer: ImageAnswer }> {
+  const found = await originals.original(req, source);
   if ('forward' in found) return { answer: { kind: 'forward', reason: found.forward } };
   if ('response' in found) return { answer: await answerUnstored(parts.metrics, parts.fallback, req, res, found.response, found.skip) };
   const hold = new ResponseHold(res, parts.budget);
   // The client went away while the original was fetched: nothing to send, nothing to forward.
   if (hold.gone) return { answer: CLIENT_GONE };
-  return { source: resolved.source, record: found.record, hold };
+  return { source, record: found.record, hold };
 }
 
 /**

@@ -1,0 +1,92 @@
+import type { OriginalRecord } from '../../store/records.js';
+import type { MemoryBudget, Reservation } from '../memory-budget.js';
+
+/** An image answer that will not change while its original does not: its headers and bytes, ready to send. */
+export interface FinalAnswer {
+  /** The stored original it was made from, as the store returned it: another object means the record changed. */
+  readonly record: OriginalRecord;
+  /** Until when the original may be used without asking the origin (`freshUntil`): after it, the route decides again. */
+  readonly freshUntil: number;
+  /** The response's headers, already made safe, without `Age` and `Content-Length` (set per response). */
+  readonly headers: Readonly<Record<string, string | number>>;
+  /** Whether the response carries an `Age` (a final answer the origin or the interval gave a lifetime to). */
+  readonly aged: boolean;
+  /** Bytes of their own (never a view of the store's map: they outlive any read transaction). */
+  readonly body: Buffer;
+  /** How it is counted in `slimproxy_image_responses_total`. */
+  readonly outcome: string;
+}
+
+/** Below this, keeping answers is off (a budget too small to spare an eighth of it for repeats). */
+const MIN_BYTES = 1 << 20;
+
+/**
+ * Final image answers by (store key, mark, in place), least recently used first out. A final image's answer is a
+ * function of its stored original and the mark alone (SPEC §5.5: its plan has run), so a repeat request needs
+ * neither the store's records nor its bytes, nor the headers worked out again: what made a final image cost
+ * several times a plain pass-through. An answer is used only while the store returns the very record object it was
+ * made from (lmdb's record cache gives a new object after any write of it: revalidation, a new version, eviction)
+ * and while that original is fresh; otherwise the route answers as usual and keeps the new answer.
+ *
+ * The bytes kept count against `<limits max-buffered>` (they are image bodies in memory), at most an eighth of it:
+ * with the default 256 MiB, 32 MiB, about a thousand final images of a typical page.
+ */
+export class FinalAnswers {
+  private readonly entries = new Map<string, FinalAnswer>();
+  private readonly reservation: Reservation | undefined;
+  private readonly maxBytes: number;
+  private held = 0;
+
+  constructor(budget: MemoryBudget) {
+    this.maxBytes = Math.floor(budget.capacity / 8);
+    this.reservation = this.maxBytes >= MIN_BYTES ? budget.reserve(0) : undefined;
+  }
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  get count(): number {
+    return this.entries.size;
+  }
+
+  static key(storeKey: string, mark: string, inPlace: boolean): string {
+    return `${storeKey}\u0000${mark}\u0000${inPlace ? 'in-place' : 'marked'}`;
+  }
+
+  /** The answer kept under `key`, if it still holds for `record` (the store's current one) at `now`. */
+  get(key: string, record: OriginalRecord | undefined, now: number): FinalAnswer | undefined {
+    const kept = this.entries.get(key);
+    if (!kept) return undefined;
+    if (kept.record !== record || now >= kept.freshUntil) {
+      this.drop(key, kept);
+      return undefined;
+    }
+    // Most recently used last: re-inserted.
+    this.entries.delete(key);
+    this.entries.set(key, kept);
+    return kept;
+  }
+
+  /** Keeps `answer` if it fits: the least recently used go to make room, an answer over a sixteenth of the room never. */
+  set(key: string, answer: FinalAnswer): void {
+    const size = answer.body.length;
+    if (!this.reservation || size > this.maxBytes / 16) return;
+    const previous = this.entries.get(key);
+    if (previous) this.drop(key, previous);
+    for (const [oldest, entry] of this.entries) {
+      if (this.held + size <= this.maxBytes) break;
+      this.drop(oldest, entry);
+    }
+    // The budget is shared with bodies in flight: when they hold it all, nothing more is kept.
+    if (!this.reservation.grow(size)) return;
+    this.held += size;
+    this.entries.set(key, answer);
+  }
+
+  private drop(key: string, entry: FinalAnswer): void {
+    this.entries.delete(key);
+    this.held -= entry.body.length;
+    this.reservation?.shrink(entry.body.length);
+  }
+}

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { type FinalAnswer, FinalAnswers } from '../../../src/http/image/final-answers.js';
+import { MemoryBudget } from '../../../src/http/memory-budget.js';
+import type { OriginalRecord } from '../../../src/store/records.js';
+import { type ClientResponse, fetchRaw } from '../../support/client.js';
+import { startOrigin, type TestOrigin } from '../../support/origin.js';
+import { PROJECT_ROOT, startProxy, type TestProxy } from '../../support/proxy.js';
+
+const record = (digest: string): OriginalRecord => ({ url: '/a.jpg', digest, size: 1000, contentType: 'image/jpeg', validatedAt: 1000 });
+const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000): FinalAnswer => ({ record: of, freshUntil, headers: { 'Content-Type': 'image/webp' }, aged: false, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
+
+describe('final answers kept in memory', () => {
+  it('an answer holds only for the very record it was made from, and only while that original is fresh', () => {
+    const answers = new FinalAnswers(new MemoryBudget(64 << 20));
+    const stored = record('d1');
+    answers.set('k', answer(stored, 100));
+    assert.equal(answers.get('k', stored, 5000)?.body.length, 100);
+    // An equal record read again after a write is another object: the record changed (revalidated, replaced).
+    assert.equal(answers.get('k', { ...stored }, 5000), undefined);
+    answers.set('k', answer(stored, 100));
+    assert.equal(answers.get('k', stored, 10_000), undefined, 'stale at freshUntil');
+    assert.equal(answers.get('k', undefined, 5000), undefined, 'the original is gone from the store');
+    assert.equal(answers.count, 0);
+    assert.equal(answers.bytes, 0);
+  });
+
+  it('holds at most an eighth of max-buffered, counted in it, least recently used out first; gives it back as answers go', () => {
+    const budget = new MemoryBudget(8 << 20);
+    const answers = new FinalAnswers(budget);
+    const stored = record('d');
+    for (let i = 0; i < 40; i += 1) {
+      answers.set(`k${i}`, answer(stored, 50_000));
+      // k0 is asked for all along.
+      answers.get('k0', stored, 0);
+      assert.ok(answers.bytes <= 1 << 20, `${answers.bytes} bytes kept`);
+      assert.equal(budget.used, answers.bytes);
+    }
+    assert.equal(answers.count, 20);
+    assert.notEqual(answers.get('k0', stored, 0), undefined, 'used recently: kept');
+    assert.equal(answers.get('k1', stored, 0), undefined, 'the least recently used went first');
+    // Over a sixteenth of the room: never kept (one image must not push out all the others).
+    answers.set('big', answer(stored, (1 << 20) / 16 + 1));
+    assert.equal(answers.get('big', stored, 0), undefined);
+    // Replaced: the old bytes are given back.
+    const before = budget.used;
+    answers.set('k0', answer(stored, 10));
+    assert.equal(budget.used, before - 50_000 + 10);
+  });
+
+  it('keeps nothing when the bodies in flight hold the budget, or when an eighth of it is under 1 MiB', () => {
+    const budget = new MemoryBudget(16 << 20);
+    const inFlight = budget.reserve(16 << 20);
+    const answers = new FinalAnswers(budget);
+    answers.set('k', answer(record('d'), 1000));
+    assert.equal(answers.count, 0);
+    inFlight?.release();
+    answers.set('k', answer(record('d'), 1000));
+    assert.equal(answers.count, 1);
+    const small = new FinalAnswers(new MemoryBudget(4 << 20));
+    small.set('k', answer(record('d'), 1000));
+    assert.equal(small.count, 0);
+  });
+});
+
+const photo = readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT));
+const other = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+
+/** The headers that differ between two answers of the same bytes. */
+const PER_RESPONSE = new Set(['date', 'age', 'x-request-id', 'connection', 'keep-alive']);
+const lasting = (res: ClientResponse) => Object.fromEntries(Object.entries(res.headers).filter(([name]) => !PER_RESPONSE.has(name)));
+
+describe('a final image answered from memory, through the proxy', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  let current = { bytes: photo, etag: '"one"' };
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const cacheControl = req.url?.startsWith('/short') ? 'max-age=1' : req.url?.startsWith('/no-cache') ? 'no-cache' : 'max-age=600';
+      if (req.headers['if-none-match'] === current.etag) {
+        res.writeHead(304, { ETag: current.etag, 'Cache-Control': cacheControl });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', ETag: current.etag, 'Cache-Control': cacheControl, 'Last-Modified': 'Tue, 01 Jun 2021 10:00:00 GMT' });
+      res.end(current.bytes);
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop(5000);
+    await origin.close();
+  });
+  const kept = async () => (await proxy.running.metrics.keptAnswers.get()).values.find((value) => value.labels.what === 'answers')?.value ?? 0;
+
+  /** Asks until the answer is final (all experiments of the mark have run), at most a few rounds. */
+  async function finalOf(path: string): Promise<ClientResponse> {
+    for (let round = 0; round < 8; round += 1) {
+      const res = await fetchRaw(new URL(path, proxy.url));
+      if (res.headers['cache-control']?.startsWith('public')) return res;
+      await proxy.running.experimentsIdle();
+    }
+    assert.fail(`${path} not final after 8 rounds`);
+  }
+
+  it('repeats are the same answer, byte for byte and header for header; HEAD and a matching If-None-Match too', async () => {
+    current = { bytes: photo, etag: '"one"' };
+    const first = await finalOf('/kept.jpg?m=ic,webp');
+    const keptBefore = await kept();
+    assert.ok(keptBefore >= 1, 'the final answer is kept');
+    for (let i = 0; i < 3; i += 1) {
+      const again = await fetchRaw(new URL('/kept.jpg?m=ic,webp', proxy.url));
+      assert.equal(again.status, 200);
+      assert.ok(again.body.equals(first.body));
+      assert.deepEqual(lasting(again), lasting(first));
+      assert.match(String(again.headers.age), /^\d+$/);
+    }
+    const head = await fetchRaw(new URL('/kept.jpg?m=ic,webp', proxy.url), { method: 'HEAD' });
+    assert.equal(head.body.length, 0);
+    assert.equal(head.headers['content-length'], String(first.body.length));
+    const conditional = await fetchRaw(new URL('/kept.jpg?m=ic,webp', proxy.url), { headers: { 'if-none-match': String(first.headers.etag) } });
+    assert.equal(conditional.status, 304);
+    assert.equal(conditional.headers.etag, first.headers.etag);
+    assert.equal(conditional.headers['cache-control'], first.headers['cache-control']);
+    // Another mark is another answer: the original's kept answer is not a WebP mark's.
+    const jpegOnly = await finalOf('/kept.jpg?m=ic');
+    assert.notEqual(jpegOnly.headers['content-type'], 'image/webp');
+    assert.equal(origin.requests.filter((r) => r.url === '/kept.jpg').length, 1, 'fresh all along: the origin was asked once');
+  });
+
+  it('once the original is stale and the origin has new bytes, the new image is answered, never the kept one', async () => {
+    current = { bytes: photo, etag: '"one"' };
+    const first = await finalOf('/short.jpg?m=ic,webp');
+    const staleAt = Date.now() + 1100;
+    current = { bytes: other, etag: '"two"' };
+    // Within the second of freshness the kept answer is right (the origin's own lifetime allows it)…
+    const soon = await fetchRaw(new URL('/short.jpg?m=ic,webp', proxy.url));
+    if (Date.now() < staleAt - 100) assert.ok(soon.body.equals(first.body));
+    // …after it, the proxy asks the origin, which has other bytes now.
+    while (Date.now() < staleAt) await new Promise((resolve) => setTimeout(resolve, staleAt - Date.now()));
+    const after = await fetchRaw(new URL('/short.jpg?m=ic,webp', proxy.url));
+    assert.ok(!after.body.equals(first.body), 'the answer kept for the old bytes is not sent');
+    assert.ok(String(after.headers['x-slimproxy-image']).includes(`original=${other.length}`), String(after.headers['x-slimproxy-image']));
+  });
+
+  it('an original the origin says to revalidate every time is confirmed on every request, final or not', async () => {
+    current = { bytes: photo, etag: '"one"' };
+    await finalOf('/no-cache.jpg?m=ic');
+    const asked = origin.requests.filter((r) => r.url === '/no-cache.jpg').length;
+    for (let i = 0; i < 3; i += 1) await fetchRaw(new URL('/no-cache.jpg?m=ic', proxy.url));
+    assert.equal(origin.requests.filter((r) => r.url === '/no-cache.jpg').length, asked + 3);
+  });
+});
