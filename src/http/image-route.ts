@@ -49,9 +49,12 @@ export function createImageRoute(parts: ImageRouteParts) {
   metrics.sources.keptAnswers = () => answers;
 
   /** Keeps an answer that holds while its original is the same and fresh (its headers made safe now, its bytes copied). */
-  function keep(key: string, record: OriginalRecord, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
+  function keep(key: string, record: OriginalRecord, generation: number, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
     const safe = Object.fromEntries(Object.entries(safeHeaders(headers)).filter(([name]) => name !== 'Age'));
-    answers.set(key, { record, freshUntil: freshUntil(record, parts), headers: safe, aged, body: Buffer.from(bytes), outcome });
+    // A copy of its own, outside Node's shared pool (a small Buffer.from would keep a whole 8 KB slab alive).
+    const body = Buffer.allocUnsafeSlow(bytes.length);
+    bytes.copy(body);
+    answers.set(key, { record, generation, freshUntil: freshUntil(record, parts), headers: safe, aged, body, outcome }, Date.now());
   }
 
   /**
@@ -64,7 +67,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     // A final answer given before, while its original is the same and fresh: sent as it was (see FinalAnswers).
     const answerKey = FinalAnswers.key(resolved.source.key, marked.mark, inPlace);
     const now = Date.now();
-    const kept = answers.get(answerKey, store.getOriginal(resolved.source.key), now);
+    const kept = answers.get(answerKey, store.getOriginal(resolved.source.key), store.outcomeGeneration(resolved.source.key), now);
     if (kept && store.writable) {
       if (res.destroyed) return CLIENT_GONE;
       store.noteRequest(resolved.source.key, now);
@@ -76,6 +79,8 @@ export function createImageRoute(parts: ImageRouteParts) {
     const key = found.source.key;
     // Counted whatever comes of it: an image passed through as it is is requested all the same (eviction order).
     const localCount = store.noteRequest(key);
+    // Read before the outcomes are: a variant written while this request runs makes its answer one not to keep.
+    const generation = store.outcomeGeneration(key);
     // A mark is a promise (SPEC §5.5): an original in a format it does not allow is the origin's to answer, to
     // this client's own Accept, as if there were no proxy; a stored variant that breaks it is not used.
     const promised = (type: string, madeByUs: boolean) => allowedByMark(type, marked.capabilities, madeByUs);
@@ -87,7 +92,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       const why = record.skip ?? 'nothing known of this image';
       if (!promised(bytesType(record, original.lent.bytes), false)) return hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
       const headers = originalHeaders(record, why);
-      keep(answerKey, record, headers, false, original.lent.bytes, 'skipped');
+      keep(answerKey, record, generation, headers, false, original.lent.bytes, 'skipped');
       return sendImage(metrics, req, res, headers, original.lent, record, 'skipped');
     }
     // Its type as its first bytes said when it was probed.
@@ -158,7 +163,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     const vary = [...(inPlace ? ['Accept'] : []), ...(variant?.record.contentEncoding === 'gzip' ? ['Accept-Encoding'] : [])];
     if (vary.length > 0) headers.Vary = vary.join(', ');
     // What a content coding chose depends on the client's Accept-Encoding, and a conversion is not stored: neither is kept.
-    if (final && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, record, headers, record.validatedAt > 0, body.bytes, made ? 'variant' : 'original');
+    if (final && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, record, generation, headers, record.validatedAt > 0, body.bytes, made ? 'variant' : 'original');
     return sendImage(metrics, req, res, headers, body, record, made ? 'variant' : 'original');
   }
 

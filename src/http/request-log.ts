@@ -105,9 +105,7 @@ export function beginRequestLog(
     }
     write(end);
   };
-  res.once('finish', () => {
-    if (pending) write(closeReasons.has(res) || socketFailed() ? cut() : pending);
-  });
+  // One listener: a response's 'close' always follows its 'finish' (each listener more is work on every request).
   res.once('close', () => {
     if (!res.writableFinished || closeReasons.has(res)) write(cut());
     else if (pending) write(socketFailed() ? cut() : pending);

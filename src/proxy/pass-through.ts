@@ -67,9 +67,7 @@ export function passThrough(originRes: IncomingMessage, res: ServerResponse, don
   originRes.once('close', () => {
     if (!originRes.complete) settle(new Error('the origin closed its response before the end'));
   });
-  res.once('finish', () => settle());
-  res.once('close', () => {
-    if (!res.writableFinished) settle(new Error('the client closed the connection'));
-  });
+  // 'close' follows 'finish' on every response: one listener tells a whole body from a client gone first.
+  res.once('close', () => settle(res.writableFinished ? undefined : new Error('the client closed the connection')));
   originRes.pipe(res);
 }

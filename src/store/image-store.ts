@@ -166,6 +166,9 @@ export class ImageStore {
   /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
   private pausedUntil: number | undefined;
   private pauseReason: StoreFailure = 'other';
+  /** Per original, when a variant of it was last written (see `outcomeGeneration`); dropped with its variants. */
+  private readonly outcomeWrites = new Map<string, number>();
+  private outcomeWriteCount = 0;
   /** Keys whose bytes were read and matched their digest: that digest and those bytes' fingerprint (see `lend`). */
   private readonly verified = new Map<string, { readonly digest: string; readonly print: string }>();
   /** Requests noted and not yet written, by original (see `noteRequest`). */
@@ -391,8 +394,18 @@ export class ImageStore {
       this.variants.putSync(key, record);
     });
     if (!written.ok) return false;
+    this.outcomeWrites.set(url, ++this.outcomeWriteCount);
     await this.evict();
     return true;
+  }
+
+  /**
+   * Changes whenever a variant of `url` is written by this process: what was chosen among its outcomes before may
+   * not be the best any more (an outcome made for one mark may serve another). A new original, or none, changes its
+   * record instead.
+   */
+  outcomeGeneration(url: string): number {
+    return this.outcomeWrites.get(url) ?? 0;
   }
 
   getProgress(url: string): ProgressRecord | undefined {
@@ -703,6 +716,8 @@ export class ImageStore {
 
   /** Inside a transaction: removes an original's variants and progress (and their bytes). */
   private forgetDerived(url: string, original: OriginalRecord, newBytesStaged = false): void {
+    // Safe to forget: whatever relied on it also sees the original's record change.
+    this.outcomeWrites.delete(url);
     if (!newBytesStaged) this.dropBytes(url, originalBytesKey(url), original.size);
     const range = { start: slotPrefix(url), end: `${url}\u0001` };
     // Keys collected first: nothing is removed under a running range read.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { createLogger, LineFields, type Logger, writeLine } from '../../src/observability/log.js';
+import { createLogger, isoTimeField, LineFields, type Logger, writeLine } from '../../src/observability/log.js';
 
 /** A logger whose lines land in an array, as the proxy's do on stdout. */
 function capturing(level: 'info' | 'warn'): { logger: Logger; lines: string[] } {
@@ -55,5 +55,25 @@ describe('the request line written by hand (issue 18), against pino', () => {
     write(logger, 'warn', [{ kind: 'string', key: 'path', value: '/a' }], 'request');
     assert.equal(lines.length, 1);
     assert.equal((JSON.parse(lines[0]!) as { path: string }).path, '/a');
+  });
+});
+
+describe("the request line's time field", () => {
+  it('is pino isoTime, byte for byte, for any time and in any order (cached by second and by millisecond)', () => {
+    // Up to the end of year 9999, where toISOString's four-digit years end; runs of nearby times as under load.
+    const instant = fc.integer({ min: 0, max: 253_402_300_799_999 });
+    const run = fc.tuple(instant, fc.array(fc.integer({ min: 0, max: 2500 }), { maxLength: 20 }));
+    fc.assert(
+      fc.property(fc.array(run, { minLength: 1, maxLength: 5 }), (runs) => {
+        for (const [start, steps] of runs) {
+          let now = start;
+          for (const step of [0, ...steps]) {
+            now = Math.min(now + step, 253_402_300_799_999);
+            assert.equal(isoTimeField(now), `,"time":"${new Date(now).toISOString()}"`);
+          }
+        }
+      }),
+      { seed: 18, numRuns: 3000 },
+    );
   });
 });

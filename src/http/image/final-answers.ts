@@ -5,6 +5,8 @@ import type { MemoryBudget, Reservation } from '../memory-budget.js';
 export interface FinalAnswer {
   /** The stored original it was made from, as the store returned it: another object means the record changed. */
   readonly record: OriginalRecord;
+  /** The store's `outcomeGeneration` of the original when the answer was chosen: a variant written since may beat it. */
+  readonly generation: number;
   /** Until when the original may be used without asking the origin (`freshUntil`): after it, the route decides again. */
   readonly freshUntil: number;
   /** The response's headers, already made safe, without `Age` and `Content-Length` (set per response). */
@@ -54,11 +56,14 @@ export class FinalAnswers {
     return `${storeKey}\u0000${mark}\u0000${inPlace ? 'in-place' : 'marked'}`;
   }
 
-  /** The answer kept under `key`, if it still holds for `record` (the store's current one) at `now`. */
-  get(key: string, record: OriginalRecord | undefined, now: number): FinalAnswer | undefined {
+  /**
+   * The answer kept under `key`, if it still holds at `now` for `record` and `generation` (the store's current
+   * record of the original and `outcomeGeneration`).
+   */
+  get(key: string, record: OriginalRecord | undefined, generation: number, now: number): FinalAnswer | undefined {
     const kept = this.entries.get(key);
     if (!kept) return undefined;
-    if (kept.record !== record || now >= kept.freshUntil) {
+    if (kept.record !== record || kept.generation !== generation || now >= kept.freshUntil) {
       this.drop(key, kept);
       return undefined;
     }
@@ -68,10 +73,14 @@ export class FinalAnswers {
     return kept;
   }
 
-  /** Keeps `answer` if it fits: the least recently used go to make room, an answer over a sixteenth of the room never. */
-  set(key: string, answer: FinalAnswer): void {
-    const size = answer.body.length;
-    if (!this.reservation || size > this.maxBytes / 16) return;
+  /**
+   * Keeps `answer` (fresh at `now`) if it fits: the least recently used go to make room, an answer over a
+   * sixteenth of the room never.
+   */
+  set(key: string, answer: FinalAnswer, now: number): void {
+    const size = sizeOf(key, answer);
+    // Stale already (served while revalidated, or the origin asks for revalidation every time): never usable.
+    if (!this.reservation || size > this.maxBytes / 16 || now >= answer.freshUntil) return;
     const previous = this.entries.get(key);
     if (previous) this.drop(key, previous);
     for (const [oldest, entry] of this.entries) {
@@ -85,8 +94,19 @@ export class FinalAnswers {
   }
 
   private drop(key: string, entry: FinalAnswer): void {
+    const size = sizeOf(key, entry);
     this.entries.delete(key);
-    this.held -= entry.body.length;
-    this.reservation?.shrink(entry.body.length);
+    this.held -= size;
+    this.reservation?.shrink(size);
   }
+}
+
+/** What an entry takes beyond its body and strings (its objects, the map's slot): a generous bound. */
+const ENTRY_OVERHEAD = 1024;
+
+/** An entry's memory as counted: the body, and the strings that name it (two bytes a character at most). */
+function sizeOf(key: string, answer: FinalAnswer): number {
+  let size = answer.body.length + ENTRY_OVERHEAD + 2 * (key.length + answer.record.url.length);
+  for (const name in answer.headers) size += 2 * (name.length + String(answer.headers[name]).length);
+  return size;
 }

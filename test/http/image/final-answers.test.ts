@@ -9,63 +9,75 @@ import { startOrigin, type TestOrigin } from '../../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../../support/proxy.js';
 
 const record = (digest: string): OriginalRecord => ({ url: '/a.jpg', digest, size: 1000, contentType: 'image/jpeg', validatedAt: 1000 });
-const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000): FinalAnswer => ({ record: of, freshUntil, headers: { 'Content-Type': 'image/webp' }, aged: false, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
+const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): FinalAnswer => ({ record: of, generation, freshUntil, headers: { 'Content-Type': 'image/webp' }, aged: false, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
 
 describe('final answers kept in memory', () => {
-  it('an answer holds only for the very record it was made from, and only while that original is fresh', () => {
+  it('an answer holds only for the very record it was made from, with no variant written since, while that original is fresh', () => {
     const answers = new FinalAnswers(new MemoryBudget(64 << 20));
     const stored = record('d1');
-    answers.set('k', answer(stored, 100));
-    assert.equal(answers.get('k', stored, 5000)?.body.length, 100);
+    answers.set('k', answer(stored, 100), 0);
+    assert.equal(answers.get('k', stored, 0, 5000)?.body.length, 100);
     // An equal record read again after a write is another object: the record changed (revalidated, replaced).
-    assert.equal(answers.get('k', { ...stored }, 5000), undefined);
-    answers.set('k', answer(stored, 100));
-    assert.equal(answers.get('k', stored, 10_000), undefined, 'stale at freshUntil');
-    assert.equal(answers.get('k', undefined, 5000), undefined, 'the original is gone from the store');
+    assert.equal(answers.get('k', { ...stored }, 0, 5000), undefined);
+    answers.set('k', answer(stored, 100), 0);
+    // A variant written since (for another mark, say) may be smaller than what was chosen.
+    assert.equal(answers.get('k', stored, 1, 5000), undefined);
+    answers.set('k', answer(stored, 100), 0);
+    assert.equal(answers.get('k', stored, 0, 10_000), undefined, 'stale at freshUntil');
+    assert.equal(answers.get('k', undefined, 0, 5000), undefined, 'the original is gone from the store');
+    // Stale already when made (no-cache, or served while revalidated): never kept, it could never be used.
+    answers.set('k', answer(stored, 100, 5000), 5000);
     assert.equal(answers.count, 0);
     assert.equal(answers.bytes, 0);
   });
 
-  it('holds at most an eighth of max-buffered, counted in it, least recently used out first; gives it back as answers go', () => {
+  it('holds at most an eighth of max-buffered, counted in it with the names it is kept by, least recently used out first', () => {
     const budget = new MemoryBudget(8 << 20);
     const answers = new FinalAnswers(budget);
     const stored = record('d');
     for (let i = 0; i < 40; i += 1) {
-      answers.set(`k${i}`, answer(stored, 50_000));
+      answers.set(`k${i}`, answer(stored, 50_000), 0);
       // k0 is asked for all along.
-      answers.get('k0', stored, 0);
+      answers.get('k0', stored, 0, 0);
       assert.ok(answers.bytes <= 1 << 20, `${answers.bytes} bytes kept`);
       assert.equal(budget.used, answers.bytes);
     }
     assert.equal(answers.count, 20);
-    assert.notEqual(answers.get('k0', stored, 0), undefined, 'used recently: kept');
-    assert.equal(answers.get('k1', stored, 0), undefined, 'the least recently used went first');
+    assert.ok(answers.bytes > 20 * 50_000, 'more than the bodies: their keys and objects count too');
+    assert.notEqual(answers.get('k0', stored, 0, 0), undefined, 'used recently: kept');
+    assert.equal(answers.get('k1', stored, 0, 0), undefined, 'the least recently used went first');
     // Over a sixteenth of the room: never kept (one image must not push out all the others).
-    answers.set('big', answer(stored, (1 << 20) / 16 + 1));
-    assert.equal(answers.get('big', stored, 0), undefined);
+    answers.set('big', answer(stored, (1 << 20) / 16), 0);
+    assert.equal(answers.get('big', stored, 0, 0), undefined);
     // Replaced: the old bytes are given back.
     const before = budget.used;
-    answers.set('k0', answer(stored, 10));
+    answers.set('k0', answer(stored, 10), 0);
     assert.equal(budget.used, before - 50_000 + 10);
+    // Many tiny answers under long URLs: their names are what costs, and are counted.
+    const names = new FinalAnswers(new MemoryBudget(8 << 20));
+    const long = { ...stored, url: `/a.svg?${'x'.repeat(850)}` };
+    for (let i = 0; i < 5000; i += 1) names.set(`${long.url}${i}\u0000ic\u0000marked`, answer(long, 41), 0);
+    assert.ok(names.count < 400, `${names.count} answers of 41 bytes under 1 MiB`);
   });
 
   it('keeps nothing when the bodies in flight hold the budget, or when an eighth of it is under 1 MiB', () => {
     const budget = new MemoryBudget(16 << 20);
     const inFlight = budget.reserve(16 << 20);
     const answers = new FinalAnswers(budget);
-    answers.set('k', answer(record('d'), 1000));
+    answers.set('k', answer(record('d'), 1000), 0);
     assert.equal(answers.count, 0);
     inFlight?.release();
-    answers.set('k', answer(record('d'), 1000));
+    answers.set('k', answer(record('d'), 1000), 0);
     assert.equal(answers.count, 1);
     const small = new FinalAnswers(new MemoryBudget(4 << 20));
-    small.set('k', answer(record('d'), 1000));
+    small.set('k', answer(record('d'), 1000), 0);
     assert.equal(small.count, 0);
   });
 });
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT));
 const other = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+const raccoon = readFileSync(new URL('fixtures/site/img/photos/raccoon.jpg', PROJECT_ROOT));
 
 /** The headers that differ between two answers of the same bytes. */
 const PER_RESPONSE = new Set(['date', 'age', 'x-request-id', 'connection', 'keep-alive']);
@@ -142,6 +154,16 @@ describe('a final image answered from memory, through the proxy', () => {
     const after = await fetchRaw(new URL('/short.jpg?m=ic,webp', proxy.url));
     assert.ok(!after.body.equals(first.body), 'the answer kept for the old bytes is not sent');
     assert.ok(String(after.headers['x-slimproxy-image']).includes(`original=${other.length}`), String(after.headers['x-slimproxy-image']));
+  });
+
+  // Hostile review: outcomes belong to the image, so one made for another mark later may beat what was kept.
+  it('an outcome made later for another mark that this mark allows, and smaller, is answered, not the kept one', async () => {
+    current = { bytes: raccoon, etag: '"r"' };
+    const webpMark = await finalOf('/raccoon.jpg?m=ic,webp');
+    const jpegMark = await finalOf('/raccoon.jpg?m=ic');
+    const again = await fetchRaw(new URL('/raccoon.jpg?m=ic,webp', proxy.url));
+    assert.equal(again.body.length, Math.min(webpMark.body.length, jpegMark.body.length), String(again.headers['x-slimproxy-image']));
+    assert.ok(jpegMark.body.length < webpMark.body.length, 'the case this checks: the JPEG made for ic is the smaller');
   });
 
   it('an original the origin says to revalidate every time is confirmed on every request, final or not', async () => {
