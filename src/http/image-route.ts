@@ -50,11 +50,15 @@ export function createImageRoute(parts: ImageRouteParts) {
 
   /** Keeps an answer that holds while its original is the same and fresh (its headers made safe now, its bytes copied). */
   function keep(key: string, record: OriginalRecord, generation: number, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
-    const safe = Object.fromEntries(Object.entries(safeHeaders(headers)).filter(([name]) => name !== 'Age'));
+    const head: string[] = [];
+    for (const [name, value] of Object.entries(safeHeaders(headers))) if (name !== 'Age') head.push(name, String(value));
+    head.push('Content-Length', String(bytes.length));
     // A copy of its own, outside Node's shared pool (a small Buffer.from would keep a whole 8 KB slab alive).
     const body = Buffer.allocUnsafeSlow(bytes.length);
     bytes.copy(body);
-    answers.set(key, { record, generation, freshUntil: freshUntil(record, parts), headers: safe, aged, body, outcome }, Date.now());
+    const etag = headers.ETag === undefined ? undefined : String(headers.ETag);
+    const lastModified = headers['Last-Modified'] === undefined ? undefined : String(headers['Last-Modified']);
+    answers.set(key, { record, generation, freshUntil: freshUntil(record, parts), head, etag, lastModified, aged, body, outcome }, Date.now());
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Counter, Histogram } from 'prom-client';
+import type { Histogram } from 'prom-client';
 import { LineFields, type Logger, writeLine } from '../observability/log.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Metrics, PendingCount } from '../observability/metrics.js';
 import { requestContext } from './request-context.js';
 import { RequestSlot } from '../proxy/request-slot.js';
 
@@ -22,7 +22,7 @@ export interface RequestEnd {
 
 /** The counters of one (route, outcome), looked up once: a labelled lookup hashes its labels on every call. */
 interface RouteCounters {
-  readonly requests: Counter.Internal;
+  readonly requests: PendingCount;
   readonly duration: Histogram.Internal<'route'>;
 }
 // eslint-disable-next-line no-restricted-syntax -- keyed by the proxy's metrics, one per process, not by a request
@@ -33,7 +33,7 @@ function countersOf(metrics: Metrics, route: Route, outcome: string): RouteCount
   if (!known) counters.set(metrics, (known = new Map<string, RouteCounters>()));
   const key = `${route} ${outcome}`;
   let found = known.get(key);
-  if (!found) known.set(key, (found = { requests: metrics.requests.labels({ route, outcome }), duration: metrics.requestDuration.labels({ route }) }));
+  if (!found) known.set(key, (found = { requests: metrics.pending.requests.of(key, { route, outcome }), duration: metrics.requestDuration.labels({ route }) }));
   return found;
 }
 
@@ -70,7 +70,7 @@ export function beginRequestLog(
     const status = res.headersSent ? res.statusCode : 0;
     const outcome = aborted ? 'aborted' : `${Math.floor(status / 100)}xx`;
     const counted = countersOf(metrics, route, outcome);
-    counted.requests.inc();
+    counted.requests.count += 1;
     counted.duration.observe(ms / 1000);
     metrics.clientBytes.inc(end.bytes);
     const line = new LineFields();

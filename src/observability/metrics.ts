@@ -1,4 +1,33 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type LabelValues, Registry } from 'prom-client';
+
+/** A count kept as a plain number until its counter is read (see `PendingCounts`). */
+export interface PendingCount {
+  count: number;
+}
+
+/**
+ * Counts of a labelled counter kept as plain numbers and added to it when it is read (a scrape, the status page):
+ * prom-client hashes the labels of every `inc`, a cost on every request for a figure read every few seconds.
+ */
+export class PendingCounts<L extends string> {
+  private readonly known = new Map<string, { readonly labels: LabelValues<L>; readonly pending: PendingCount }>();
+
+  /** The count of `labels`, found by `key`: a string naming them, a constant or made once by the caller. */
+  of(key: string, labels: LabelValues<L>): PendingCount {
+    let found = this.known.get(key);
+    if (!found) this.known.set(key, (found = { labels, pending: { count: 0 } }));
+    return found.pending;
+  }
+
+  /** Adds what was counted since the last read to `counter` (from its `collect`, run as it is read). */
+  drainInto(counter: Counter<L>): void {
+    for (const { labels, pending } of this.known.values()) {
+      if (pending.count === 0) continue;
+      counter.inc(labels, pending.count);
+      pending.count = 0;
+    }
+  }
+}
 
 /**
  * The product's counters, one registry per running proxy (tests run several in one process). The admin
@@ -6,6 +35,12 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 export interface Metrics {
   readonly registry: Registry;
+  /** Counts of the busiest counters, added to them as they are read (see `PendingCounts`). */
+  readonly pending: {
+    readonly requests: PendingCounts<'route' | 'outcome'>;
+    readonly imageResponses: PendingCounts<'outcome'>;
+    readonly imageBytes: PendingCounts<'side'>;
+  };
   /** Requests answered on the public listener, by route and status class ("2xx", …, "aborted"). */
   readonly requests: Counter<'route' | 'outcome'>;
   /** Why the origin could not be used: refused, timeout, reset, … */
@@ -65,16 +100,21 @@ export interface GaugeSources {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const sources: GaugeSources = {};
+  const pending = { requests: new PendingCounts<'route' | 'outcome'>(), imageResponses: new PendingCounts<'outcome'>(), imageBytes: new PendingCounts<'side'>() };
   // Process metrics (CPU, memory, event-loop lag, GC) next to the product's own.
   collectDefaultMetrics({ register: registry });
   return {
     registry,
     sources,
+    pending,
     requests: new Counter({
       name: 'slimproxy_http_requests_total',
       help: 'Requests answered on the public listener, by route and outcome',
       labelNames: ['route', 'outcome'],
       registers: [registry],
+      collect() {
+        pending.requests.drainInto(this);
+      },
     }),
     originFailures: new Counter({
       name: 'slimproxy_origin_failures_total',
@@ -93,6 +133,9 @@ export function createMetrics(): Metrics {
       help: 'Image responses by what was sent',
       labelNames: ['outcome'],
       registers: [registry],
+      collect() {
+        pending.imageResponses.drainInto(this);
+      },
     }),
     sharedFetches: new Counter({
       name: 'slimproxy_image_shared_fetches_total',
@@ -104,6 +147,9 @@ export function createMetrics(): Metrics {
       help: 'Image bytes: original (as the origin has them) and sent',
       labelNames: ['side'],
       registers: [registry],
+      collect() {
+        pending.imageBytes.drainInto(this);
+      },
     }),
     experiments: new Counter({
       name: 'slimproxy_experiments_total',

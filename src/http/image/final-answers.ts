@@ -9,8 +9,11 @@ export interface FinalAnswer {
   readonly generation: number;
   /** Until when the original may be used without asking the origin (`freshUntil`): after it, the route decides again. */
   readonly freshUntil: number;
-  /** The response's headers, already made safe, without `Age` and `Content-Length` (set per response). */
-  readonly headers: Readonly<Record<string, string | number>>;
+  /** The response's head as a flat list of names and values, made safe, `Content-Length` in, `Age` out (per response). */
+  readonly head: readonly string[];
+  /** Its validators, for conditional requests. */
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
   /** Whether the response carries an `Age` (a final answer the origin or the interval gave a lifetime to). */
   readonly aged: boolean;
   /** Bytes of their own (never a view of the store's map: they outlive any read transaction). */
@@ -107,6 +110,6 @@ const ENTRY_OVERHEAD = 1024;
 /** An entry's memory as counted: the body, and the strings that name it (two bytes a character at most). */
 function sizeOf(key: string, answer: FinalAnswer): number {
   let size = answer.body.length + ENTRY_OVERHEAD + 2 * (key.length + answer.record.url.length);
-  for (const name in answer.headers) size += 2 * (name.length + String(answer.headers[name]).length);
+  for (const field of answer.head) size += 2 * field.length;
   return size;
 }

@@ -42,26 +42,45 @@ export function sendImage(metrics: Metrics, req: IncomingMessage, res: ServerRes
   return sendSafe(metrics, req, res, safeHeaders(given), Buffer.isBuffer(sent) ? ownBytes(sent) : sent, record.size, outcome);
 }
 
-/** A kept final answer (see `FinalAnswers`): its headers are safe already, its `Age` is this moment's. */
+/** A kept final answer (see `FinalAnswers`): its head is safe and whole already, less this moment's `Age`. */
 export function sendFinal(metrics: Metrics, req: IncomingMessage, res: ServerResponse, answer: FinalAnswer, age: number | undefined): ImageAnswer {
-  const headers: Record<string, string | number> = { ...answer.headers };
-  if (age !== undefined) headers.Age = age;
-  return sendSafe(metrics, req, res, headers, ownBytes(answer.body), answer.record.size, answer.outcome);
+  const head = age === undefined ? answer.head : [...answer.head, 'Age', String(age)];
+  if (notModified(req.headers, answer.etag, answer.lastModified)) {
+    const kept: string[] = [];
+    for (let i = 0; i + 1 < head.length; i += 2) if (NOT_MODIFIED_FIELDS.has(head[i]!)) kept.push(head[i]!, head[i + 1]!);
+    res.writeHead(304, kept);
+    res.end();
+    return { kind: 'answered', bytes: 0 };
+  }
+  counted(metrics, answer.outcome, answer.record.size, answer.body.length);
+  // Shared by every response of the answer: Node only reads a head given as a list.
+  res.writeHead(200, head as string[]);
+  if (req.method === 'HEAD') res.end();
+  else res.end(answer.body);
+  return { kind: 'answered', bytes: req.method === 'HEAD' ? 0 : answer.body.length };
+}
+
+/** What a 304 keeps of the 200's headers: its validators, lifetime and `Vary` (RFC 9110 §15.4.5). */
+const NOT_MODIFIED_FIELDS = new Set(['Cache-Control', 'Expires', 'Age', 'ETag', 'Last-Modified', 'Vary']);
+
+/** An image answer counted: by what was sent, and its bytes against the original's. */
+function counted(metrics: Metrics, outcome: string, originalSize: number, sent: number): void {
+  metrics.pending.imageResponses.of(outcome, { outcome }).count += 1;
+  metrics.pending.imageBytes.of('original', { side: 'original' }).count += originalSize;
+  metrics.pending.imageBytes.of('sent', { side: 'sent' }).count += sent;
 }
 
 function sendSafe(metrics: Metrics, req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: LentBytes, originalSize: number, outcome: string): ImageAnswer {
   const lastModified = headers['Last-Modified'];
   if (notModified(req.headers, headers.ETag === undefined ? undefined : String(headers.ETag), lastModified === undefined ? undefined : String(lastModified))) {
-    const kept = ['Cache-Control', 'Expires', 'Age', 'ETag', 'Last-Modified', 'Vary'].filter((name) => headers[name] !== undefined);
+    const kept = [...NOT_MODIFIED_FIELDS].filter((name) => headers[name] !== undefined);
     res.writeHead(304, Object.fromEntries(kept.map((name) => [name, headers[name]!])));
     res.end();
     return { kind: 'answered', bytes: 0 };
   }
   const length = body.bytes.length;
   headers['Content-Length'] = length;
-  metrics.imageResponses.inc({ outcome });
-  metrics.imageBytes.inc({ side: 'original' }, originalSize);
-  metrics.imageBytes.inc({ side: 'sent' }, length);
+  counted(metrics, outcome, originalSize, length);
   res.writeHead(200, headers);
   if (req.method === 'HEAD') res.end();
   else endWithLent(res, body);
