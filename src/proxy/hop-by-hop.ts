@@ -62,23 +62,40 @@ export function requestHeadersForOrigin(headers: IncomingHttpHeaders, upgrade = 
  * keeps the origin's order, spelling and repeated fields such as `Set-Cookie`.
  */
 export function responseHeadersForClient(rawHeaders: readonly string[]): string[] {
-  const listed = new Set<string>();
+  // Names are lower-cased only where they could be one of these (by their length): a copy of every name of every
+  // response was most of what this cost.
+  let listed: Set<string> | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]?.toLowerCase() === 'connection') {
-      for (const name of connectionListed(rawHeaders[i + 1])) listed.add(name);
+    const name = rawHeaders[i]!;
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      for (const listedName of connectionListed(rawHeaders[i + 1])) (listed ??= new Set()).add(listedName);
     }
   }
   const out: string[] = [];
-  const length: string[] = [];
+  let lengthAt = -1;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    const lower = name.toLowerCase();
-    if (isHopByHop(lower, listed)) continue;
-    // Content-Length goes last: Node 20, writing a raw header list, re-encodes a Content-Disposition that follows
-    // it as a Latin-1 buffer and then refuses that buffer, throwing out of `writeHead` (a filename with an accent,
-    // in the order nginx and Apache send them, ended the process).
-    if (lower === 'content-length') length.push(name, rawHeaders[i + 1] as string);
-    else out.push(name, rawHeaders[i + 1] as string);
+    const name = rawHeaders[i]!;
+    if (listed !== undefined || MAY_BE_DROPPED_OR_MOVED.has(name.length)) {
+      const lower = name.toLowerCase();
+      if (isHopByHop(lower, listed ?? NONE_LISTED)) continue;
+      // Content-Length goes last: Node 20, writing a raw header list, re-encodes a Content-Disposition that follows
+      // it as a Latin-1 buffer and then refuses that buffer, throwing out of `writeHead` (a filename with an accent,
+      // in the order nginx and Apache send them, ended the process).
+      if (lower === 'content-length') {
+        if (lengthAt < 0) lengthAt = i;
+        continue;
+      }
+    }
+    out.push(name, rawHeaders[i + 1]!);
   }
-  return [...out, ...length];
+  if (lengthAt >= 0) {
+    for (let i = lengthAt; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') out.push(name, rawHeaders[i + 1]!);
+    }
+  }
+  return out;
 }
+
+/** The lengths of the names `responseHeadersForClient` drops or moves (the hop-by-hop fields, Content-Length). */
+const MAY_BE_DROPPED_OR_MOVED = new Set([...HOP_BY_HOP, 'content-length'].map((name) => name.length));

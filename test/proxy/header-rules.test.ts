@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { describe, it } from 'node:test';
 import { connectionListed, requestHeadersForOrigin, responseHeadersForClient } from '../../src/proxy/hop-by-hop.js';
 import { classifyOriginFailure, OriginTimeoutError } from '../../src/proxy/origin-failure.js';
@@ -36,6 +37,36 @@ describe('hop-by-hop headers (RFC 9110 §7.6.1)', () => {
   it('keeps Upgrade and Connection: upgrade for a WebSocket handshake', () => {
     const out = requestHeadersForOrigin({ connection: 'keep-alive, Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' }, true);
     assert.deepEqual(out, { connection: 'upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' });
+  });
+
+  it('response fields: the same list as the plain rule (every name lower-cased and checked), for any list (fast-check)', () => {
+    // The rule as first written, the reference: hop-by-hop fields and those the Connection fields list go, the
+    // Content-Length fields go last, everything else stays in order.
+    const reference = (raw: readonly string[]): string[] => {
+      const listed = new Set<string>();
+      for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'connection') for (const name of connectionListed(raw[i + 1])) listed.add(name);
+      const out: string[] = [];
+      const length: string[] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const lower = raw[i]!.toLowerCase();
+        if (['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade'].includes(lower) || listed.has(lower)) continue;
+        (lower === 'content-length' ? length : out).push(raw[i]!, raw[i + 1]!);
+      }
+      return [...out, ...length];
+    };
+    const names = ['Connection', 'connection', 'CONNECTION', 'Keep-Alive', 'TE', 'te', 'Transfer-Encoding', 'Upgrade', 'Proxy-Connection', 'Content-Length', 'content-length', 'Content-Type', 'Set-Cookie', 'X-Foo', 'x-bar', 'ETag', 'Date', 'Trailer', 'Vary', 'X-Cache-Status'];
+    const listedValue = fc.array(fc.constantFrom('x-foo', 'X-Bar', 'close', 'keep-alive', 'ETag', 'date', 'Vary', ' te ', ''), { maxLength: 4 }).map((parts) => parts.join(', '));
+    const field = fc.oneof(
+      fc.tuple(fc.constantFrom(...names), fc.oneof(listedValue, fc.string({ maxLength: 8 }))),
+      fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 8 })),
+    );
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 16 }), (fields) => {
+        const raw = fields.flat();
+        assert.deepEqual(responseHeadersForClient(raw), reference(raw));
+      }),
+      { seed: 18, numRuns: 5000 },
+    );
   });
 
   it('keeps response fields in order, spelling and repetition, without hop-by-hop ones', () => {
