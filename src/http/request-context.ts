@@ -100,6 +100,16 @@ function named(field: unknown, lower: string): boolean {
   return typeof field === 'string' && field.length === lower.length && field.toLowerCase() === lower;
 }
 
+/**
+ * Whether a head given as a list has a field named `lower`: by its names only (a value may say a field's name,
+ * as `Access-Control-Expose-Headers: X-Request-Id` does), in either of Node's list forms (flat, or pairs).
+ */
+function listsField(head: readonly OutgoingHttpHeader[], lower: string): boolean {
+  if (Array.isArray(head[0])) return head.some((pair) => Array.isArray(pair) && named(pair[0], lower));
+  for (let i = 0; i < head.length; i += 2) if (named(head[i], lower)) return true;
+  return false;
+}
+
 function withAdded(res: ServerResponse, added: readonly string[], headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined): OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined {
   let result = headers;
   for (let i = 0; i + 1 < added.length; i += 2) {
@@ -108,7 +118,7 @@ function withAdded(res: ServerResponse, added: readonly string[], headers: Outgo
     if (res.hasHeader(name)) continue;
     const lower = name.toLowerCase();
     if (Array.isArray(result)) {
-      if (!result.some((field) => named(field, lower))) result = [...result, name, value];
+      if (!listsField(result, lower)) result = Array.isArray(result[0]) ? [...result, [name, value]] : [...result, name, value];
     } else if (result) {
       if (!Object.keys(result).some((field) => named(field, lower))) result = { ...result, [name]: value };
     } else {

@@ -40,6 +40,8 @@ describe('logs that help during an incident (issue 16, acceptance 5)', () => {
         res.end('the origin failed');
         return;
       }
+      // A CORS response naming the id header in a value (not having it): the id is still added.
+      if (req.url === '/cors.txt') res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id');
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('hello');
     });
@@ -63,6 +65,11 @@ describe('logs that help during an incident (issue 16, acceptance 5)', () => {
     const id = String(made.headers['x-request-id']);
     assert.match(id, UUID);
     assert.equal(requestLine(proxy, id).path, '/page.txt');
+
+    // Only a field named X-Request-Id counts as the origin's own id, not a value that says the name.
+    const cors = await fetchRaw(new URL('/cors.txt', proxy.url), { headers: { 'X-Request-Id': 'cors-1' } });
+    assert.equal(cors.headers['access-control-expose-headers'], 'X-Request-Id');
+    assert.equal(cors.headers['x-request-id'], 'cors-1');
 
     // An id that is not a plain short token (spaces, a line break, too long) is replaced, not logged or echoed.
     for (const bad of ['two words', 'a'.repeat(129), 'x\u00e9']) {
