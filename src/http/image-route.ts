@@ -13,10 +13,10 @@ import { createExperiments } from './image/experiments.js';
 import { createOriginals } from './image/originals.js';
 import { Outcomes } from './image/outcomes.js';
 import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
-import { FinalAnswers } from './image/final-answers.js';
+import { KeptAnswers } from './image/kept-answers.js';
 import { CLIENT_GONE } from './image/parts.js';
 import { resolveImage } from './image/resolve.js';
-import { originalHeaders, sendFinal, sendImage } from './image/send.js';
+import { originalHeaders, sendKept, sendImage } from './image/send.js';
 import { lendOriginal, overBudget, storedOriginal } from './image/stored-original.js';
 import { allowedByMark } from './mark-promise.js';
 import { requestLogger } from './request-context.js';
@@ -43,13 +43,14 @@ export function createImageRoute(parts: ImageRouteParts) {
   const outcomes = new Outcomes(store, settingsDigest(parts.settings));
   const originals = createOriginals(parts);
   const experiments = createExperiments(parts, outcomes, originals);
-  const answers = new FinalAnswers(parts.budget);
+  const answers = new KeptAnswers(parts.budget);
   metrics.sources.queue = () => parts.queue;
   metrics.sources.storeBytes = () => store.size;
   metrics.sources.keptAnswers = () => answers;
 
-  /** Keeps an answer that holds while its original is the same and fresh (its headers made safe now, its bytes copied). */
-  function keep(key: string, record: OriginalRecord, generation: number, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
+  /** Keeps an answer that holds while its original and outcomes are the same and fresh (headers made safe now, bytes copied). */
+  function keep(key: string, made: { readonly record: OriginalRecord; readonly generation: number; readonly waitingFor?: readonly string[] }, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
+    const { record } = made;
     const head: string[] = [];
     for (const [name, value] of Object.entries(safeHeaders(headers))) if (name !== 'Age') head.push(name, String(value));
     head.push('Content-Length', String(bytes.length));
@@ -58,7 +59,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     bytes.copy(body);
     const etag = headers.ETag === undefined ? undefined : String(headers.ETag);
     const lastModified = headers['Last-Modified'] === undefined ? undefined : String(headers['Last-Modified']);
-    answers.set(key, { record, generation, freshUntil: freshUntil(record, parts), head, etag, lastModified, aged, body, outcome }, Date.now());
+    answers.set(key, { ...made, freshUntil: freshUntil(record, parts), head, etag, lastModified, aged, body, outcome }, Date.now());
   }
 
   /**
@@ -68,14 +69,16 @@ export function createImageRoute(parts: ImageRouteParts) {
   async function serve(req: IncomingMessage, res: ServerResponse, marked: DecodedMark, inPlace = false): Promise<ImageAnswer> {
     const resolved = resolveImage(req, marked.url, parts.hostMode);
     if ('forward' in resolved) return { kind: 'forward', reason: resolved.forward };
-    // A final answer given before, while its original is the same and fresh: sent as it was (see FinalAnswers).
-    const answerKey = FinalAnswers.key(resolved.source.key, marked.mark, inPlace);
+    // An answer given before, while its original is the same and fresh and nothing came of its experiments since:
+    // sent as it was (see KeptAnswers); one before final raises the experiments it waits for, as step 5 would.
+    const answerKey = KeptAnswers.key(resolved.source.key, marked.mark, inPlace);
     const now = Date.now();
     const kept = answers.get(answerKey, store.getOriginal(resolved.source.key), store.outcomeGeneration(resolved.source.key), now);
-    if (kept && store.writable) {
+    if (kept && store.writable && (kept.waitingFor === undefined || experiments.stillWaiting(kept.waitingFor))) {
       if (res.destroyed) return CLIENT_GONE;
-      store.noteRequest(resolved.source.key, now);
-      return sendFinal(metrics, req, res, kept, kept.aged ? ageOf(kept.record, now) : undefined);
+      const count = store.noteRequest(resolved.source.key, now);
+      if (kept.waitingFor) experiments.raise(kept.waitingFor, count);
+      return sendKept(metrics, req, res, kept, kept.aged ? ageOf(kept.record, now) : undefined);
     }
     const found = await storedOriginal(parts, originals, req, res, resolved.source);
     if ('answer' in found) return found.answer;
@@ -96,7 +99,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       const why = record.skip ?? 'nothing known of this image';
       if (!promised(bytesType(record, original.lent.bytes), false)) return hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
       const headers = originalHeaders(record, why);
-      keep(answerKey, record, generation, headers, false, original.lent.bytes, 'skipped');
+      keep(answerKey, { record, generation }, headers, false, original.lent.bytes, 'skipped');
       return sendImage(metrics, req, res, headers, original.lent, record, 'skipped');
     }
     // Its type as its first bytes said when it was probed.
@@ -107,7 +110,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     // cluster's counts; the local one stands in without Redis).
     const view = await shared?.look(record.digest, servableExperiments(record.facts, marked.capabilities), key);
     if (view) await experiments.adoptFromCluster(key, record, view);
-    const final = store.writable && (await experiments.scheduleNext(key, marked.mark, marked.capabilities, record, view?.requests ?? localCount));
+    const schedule = store.writable ? await experiments.scheduleNext(key, marked.mark, marked.capabilities, record, view?.requests ?? localCount) : undefined;
+    const final = schedule?.final === true;
+    const waitingFor = schedule?.final === false ? schedule.waitingFor : undefined;
 
     // 4. The mark's best outcome: its bytes are the only ones read, under the response's hold on the budget.
     const best = outcomes.bestFor(key, record, marked.capabilities, originalAllowed);
@@ -166,8 +171,10 @@ export function createImageRoute(parts: ImageRouteParts) {
     };
     const vary = [...(inPlace ? ['Accept'] : []), ...(variant?.record.contentEncoding === 'gzip' ? ['Accept-Encoding'] : [])];
     if (vary.length > 0) headers.Vary = vary.join(', ');
-    // What a content coding chose depends on the client's Accept-Encoding, and a conversion is not stored: neither is kept.
-    if (final && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, record, generation, headers, record.validatedAt > 0, body.bytes, made ? 'variant' : 'original');
+    // Kept when a repeat would get the same: final, or waiting for experiments all under way (not in a cluster, whose
+    // other instances may find better bytes meanwhile); not what a content coding chose by the client's
+    // Accept-Encoding.
+    if ((final || waitingFor) && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, { record, generation, waitingFor }, headers, final && record.validatedAt > 0, body.bytes, made ? 'variant' : 'original');
     return sendImage(metrics, req, res, headers, body, record, made ? 'variant' : 'original');
   }
 

@@ -63,6 +63,12 @@ export class ExperimentQueue {
     return 'queued';
   }
 
+  /** Raises a waiting job to `priority` if that is higher (a running one is left as it is). */
+  raise(key: string, priority: number): void {
+    const existing = this.waiting.get(key);
+    if (existing) existing.priority = Math.max(existing.priority, priority);
+  }
+
   /** Drops what waits and takes nothing new (shutdown); what runs finishes. */
   close(): void {
     this.closed = true;

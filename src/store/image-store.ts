@@ -166,7 +166,7 @@ export class ImageStore {
   /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
   private pausedUntil: number | undefined;
   private pauseReason: StoreFailure = 'other';
-  /** Per original, when a variant of it was last written (see `outcomeGeneration`); dropped with its variants. */
+  /** Per original, when a variant or its progress was last written (see `outcomeGeneration`); dropped with them. */
   private readonly outcomeWrites = new Map<string, number>();
   private outcomeWriteCount = 0;
   /** Keys whose bytes were read and matched their digest: that digest and those bytes' fingerprint (see `lend`). */
@@ -394,18 +394,22 @@ export class ImageStore {
       this.variants.putSync(key, record);
     });
     if (!written.ok) return false;
-    this.outcomeWrites.set(url, ++this.outcomeWriteCount);
+    this.outcomesChanged(url);
     await this.evict();
     return true;
   }
 
   /**
-   * Changes whenever a variant of `url` is written by this process: what was chosen among its outcomes before may
-   * not be the best any more (an outcome made for one mark may serve another). A new original, or none, changes its
-   * record instead.
+   * Changes whenever a variant or the progress of `url` is written by this process: what was chosen among its
+   * outcomes before may not be the best any more (an outcome made for one mark may serve another), and a mark may
+   * have become final. A new original, or none, changes its record instead.
    */
   outcomeGeneration(url: string): number {
     return this.outcomeWrites.get(url) ?? 0;
+  }
+
+  private outcomesChanged(url: string): void {
+    this.outcomeWrites.set(url, ++this.outcomeWriteCount);
   }
 
   getProgress(url: string): ProgressRecord | undefined {
@@ -413,7 +417,9 @@ export class ImageStore {
   }
 
   async putProgress(url: string, record: ProgressRecord): Promise<boolean> {
-    return (await this.write(() => this.progress.putSync(progressKey(url), record))).ok;
+    const written = await this.write(() => this.progress.putSync(progressKey(url), record));
+    if (written.ok) this.outcomesChanged(url);
+    return written.ok;
   }
 
   /**
@@ -423,12 +429,12 @@ export class ImageStore {
    */
   async updateProgress(url: string, update: (current: ProgressRecord | undefined) => ProgressRecord | undefined): Promise<boolean> {
     const key = progressKey(url);
-    return (
-      await this.write(() => {
-        const next = update(this.progress.get(key));
-        if (next) this.progress.putSync(key, next);
-      })
-    ).ok;
+    const written = await this.write(() => {
+      const next = update(this.progress.get(key));
+      if (next) this.progress.putSync(key, next);
+    });
+    if (written.ok) this.outcomesChanged(url);
+    return written.ok;
   }
 
   getRequests(url: string): RequestRecord | undefined {

@@ -13,12 +13,29 @@ import { discard, type Originals } from './originals.js';
 import { CONVERTED_SLOT, type Outcomes } from './outcomes.js';
 import type { ImageRouteParts } from './parts.js';
 
+/**
+ * What step 5 found: all of the mark's experiments have run (the response is final), or not; then, when this
+ * request started none and every one left waits or runs here, their queue keys (`waitingFor`): until one of them
+ * ends, a repeat of the request would find the same and only raise them (see `raise`).
+ */
+export type Schedule = { readonly final: true } | { readonly final: false; readonly waitingFor?: readonly string[] };
+
+const FINAL: Schedule = { final: true };
+const NOT_FINAL: Schedule = { final: false };
+
 export interface Experiments {
   /**
    * Step 5: queues the next experiment of the mark's plan that is not done, queued or running (here, or in a
-   * cluster under another instance's lease), if any remains. Returns whether all have run (the response is final).
+   * cluster under another instance's lease), if any remains.
    */
-  scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<boolean>;
+  scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<Schedule>;
+  /**
+   * Whether every experiment of `waitingFor` still waits or runs: not when one was dropped from a full queue or the
+   * queue closed; the request must then be scheduled again.
+   */
+  stillWaiting(waitingFor: readonly string[]): boolean;
+  /** What `scheduleNext` does for a repeat request while `waitingFor` holds: those waiting raised to the image's count. */
+  raise(waitingFor: readonly string[], requests: number): void;
   /** In a cluster: takes what other instances found for the original (see `adoptFromCluster`). */
   adoptFromCluster(key: string, record: OriginalRecord, view: ClusterView): Promise<void>;
   /**
@@ -37,11 +54,11 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
   /** The queue's key of an experiment on an original: one job whatever mark asked for it. */
   const jobKey = (key: string, name: string) => `${key}\u0000${name}`;
 
-  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<boolean> {
-    if (!record.facts) return true;
+  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<Schedule> {
+    if (!record.facts) return FINAL;
     const done = outcomes.doneFor(key, record);
     const remaining = planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
-    if (remaining.length === 0) return true;
+    if (remaining.length === 0) return FINAL;
     const elsewhere = await shared?.leasedElsewhere(record.digest, remaining);
     const open = remaining.filter((name) => !elsewhere?.has(name));
     // Each request starts at most one experiment: the first its plan needs that nobody works on yet. Those
@@ -55,8 +72,18 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
       // Busy here: offered to the cluster as well, so that an idle instance can take it (work stealing).
       if (shared && queue.running >= queue.concurrency) shared.offer({ key, mark, experiment: next, originalDigest: record.digest }, requests).catch(logFailure(logger, 'cluster: offering an experiment'));
       queue.offer(jobKey(key, next), requests, () => runExperiment(key, mark, record, next));
+      return NOT_FINAL;
     }
-    return false;
+    // Nothing started: all that is left waits or runs here (in a cluster, maybe elsewhere: not said).
+    return shared ? NOT_FINAL : { final: false, waitingFor: open.map((name) => jobKey(key, name)) };
+  }
+
+  function stillWaiting(waitingFor: readonly string[]): boolean {
+    return waitingFor.every((job) => queue.has(job));
+  }
+
+  function raise(waitingFor: readonly string[], requests: number): void {
+    for (const job of waitingFor) queue.raise(job, requests);
   }
 
   /**
@@ -240,5 +267,5 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
     return pending;
   }
 
-  return { scheduleNext, adoptFromCluster, decodableVariant };
+  return { scheduleNext, stillWaiting, raise, adoptFromCluster, decodableVariant };
 }

@@ -10,7 +10,7 @@ import type { FallbackImage } from '../fallback-image.js';
 import { safeHeaderValue, safeHeaders } from '../header-values.js';
 import { notModified } from '../image-headers.js';
 import { endWithLent } from '../lent-body.js';
-import type { FinalAnswer } from './final-answers.js';
+import type { KeptAnswer } from './kept-answers.js';
 import { discard } from './originals.js';
 import type { ImageAnswer } from './parts.js';
 
@@ -42,8 +42,8 @@ export function sendImage(metrics: Metrics, req: IncomingMessage, res: ServerRes
   return sendSafe(metrics, req, res, safeHeaders(given), Buffer.isBuffer(sent) ? ownBytes(sent) : sent, record.size, outcome);
 }
 
-/** A kept final answer (see `FinalAnswers`): its head is safe and whole already, less this moment's `Age`. */
-export function sendFinal(metrics: Metrics, req: IncomingMessage, res: ServerResponse, answer: FinalAnswer, age: number | undefined): ImageAnswer {
+/** A kept final answer (see `KeptAnswers`): its head is safe and whole already, less this moment's `Age`. */
+export function sendKept(metrics: Metrics, req: IncomingMessage, res: ServerResponse, answer: KeptAnswer, age: number | undefined): ImageAnswer {
   const head = age === undefined ? answer.head : [...answer.head, 'Age', String(age)];
   if (notModified(req.headers, answer.etag, answer.lastModified)) {
     const kept: string[] = [];

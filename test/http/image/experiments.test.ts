@@ -39,13 +39,21 @@ describe('image route, step 5: the next experiment of a mark', () => {
     const plan = planForFacts(record.facts!, mark, parts.settings);
     assert.ok(plan.length >= 2, `a plan of several experiments: ${plan.join(', ')}`);
     const inQueue = () => parts.queue.queued + parts.queue.running;
+    const jobs = plan.map((name) => `/a.jpg\u0000${name}`).sort();
     for (let i = 1; i <= plan.length + 1; i += 1) {
-      assert.equal(await experiments.scheduleNext('/a.jpg', 'ic,webp,avif', mark, record, i), false, 'not final while the plan has experiments to run');
+      const schedule = await experiments.scheduleNext('/a.jpg', 'ic,webp,avif', mark, record, i);
+      assert.equal(schedule.final, false, 'not final while the plan has experiments to run');
       assert.equal(inQueue(), Math.min(i, plan.length), `request ${i}: one more experiment, none twice`);
+      // Once it starts none, a repeat would find the same while they wait or run: it says which they are.
+      const waitingFor = schedule.final ? undefined : schedule.waitingFor;
+      if (i <= plan.length) assert.equal(waitingFor, undefined, `request ${i} started one`);
+      else assert.deepEqual([...(waitingFor ?? [])].sort(), jobs);
     }
+    assert.ok(experiments.stillWaiting(jobs));
     await parts.queue.idle();
+    assert.ok(!experiments.stillWaiting(jobs), 'ended: a repeat must be scheduled again');
     assert.deepEqual([...outcomes.doneFor('/a.jpg', record)].sort(), [...plan].sort());
-    assert.equal(await experiments.scheduleNext('/a.jpg', 'ic,webp,avif', mark, record, 1), true);
+    assert.equal((await experiments.scheduleNext('/a.jpg', 'ic,webp,avif', mark, record, 1)).final, true);
     assert.equal(inQueue(), 0);
     assert.ok(outcomes.bestFor('/a.jpg', record, mark, true), 'something smaller than a q95 JPEG was kept');
   });

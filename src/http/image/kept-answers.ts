@@ -2,11 +2,17 @@ import type { OriginalRecord } from '../../store/records.js';
 import type { MemoryBudget, Reservation } from '../memory-budget.js';
 
 /** An image answer that will not change while its original does not: its headers and bytes, ready to send. */
-export interface FinalAnswer {
+export interface KeptAnswer {
   /** The stored original it was made from, as the store returned it: another object means the record changed. */
   readonly record: OriginalRecord;
   /** The store's `outcomeGeneration` of the original when the answer was chosen: a variant written since may beat it. */
   readonly generation: number;
+  /**
+   * For an answer before final: the experiments (queue keys) it waits for, all waiting or running when it was
+   * made. It holds while they still do (a repeat then only raises them); any of them ending writes the original's
+   * progress, which changes the generation.
+   */
+  readonly waitingFor?: readonly string[];
   /** Until when the original may be used without asking the origin (`freshUntil`): after it, the route decides again. */
   readonly freshUntil: number;
   /** The response's head as a flat list of names and values, made safe, `Content-Length` in, `Age` out (per response). */
@@ -26,18 +32,20 @@ export interface FinalAnswer {
 const MIN_BYTES = 1 << 20;
 
 /**
- * Final image answers by (store key, mark, in place), least recently used first out. A final image's answer is a
- * function of its stored original and the mark alone (SPEC §5.5: its plan has run), so a repeat request needs
- * neither the store's records nor its bytes, nor the headers worked out again: what made a final image cost
- * several times a plain pass-through. An answer is used only while the store returns the very record object it was
- * made from (lmdb's record cache gives a new object after any write of it: revalidation, a new version, eviction)
- * and while that original is fresh; otherwise the route answers as usual and keeps the new answer.
+ * Image answers by (store key, mark, in place), least recently used first out. An answer is a function of the
+ * stored original and what came of its experiments (SPEC §5.5), so a repeat request needs neither the store's
+ * records nor its bytes, nor the headers worked out again: what made a final image cost several times a plain
+ * pass-through. Kept: final answers, and answers before final once every experiment they wait for is under way (a
+ * repeat would only raise them). An answer is used only while the store returns the very record object it was made
+ * from (lmdb's record cache gives a new object after any write of it: revalidation, a new version, eviction), while
+ * no variant or progress of the original was written since (`outcomeGeneration`: an experiment ended, here or for
+ * another mark), and while that original is fresh; otherwise the route answers as usual and keeps the new answer.
  *
  * The bytes kept count against `<limits max-buffered>` (they are image bodies in memory), at most an eighth of it:
- * with the default 256 MiB, 32 MiB, about a thousand final images of a typical page.
+ * with the default 256 MiB, 32 MiB, about a thousand images of a typical page.
  */
-export class FinalAnswers {
-  private readonly entries = new Map<string, FinalAnswer>();
+export class KeptAnswers {
+  private readonly entries = new Map<string, KeptAnswer>();
   private readonly reservation: Reservation | undefined;
   private readonly maxBytes: number;
   private held = 0;
@@ -63,7 +71,7 @@ export class FinalAnswers {
    * The answer kept under `key`, if it still holds at `now` for `record` and `generation` (the store's current
    * record of the original and `outcomeGeneration`).
    */
-  get(key: string, record: OriginalRecord | undefined, generation: number, now: number): FinalAnswer | undefined {
+  get(key: string, record: OriginalRecord | undefined, generation: number, now: number): KeptAnswer | undefined {
     const kept = this.entries.get(key);
     if (!kept) return undefined;
     if (kept.record !== record || kept.generation !== generation || now >= kept.freshUntil) {
@@ -80,7 +88,7 @@ export class FinalAnswers {
    * Keeps `answer` (fresh at `now`) if it fits: the least recently used go to make room, an answer over a
    * sixteenth of the room never.
    */
-  set(key: string, answer: FinalAnswer, now: number): void {
+  set(key: string, answer: KeptAnswer, now: number): void {
     const size = sizeOf(key, answer);
     // Stale already (served while revalidated, or the origin asks for revalidation every time): never usable.
     if (!this.reservation || size > this.maxBytes / 16 || now >= answer.freshUntil) return;
@@ -96,7 +104,7 @@ export class FinalAnswers {
     this.entries.set(key, answer);
   }
 
-  private drop(key: string, entry: FinalAnswer): void {
+  private drop(key: string, entry: KeptAnswer): void {
     const size = sizeOf(key, entry);
     this.entries.delete(key);
     this.held -= size;
@@ -108,8 +116,9 @@ export class FinalAnswers {
 const ENTRY_OVERHEAD = 1024;
 
 /** An entry's memory as counted: the body, and the strings that name it (two bytes a character at most). */
-function sizeOf(key: string, answer: FinalAnswer): number {
+function sizeOf(key: string, answer: KeptAnswer): number {
   let size = answer.body.length + ENTRY_OVERHEAD + 2 * (key.length + answer.record.url.length);
+  for (const job of answer.waitingFor ?? []) size += 2 * job.length;
   for (const field of answer.head) size += 2 * field.length;
   return size;
 }

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type FinalAnswer, FinalAnswers } from '../../../src/http/image/final-answers.js';
+import { createImageRoute } from '../../../src/http/image-route.js';
+import { imageSource } from '../../../src/http/image-source.js';
+import { Outcomes } from '../../../src/http/image/outcomes.js';
+import { planForFacts } from '../../../src/images/plan.js';
+import { settingsDigest } from '../../../src/images/settings.js';
+import { capabilitiesOfMark, decodeMarkedUrl } from '../../../src/marks/index.js';
+import { ExperimentQueue } from '../../../src/optimizer/experiment-queue.js';
+import { imageParts } from '../../support/image-parts.js';
+import { type KeptAnswer, KeptAnswers } from '../../../src/http/image/kept-answers.js';
 import { MemoryBudget } from '../../../src/http/memory-budget.js';
 import type { OriginalRecord } from '../../../src/store/records.js';
 import { type ClientResponse, fetchRaw } from '../../support/client.js';
@@ -9,11 +19,11 @@ import { startOrigin, type TestOrigin } from '../../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../../support/proxy.js';
 
 const record = (digest: string): OriginalRecord => ({ url: '/a.jpg', digest, size: 1000, contentType: 'image/jpeg', validatedAt: 1000 });
-const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): FinalAnswer => ({ record: of, generation, freshUntil, head: ['Content-Type', 'image/webp'], etag: undefined, lastModified: undefined, aged: false, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
+const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): KeptAnswer => ({ record: of, generation, freshUntil, head: ['Content-Type', 'image/webp'], etag: undefined, lastModified: undefined, aged: false, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
 
 describe('final answers kept in memory', () => {
   it('an answer holds only for the very record it was made from, with no variant written since, while that original is fresh', () => {
-    const answers = new FinalAnswers(new MemoryBudget(64 << 20));
+    const answers = new KeptAnswers(new MemoryBudget(64 << 20));
     const stored = record('d1');
     answers.set('k', answer(stored, 100), 0);
     assert.equal(answers.get('k', stored, 0, 5000)?.body.length, 100);
@@ -33,7 +43,7 @@ describe('final answers kept in memory', () => {
 
   it('holds at most an eighth of max-buffered, counted in it with the names it is kept by, least recently used out first', () => {
     const budget = new MemoryBudget(8 << 20);
-    const answers = new FinalAnswers(budget);
+    const answers = new KeptAnswers(budget);
     const stored = record('d');
     for (let i = 0; i < 40; i += 1) {
       answers.set(`k${i}`, answer(stored, 50_000), 0);
@@ -54,7 +64,7 @@ describe('final answers kept in memory', () => {
     answers.set('k0', answer(stored, 10), 0);
     assert.equal(budget.used, before - 50_000 + 10);
     // Many tiny answers under long URLs: their names are what costs, and are counted.
-    const names = new FinalAnswers(new MemoryBudget(8 << 20));
+    const names = new KeptAnswers(new MemoryBudget(8 << 20));
     const long = { ...stored, url: `/a.svg?${'x'.repeat(850)}` };
     for (let i = 0; i < 5000; i += 1) names.set(`${long.url}${i}\u0000ic\u0000marked`, answer(long, 41), 0);
     assert.ok(names.count < 400, `${names.count} answers of 41 bytes under 1 MiB`);
@@ -63,13 +73,13 @@ describe('final answers kept in memory', () => {
   it('keeps nothing when the bodies in flight hold the budget, or when an eighth of it is under 1 MiB', () => {
     const budget = new MemoryBudget(16 << 20);
     const inFlight = budget.reserve(16 << 20);
-    const answers = new FinalAnswers(budget);
+    const answers = new KeptAnswers(budget);
     answers.set('k', answer(record('d'), 1000), 0);
     assert.equal(answers.count, 0);
     inFlight?.release();
     answers.set('k', answer(record('d'), 1000), 0);
     assert.equal(answers.count, 1);
-    const small = new FinalAnswers(new MemoryBudget(4 << 20));
+    const small = new KeptAnswers(new MemoryBudget(4 << 20));
     small.set('k', answer(record('d'), 1000), 0);
     assert.equal(small.count, 0);
   });
@@ -172,5 +182,58 @@ describe('a final image answered from memory, through the proxy', () => {
     const asked = origin.requests.filter((r) => r.url === '/no-cache.jpg').length;
     for (let i = 0; i < 3; i += 1) await fetchRaw(new URL('/no-cache.jpg?m=ic', proxy.url));
     assert.equal(origin.requests.filter((r) => r.url === '/no-cache.jpg').length, asked + 3);
+  });
+});
+
+describe('an answer before final, kept while the experiments it waits for wait', () => {
+  const mark = 'ic,webp';
+  let origin: TestOrigin;
+  let parts: ReturnType<typeof imageParts>;
+  let server: Server;
+  let base: URL;
+  before(async () => {
+    origin = await startOrigin((_req, res) => res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=600' }).end(photo));
+    // A queue that runs nothing: its experiments wait for as long as the test wants.
+    parts = imageParts(origin.url, { queue: new ExperimentQueue(0, 100) });
+    const route = createImageRoute(parts);
+    server = createServer((req, res) => {
+      void route.serve(req, res, decodeMarkedUrl(req.url ?? '/')!).then((answer) => {
+        if (answer.kind === 'forward') res.writeHead(502).end(answer.reason);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await parts.close();
+    await origin.close();
+  });
+  const keptCount = () => parts.metrics.sources.keptAnswers?.().count ?? 0;
+
+  it('repeats get the same answer without the route; once an experiment ends, the route decides again (final here)', async () => {
+    const source = imageSource('/p.jpg', {}, 'origin')!;
+    let last = await fetchRaw(new URL(`/p.jpg?m=${mark}`, base));
+    const record = parts.store.getOriginal(source.key)!;
+    const plan = planForFacts(record.facts!, capabilitiesOfMark(mark)!, parts.settings);
+    // One experiment started per request; the request after the last of them starts none and is kept.
+    for (let i = 0; i < plan.length; i += 1) {
+      assert.equal(keptCount(), 0, `request ${i + 1} started an experiment: not kept`);
+      last = await fetchRaw(new URL(`/p.jpg?m=${mark}`, base));
+    }
+    assert.equal(parts.queue.queued, plan.length);
+    assert.equal(keptCount(), 1);
+    assert.match(String(last.headers['cache-control']), /^private/);
+    for (let i = 0; i < 3; i += 1) {
+      const again = await fetchRaw(new URL(`/p.jpg?m=${mark}`, base));
+      assert.ok(again.body.equals(last.body));
+      assert.deepEqual(lasting(again), lasting(last));
+    }
+    // The experiments end (their progress is written, as a finished experiment writes it): final now, not the kept
+    // answer from before.
+    await new Outcomes(parts.store, settingsDigest(parts.settings)).addProgress(source.key, record, plan);
+    const final = await fetchRaw(new URL(`/p.jpg?m=${mark}`, base));
+    assert.match(String(final.headers['cache-control']), /^public/);
+    assert.equal(origin.requests.length, 1, 'fresh all along');
   });
 });
