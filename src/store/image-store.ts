@@ -381,7 +381,7 @@ export class ImageStore {
       if (!original || original.digest !== record.originalDigest) {
         // Its original changed or went meanwhile (with its variants): the staged bytes have no record.
         if (staged) this.bytes.removeSync(bytesKey);
-        return;
+        return false;
       }
       const key = slotKey(url, slot);
       const previous = this.variants.get(key);
@@ -392,9 +392,10 @@ export class ImageStore {
         this.putBytes(url, bytesKey, bytes);
       }
       this.variants.putSync(key, record);
+      return true;
     });
     if (!written.ok) return false;
-    this.outcomesChanged(url);
+    if (written.value) this.outcomesChanged(url);
     await this.evict();
     return true;
   }
@@ -408,8 +409,9 @@ export class ImageStore {
     return this.outcomeWrites.get(url) ?? 0;
   }
 
+  /** Only for an original the store has: one evicted while its experiment ran leaves no entry behind. */
   private outcomesChanged(url: string): void {
-    this.outcomeWrites.set(url, ++this.outcomeWriteCount);
+    if (this.originals.doesExist(url)) this.outcomeWrites.set(url, ++this.outcomeWriteCount);
   }
 
   getProgress(url: string): ProgressRecord | undefined {
@@ -432,8 +434,9 @@ export class ImageStore {
     const written = await this.write(() => {
       const next = update(this.progress.get(key));
       if (next) this.progress.putSync(key, next);
+      return next !== undefined;
     });
-    if (written.ok) this.outcomesChanged(url);
+    if (written.ok && written.value) this.outcomesChanged(url);
     return written.ok;
   }
 

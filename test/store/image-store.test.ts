@@ -374,4 +374,33 @@ describe('the image store (LMDB)', () => {
     assert.ok(reopened.size <= reopened.maxBytes);
     await reopened.close();
   });
+
+  // Hostile review of kept answers: experiments ending after their original was evicted left an entry each, forever.
+  it("an original's outcome generation: changed by what is written of its outcomes, never kept for one the store no longer has", async () => {
+    const store = new ImageStore(freshPath(), 4 * photo.length + 1000);
+    const record = originalRecord('/kept.jpg', photo);
+    await store.putOriginal(record, photo);
+    const progress = { originalDigest: record.digest, settings: 's', done: ['webp'] };
+    assert.equal(store.outcomeGeneration('/kept.jpg'), 0);
+    await store.putProgress('/kept.jpg', progress);
+    const afterProgress = store.outcomeGeneration('/kept.jpg');
+    assert.ok(afterProgress > 0);
+    await store.updateProgress('/kept.jpg', () => undefined);
+    assert.equal(store.outcomeGeneration('/kept.jpg'), afterProgress, 'nothing written, nothing changed');
+    const webp = Buffer.from('a smaller variant');
+    await store.putVariant('/kept.jpg', 'webp', variantRecord(photo, webp), webp);
+    assert.ok(store.outcomeGeneration('/kept.jpg') > afterProgress);
+    // Evicted by newer originals, then its experiments end: nothing of it is remembered.
+    for (let i = 0; i < 8; i += 1) {
+      const bytes = Buffer.concat([photo, Buffer.from(`/new${i}`)]);
+      await store.putOriginal(originalRecord(`/new${i}.jpg`, bytes), bytes);
+    }
+    assert.equal(store.getOriginal('/kept.jpg'), undefined, 'evicted');
+    assert.equal(store.outcomeGeneration('/kept.jpg'), 0);
+    await store.putProgress('/kept.jpg', progress);
+    await store.updateProgress('/kept.jpg', () => progress);
+    await store.putVariant('/kept.jpg', 'webp', variantRecord(photo, webp), webp);
+    assert.equal(store.outcomeGeneration('/kept.jpg'), 0);
+    await store.close();
+  });
 });
