@@ -110,8 +110,10 @@ export function createImageRoute(parts: ImageRouteParts) {
     // cluster's counts; the local one stands in without Redis).
     const view = await shared?.look(record.digest, servableExperiments(record.facts, marked.capabilities), key);
     if (view) await experiments.adoptFromCluster(key, record, view);
+    // While the store cannot be written nothing is queued (what came of it could not be kept), but an image whose
+    // experiments have all run is final all the same: its answers keep their lifetime through a full disk.
     const schedule = store.writable ? await experiments.scheduleNext(key, marked.mark, marked.capabilities, record, view?.requests ?? localCount) : undefined;
-    const final = schedule?.final === true;
+    const final = schedule ? schedule.final : experiments.allRun(key, marked.capabilities, record);
     const waitingFor = schedule?.final === false ? schedule.waitingFor : undefined;
 
     // 4. The mark's best outcome: its bytes are the only ones read, under the response's hold on the budget.

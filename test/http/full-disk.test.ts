@@ -95,7 +95,10 @@ describe('a full disk under the store (issue 16, acceptance 1)', () => {
     for (let i = 0; i < 3; i += 1) assert.equal((await get(i)).status, 200);
     await fetchRaw(new URL('/api/idle', adminUrl()));
     const variants = await Promise.all([0, 1, 2].map(get));
-    for (const res of variants) assert.doesNotMatch(String(res.headers['x-slimproxy-image']), /^experiment=original/, 'a variant before the disk filled');
+    for (const res of variants) {
+      assert.doesNotMatch(String(res.headers['x-slimproxy-image']), /^experiment=original/, 'a variant before the disk filled');
+      assert.match(String(res.headers['cache-control']), /^public/, 'final before the disk filled');
+    }
 
     const filler = fill(mount);
     // 50 new images: each whole (the origin's bytes), none stored.
@@ -110,6 +113,9 @@ describe('a full disk under the store (issue 16, acceptance 1)', () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers.etag, before.headers.etag);
       assert.equal(res.headers.etag, `"sp-${createHash('sha256').update(res.body).digest('hex').slice(0, 24)}"`);
+      // Still final: nothing can be queued now, but nothing needs to be (hostile review: it went back to the
+      // interim lifetime, `private`, for as long as the disk was full).
+      assert.equal(res.headers['cache-control'], before.headers['cache-control']);
     }
     assert.equal(proxy.child.exitCode, null, 'the process is up');
     assert.equal((await fetchRaw(new URL('/.slimproxy/health', proxy.url))).status, 200);

@@ -34,6 +34,8 @@ export interface Experiments {
    * queue closed; the request must then be scheduled again.
    */
   stillWaiting(waitingFor: readonly string[]): boolean;
+  /** Whether every experiment of the mark's plan has run on the original (final), without queueing any. */
+  allRun(key: string, capabilities: Capabilities, record: OriginalRecord): boolean;
   /** What `scheduleNext` does for a repeat request while `waitingFor` holds: those waiting raised to the image's count. */
   raise(waitingFor: readonly string[], requests: number): void;
   /** In a cluster: takes what other instances found for the original (see `adoptFromCluster`). */
@@ -54,10 +56,19 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
   /** The queue's key of an experiment on an original: one job whatever mark asked for it. */
   const jobKey = (key: string, name: string) => `${key}\u0000${name}`;
 
-  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<Schedule> {
-    if (!record.facts) return FINAL;
+  /** The experiments of the mark's plan that have not run on the original. */
+  function remainingFor(key: string, capabilities: Capabilities, record: OriginalRecord): ExperimentName[] {
+    if (!record.facts) return [];
     const done = outcomes.doneFor(key, record);
-    const remaining = planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
+    return planForFacts(record.facts, capabilities, settings).filter((name) => !done.includes(name));
+  }
+
+  function allRun(key: string, capabilities: Capabilities, record: OriginalRecord): boolean {
+    return remainingFor(key, capabilities, record).length === 0;
+  }
+
+  async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<Schedule> {
+    const remaining = remainingFor(key, capabilities, record);
     if (remaining.length === 0) return FINAL;
     const elsewhere = await shared?.leasedElsewhere(record.digest, remaining);
     const open = remaining.filter((name) => !elsewhere?.has(name));
@@ -267,5 +278,5 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
     return pending;
   }
 
-  return { scheduleNext, stillWaiting, raise, adoptFromCluster, decodableVariant };
+  return { scheduleNext, stillWaiting, allRun, raise, adoptFromCluster, decodableVariant };
 }
