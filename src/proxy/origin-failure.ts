@@ -12,13 +12,15 @@ export class OriginTimeoutError extends Error {
 }
 
 /** The request a connection to the origin is busy with, and its `<origin timeout>`. */
-const silenceWatch = new RequestSlot<Socket, { readonly req: ClientRequest; readonly timeoutMs: number }>('slimproxy.origin-silence');
+const silenceWatch = new RequestSlot<Socket, { readonly req: ClientRequest; readonly timeoutMs: number; heldBack: boolean }>('slimproxy.origin-silence');
 
 /**
  * `<origin timeout>` on one request to the origin: an idle timer on its socket, for silence that is the origin's.
  * While the response is held back by whoever reads it (a slow client, under backpressure) the origin sends
  * nothing because it was asked not to; then the timer only starts again, and the client's own idle timeout
- * (`<listen idle-timeout>`) decides.
+ * (`<listen idle-timeout>`) decides. A response found held back at one expiry and flowing at the next was let go
+ * meanwhile: its silence counts from then, one more period (the timer may expire in the same turn of the event
+ * loop as the response is let go, before the socket had a chance to read what the origin was waiting to send).
  * One `timeout` listener per connection, not listeners and closures per request: a keep-alive connection to the
  * origin lives long, and what it references from each request lived on in V8's old generation.
  */
@@ -29,7 +31,7 @@ export function limitOriginSilence(req: ClientRequest, timeoutMs: number): void 
     return;
   }
   if (!silenceWatch.has(socket)) socket.on('timeout', onOriginSilence);
-  silenceWatch.set(socket, { req, timeoutMs });
+  silenceWatch.set(socket, { req, timeoutMs, heldBack: false });
   socket.setTimeout(timeoutMs);
 }
 
@@ -40,7 +42,8 @@ function onOriginSilence(this: Socket): void {
   // Done with (its response complete, or it ended otherwise): an idle connection is the agent's to close.
   const response = (req as ClientRequest & { res?: IncomingMessage | null }).res ?? undefined;
   if (req.destroyed || response?.complete === true || (req.socket !== this && req.socket !== null)) return;
-  if (response?.isPaused() === true) {
+  if (response?.isPaused() === true || watched.heldBack) {
+    watched.heldBack = response?.isPaused() === true;
     this.setTimeout(timeoutMs);
     return;
   }
