@@ -58,14 +58,14 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
       ? createDocumentRewriting({ rewrite: config.rewrite, formats: compression?.formats ?? ['webp', 'avif'], fallbackHost: originUrl.host, clientHints: config.imageScaling !== null, metrics })
       : PASS_THROUGH;
   // The image API and scaling need the image side too, with the default settings when compression itself is off.
-  const imageSettings = compression ?? (config.imageApi || config.imageScaling ? defaultImageCompression() : null);
+  const imageSettings = compression ?? (config.imageApi.enabled || config.imageScaling ? defaultImageCompression() : null);
   const imageSide = imageSettings ? openImageSide(() => startImageParts(config, imageSettings, originUrl, logger, metrics), config.store.path, logger, metrics) : undefined;
-  const publicServer = createPublicServer({ originProxy, documents, images: () => imageSide?.parts()?.route, imageApi: config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: config.listen.trustedProxies, idleTimeoutMs: config.listen.idleTimeoutMs });
+  const publicServer = createPublicServer({ originProxy, documents, images: () => imageSide?.parts()?.route, imageApi: config.imageApi.enabled, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: config.listeners[0]!.trustedProxies, idleTimeoutMs: config.listeners[0]!.idleTimeoutMs });
   const { server } = publicServer;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.listen.port, config.listen.address, () => {
+      server.listen(config.listeners[0]!.port, config.listeners[0]!.address, () => {
         server.off('error', reject);
         resolve();
       });

@@ -89,6 +89,15 @@ export const nonEmptyText: AttributeType<string> = {
   },
 };
 
+/** A secret written as hex (imgproxy's key and salt), such as the output of `openssl rand -hex 32`. */
+export const hexBytes: AttributeType<string> = {
+  allowed: 'an even number of hex digits, such as the output of "openssl rand -hex 32"',
+  parse(raw) {
+    const text = raw.trim();
+    return /^(?:[0-9A-Fa-f]{2})+$/.test(text) ? text.toLowerCase() : undefined;
+  },
+};
+
 /** An address to listen on: an IPv4/IPv6 literal or a host name. */
 export const listenAddress: AttributeType<string> = {
   allowed: 'an IP address or host name such as "0.0.0.0", "127.0.0.1" or "::"',

@@ -45,19 +45,28 @@ export interface ImageCompressionConfig {
   readonly interimMaxAge: number;
 }
 
+/** One public listener (`<listen>`). */
+export interface ListenConfig {
+  readonly address: string;
+  readonly port: number;
+  /** A response whose client takes no byte for this long is dropped (its memory with it). */
+  readonly idleTimeoutMs: number;
+  /** Proxies whose `X-Forwarded-For` names the client (addresses or CIDR networks); empty: the socket's peer. */
+  readonly trustedProxies: readonly string[];
+  /**
+   * HTTPS with ALPN `h2` and `http/1.1`, from these PEM files (absolute paths; read at start and again on
+   * `SIGHUP`); `null`: plain HTTP/1.1.
+   */
+  readonly tls: { readonly certPath: string; readonly keyPath: string } | null;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
   /** The file the config was read from (for messages). */
   readonly source: string;
-  readonly listen: {
-    readonly address: string;
-    readonly port: number;
-    /** A response whose client takes no byte for this long is dropped (its memory with it). */
-    readonly idleTimeoutMs: number;
-    /** Proxies whose `X-Forwarded-For` names the client (addresses or CIDR networks); empty: the socket's peer. */
-    readonly trustedProxies: readonly string[];
-  };
+  /** Every `<listen>`, in file order: at least one. */
+  readonly listeners: readonly ListenConfig[];
   readonly origin: OriginConfig;
   /** `null`: compression is off (element absent, or overridden by `<image-scaling/>`). */
   readonly imageCompression: ImageCompressionConfig | null;
@@ -68,7 +77,16 @@ export interface Config {
    */
   readonly fallbackImage: { readonly url: string; readonly maxBytes: number } | null;
   /** Explicit image options on image URLs (`format`, `q`, `size`…); off by default: an origin may use the names. */
-  readonly imageApi: boolean;
+  readonly imageApi: {
+    readonly enabled: boolean;
+    /**
+     * imgproxy's signing: an option URL must carry an HMAC-SHA256 under `key` of `salt` and its path and options
+     * (both hex); `null`: any option URL is accepted.
+     */
+    readonly signing: { readonly key: string; readonly salt: string } | null;
+    /** Transforms waiting for a worker at most; beyond it the original is sent with `X-Slimproxy-Skip`. */
+    readonly maxQueue: number;
+  };
   /** Several instances sharing request counts, experiments and results through Redis; `null`: on its own. */
   readonly cluster: {
     readonly redis: string;

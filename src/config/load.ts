@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { type AttributeType, qualityTarget } from './attribute-types.js';
-import type { Config, ImageCompressionConfig } from './config.js';
+import type { Config, ImageCompressionConfig, ListenConfig } from './config.js';
 import { COMPRESSION_PRESETS, DEFAULT_PRESET } from './presets.js';
-import { CONFIG_SCHEMA, ENVIRONMENT_OVERRIDES, type ElementName, type ElementValues } from './schema.js';
+import { CONFIG_SCHEMA, ENVIRONMENT_OVERRIDES, type ElementName, type ElementValues, REPEATABLE_ELEMENTS } from './schema.js';
+import { readTlsIdentity } from './tls-identity.js';
 import { readConfigElements, XmlShapeError } from './xml-elements.js';
 
 /** A config that cannot be used. The message is one line that names where, what, and what is allowed. */
@@ -29,6 +30,8 @@ const DEFAULTS = {
    */
   maxBufferedBytes: 256 * 2 ** 20,
   maxExperimentBytes: 2 ** 30,
+  /** Transforms of the image API waiting for a worker; beyond it the original is sent (a few seconds of work). */
+  imageApiMaxQueue: 64,
   /** As nginx's `send_timeout`: a client that takes no byte for a minute is gone or hostile. */
   idleTimeoutSeconds: 60,
   minQuality: 20,
@@ -51,6 +54,8 @@ interface ParsedElement {
   readonly values: Record<string, unknown>;
   /** Where it stands in the file; absent when only the environment set it. */
   readonly line: number | undefined;
+  /** Later elements of the same name, for those that may repeat (REPEATABLE_ELEMENTS). */
+  readonly more?: ParsedElement[];
 }
 
 type ParsedElements = Partial<Record<ElementName, ParsedElement>>;
@@ -100,7 +105,7 @@ function parseElements(xml: string, source: string): ParsedElements {
       throw new ConfigError(`${where}: unknown element <${element.name}>; allowed elements: ${allowed}`);
     }
     const earlier = parsed[element.name];
-    if (earlier) {
+    if (earlier && !REPEATABLE_ELEMENTS.has(element.name)) {
       throw new ConfigError(`${where}: <${element.name}> appears twice (first on line ${earlier.line}); keep one`);
     }
     const schema = attributesOf(element.name);
@@ -114,7 +119,8 @@ function parseElements(xml: string, source: string): ParsedElements {
       }
       values[attribute] = parseValue(type, raw, attribute, `${where}: <${element.name} ${attribute}="${withoutSecrets(raw)}">`);
     }
-    parsed[element.name] = { values, line: element.line };
+    if (earlier) (earlier.more as ParsedElement[]).push({ values, line: element.line });
+    else parsed[element.name] = { values, line: element.line, more: [] };
   }
   return parsed;
 }
@@ -139,7 +145,7 @@ function applyEnvironment(elements: ParsedElements, env: NodeJS.ProcessEnv): voi
     const where = `environment ${variable}="${withoutSecrets(raw)}" (sets <${element} ${attribute}>)`;
     const value = parseValue(type, raw, attribute, where);
     const existing = elements[element];
-    elements[element] = { values: { ...existing?.values, [attribute]: value }, line: existing?.line };
+    elements[element] = { values: { ...existing?.values, [attribute]: value }, line: existing?.line, more: existing?.more ?? [] };
   }
 }
 
@@ -149,7 +155,6 @@ function valuesOf<E extends ElementName>(elements: ParsedElements, element: E): 
 
 function buildConfig(elements: ParsedElements, source: string): Config {
   const warnings: string[] = [];
-  const listen = valuesOf(elements, 'listen');
   const origin = valuesOf(elements, 'origin');
   if (origin.url === undefined) {
     const line = elements.origin?.line;
@@ -167,8 +172,8 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     );
     imageCompression = null;
   }
-  const imageApi = valuesOf(elements, 'image-api').enabled ?? false;
-  if (elements['fallback-image'] && !imageCompression && !imageScaling && !imageApi) {
+  const imageApi = buildImageApi(elements, source);
+  if (elements['fallback-image'] && !imageCompression && !imageScaling && !imageApi.enabled) {
     warnings.push(
       '<fallback-image> has no effect without <image-compression>, <image-scaling> or <image-api enabled="true">: only the image URLs slimproxy serves get it',
     );
@@ -179,12 +184,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
   const admin = valuesOf(elements, 'admin');
   const config: Config = {
     source,
-    listen: {
-      address: listen.address ?? DEFAULTS.listen.address,
-      port: listen.port ?? DEFAULTS.listen.port,
-      idleTimeoutMs: Math.round((listen['idle-timeout'] ?? DEFAULTS.idleTimeoutSeconds) * 1000),
-      trustedProxies: listen['trusted-proxies'] ?? [],
-    },
+    listeners: buildListeners(elements, source),
     origin: {
       target: origin.url,
       timeoutMs: Math.round((origin.timeout ?? DEFAULTS.originTimeoutSeconds) * 1000),
@@ -219,6 +219,57 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     warnings,
   };
   return deepFreeze(config);
+}
+
+/** Every `<listen>` in file order (the default one when there is none); the environment's address and port go to the first. */
+function buildListeners(elements: ParsedElements, source: string): ListenConfig[] {
+  const first = elements.listen;
+  const written = first ? [first, ...(first.more ?? [])] : [{ values: {}, line: undefined }];
+  const listeners = written.map(({ values, line }) => {
+    const listen = values as ElementValues<'listen'>;
+    const where = (attribute: string, value: string) => `${source}:${line ?? 0}: <listen ${attribute}="${value}">`;
+    const certPath = listen['tls-cert'];
+    const keyPath = listen['tls-key'];
+    if ((certPath === undefined) !== (keyPath === undefined)) {
+      const [given, missing] = certPath === undefined ? ['tls-key', 'tls-cert'] : ['tls-cert', 'tls-key'];
+      throw new ConfigError(`${where(given, (certPath ?? keyPath)!)}: ${missing} is missing; HTTPS needs both tls-cert (the certificate chain, PEM) and tls-key (its private key, PEM)`);
+    }
+    let tls: ListenConfig['tls'] = null;
+    if (certPath !== undefined && keyPath !== undefined) {
+      const paths = { certPath: resolve(certPath), keyPath: resolve(keyPath) };
+      readTlsIdentity(paths, (attribute, message) => new ConfigError(`${where(attribute, attribute === 'tls-cert' ? certPath : keyPath)}: ${message}`));
+      tls = paths;
+    }
+    return {
+      address: listen.address ?? DEFAULTS.listen.address,
+      port: listen.port ?? DEFAULTS.listen.port,
+      idleTimeoutMs: Math.round((listen['idle-timeout'] ?? DEFAULTS.idleTimeoutSeconds) * 1000),
+      trustedProxies: listen['trusted-proxies'] ?? [],
+      tls,
+      line,
+    };
+  });
+  // Two listeners on one port of one address: the second could never bind (port 0, any free port, may repeat).
+  const seen = new Map<string, number | undefined>();
+  for (const { address, port, line } of listeners) {
+    const key = `${address} ${port}`;
+    if (port !== 0 && seen.has(key)) throw new ConfigError(`${source}:${line ?? 0}: <listen address="${address}" port="${port}">: the same address and port as the <listen> on line ${seen.get(key) ?? 0}; each listener needs its own`);
+    seen.set(key, line);
+  }
+  return listeners.map(({ line: _line, ...listener }) => listener);
+}
+
+function buildImageApi(elements: ParsedElements, source: string): Config['imageApi'] {
+  const values = valuesOf(elements, 'image-api');
+  const where = `${source}:${elements['image-api']?.line ?? 0}: <image-api>`;
+  if ((values.key === undefined) !== (values.salt === undefined)) {
+    throw new ConfigError(`${where}: ${values.key === undefined ? 'key' : 'salt'} is missing; signed option URLs need both key and salt (hex, as imgproxy's IMGPROXY_KEY and IMGPROXY_SALT)`);
+  }
+  return {
+    enabled: values.enabled ?? false,
+    signing: values.key !== undefined && values.salt !== undefined ? { key: values.key, salt: values.salt } : null,
+    maxQueue: values['max-queue'] ?? DEFAULTS.imageApiMaxQueue,
+  };
 }
 
 function buildCluster(elements: ParsedElements, source: string): Config['cluster'] {

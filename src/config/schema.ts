@@ -7,6 +7,7 @@ import {
   decimal,
   fallbackUrl,
   formatQualities,
+  hexBytes,
   integer,
   listenAddress,
   nonEmptyText,
@@ -31,6 +32,8 @@ export const CONFIG_SCHEMA = {
     port: integer(0, 65535),
     'idle-timeout': positive(3600, 'seconds'),
     'trusted-proxies': addressList,
+    'tls-cert': nonEmptyText,
+    'tls-key': nonEmptyText,
   },
   origin: {
     url: originUrl,
@@ -57,6 +60,9 @@ export const CONFIG_SCHEMA = {
   'image-scaling': {},
   'image-api': {
     enabled: boolean,
+    key: hexBytes,
+    salt: hexBytes,
+    'max-queue': integer(1, 100_000),
   },
   cluster: {
     redis: redisUrl,
@@ -97,6 +103,9 @@ export const CONFIG_SCHEMA = {
 } as const satisfies Record<string, Record<string, AttributeType<unknown>>>;
 
 export type ElementName = keyof typeof CONFIG_SCHEMA;
+
+/** Elements that may appear more than once (each `<listen>` is a listener of its own); all others at most once. */
+export const REPEATABLE_ELEMENTS: ReadonlySet<ElementName> = new Set(['listen']);
 
 /** The parsed attributes of one element: each one present or not. */
 export type ElementValues<E extends ElementName> = {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { selfSignedCertificate } from '../support/certificates.js';
 import { runProxyToExit, writeTempConfig } from '../support/proxy.js';
 
 const FILE = 'conf/config.xml';
@@ -20,7 +23,8 @@ const ORIGIN = '<origin url="http://127.0.0.1:8080"/>';
 describe('config: presets and overrides', () => {
   it('applies the SPEC §1 defaults', () => {
     const config = parseConfig(`<config>${ORIGIN}<image-compression/></config>`, FILE);
-    assert.deepEqual(config.listen, { address: '0.0.0.0', port: 8000, idleTimeoutMs: 60_000, trustedProxies: [] });
+    assert.deepEqual(config.listeners, [{ address: '0.0.0.0', port: 8000, idleTimeoutMs: 60_000, trustedProxies: [], tls: null }]);
+    assert.deepEqual(config.imageApi, { enabled: false, signing: null, maxQueue: 64 });
     assert.equal(config.origin.timeoutMs, 30_000);
     assert.equal(config.origin.host, 'origin');
     assert.deepEqual(config.imageCompression, {
@@ -54,8 +58,8 @@ describe('config: presets and overrides', () => {
       `<config>${ORIGIN}<listen idle-timeout="7.5" trusted-proxies="127.0.0.1 10.0.0.0/8, ::1"/><limits max-buffered="64MiB" max-experiment-memory="512MiB"/></config>`,
       FILE,
     );
-    assert.equal(config.listen.idleTimeoutMs, 7500);
-    assert.deepEqual(config.listen.trustedProxies, ['127.0.0.1', '10.0.0.0/8', '::1']);
+    assert.equal(config.listeners[0]!.idleTimeoutMs, 7500);
+    assert.deepEqual(config.listeners[0]!.trustedProxies, ['127.0.0.1', '10.0.0.0/8', '::1']);
     assert.equal(config.limits.maxBufferedBytes, 64 * 2 ** 20);
     assert.equal(config.limits.maxExperimentBytes, 512 * 2 ** 20);
     for (const bad of ['trusted-proxies="10.0.0.0/33"', 'trusted-proxies="example.com"', 'trusted-proxies="10.0.0.1/8/2"', 'idle-timeout="0"']) {
@@ -94,7 +98,7 @@ describe('config: presets and overrides', () => {
       SLIMPROXY_MAX_IMAGE_PROCESSES: '3',
       SLIMPROXY_ORIGIN: 'https://legacy.example:8443/shop/',
     });
-    assert.equal(config.listen.port, 9100);
+    assert.equal(config.listeners[0]!.port, 9100);
     assert.equal(config.limits.maxImageAreaPixels, 12_500_000);
     assert.equal(config.limits.maxImageProcesses, 3);
     assert.equal(config.origin.target.kind === 'url' && config.origin.target.url.href, 'https://legacy.example:8443/shop/');
@@ -247,6 +251,48 @@ describe('config: one clear message for every bad config', () => {
   });
 });
 
+describe('config: listeners and signing (issue 19)', () => {
+  it('takes several <listen>, in file order; the environment sets the first', () => {
+    const { certPath, keyPath } = selfSignedCertificate();
+    const config = parseConfig(`<config>${ORIGIN}<listen port="8080"/><listen port="8443" tls-cert="${certPath}" tls-key="${keyPath}" idle-timeout="5"/></config>`, FILE, { SLIMPROXY_PORT: '9000' });
+    assert.deepEqual(
+      config.listeners.map((l) => [l.port, l.tls, l.idleTimeoutMs]),
+      [
+        [9000, null, 60_000],
+        [8443, { certPath, keyPath }, 5000],
+      ],
+    );
+    const clash = errorOf(`<config>${ORIGIN}<listen port="8080"/>\n<listen port="8080"/></config>`);
+    assert.match(clash, /:2: <listen address="0.0.0.0" port="8080">: the same address and port as the <listen> on line 1/);
+  });
+
+  it('names the attribute of a bad certificate or key', () => {
+    const good = selfSignedCertificate();
+    const other = selfSignedCertificate();
+    const notPem = writeTempConfig('just text');
+    const cases: [string, RegExp][] = [
+      [`tls-cert="${good.certPath}"`, /<listen tls-cert="[^"]+">: tls-key is missing/],
+      [`tls-key="${good.keyPath}"`, /<listen tls-key="[^"]+">: tls-cert is missing/],
+      [`tls-cert="/nonexistent/cert.pem" tls-key="${good.keyPath}"`, /<listen tls-cert="\/nonexistent\/cert.pem">: cannot read \/nonexistent\/cert.pem: no such file/],
+      [`tls-cert="${good.certPath}" tls-key="/nonexistent/key.pem"`, /<listen tls-key="\/nonexistent\/key.pem">: cannot read/],
+      [`tls-cert="${notPem}" tls-key="${good.keyPath}"`, /<listen tls-cert="[^"]+">: .* holds no PEM certificate/],
+      [`tls-cert="${good.certPath}" tls-key="${good.certPath}"`, /<listen tls-key="[^"]+">: .* holds no PEM private key/],
+      [`tls-cert="${good.certPath}" tls-key="${other.keyPath}"`, /<listen tls-key="[^"]+">: .* is not the key of the certificate/],
+    ];
+    for (const [attributes, expected] of cases) assert.match(errorOf(`<config>${ORIGIN}<listen port="8443" ${attributes}/></config>`), expected, attributes);
+    const broken = join(good.certPath, '..', 'broken.pem');
+    writeFileSync(broken, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    assert.match(errorOf(`<config>${ORIGIN}<listen tls-cert="${broken}" tls-key="${good.keyPath}"/></config>`), /<listen tls-cert="[^"]+">: .* is not a certificate Node can read/);
+  });
+
+  it('reads <image-api key salt max-queue> (hex, both or neither)', () => {
+    const config = parseConfig(`<config>${ORIGIN}<image-api enabled="true" key="943B421C9EB07C83" salt="520f986b998545b4" max-queue="8"/></config>`, FILE);
+    assert.deepEqual(config.imageApi, { enabled: true, signing: { key: '943b421c9eb07c83', salt: '520f986b998545b4' }, maxQueue: 8 });
+    assert.match(errorOf(`<config>${ORIGIN}<image-api enabled="true" key="00ff"/></config>`), /<image-api>: salt is missing/);
+    assert.match(errorOf(`<config>${ORIGIN}<image-api enabled="true" key="0f0" salt="00"/></config>`), /key must be an even number of hex digits/);
+  });
+});
+
 describe('config: the command refuses a bad config with exit code 2', () => {
   const refused: [string, string, string][] = [
     ['unknown element', `<config>${ORIGIN}<cache/></config>`, 'unknown element <cache>'],
@@ -255,6 +301,7 @@ describe('config: the command refuses a bad config with exit code 2', () => {
     ['d="abc"', `<config>${ORIGIN}<image-compression d="abc"/></config>`, 'd must be a number'],
     ['quality="101"', `<config>${ORIGIN}<image-compression quality="101"/></config>`, 'quality must be an integer from 1 to 100'],
     ['missing origin', '<config><listen port="0"/></config>', 'the origin is missing'],
+    ['a certificate that cannot be read', `<config>${ORIGIN}<listen port="0" tls-cert="/nonexistent/cert.pem" tls-key="/nonexistent/key.pem"/></config>`, '<listen tls-cert="/nonexistent/cert.pem">: cannot read'],
   ];
   for (const [what, xml, expected] of refused) {
     it(what, async () => {
