@@ -16,6 +16,7 @@ import type { ExperimentCostResult } from './experiment-cost.js';
 import type { PageViewsResult } from './page-views.js';
 import type { RewriteResult } from './rewrite.js';
 import type { RequestPathResult } from './request-path.js';
+import type { Http2Result } from './http2.js';
 import { type Row, bytesChart, formatTable } from './support/report.js';
 
 const { values } = parseArgs({ options: { origin: { type: 'string' }, pages: { type: 'string' }, seconds: { type: 'string', default: '10' } } });
@@ -48,6 +49,7 @@ const aiqa = await stage<AiqaResult>('AIQA against an exhaustive scan', 'aiqa.ts
 const dssim = await stage<DssimResult>('DSSIM speed', 'dssim.ts');
 const rewrite = await stage<RewriteResult>('rewriting', 'rewrite.ts', ['--seconds', String(seconds)]);
 const path = await stage<RequestPathResult>('the request path against bare http-proxy-3', 'request-path.ts', ['--seconds', String(seconds)]);
+const http2 = await stage<Http2Result>('HTTP/2 against HTTP/1.1 on one HTTPS listener', 'http2.ts', ['--seconds', String(seconds)]);
 
 const ratio = (value: number, baseline: number) => (baseline > 0 ? value / baseline : Number.NaN);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -85,6 +87,21 @@ const rows: Row[] = [
     value: String(path.during.requestsPerSecond),
     ratio: Number.NaN,
   },
+  // Issue 19: the same listener, the same answers (images final first); the baseline is HTTP/1.1.
+  {
+    group: `HTTP/2 vs HTTP/1.1 on one HTTPS listener (demo site, ${http2.resources} resources)`,
+    metric: `requests/s, ${http2.concurrency} in flight (HTTP/2: one connection)${http2.failed > 0 ? `, ${http2.failed} failed` : ''}`,
+    baseline: String(http2.requestsPerSecond.h1),
+    value: String(http2.requestsPerSecond.h2),
+    ratio: ratio(http2.requestsPerSecond.h2, http2.requestsPerSecond.h1),
+  },
+  ...http2.pages.map((page) => ({
+    group: `HTTP/2 vs HTTP/1.1 on one HTTPS listener (demo site, ${http2.resources} resources)`,
+    metric: `page load ms, Chromium, empty cache: ${page.page}`,
+    baseline: String(page.h1),
+    value: String(page.h2),
+    ratio: ratio(page.h2, page.h1),
+  })),
   ...cost.marks.map((row) => ({
     group: `experiment CPU, ${cost.images} demo images`,
     metric: `s/MP, mark ${row.mark} (saves ${(100 * row.saving).toFixed(1)}%)`,
@@ -111,7 +128,7 @@ const results = new URL('results/', import.meta.url);
 mkdirSync(results, { recursive: true });
 writeFileSync(
   new URL('latest.json', results),
-  `${JSON.stringify({ date: new Date().toISOString(), machine, seconds: total, rows, pages, cost, aiqa: { ...aiqa, rows: undefined }, dssim: { ...dssim, rows: undefined }, rewrite, path }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine, seconds: total, rows, pages, cost, aiqa: { ...aiqa, rows: undefined }, dssim: { ...dssim, rows: undefined }, rewrite, path, http2 }, null, 2)}\n`,
 );
 writeFileSync(new URL('bytes-per-page-view.svg', results), bytesChart(pages.pages, pages.origin));
 console.log('\nwrote bench/results/latest.json and bench/results/bytes-per-page-view.svg');

@@ -12,6 +12,7 @@ const SHUTDOWN_GRACE_MS = 8000;
 
 const USAGE = `usage: slimproxy [--config FILE]
        slimproxy optimize <dir> [options]     (see slimproxy optimize --help)
+       slimproxy sign <url> [--config FILE]   prints <url> signed for <image-api key salt> (see slimproxy sign --help)
 
 Runs the proxy. The config is read from --config FILE, else $SLIMPROXY_CONFIG, else ${DEFAULT_CONFIG_PATH}.
 See README.md for the config reference.`;
@@ -37,6 +38,14 @@ async function main(): Promise<void> {
       process.exit(0);
     }
     process.exit(await runOptimize(process.argv.slice(3)));
+  }
+  if (process.argv[2] === 'sign') {
+    const { runSign, SIGN_USAGE } = await import('./commands/sign.js');
+    if (process.argv.includes('--help')) {
+      process.stdout.write(`${SIGN_USAGE}\n`);
+      process.exit(0);
+    }
+    process.exit(runSign(process.argv.slice(3)));
   }
   let configPath: string;
   try {
@@ -65,9 +74,12 @@ async function main(): Promise<void> {
     process.exit(EXIT_START_FAILED);
   }
   const origin = config.origin.target.kind === 'embedded' ? 'the embedded demo site' : running.origin.href;
-  const shown = new URL(running.url);
-  if (shown.hostname === '0.0.0.0' || shown.hostname === '[::]') shown.hostname = 'localhost';
-  logger.info({ url: shown.href, origin: running.origin.href, config: config.source }, `slimproxy is listening: open ${shown.href} (in front of ${origin})`);
+  const shown = running.urls.map((url) => {
+    const copy = new URL(url);
+    if (copy.hostname === '0.0.0.0' || copy.hostname === '[::]') copy.hostname = 'localhost';
+    return copy.href;
+  });
+  logger.info({ url: shown[0], ...(shown.length > 1 ? { urls: shown } : {}), origin: running.origin.href, config: config.source }, `slimproxy is listening: open ${shown.join(' or ')} (in front of ${origin})`);
   if (running.adminUrl) logger.info({ admin: running.adminUrl.href }, `admin: status page ${new URL('status', running.adminUrl).href}, metrics ${new URL('metrics', running.adminUrl).href}`);
 
   let stopping = false;

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import { type Config, defaultImageCompression, type ImageCompressionConfig } from './config/index.js';
+import { type Config, defaultImageCompression, type ImageCompressionConfig, type ListenConfig, readTlsIdentity } from './config/index.js';
 import { createImageRoute } from './http/image-route.js';
 import { ExperimentPool } from './images/experiment-pool.js';
 import { engineSettings, settingsDigest } from './images/settings.js';
@@ -14,9 +14,10 @@ import { RedisLink } from './cluster/redis-link.js';
 import { SharedImages } from './cluster/shared-images.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
 import { createAdminServer } from './http/admin-server.js';
-import { createPublicServer } from './http/public-server.js';
+import { createPublicServer, type PublicServer } from './http/public-server.js';
 import { imagesByState } from './observability/image-status.js';
 import { statusFromMetrics } from './observability/status.js';
+import { SavingsRecorder } from './observability/savings-recorder.js';
 import { createDocumentRewriting, PASS_THROUGH } from './http/document-rewriting.js';
 import type { Logger } from './observability/log.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -25,8 +26,10 @@ import { reportStoreEvents } from './store/store-reporter.js';
 import { MemoryBudget } from './http/memory-budget.js';
 
 export interface RunningSlimproxy {
-  /** Where the public listener answers (with the port actually bound). */
+  /** Where the first public listener answers (with the port actually bound). */
   readonly url: URL;
+  /** Where each public listener answers, in config order (`https:` for those with a certificate). */
+  readonly urls: readonly URL[];
   /** Where requests go: the configured origin, or the embedded demo site's loopback address. */
   readonly origin: URL;
   readonly metrics: Metrics;
@@ -60,23 +63,37 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   // The image API and scaling need the image side too, with the default settings when compression itself is off.
   const imageSettings = compression ?? (config.imageApi.enabled || config.imageScaling ? defaultImageCompression() : null);
   const imageSide = imageSettings ? openImageSide(() => startImageParts(config, imageSettings, originUrl, logger, metrics), config.store.path, logger, metrics) : undefined;
-  const publicServer = createPublicServer({ originProxy, documents, images: () => imageSide?.parts()?.route, imageApi: config.imageApi.enabled, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: config.listeners[0]!.trustedProxies, idleTimeoutMs: config.listeners[0]!.idleTimeoutMs });
-  const { server } = publicServer;
+  // One public server per `<listen>`: each its own trusted proxies, idle timeout and (HTTPS) certificate.
+  const listeners: Listener[] = [];
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listeners[0]!.port, config.listeners[0]!.address, () => {
-        server.off('error', reject);
-        resolve();
+    for (const listen of config.listeners) {
+      // Read again at start (the config load checked them; the files may have changed since).
+      const identity = listen.tls ? readTlsIdentity(listen.tls, (attribute, message) => new Error(`<listen ${attribute}>: ${message}`)) : undefined;
+      const publicServer = createPublicServer({ originProxy, documents, images: () => imageSide?.parts()?.route, imageApi: config.imageApi.enabled && config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: listen.trustedProxies, idleTimeoutMs: listen.idleTimeoutMs, ...(identity ? { tls: identity } : {}) });
+      const { server } = publicServer;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listen.port, listen.address, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }).catch((err: Error) => {
+        throw new Error(`listener on ${listen.address}:${listen.port}: ${err.message}`);
       });
-    });
+      server.on('error', (err: Error) => logger.error({ error: err.message }, 'public listener error'));
+      listeners.push({ config: listen, publicServer, url: listenerUrl(server.address() as AddressInfo, listen.tls !== null) });
+    }
   } catch (err) {
+    for (const { publicServer } of listeners) publicServer.server.close();
     originProxy.close();
     await imageSide?.close();
     await embedded?.close();
     throw err;
   }
-  server.on('error', (err) => logger.error({ error: err.message }, 'public listener error'));
+  // `kill -HUP`: certificates renewed on disk (certbot, an ACME client) are taken without a restart.
+  const reloadCertificates = () => reloadListenerCertificates(listeners, logger);
+  const withTls = listeners.some((listener) => listener.config.tls !== null);
+  if (withTls) process.on('SIGHUP', reloadCertificates);
   let admin: Server | undefined;
   if (config.admin.enabled) {
     const images = imageSide
@@ -86,13 +103,13 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
         }
       : undefined;
     const experimentsIdle = imageSide ? () => imageSide.parts()?.queue.idle() ?? Promise.resolve() : undefined;
-    admin = createAdminServer(metrics, statusFromMetrics(metrics, images), () => imageSide?.parts()?.store, experimentsIdle);
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle);
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);
       adminServer.listen(config.admin.port, config.admin.address, () => resolve());
     }).catch(async (err: Error) => {
-      server.close();
+      for (const { publicServer } of listeners) publicServer.server.close();
       originProxy.close();
       await imageSide?.close();
       await embedded?.close();
@@ -101,16 +118,17 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   }
   const adminAddress = admin?.address() as AddressInfo | undefined;
   const adminUrl = adminAddress ? new URL(`http://${adminAddress.family === 'IPv6' ? `[${adminAddress.address}]` : adminAddress.address}:${adminAddress.port}/`) : undefined;
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = new URL(`http://${host}:${address.port}/`);
 
   let stopping: Promise<boolean> | undefined;
   async function stop(graceMs: number): Promise<boolean> {
-    publicServer.startDraining();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (withTls) process.off('SIGHUP', reloadCertificates);
+    const publicServers = listeners.map((listener) => listener.publicServer);
+    for (const publicServer of publicServers) publicServer.startDraining();
+    const closed = Promise.all(publicServers.map((publicServer) => new Promise<void>((resolve) => publicServer.server.close(() => resolve()))));
     // Keep-alive connections that finish their response while we drain are closed at once.
-    const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+    const closeIdle = setInterval(() => {
+      for (const publicServer of publicServers) publicServer.closeIdle();
+    }, 50);
     let timer: NodeJS.Timeout | undefined;
     const finishedInTime = await Promise.race([
       closed.then(() => true),
@@ -120,8 +138,10 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     ]);
     clearTimeout(timer);
     clearInterval(closeIdle);
-    if (!finishedInTime) server.closeAllConnections();
-    for (const socket of publicServer.upgradedSockets) socket.destroy();
+    for (const publicServer of publicServers) {
+      if (!finishedInTime) publicServer.closeAll();
+      for (const socket of publicServer.upgradedSockets) socket.destroy();
+    }
     if (admin) {
       admin.closeAllConnections();
       await new Promise<void>((resolve) => admin.close(() => resolve()));
@@ -133,13 +153,38 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   }
 
   return {
-    url,
+    url: listeners[0]!.url,
+    urls: listeners.map((listener) => listener.url),
     origin: originUrl,
     metrics,
     adminUrl,
     experimentsIdle: () => imageSide?.parts()?.queue.idle() ?? Promise.resolve(),
     stop: (graceMs) => (stopping ??= stop(graceMs)),
   };
+}
+
+interface Listener {
+  readonly config: ListenConfig;
+  readonly publicServer: PublicServer;
+  readonly url: URL;
+}
+
+function listenerUrl(address: AddressInfo, tls: boolean): URL {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return new URL(`${tls ? 'https' : 'http'}://${host}:${address.port}/`);
+}
+
+/** New certificates for new connections; a listener whose files are now bad keeps the one it has, and says so. */
+function reloadListenerCertificates(listeners: readonly Listener[], logger: Logger): void {
+  for (const { config, publicServer, url } of listeners) {
+    if (config.tls === null) continue;
+    try {
+      publicServer.setIdentity(readTlsIdentity(config.tls, (attribute, message) => new Error(`<listen ${attribute}>: ${message}`)));
+      logger.info({ listener: url.href, cert: config.tls.certPath }, 'TLS certificate reloaded: new connections get it');
+    } catch (err) {
+      logger.error({ listener: url.href, error: (err as Error).message }, 'TLS certificate not reloaded: the listener keeps the one it had');
+    }
+  }
 }
 
 type ImageParts = ReturnType<typeof startImageParts>;
@@ -187,6 +232,9 @@ function openImageSide(start: () => ImageParts, path: string, logger: Logger, me
 /** The image side (SPEC §5–§8): store, worker pool, queue, origin fetcher and the marked-image route. */
 function startImageParts(config: Config, compression: ImageCompressionConfig, originUrl: URL, logger: Logger, metrics: Metrics) {
   const store = new ImageStore(config.store.path, config.store.maxBytes, { events: reportStoreEvents(logger, metrics) });
+  // The savings history lives in the store: it starts (from what the store kept) when the store opens.
+  const savings = new SavingsRecorder(metrics, store);
+  savings.start();
   let link: RedisLink | undefined;
   if (config.cluster) {
     metrics.registry.registerMetric(metrics.clusterConnected);
@@ -214,6 +262,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     interimSeconds: compression.interimMaxAge,
     maxOriginalBytes: Math.min(64 * 2 ** 20, Math.floor(config.store.maxBytes / 4), config.limits.maxBufferedBytes),
     budget: new MemoryBudget(config.limits.maxBufferedBytes, (held) => metrics.bufferedBytes.set(held)),
+    maxTransformsWaiting: config.imageApi.maxQueue,
     logger,
     metrics,
     ...(fallback ? { fallback } : {}),
@@ -224,6 +273,7 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
     queue,
     store,
     settings,
+    savings,
     async close() {
       queue.close();
       await pool.close();
@@ -231,6 +281,8 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
       link?.close();
       fetcher.close();
       fallback?.close();
+      // The last minute's bytes, written while the store is still open.
+      await savings.stop();
       await store.close();
     },
   };

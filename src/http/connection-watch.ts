@@ -1,4 +1,6 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 
 interface Watched {
@@ -27,12 +29,16 @@ export class ConnectionWatch {
   private readonly sockets = new Map<Socket, Watched>();
 
   constructor(
-    server: Server,
+    server: Server | Http2SecureServer,
     private readonly idleTimeoutMs: number,
     /** Called once for a socket whose response has made no progress for the idle timeout. */
     private readonly onStalled: (socket: Socket) => void,
   ) {
-    server.on('connection', (socket: Socket) => {
+    // Over TLS, requests see the TLS socket ('secureConnection'), not the TCP one ('connection'); an HTTP/2
+    // connection's requests are streams of one session, watched by the session's own timeout instead.
+    const tls = !(server instanceof Server);
+    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+      if (tls && (socket as TLSSocket).alpnProtocol === 'h2') return;
       const watched: Watched = { responses: new Set(), readAtRest: 0, flushed: 0, since: Date.now() };
       this.sockets.set(socket, watched);
       socket.once('close', () => {
@@ -55,6 +61,11 @@ export class ConnectionWatch {
     });
     // Unref'd: the watch never keeps a stopped server's process alive.
     setInterval(() => this.check(), Math.max(100, Math.min(1000, idleTimeoutMs / 4))).unref();
+  }
+
+  /** Destroys every connection (a stop whose grace period is over). */
+  closeAll(): void {
+    for (const socket of this.sockets.keys()) socket.destroy();
   }
 
   /** Destroys the connections with no response in flight and no next request begun; the others are left alone. */

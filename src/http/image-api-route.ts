@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
 import { type ExperimentOutcome, wireSize } from '../images/experiment.js';
+import { TransformQueue } from '../optimizer/transform-queue.js';
 import { imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
 import type { ImageOptions } from './image-options.js';
 import type { Originals } from './image/originals.js';
@@ -21,8 +22,12 @@ const SCALED_QUALITY = 90;
 export function createImageApiRoute(parts: ImageRouteParts, originals: Originals) {
   const { store, pool, settings, limits, metrics } = parts;
 
-  /** Transforms being made now, by store key: a second identical request waits for the first. */
-  const making = new Map<string, Promise<ExperimentOutcome>>();
+  /**
+   * Transforms waiting or being made, by store key and digest: a second identical request waits for the first.
+   * As many run as there are image processes, so one waiting here holds no original's bytes, only its place.
+   */
+  const transforms = new TransformQueue<ExperimentOutcome>(parts.maxTransformsWaiting, pool.size);
+  metrics.sources.imageTransforms = () => transforms;
   /** Transforms that came out bigger than their original (not stored): not made again for every request. */
   const bigger = new Set<string>();
 
@@ -56,16 +61,12 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
     if (kept && !hold.reserve(kept.size)) return original('too many image bytes in memory now (max-buffered)');
     let variant = kept ? await store.getVariant(key, mark) : undefined;
     if (!variant) {
-      let pending = making.get(tag);
-      if (!pending) {
-        // Shared with other requests, and may outlive this one: on bytes of its own.
-        pending = store
-          .getOriginalBytes(record)
-          .then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits, { urgent: true }) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const)))
-          .finally(() => making.delete(tag));
-        making.set(tag, pending);
-      }
-      const outcome = await settledWithin(pending, CONVERSION_WAIT_MS, { ok: false, reason: 'transform not ready in time', encodes: 0, ms: 0 } as const);
+      // Shared with other requests, and may outlive this one: on bytes of its own, read when its turn comes.
+      const admitted = transforms.run(tag, () =>
+        store.getOriginalBytes(record).then((own) => (own ? pool.run('transform', own, { ...settings, ...options.encoding, transform: options.transform }, limits, { urgent: true }) : ({ ok: false, reason: 'stored original unreadable', encodes: 0, ms: 0 } as const))),
+      );
+      if (admitted.kind === 'full') return original(`transform queue full (${transforms.maxWaiting} waiting)`);
+      const outcome = await settledWithin(admitted.result, CONVERSION_WAIT_MS, { ok: false, reason: 'transform not ready in time', encodes: 0, ms: 0 } as const);
       if (!outcome.ok) return original(outcome.reason);
       const made = outcome.variant;
       if (!made.reshaped && wireSize(made) >= record.size) {

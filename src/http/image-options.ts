@@ -6,13 +6,14 @@ import { QUALITY_METHODS, type QualityMethod, qualityTarget } from '../config/in
 import type { EngineSettings } from '../images/experiment.js';
 import type { ImageTransform, OutputFormat } from '../images/transform.js';
 import { headerText } from './header-values.js';
+import { type ImageSigning, SIGNATURE_PARAMETER, verifyImageSignature } from './image-signature.js';
 
 /**
  * `<image-api enabled="true"/>`: explicit image options on an image URL's query (imgproxy/imgix style), for
  * assets a script references. Every option, its aliases and what it allows; anything else in the query belongs
  * to the origin and stays.
  */
-const OPTION_NAMES = new Set(['format', 'fm', 'quality', 'q', 'autoquality', 'size', 'dpr', 'resize_algorithm', 'crop']);
+export const OPTION_NAMES = new Set(['format', 'fm', 'quality', 'q', 'autoquality', 'size', 'dpr', 'resize_algorithm', 'crop']);
 
 const FORMATS = ['jpeg', 'png', 'webp', 'avif', 'auto'] as const;
 const QUALITY_PRESETS: Readonly<Record<string, number | 'lossless'>> = { high: 95, medium: 80, low: 65, lossless: 'lossless' };
@@ -32,8 +33,18 @@ export interface ImageOptions {
   readonly onlyWiderThan?: number;
 }
 
-/** A bad option value: the answer is 400 with this message. */
-export class ImageOptionError extends Error {}
+/** A bad option value: the answer is `status` (400) with this message. */
+export class ImageOptionError extends Error {
+  readonly status: 400 | 403 = 400;
+  /** What the refusal is counted as (`slimproxy_refused_requests_total`). */
+  readonly refusal: string = 'image option';
+}
+
+/** Options without a valid signature while `<image-api key salt>` is set: 403, nothing fetched or made. */
+export class ImageSignatureError extends ImageOptionError {
+  override readonly status = 403;
+  override readonly refusal = 'image signature';
+}
 
 function fail(name: string, value: string, allowed: string): never {
   throw new ImageOptionError(`image option ${name}=${value}: must be ${allowed}`);
@@ -58,9 +69,10 @@ function acceptedFormats(headers: IncomingHttpHeaders): OutputFormat[] {
 
 /**
  * The options of a request URL, or `undefined` when it has none (then the image passes untouched, no decode).
- * Throws ImageOptionError for a value that is not allowed, naming the option and what it allows.
+ * Throws ImageOptionError for a value that is not allowed, naming the option and what it allows; with `signing`,
+ * ImageSignatureError for options without a valid signature, before any value is read.
  */
-export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark?: Capabilities): ImageOptions | undefined {
+export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark?: Capabilities, signing: ImageSigning | null = null): ImageOptions | undefined {
   const question = url.indexOf('?');
   if (question < 0) return undefined;
   const path = url.slice(0, question);
@@ -68,6 +80,8 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
   const kept: string[] = [];
   const options = new Map<string, string>();
   for (const part of query.split('&')) {
+    // Ours, like the options: the origin never sees it.
+    if (part.split('=')[0] === SIGNATURE_PARAMETER) continue;
     const name = decoded(part.split('=')[0] ?? '').toLowerCase();
     if (!OPTION_NAMES.has(name)) {
       if (part !== '') kept.push(part);
@@ -77,6 +91,10 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
     options.set(name, value);
   }
   if (options.size === 0) return undefined;
+  if (signing) {
+    const signed = verifyImageSignature(url, signing);
+    if (!signed.ok) throw new ImageSignatureError(`image options need a valid signature: ${signed.reason}`);
+  }
   const vary: string[] = [];
 
   // format / fm: the same option; with both, one may be "auto" and the other its fallback.

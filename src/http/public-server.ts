@@ -1,5 +1,8 @@
 import { ConnectionWatch } from './connection-watch.js';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, Server, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { TlsIdentity } from '../config/index.js';
+import { ProxyRequest2, ProxyResponse2 } from './h2-compat.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/log.js';
@@ -18,6 +21,7 @@ import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog, explainClose } from './request-log.js';
 import type { ImageRoute } from './image-route.js';
 import { ImageOptionError, type ImageOptions, readImageOptions } from './image-options.js';
+import type { ImageSigning } from './image-signature.js';
 import type { ResponsePolicy } from './document-rewriting.js';
 
 export interface PublicServerParts {
@@ -29,8 +33,11 @@ export interface PublicServerParts {
    * could not be opened is retried) marked URLs reach the origin unmarked.
    */
   readonly images?: () => ImageRoute | undefined;
-  /** `<image-api enabled="true"/>`: explicit options on image URLs are ours, not the origin's. */
-  readonly imageApi?: boolean;
+  /**
+   * `<image-api enabled="true"/>`: explicit options on image URLs are ours, not the origin's; with `signing`
+   * (`<image-api key salt>`), only with a valid signature. `false`: they are the origin's.
+   */
+  readonly imageApi?: false | { readonly signing: ImageSigning | null };
   /** Marked and in-place images are optimised (compression on); false when the image side runs for the API only. */
   readonly compressing?: boolean;
   /** `<image-scaling/>`: marked and in-place images are scaled to the client's viewport class instead. */
@@ -41,6 +48,8 @@ export interface PublicServerParts {
   readonly trustedProxies?: readonly string[];
   /** `<listen idle-timeout>`: a client that takes no byte of its response for this long is dropped. */
   readonly idleTimeoutMs?: number;
+  /** `<listen tls-cert tls-key>`: HTTPS, HTTP/2 and HTTP/1.1 by ALPN. */
+  readonly tls?: TlsIdentity;
 }
 
 const FAILURE_EXPLANATION = {
@@ -72,18 +81,40 @@ function inPlaceMark(req: IncomingMessage): DecodedMark {
 
 /** The public listener: `/.slimproxy/health`, and everything else to the origin. */
 export interface PublicServer {
-  readonly server: Server;
+  /** Plain HTTP/1.1, or HTTPS with ALPN `h2` and `http/1.1` when the listener has a certificate. */
+  readonly server: Server | Http2SecureServer;
   /** Upgraded (WebSocket) connections: Node's server no longer tracks them, shutdown must. */
   readonly upgradedSockets: ReadonlySet<Duplex>;
   /** From now on, answer in-flight requests with `Connection: close` so keep-alive clients go away. */
   startDraining(): void;
+  /**
+   * Closes the connections with nothing in flight; an HTTP/2 connection is told to go away (GOAWAY) and closes
+   * once its streams have finished.
+   */
+  closeIdle(): void;
+  /** Cuts every connection (a stop whose grace period is over). */
+  closeAll(): void;
+  /** The certificate new TLS connections get from now on (a reload); open connections keep theirs. */
+  setIdentity(identity: TlsIdentity): void;
 }
 
-export function createPublicServer({ originProxy, documents, images: imagesNow, imageApi = false, compressing = true, scaling = false, logger, metrics, trustedProxies: proxies = [], idleTimeoutMs = 60_000 }: PublicServerParts): PublicServer {
+export function createPublicServer({ originProxy, documents, images: imagesNow, imageApi = false, compressing = true, scaling = false, logger, metrics, trustedProxies: proxies = [], idleTimeoutMs = 60_000, tls }: PublicServerParts): PublicServer {
   let draining = false;
   const trusted = trustedProxies(proxies);
   const upgradedSockets = new Set<Duplex>();
-  const server = createServer({ requireHostHeader: false, ServerResponse: ProxyResponse });
+  const server = tls
+    ? createSecureServer({
+        cert: tls.cert,
+        key: tls.key,
+        allowHTTP1: true,
+        // Node sets no bound (2^32-1 streams at once on one connection); 100 as Apache's and nginx's order.
+        settings: { maxConcurrentStreams: 100 },
+        Http1ServerResponse: ProxyResponse,
+        Http2ServerRequest: ProxyRequest2,
+        Http2ServerResponse: ProxyResponse2,
+      })
+    : createServer({ requireHostHeader: false, ServerResponse: ProxyResponse });
+  const sessions = tls ? watchSessions(server as Http2SecureServer, idleTimeoutMs, logger) : undefined;
   // The exchange a socket is busy with, for the lines about its drop.
   const exchanges = new RequestSlot<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>('slimproxy.exchange');
   // A response none of which the client took for the idle time is dropped (the client reads nothing, and holds the
@@ -98,7 +129,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     if (exchange) explainClose(exchange.res, reason);
     socket.destroy();
   });
-  server.closeIdleConnections = () => watch.closeIdle();
+  if (server instanceof Server) server.closeIdleConnections = () => watch.closeIdle();
 
   function settle(res: ServerResponse, outcome: ForwardOutcome, finish: ReturnType<typeof beginRequestLog>): void {
     switch (outcome.kind) {
@@ -143,6 +174,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     forward();
   }
 
+  // An HTTP/2 request is handled as an HTTP/1.1 one: what differs is settled by ProxyRequest2 and ProxyResponse2.
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.shouldKeepAlive = false;
     beginRequestContext(req, res, trusted);
@@ -168,12 +200,12 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     let options: ImageOptions | undefined;
     if (imageApi && images && (req.method === 'GET' || req.method === 'HEAD') && isImageRequest(req)) {
       try {
-        options = readImageOptions(req.url ?? '/', req.headers, marked?.capabilities);
+        options = readImageOptions(req.url ?? '/', req.headers, marked?.capabilities, imageApi.signing);
       } catch (err) {
         if (!(err instanceof ImageOptionError)) throw err;
         const finish = beginRequestLog(req, res, 'image-api', logger, metrics);
-        metrics.refusedRequests.inc({ reason: 'image option' });
-        finish({ bytes: answerError(res, 400, err.message), error: err.message });
+        metrics.refusedRequests.inc({ reason: err.refusal });
+        finish({ bytes: answerError(res, err.status, err.message), error: err.message });
         return;
       }
     }
@@ -251,5 +283,36 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     startDraining() {
       draining = true;
     },
+    closeIdle() {
+      watch.closeIdle();
+      for (const session of sessions ?? []) if (!session.closed) session.close();
+    },
+    closeAll() {
+      watch.closeAll();
+      for (const session of sessions ?? []) session.destroy();
+    },
+    setIdentity(identity) {
+      if (!(server instanceof Server)) server.setSecureContext({ cert: identity.cert, key: identity.key });
+    },
   };
+}
+
+/**
+ * The HTTP/2 connections of a TLS listener, for a stop (told to go away) and the idle timeout: a session with no
+ * frame either way for that long is closed. A client that stops reading exhausts its flow-control window, after
+ * which nothing moves on the session either, so this also drops a client that reads nothing (HTTP/1.1's
+ * ConnectionWatch judges by the bytes the kernel takes instead).
+ */
+function watchSessions(server: Http2SecureServer, idleTimeoutMs: number, logger: Logger): ReadonlySet<ServerHttp2Session> {
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    session.on('error', () => session.destroy());
+    session.setTimeout(idleTimeoutMs, () => {
+      logger.debug({ client: session.socket?.remoteAddress, idleMs: idleTimeoutMs }, 'HTTP/2 connection idle for the idle timeout: closed');
+      session.destroy();
+    });
+  });
+  return sessions;
 }

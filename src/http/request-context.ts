@@ -138,10 +138,13 @@ export class ProxyResponse<Request extends IncomingMessage = IncomingMessage> ex
   override writeHead(statusCode: number, statusMessage?: string, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this;
   override writeHead(statusCode: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this;
   override writeHead(statusCode: number, message?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
-    const added = addedHeaders.get(this);
-    if (typeof message === 'string' || headers !== undefined) {
-      return super.writeHead(statusCode, message as string | undefined, added ? withAdded(this, added, headers) : headers);
-    }
-    return super.writeHead(statusCode, added ? withAdded(this, added, message) : message);
+    if (typeof message === 'string' || headers !== undefined) return super.writeHead(statusCode, message as string | undefined, headWithAddedHeaders(this, headers));
+    return super.writeHead(statusCode, headWithAddedHeaders(this, message));
   }
+}
+
+/** A head as it is to be written: with the headers added to its response (HTTP/1.1's `ProxyResponse`, HTTP/2's). */
+export function headWithAddedHeaders(res: ServerResponse, headers: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined): OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined {
+  const added = addedHeaders.get(res);
+  return added ? withAdded(res, added, headers) : headers;
 }

@@ -39,7 +39,8 @@ export interface Metrics {
   readonly pending: {
     readonly requests: PendingCounts<'route' | 'outcome'>;
     readonly imageResponses: PendingCounts<'outcome'>;
-    readonly imageBytes: PendingCounts<'side'>;
+    /** Keyed by outcome, one per side: the request path finds its count by the outcome alone. */
+    readonly imageBytes: { readonly original: PendingCounts<'side' | 'outcome'>; readonly sent: PendingCounts<'side' | 'outcome'> };
   };
   /** Requests answered on the public listener, by route and status class ("2xx", …, "aborted"). */
   readonly requests: Counter<'route' | 'outcome'>;
@@ -49,14 +50,16 @@ export interface Metrics {
   readonly refusedRequests: Counter<'reason'>;
   /** Image answers by what was sent: variant, original (no better one yet), skipped, passed through. */
   readonly imageResponses: Counter<'outcome'>;
-  /** Image bytes: as the origin has them, and as sent (the saving is the difference). */
-  readonly imageBytes: Counter<'side'>;
+  /** Image bytes by outcome: as the origin has them, and as sent (the saving is the difference). */
+  readonly imageBytes: Counter<'side' | 'outcome'>;
   /** Image requests that waited for another request's fetch of the same original instead of fetching it again. */
   readonly sharedFetches: Counter;
   /** Experiments by kind and outcome (won, kept-original, rejected). */
   readonly experiments: Counter<'experiment' | 'outcome'>;
   /** Experiments waiting and running; bytes in the store: read from `sources` when scraped. */
   readonly queueLength: Gauge<'state'>;
+  /** Transforms made to order (image API, scaling) waiting and running, and the most that ever waited at once. */
+  readonly imageTransforms: Gauge<'state'>;
   readonly storeBytes: Gauge;
   /** Final image answers kept in memory for repeats (their bytes are part of `bufferedBytes`). */
   readonly keptAnswers: Gauge<'what'>;
@@ -93,6 +96,7 @@ export interface Metrics {
 
 export interface GaugeSources {
   queue?: () => { readonly queued: number; readonly running: number };
+  imageTransforms?: () => { readonly queued: number; readonly running: number; readonly peakQueued: number };
   storeBytes?: () => number;
   keptAnswers?: () => { readonly count: number; readonly bytes: number };
 }
@@ -100,7 +104,11 @@ export interface GaugeSources {
 export function createMetrics(): Metrics {
   const registry = new Registry();
   const sources: GaugeSources = {};
-  const pending = { requests: new PendingCounts<'route' | 'outcome'>(), imageResponses: new PendingCounts<'outcome'>(), imageBytes: new PendingCounts<'side'>() };
+  const pending = {
+    requests: new PendingCounts<'route' | 'outcome'>(),
+    imageResponses: new PendingCounts<'outcome'>(),
+    imageBytes: { original: new PendingCounts<'side' | 'outcome'>(), sent: new PendingCounts<'side' | 'outcome'>() },
+  };
   // Process metrics (CPU, memory, event-loop lag, GC) next to the product's own.
   collectDefaultMetrics({ register: registry });
   return {
@@ -144,11 +152,12 @@ export function createMetrics(): Metrics {
     }),
     imageBytes: new Counter({
       name: 'slimproxy_image_bytes_total',
-      help: 'Image bytes: original (as the origin has them) and sent',
-      labelNames: ['side'],
+      help: 'Image bytes by outcome: original (as the origin has them) and sent',
+      labelNames: ['side', 'outcome'],
       registers: [registry],
       collect() {
-        pending.imageBytes.drainInto(this);
+        pending.imageBytes.original.drainInto(this);
+        pending.imageBytes.sent.drainInto(this);
       },
     }),
     experiments: new Counter({
@@ -166,6 +175,18 @@ export function createMetrics(): Metrics {
         const queue = sources.queue?.();
         this.set({ state: 'waiting' }, queue?.queued ?? 0);
         this.set({ state: 'running' }, queue?.running ?? 0);
+      },
+    }),
+    imageTransforms: new Gauge({
+      name: 'slimproxy_image_transforms',
+      help: 'Image-API and scaling transforms: waiting, running, and the most that ever waited at once (peak-waiting, at most <image-api max-queue>)',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const transforms = sources.imageTransforms?.();
+        this.set({ state: 'waiting' }, transforms?.queued ?? 0);
+        this.set({ state: 'running' }, transforms?.running ?? 0);
+        this.set({ state: 'peak-waiting' }, transforms?.peakQueued ?? 0);
       },
     }),
     clusterConnected: new Gauge({ name: 'slimproxy_cluster_connected', help: '1 while the cluster Redis is reachable, 0 in local-only mode', registers: [] }),

@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto';
+import { escapeHtml } from './html-text.js';
+import { type ChartSpan, savingsChart } from './savings-chart.js';
+import { HOUR_MS, KEPT_MS, MINUTE_MS, type SavingsHistoryView } from './savings-history.js';
 import type { StatusSnapshot } from './status.js';
 
 /** The page's one stylesheet, allowed by its hash in `STATUS_PAGE_CSP`. */
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
 table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}.big{font-size:2em;font-weight:600}
-.thumb{max-width:160px;max-height:100px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}`;
+.thumb{max-width:160px;max-height:100px;background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px}
+.savings{max-width:100%;height:auto}.key{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 .2em;vertical-align:-.05em}
+.key.origin{background:#888}.key.sent{background:#36c}.key.saved{background:#2a7;opacity:.4}`;
 
 /**
  * The page's Content-Security-Policy: what it loads and nothing more. Its one stylesheet by hash (CSP3 hash-source:
@@ -20,7 +25,7 @@ export const STATUS_PAGE_CSP = [
   "form-action 'none'",
 ].join('; ');
 
-const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const escape = escapeHtml;
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 
 function table(rows: [string, string][]): string {
@@ -40,8 +45,8 @@ export function renderStatusPage(status: StatusSnapshot): string {
 <style>${STYLE}</style>
 </head><body>
 <h1>slimproxy</h1>
-<p class="big">${escape(kb(status.images.bytesSaved))} saved (${saved.toFixed(1)}% of image bytes)</p>
-${savedChart(status.savedHistory)}
+<p class="big">${escape(kb(status.images.bytesSaved))} saved (${saved.toFixed(1)}% of image bytes) <small>since the proxy started</small></p>
+${status.savings ? savingsSection(status.savings, Date.parse(status.generatedAt)) : ''}
 <h2>Images sent</h2>${table([
     ['original bytes', kb(status.images.bytesOriginal)],
     ['bytes sent', kb(status.images.bytesSent)],
@@ -79,19 +84,13 @@ function imagesSection(images: NonNullable<StatusSnapshot['store']>): string {
 <h2>Most requested</h2>${rows ? `<table><tr><th>image</th><th>original</th><th>best</th></tr>${rows}</table>` : '<p>none yet</p>'}`;
 }
 
-/** Bytes saved over time as an inline SVG line (no script, no outside resource). */
-function savedChart(history: StatusSnapshot['savedHistory']): string {
-  const width = 600;
-  const height = 120;
-  if (history.length < 2) return '<p><small>The chart of bytes saved over time fills in while this page stays open.</small></p>';
-  const [t0] = history[0]!;
-  const t1 = history.at(-1)![0];
-  const max = Math.max(1, ...history.map(([, saved]) => saved));
-  const points = history
-    .map(([time, saved]) => `${(((time - t0) / Math.max(1, t1 - t0)) * width).toFixed(1)},${(height - (saved / max) * height).toFixed(1)}`)
-    .join(' ');
-  return `<h2>Bytes saved over time</h2><svg width="${width}" height="${height + 20}" viewBox="0 0 ${width} ${height + 20}" role="img" aria-label="bytes saved over time">
-<polyline fill="none" stroke="#2a7" stroke-width="2" points="${points}"/>
-<text x="0" y="${height + 16}" font-size="11">${escape(new Date(t0).toISOString().slice(11, 16))}</text>
-<text x="${width}" y="${height + 16}" font-size="11" text-anchor="end">${escape(new Date(t1).toISOString().slice(11, 16))} · ${escape(kb(max))}</text></svg>`;
+/** The savings history: two days by the minute, thirty by the hour. */
+const SPANS: readonly { readonly which: 'minutes' | 'hours'; readonly span: ChartSpan }[] = [
+  { which: 'minutes', span: { title: 'Last 48 hours, per minute', periodMs: MINUTE_MS, periods: KEPT_MS.minute / MINUTE_MS, tickEveryMs: 12 * HOUR_MS, tickLabel: (time) => new Date(time).toISOString().slice(5, 16).replace('T', ' ') } },
+  { which: 'hours', span: { title: 'Last 30 days, per hour', periodMs: HOUR_MS, periods: KEPT_MS.hour / HOUR_MS, tickEveryMs: 5 * 24 * HOUR_MS, tickLabel: (time) => new Date(time).toISOString().slice(5, 10) } },
+];
+
+function savingsSection(history: SavingsHistoryView, now: number): string {
+  return `${SPANS.map(({ which, span }) => savingsChart(history[which], span, now)).join('\n')}
+<p><small>Times in UTC. The history is kept in the store: it survives restarts, and goes with the store.</small></p>`;
 }

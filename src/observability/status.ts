@@ -1,5 +1,6 @@
 import type { ImagesByState } from './image-status.js';
 import type { Metrics } from './metrics.js';
+import type { SavingsHistoryView } from './savings-history.js';
 
 /** What `/api/status` reports and `/status` shows. */
 export interface StatusSnapshot {
@@ -17,8 +18,8 @@ export interface StatusSnapshot {
   readonly requests: Readonly<Record<string, number>>;
   /** Present when images are compressed. */
   readonly store?: ImagesByState;
-  /** Bytes saved over time: [ms since the epoch, bytes] pairs, oldest first. */
-  readonly savedHistory: readonly (readonly [number, number])[];
+  /** Image bytes by outcome per minute (48 h) and per hour (30 days), kept in the store. Present with a store. */
+  readonly savings?: SavingsHistoryView;
   /** `<cluster>`: whether Redis is reachable (false: local-only mode). Absent without a cluster. */
   readonly cluster?: { readonly connected: boolean };
 }
@@ -27,13 +28,8 @@ export type StatusSource = () => Promise<StatusSnapshot>;
 
 const startedAt = Date.now();
 
-/** The snapshot from the counters: one source of truth for the page, the API and /metrics. */
-/** One point every 30 s, at most 24 h of them, taken when the status is asked for (the page asks every 10 s). */
-const SAMPLE_EVERY_MS = 30_000;
-const MAX_SAMPLES = 2880;
-
-export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState | undefined): StatusSource {
-  const history: [number, number][] = [];
+/** The snapshot from the counters (one source of truth for the page, the API and /metrics) and the store's history. */
+export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState | undefined, savings?: () => SavingsHistoryView | undefined): StatusSource {
   return async () => {
     const sum = (values: { value: number; labels: Record<string, string | number | undefined> }[], label: string) => {
       const out: Record<string, number> = {};
@@ -52,12 +48,8 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
     for (const v of (await metrics.requests.get()).values) requests[`${v.labels.route} ${v.labels.outcome}`] = v.value;
     const original = bytes.original ?? 0;
     const sent = bytes.sent ?? 0;
-    const now = Date.now();
-    const last = history.at(-1);
-    if (!last || now - last[0] >= SAMPLE_EVERY_MS) history.push([now, original - sent]);
-    else last[1] = original - sent;
-    if (history.length > MAX_SAMPLES) history.shift();
     const store = images?.();
+    const history = savings?.();
     return {
       generatedAt: new Date().toISOString(),
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -67,7 +59,7 @@ export function statusFromMetrics(metrics: Metrics, images?: () => ImagesByState
       storeBytes: (await metrics.storeBytes.get()).values[0]?.value ?? 0,
       requests,
       ...(store ? { store } : {}),
-      savedHistory: history.map(([time, saved]) => [time, saved] as const),
+      ...(history ? { savings: history } : {}),
       ...(metrics.registry.getSingleMetric('slimproxy_cluster_connected') ? { cluster: { connected: (await metrics.clusterConnected.get()).values[0]?.value === 1 } } : {}),
     };
   };

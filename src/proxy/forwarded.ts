@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 
 /**
  * The `X-Forwarded-*` fields the proxy path sends (http-proxy-3's `xfwd`), for requests the proxy makes itself
@@ -7,7 +7,8 @@ import { TLSSocket } from 'node:tls';
  * the last entry sees the client's real address whatever `X-Forwarded-For` the client forged.
  */
 export function withForwardedFields(headers: IncomingHttpHeaders, req: IncomingMessage): IncomingHttpHeaders {
-  const encrypted = req.socket instanceof TLSSocket && req.socket.encrypted;
+  // Read, not `instanceof`: an HTTP/2 request's socket is a proxy of its stream that answers for the TLS socket.
+  const encrypted = (req.socket as TLSSocket).encrypted === true;
   const port = /:(\d+)$/.exec(req.headers.host ?? '')?.[1] ?? (encrypted ? '443' : '80');
   const values = { for: req.socket.remoteAddress ?? '', port, proto: encrypted ? 'https' : 'http' };
   const out: IncomingHttpHeaders = { ...headers };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Database, open, type RootDatabase, type Transaction } from 'lmdb';
-import type { OriginalRecord, ProgressRecord, RequestRecord, VariantRecord } from './records.js';
+import type { OriginalRecord, OutcomeBytes, ProgressRecord, RequestRecord, SavingsPeriod, SavingsRecord, VariantRecord } from './records.js';
 import { freeBytesSync, NEARLY_FULL_BYTES, type StoreFailure, storeFailureOf, storeFailureOfSync, StoreUnavailableError } from './store-failure.js';
 import { digestOf, sha256 } from './digest.js';
 import { copyInSlices, digestInSlices } from './sliced.js';
@@ -96,6 +96,9 @@ function withRequests(previous: RequestRecord | undefined, count: number, now: n
 /** Recency index key: the segment, then zero-padded time, so a range read gives a segment's least recent first. */
 const recencyKey = (segment: Segment, time: number, url: string) => `${segment}\u0000${String(time).padStart(15, '0')}\u0000${url}`;
 const segmentRange = (segment: Segment) => ({ start: `${segment}\u0000`, end: `${segment}\u0001` });
+/** Savings history key: the period, then zero-padded time, so a range read gives a period's oldest first. */
+const savingsKey = (period: SavingsPeriod, at: number) => `${period}\u0000${String(at).padStart(15, '0')}`;
+const SAVINGS_PERIODS: readonly SavingsPeriod[] = ['minute', 'hour'];
 
 export interface StoredVariant {
   readonly record: VariantRecord;
@@ -140,7 +143,8 @@ export interface StoreOptions {
 
 /**
  * The LMDB store of SPEC §8: originals (records and bytes), variants in slots per original (each experiment's
- * outcome, shared by every mark; conversions; image-API transforms), experiment progress and request counts. Bytes are stored by digest and checked against it before they are handed out, so
+ * outcome, shared by every mark; conversions; image-API transforms), experiment progress and request counts, and
+ * beside them the savings history (`putSavings`). Bytes are stored by digest and checked against it before they are handed out, so
  * a crash at any moment can cost a variant, never serve a wrong one. Bounded by `maxBytes`: originals go, with
  * everything that belongs to them, in the segmented order below (probation first, then the least requested of
  * the least recent).
@@ -161,6 +165,8 @@ export class ImageStore {
   private readonly recency: Database<string, string>;
   private readonly bytes: Database<Buffer, string>;
   private readonly meta: Database<number, string>;
+  /** The savings history (see `putSavings`): beside the images, outside their size and eviction. */
+  private readonly savings: Database<Readonly<Record<string, OutcomeBytes>>, string>;
   private readonly events: StoreEvents;
   private readonly retryMs: number;
   /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
@@ -205,6 +211,7 @@ export class ImageStore {
       this.recency = root.openDB({ name: 'recency', encoding: 'string' });
       this.bytes = root.openDB({ name: 'bytes', encoding: 'binary' });
       this.meta = root.openDB({ name: 'meta' });
+      this.savings = root.openDB({ name: 'savings' });
       this.upgradeRecency();
       this.upgradeRecords();
       this.removeOrphanBytes();
@@ -532,6 +539,27 @@ export class ImageStore {
       if (value?.originalDigest === original.digest) found.push({ slot: key.slice(prefix.length), record: value });
     }
     return found;
+  }
+
+  /** The savings history kept beside the images, each period's points oldest first. */
+  savingsRecords(): SavingsRecord[] {
+    return SAVINGS_PERIODS.flatMap((period) =>
+      [...this.savings.getRange({ start: savingsKey(period, 0), end: `${period}\u0001` })].map(({ key, value }) => ({ period, at: Number(key.slice(period.length + 1)), byOutcome: value })),
+    );
+  }
+
+  /**
+   * Writes points of the savings history and removes each period's points from before `keepFrom`, in one
+   * transaction; false when it could not be written (the store reported why). The history bounds itself: it is not
+   * counted in `size` (which `max-size` bounds for images) and eviction never sees it.
+   */
+  async putSavings(points: readonly SavingsRecord[], keepFrom: Readonly<Record<SavingsPeriod, number>>): Promise<boolean> {
+    const written = await this.write(() => {
+      // Keys collected first: nothing is removed under a running range read.
+      for (const period of SAVINGS_PERIODS) for (const key of [...this.savings.getKeys({ start: savingsKey(period, 0), end: savingsKey(period, keepFrom[period]) })]) this.savings.removeSync(key);
+      for (const point of points) if (point.at >= keepFrom[point.period]) this.savings.putSync(savingsKey(point.period, point.at), point.byOutcome);
+    });
+    return written.ok;
   }
 
   /** Every stored original (for the status page's counts). */

@@ -65,3 +65,20 @@ export interface RequestRecord {
   /** Bytes the original and its variants hold in the store. */
   readonly held?: number;
 }
+
+/** The two resolutions of the savings history: a point per minute, and per hour. */
+export type SavingsPeriod = 'minute' | 'hour';
+
+/** Image bytes answered in a period for one outcome (variant, original, skipped, …): as the origin has them, and as sent. */
+export interface OutcomeBytes {
+  readonly original: number;
+  readonly sent: number;
+}
+
+/** One point of the savings history: the image bytes of the answers counted in a minute or an hour, by outcome. */
+export interface SavingsRecord {
+  readonly period: SavingsPeriod;
+  /** Where the minute or hour starts (ms since the epoch). */
+  readonly at: number;
+  readonly byOutcome: Readonly<Record<string, OutcomeBytes>>;
+}

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, statSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
@@ -10,46 +9,10 @@ import { fetchRaw } from '../support/client.js';
 import { metricSamples } from '../support/metrics-text.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, spawnProxy, type SpawnedProxy, testConfigXml, waitForLog, writeTempConfig } from '../support/proxy.js';
+import { fill, mountTmpfs, unmount } from '../support/tmpfs.js';
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
 const IMAGES = 80;
-
-/** Fills the filesystem at `dir` to the last byte with one file; returns its path. */
-function fill(dir: string): string {
-  const path = join(dir, 'filler');
-  const fd = openSync(path, 'w');
-  const block = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, block);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  }
-  // What is left is less than a block: fill that too.
-  try {
-    for (;;) writeSync(fd, block.subarray(0, 512));
-  } catch {
-    // full
-  }
-  closeSync(fd);
-  return path;
-}
-
-/** A small tmpfs of its own (the test runs as root, as `.ci/run` does). */
-function mountTmpfs(size: string): string {
-  const mount = mkdtempSync(join(tmpdir(), 'slimproxy-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount]);
-  } catch (err) {
-    throw new Error(`this test mounts a tmpfs and needs root (as .ci/run has): ${(err as Error).message}`);
-  }
-  return mount;
-}
-
-function unmount(mount: string | undefined): void {
-  if (!mount) return;
-  execFileSync('umount', ['-l', mount]);
-  rmSync(mount, { recursive: true, force: true });
-}
 
 describe('a full disk under the store (issue 16, acceptance 1)', () => {
   let origin: TestOrigin;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { assertUpgradePasses } from '../support/upgrade.js';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
@@ -141,22 +141,7 @@ describe('transparent pass-through', () => {
   });
 
   it('passes WebSocket upgrades through', async () => {
-    origin.server.once('upgrade', (req: IncomingMessage, socket: Socket) => {
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Path: ${req.url}\r\n\r\n`);
-      socket.on('data', (data: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), data])));
-    });
-    const req = httpRequest(new URL('/ws', proxy.url), {
-      agent: false,
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' },
-    });
-    req.end();
-    const [res, socket] = (await once(req, 'upgrade')) as [IncomingMessage, Socket];
-    assert.equal(res.statusCode, 101);
-    assert.equal(res.headers['x-path'], '/ws');
-    socket.write('hello');
-    const [echo] = (await once(socket, 'data')) as [Buffer];
-    assert.equal(echo.toString(), 'echo:hello');
-    socket.destroy();
+    await assertUpgradePasses(origin, new URL('/ws', proxy.url));
   });
 
   it('answers /.slimproxy/health itself and never forwards it', async () => {

@@ -9,6 +9,8 @@ export interface LaunchOptions {
    * moment each animation had reached.
    */
   readonly stillImages?: boolean;
+  /** More command-line flags (e.g. `--disable-http2`). */
+  readonly args?: readonly string[];
 }
 
 /**
@@ -29,6 +31,7 @@ export function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
       '--disable-sync',
       // Blink's ImageAnimationPolicy: 2 = no animation.
       ...(options.stillImages ? ['--blink-settings=imageAnimationPolicy=2'] : []),
+      ...(options.args ?? []),
     ],
   });
 }

@@ -34,6 +34,7 @@ export function imageParts(origin: URL, overrides: Partial<ImageRouteParts> = {}
     hostMode: 'origin',
     maxOriginalBytes: 64 * 2 ** 20,
     budget: new MemoryBudget(64 * 2 ** 20),
+    maxTransformsWaiting: config.imageApi.maxQueue,
     logger: createLogger('silent'),
     metrics: createMetrics(),
     ...overrides,

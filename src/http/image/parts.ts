@@ -31,6 +31,8 @@ export interface ImageRouteParts {
   readonly maxOriginalBytes: number;
   /** `<limits max-buffered>`: image bodies held in memory at once, over all requests. */
   readonly budget: MemoryBudget;
+  /** `<image-api max-queue>`: transforms made to order (image API, scaling) that may wait; beyond, the original is sent. */
+  readonly maxTransformsWaiting: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** `<fallback-image>`: sent in place of the origin's 404. */

@@ -66,8 +66,8 @@ const NOT_MODIFIED_FIELDS = new Set(['Cache-Control', 'Expires', 'Age', 'ETag', 
 /** An image answer counted: by what was sent, and its bytes against the original's. */
 function counted(metrics: Metrics, outcome: string, originalSize: number, sent: number): void {
   metrics.pending.imageResponses.of(outcome, { outcome }).count += 1;
-  metrics.pending.imageBytes.of('original', { side: 'original' }).count += originalSize;
-  metrics.pending.imageBytes.of('sent', { side: 'sent' }).count += sent;
+  metrics.pending.imageBytes.original.of(outcome, { side: 'original', outcome }).count += originalSize;
+  metrics.pending.imageBytes.sent.of(outcome, { side: 'sent', outcome }).count += sent;
 }
 
 function sendSafe(metrics: Metrics, req: IncomingMessage, res: ServerResponse, headers: Record<string, string | number>, body: LentBytes, originalSize: number, outcome: string): ImageAnswer {
