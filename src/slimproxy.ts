@@ -90,10 +90,10 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
     await embedded?.close();
     throw err;
   }
-  // `kill -HUP`: certificates renewed on disk (certbot, an ACME client) are taken without a restart.
+  // `kill -HUP`: certificates renewed on disk (certbot, an ACME client) are taken without a restart. Handled
+  // whatever the listeners: HUP means "reload" to an operator, and Node's default for it ends the process.
   const reloadCertificates = () => reloadListenerCertificates(listeners, logger);
-  const withTls = listeners.some((listener) => listener.config.tls !== null);
-  if (withTls) process.on('SIGHUP', reloadCertificates);
+  process.on('SIGHUP', reloadCertificates);
   let admin: Server | undefined;
   if (config.admin.enabled) {
     const images = imageSide
@@ -121,7 +121,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
 
   let stopping: Promise<boolean> | undefined;
   async function stop(graceMs: number): Promise<boolean> {
-    if (withTls) process.off('SIGHUP', reloadCertificates);
+    process.off('SIGHUP', reloadCertificates);
     const publicServers = listeners.map((listener) => listener.publicServer);
     for (const publicServer of publicServers) publicServer.startDraining();
     const closed = Promise.all(publicServers.map((publicServer) => new Promise<void>((resolve) => publicServer.server.close(() => resolve()))));
@@ -176,6 +176,10 @@ function listenerUrl(address: AddressInfo, tls: boolean): URL {
 
 /** New certificates for new connections; a listener whose files are now bad keeps the one it has, and says so. */
 function reloadListenerCertificates(listeners: readonly Listener[], logger: Logger): void {
+  if (listeners.every((listener) => listener.config.tls === null)) {
+    logger.info('SIGHUP: no listener has a certificate, nothing to reload (the config file is read at start only)');
+    return;
+  }
   for (const { config, publicServer, url } of listeners) {
     if (config.tls === null) continue;
     try {

@@ -261,3 +261,16 @@ describe('an HTTPS listener in front of a programmable origin', () => {
     assert.equal(await served(), fingerprint(renewed.cert), 'the listener keeps the certificate it had');
   });
 });
+
+describe('SIGHUP without an HTTPS listener', () => {
+  it('is logged and changes nothing (HUP means reload to an operator; Node would end the process)', async () => {
+    const proxy = await startProxy({ origin: 'embedded' });
+    try {
+      process.kill(process.pid, 'SIGHUP');
+      await until(() => proxy.logs.some((line) => String(line.msg).startsWith('SIGHUP: no listener has a certificate')), () => 'the SIGHUP logged');
+      assert.equal((await fetchRaw(new URL('/.slimproxy/health', proxy.url))).status, 200);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
