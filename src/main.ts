@@ -31,6 +31,11 @@ function readArguments(argv: string[]): { configPath: string } {
 }
 
 async function main(): Promise<void> {
+  // HUP means "reload" to an operator: it must never end the proxy, neither before the listeners are up nor while it
+  // stops (Node's default for it ends the process at once, in-flight responses cut). The proxy's own handler
+  // (certificates) is added at start and removed at stop; this one stays.
+  let onHangUp = () => undefined as void;
+  process.on('SIGHUP', () => onHangUp());
   if (process.argv[2] === 'optimize') {
     const { runOptimize, OPTIMIZE_USAGE } = await import('./commands/optimize.js');
     if (process.argv.includes('--help')) {
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    onHangUp = () => logger.info({ signal: 'SIGHUP' }, 'SIGHUP while stopping: nothing to reload');
     // The process ends whatever becomes of logging: with stdout gone (a log shipper that died) pino's writer
     // retries forever, which must not keep a stopped proxy alive.
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS + 2000);

@@ -32,6 +32,18 @@ export function clientDpr(headers: IncomingHttpHeaders): number | undefined {
   return firstNumber(headers['sec-ch-dpr']);
 }
 
+/**
+ * The ratios a hinted DPR counts as. A hint is not signed and may be any float: each distinct one would be a
+ * transform and a stored variant of its own (2.00001, 2.00002, …), so it is held to these few. Screens sit near
+ * them (1, 1.25, 1.5, 1.75, 2, 2.625, 3, 3.5); beyond 3 the eye no longer tells the extra pixels.
+ */
+export const DPR_STEPS = [1, 1.5, 2, 2.5, 3] as const;
+
+/** The nearest of DPR_STEPS (halfway goes up): below the first it counts as the first, beyond the last as the last. */
+export function dprStep(dpr: number): number {
+  return DPR_STEPS.reduce<number>((nearest, step) => (Math.abs(step - dpr) <= Math.abs(nearest - dpr) ? step : nearest), DPR_STEPS[0]);
+}
+
 /** The smallest class at least `pixels` wide; `undefined` when wider than every class. */
 function classFor(pixels: number): number | undefined {
   return WIDTH_CLASSES.find((width) => width >= pixels);

@@ -76,7 +76,8 @@ export function createAdminServer(metrics: Metrics, status: StatusSource, storeN
       return;
     }
     if (path === '/api/status') {
-      send(200, 'application/json', `${JSON.stringify(await status(), null, 2)}\n`);
+      // Compact: at its bound the savings history is 3,600 points, 1.7 MB indented and under half of that without.
+      send(200, 'application/json', `${JSON.stringify(await status())}\n`);
       return;
     }
     const store = storeNow?.();

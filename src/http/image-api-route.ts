@@ -3,7 +3,7 @@ import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
 import { type ExperimentOutcome, wireSize } from '../images/experiment.js';
 import { TransformQueue } from '../optimizer/transform-queue.js';
 import { imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
-import type { ImageOptions } from './image-options.js';
+import { type ImageOptions, transformSlot } from './image-options.js';
 import type { Originals } from './image/originals.js';
 import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
 import { answerOriginal, sendImage } from './image/send.js';
@@ -54,12 +54,13 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
       return original(`no wider than ${options.onlyWiderThan} px: nothing to scale`);
     }
     store.noteRequest(key);
-    const mark = options.canonical;
-    const tag = `${key}\u0000${mark}\u0000${record.digest}`;
+    // The effective transform, not the URL's words: option sets that make the same pixels share one variant.
+    const slot = transformSlot(options, record.facts);
+    const tag = `${key}\u0000${slot}\u0000${record.digest}`;
     if (bigger.has(tag)) return original('converted image bigger than original');
-    const kept = store.getVariantRecord(key, mark);
+    const kept = store.getVariantRecord(key, slot);
     if (kept && !hold.reserve(kept.size)) return original('too many image bytes in memory now (max-buffered)');
-    let variant = kept ? await store.getVariant(key, mark) : undefined;
+    let variant = kept ? await store.getVariant(key, slot) : undefined;
     if (!variant) {
       // Shared with other requests, and may outlive this one: on bytes of its own, read when its turn comes.
       const admitted = transforms.run(tag, () =>
@@ -76,8 +77,8 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
       }
       const stored = storedVariant(record, made);
       // Another request may have stored it meanwhile; a store that cannot write still lets this one be sent.
-      if (!store.getVariantRecord(key, mark)) await store.putVariant(key, mark, stored.record, stored.bytes);
-      variant = (await store.getVariant(key, mark)) ?? stored;
+      if (!store.getVariantRecord(key, slot)) await store.putVariant(key, slot, stored.record, stored.bytes);
+      variant = (await store.getVariant(key, slot)) ?? stored;
     }
     const headers: Record<string, string | number> = {
       'Content-Type': variant.record.contentType,
@@ -103,7 +104,6 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
       transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto' },
       originUrl: url,
       vary: [...VIEWPORT_HEADERS],
-      canonical: `scale:${viewport.width}`,
       encoding: { method: 'none', quality: SCALED_QUALITY },
       onlyWiderThan: viewport.width,
     });

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { capabilitiesFromAccept } from '../client/from-accept.js';
 import type { Capabilities } from '../client/capabilities.js';
-import { clientDpr } from '../client/viewport.js';
+import { clientDpr, dprStep } from '../client/viewport.js';
 import { QUALITY_METHODS, type QualityMethod, qualityTarget } from '../config/index.js';
 import type { EngineSettings } from '../images/experiment.js';
-import type { ImageTransform, OutputFormat } from '../images/transform.js';
+import { type ImageTransform, type OutputFormat, reshapePlan } from '../images/transform-options.js';
 import { headerText } from './header-values.js';
 import { type ImageSigning, SIGNATURE_PARAMETER, verifyImageSignature } from './image-signature.js';
 
@@ -14,6 +14,13 @@ import { type ImageSigning, SIGNATURE_PARAMETER, verifyImageSignature } from './
  * to the origin and stays.
  */
 export const OPTION_NAMES = new Set(['format', 'fm', 'quality', 'q', 'autoquality', 'size', 'dpr', 'resize_algorithm', 'crop']);
+
+/**
+ * Paths of images by their extension (query aside). Options are read from such a URL, or from any URL whose
+ * request says `Accept: image/…` (an image element's), and from no other: a page or an API of the origin that uses
+ * `format=` or `size=` for itself is left alone (public-server.ts, isImageRequest).
+ */
+export const IMAGE_PATH = /^[^?#]*\.(jpe?g|png|gif|webp|avif)(\?|#|$)/i;
 
 const FORMATS = ['jpeg', 'png', 'webp', 'avif', 'auto'] as const;
 const QUALITY_PRESETS: Readonly<Record<string, number | 'lossless'>> = { high: 95, medium: 80, low: 65, lossless: 'lossless' };
@@ -25,8 +32,6 @@ export interface ImageOptions {
   readonly originUrl: string;
   /** Request headers the answer depends on (for `Vary`). */
   readonly vary: readonly string[];
-  /** A stable name for the operations asked for, for the store. */
-  readonly canonical: string;
   /** Quality settings in place of the configured ones (scaling: a high fixed quality, not compression). */
   readonly encoding?: Partial<EngineSettings>;
   /** Send the original as it is when it is no wider than this (scaling: nothing to do). */
@@ -178,10 +183,11 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
     if (!/^\d+(\.\d+)?$/.test(dprText) || value < 1 || value > 10) fail('dpr', dprText, 'a number from 1 to 10');
     dpr = value;
   } else if (size) {
-    // The browser's own hint is never an error: outside 1–10 it is held to that range, unreadable it is ignored.
+    // The browser's own hint is never an error (unreadable, it is ignored), and being unsigned it is held to a few
+    // steps: a signed URL must not be made again for every float a client cares to send.
     const hinted = clientDpr(headers);
     if (hinted !== undefined) {
-      dpr = Math.min(10, Math.max(1, hinted));
+      dpr = dprStep(hinted);
       vary.push('Sec-CH-DPR');
     }
   }
@@ -216,6 +222,27 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
     transform,
     originUrl: kept.length > 0 ? `${path}?${kept.join('&')}` : path,
     vary,
-    canonical: `api:${JSON.stringify(transform)}`,
   };
+}
+
+/** The size an original's header gives (before EXIF orientation), as the store's record keeps it. */
+export interface HeaderSize {
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * The store slot of what `options` make of an original of `size`: the effective transform (what is cut, the size
+ * it comes out at and the kernel, the format and quality asked for), not the words of the URL, so that option
+ * sets that make the same pixels (`size=160&dpr=2` and `size=320`, `size=2000` and none on a smaller image) share
+ * one transform and one variant. The header's size is before EXIF orientation, which may turn the image: the
+ * slot names the plan for either way up, so two option sets share only when they agree however it is turned.
+ */
+export function transformSlot(options: Pick<ImageOptions, 'transform' | 'encoding'>, size: HeaderSize | undefined): string {
+  const { transform, encoding } = options;
+  const encodes = { format: transform.format, quality: transform.quality, autoquality: transform.autoquality, encoding };
+  if (!size) return `transform:${JSON.stringify({ transform, encoding })}`;
+  const upright = reshapePlan(transform, size.width, size.height);
+  const turned = size.width === size.height ? upright : reshapePlan(transform, size.height, size.width);
+  return `transform:${JSON.stringify({ upright, turned, ...encodes })}`;
 }

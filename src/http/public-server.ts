@@ -1,6 +1,7 @@
 import { ConnectionWatch } from './connection-watch.js';
 import { createServer, STATUS_CODES, type IncomingMessage, Server, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import { Http2Watch } from './http2-watch.js';
 import type { TlsIdentity } from '../config/index.js';
 import { ProxyRequest2, ProxyResponse2 } from './h2-compat.js';
 import type { Socket } from 'node:net';
@@ -20,7 +21,7 @@ import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog, explainClose } from './request-log.js';
 import type { ImageRoute } from './image-route.js';
-import { ImageOptionError, type ImageOptions, readImageOptions } from './image-options.js';
+import { IMAGE_PATH, ImageOptionError, type ImageOptions, readImageOptions } from './image-options.js';
 import type { ImageSigning } from './image-signature.js';
 import type { ResponsePolicy } from './document-rewriting.js';
 
@@ -63,8 +64,6 @@ const FAILURE_EXPLANATION = {
   other: 'the origin could not be reached',
 } as const;
 
-/** Paths of images by their extension (query aside): what SPEC §7 optimises in place. */
-const IMAGE_PATH = /^[^?#]*\.(jpe?g|png|gif|webp|avif)(\?|#|$)/i;
 
 /**
  * Where image options may be: an image URL by its extension, or any URL an image element asks for (its Accept
@@ -107,6 +106,9 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
         cert: tls.cert,
         key: tls.key,
         allowHTTP1: true,
+        // A connection that has not finished its handshake in this time is dropped (Node's default, 120 s, let a
+        // client hold thousands of sockets that never said hello).
+        handshakeTimeout: Math.min(10_000, idleTimeoutMs),
         // Node sets no bound (2^32-1 streams at once on one connection); 100 as Apache's and nginx's order.
         settings: { maxConcurrentStreams: 100 },
         Http1ServerResponse: ProxyResponse,
@@ -114,7 +116,6 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
         Http2ServerResponse: ProxyResponse2,
       })
     : createServer({ requireHostHeader: false, ServerResponse: ProxyResponse });
-  const sessions = tls ? watchSessions(server as Http2SecureServer, idleTimeoutMs, logger) : undefined;
   // The exchange a socket is busy with, for the lines about its drop.
   const exchanges = new RequestSlot<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>('slimproxy.exchange');
   // A response none of which the client took for the idle time is dropped (the client reads nothing, and holds the
@@ -130,6 +131,11 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     socket.destroy();
   });
   if (server instanceof Server) server.closeIdleConnections = () => watch.closeIdle();
+  const streams = server instanceof Server ? undefined : new Http2Watch(server, idleTimeoutMs, (res) => {
+    const reason = `client read nothing for the idle timeout (${idleTimeoutMs / 1000} s): HTTP/2 stream reset`;
+    requestLogger(logger, res.req).info({ cause: 'client', pendingBytes: res.writableLength, idleMs: idleTimeoutMs }, reason);
+    explainClose(res, reason);
+  });
 
   function settle(res: ServerResponse, outcome: ForwardOutcome, finish: ReturnType<typeof beginRequestLog>): void {
     switch (outcome.kind) {
@@ -259,9 +265,15 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   });
 
   // A reverse proxy has no business opening tunnels: CONNECT is refused without contacting anything.
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+  server.on('connect', (req: IncomingMessage, connection: Duplex | ServerResponse) => {
     metrics.refusedRequests.inc({ reason: 'CONNECT' });
     logger.warn({ method: req.method, path: req.url, status: 405, route: 'refused' }, 'request');
+    // HTTP/2 hands a CONNECT over as a request and its response (a 2xx would say the tunnel is open).
+    if (req.httpVersionMajor === 2) {
+      (connection as ServerResponse).writeHead(405, { Allow: 'GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH' }).end();
+      return;
+    }
+    const socket = connection as Duplex;
     socket.on('error', () => socket.destroy());
     socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
@@ -269,7 +281,9 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // No request was read, so there is no request id: the peer's address says whose connection it was.
     logger.debug({ client: (socket as Socket).remoteAddress, error: err.message, code: err.code }, 'client error');
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // A TLS connection that failed its handshake (or timed out in it) has no HTTP to answer with: an answer written
+    // to it would wait for a handshake that never comes, and hold the socket for good.
+    if (err.code === 'ECONNRESET' || !socket.writable || /^ERR_(TLS|SSL)_/.test(err.code ?? '')) {
       socket.destroy();
       return;
     }
@@ -285,34 +299,14 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     },
     closeIdle() {
       watch.closeIdle();
-      for (const session of sessions ?? []) if (!session.closed) session.close();
+      streams?.closeIdle();
     },
     closeAll() {
       watch.closeAll();
-      for (const session of sessions ?? []) session.destroy();
+      streams?.closeAll();
     },
     setIdentity(identity) {
       if (!(server instanceof Server)) server.setSecureContext({ cert: identity.cert, key: identity.key });
     },
   };
-}
-
-/**
- * The HTTP/2 connections of a TLS listener, for a stop (told to go away) and the idle timeout: a session with no
- * frame either way for that long is closed. A client that stops reading exhausts its flow-control window, after
- * which nothing moves on the session either, so this also drops a client that reads nothing (HTTP/1.1's
- * ConnectionWatch judges by the bytes the kernel takes instead).
- */
-function watchSessions(server: Http2SecureServer, idleTimeoutMs: number, logger: Logger): ReadonlySet<ServerHttp2Session> {
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('session', (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-    session.on('error', () => session.destroy());
-    session.setTimeout(idleTimeoutMs, () => {
-      logger.debug({ client: session.socket?.remoteAddress, idleMs: idleTimeoutMs }, 'HTTP/2 connection idle for the idle timeout: closed');
-      session.destroy();
-    });
-  });
-  return sessions;
 }

@@ -22,3 +22,36 @@ export interface ImageTransform {
   /** A centred rectangle cut from the original, before resizing. */
   readonly crop?: { readonly width: number; readonly height: number };
 }
+
+/** What reshaping does to an image of a given size: the rectangle cut, and the size it is resized to. */
+export interface ReshapePlan {
+  readonly crop?: { readonly left: number; readonly top: number; readonly width: number; readonly height: number };
+  readonly resize?: { readonly width: number; readonly height: number; readonly kernel: 'lanczos3' | 'cubic' };
+}
+
+/**
+ * Crop, then resize, for an upright image of `width` × `height`: the one source of both what the transform does
+ * and the store slot of its result (two option sets with the same plan, format and quality make the same pixels).
+ */
+export function reshapePlan(transform: ImageTransform, width: number, height: number): ReshapePlan {
+  let current = { width, height };
+  let crop: ReshapePlan['crop'];
+  if (transform.crop && (transform.crop.width < width || transform.crop.height < height)) {
+    const w = Math.min(transform.crop.width, width);
+    const h = Math.min(transform.crop.height, height);
+    crop = { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
+    current = { width: w, height: h };
+  }
+  let resize: ReshapePlan['resize'];
+  if (transform.size) {
+    const boxWidth = transform.size.width ? transform.size.width * transform.dpr : Infinity;
+    const boxHeight = transform.size.height ? transform.size.height * transform.dpr : Infinity;
+    const scale = Math.min(boxWidth / current.width, boxHeight / current.height, 1);
+    if (scale < 1) {
+      // thumbnail: a cheaper cubic kernel; auto: Lanczos for mild reductions, cubic for strong ones.
+      const kernel = transform.algorithm === 'lanczos3' || (transform.algorithm === 'auto' && scale >= 0.5) ? 'lanczos3' : 'cubic';
+      resize = { width: Math.max(1, Math.round(current.width * scale)), height: Math.max(1, Math.round(current.height * scale)), kernel };
+    }
+  }
+  return { ...(crop ? { crop } : {}), ...(resize ? { resize } : {}) };
+}

@@ -13,7 +13,7 @@ import { webp } from './experiments/webp.js';
 import type { Original } from './original.js';
 import { fromPixels, measureAgainst } from './original.js';
 import type { RgbaImage } from './rgba.js';
-import type { ImageTransform, OutputFormat } from './transform-options.js';
+import { type ImageTransform, type OutputFormat, reshapePlan } from './transform-options.js';
 
 export type { ImageTransform, OutputFormat } from './transform-options.js';
 
@@ -38,27 +38,14 @@ async function reshape(original: Original, transform: ImageTransform, opaque: bo
   const { width, height, data } = original.pixels;
   let pipeline = sharp(data, { raw: { width, height, channels: 4 } });
   const operations: string[] = [];
-  let current = { width, height };
-  if (transform.crop && (transform.crop.width < width || transform.crop.height < height)) {
-    const w = Math.min(transform.crop.width, width);
-    const h = Math.min(transform.crop.height, height);
-    pipeline = pipeline.extract({ left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h });
-    current = { width: w, height: h };
-    operations.push(`crop ${w}x${h}`);
+  const { crop, resize } = reshapePlan(transform, width, height);
+  if (crop) {
+    pipeline = pipeline.extract(crop);
+    operations.push(`crop ${crop.width}x${crop.height}`);
   }
-  if (transform.size) {
-    const boxWidth = transform.size.width ? transform.size.width * transform.dpr : Infinity;
-    const boxHeight = transform.size.height ? transform.size.height * transform.dpr : Infinity;
-    const scale = Math.min(boxWidth / current.width, boxHeight / current.height, 1);
-    if (scale < 1) {
-      const w = Math.max(1, Math.round(current.width * scale));
-      const h = Math.max(1, Math.round(current.height * scale));
-      // thumbnail: a cheaper cubic kernel; auto: Lanczos for mild reductions, cubic for strong ones.
-      const kernel = transform.algorithm === 'lanczos3' || (transform.algorithm === 'auto' && scale >= 0.5) ? 'lanczos3' : 'cubic';
-      pipeline = pipeline.resize(w, h, { kernel, fit: 'fill' });
-      current = { width: w, height: h };
-      operations.push(`resize ${w}x${h} ${kernel}`);
-    }
+  if (resize) {
+    pipeline = pipeline.resize(resize.width, resize.height, { kernel: resize.kernel, fit: 'fill' });
+    operations.push(`resize ${resize.width}x${resize.height} ${resize.kernel}`);
   }
   if (opaque) pipeline = pipeline.flatten({ background: '#ffffff' });
   const { data: pixels, info } = await pipeline.ensureAlpha().raw().toBuffer({ resolveWithObject: true });

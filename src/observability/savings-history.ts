@@ -1,8 +1,7 @@
-import type { OutcomeBytes, SavingsPeriod, SavingsRecord } from '../store/records.js';
+import { type OutcomeBytes, SAVINGS_PERIOD_MS as PERIOD_MS, type SavingsKept, type SavingsPeriod, type SavingsRecord, savingsRecordOf } from '../store/records.js';
 
-export const MINUTE_MS = 60_000;
-export const HOUR_MS = 60 * MINUTE_MS;
-const PERIOD_MS: Readonly<Record<SavingsPeriod, number>> = { minute: MINUTE_MS, hour: HOUR_MS };
+export const MINUTE_MS = PERIOD_MS.minute;
+export const HOUR_MS = PERIOD_MS.hour;
 /** How far back each resolution goes: minutes for two days, hours for thirty (issue 19). */
 export const KEPT_MS: Readonly<Record<SavingsPeriod, number>> = { minute: 48 * HOUR_MS, hour: 30 * 24 * HOUR_MS };
 const PERIODS: readonly SavingsPeriod[] = ['minute', 'hour'];
@@ -31,6 +30,11 @@ function added(a: Readonly<Record<string, OutcomeBytes>> | undefined, b: Readonl
  * outcome. Bytes go to their minute and to their hour at once, so the hours cover the last two days too and the
  * 30-day chart needs no minutes. Only periods with answers have a point (a missing one is nothing answered, or the
  * proxy down: either way nothing saved). Bounded: at most 2880 minutes and 720 hours are ever kept.
+ *
+ * The bound holds whatever the clock does. Kept is what lies between the oldest period kept and the current one, as
+ * the clock says now: a clock set forward drops what is now too old (the clock is all the history knows of time),
+ * and a clock set back drops what was recorded ahead of it, rather than keep points later than now that would
+ * outlive the bound (and the 30 days) until the clock caught up with them.
  */
 export class SavingsHistory {
   private readonly points: Readonly<Record<SavingsPeriod, Map<number, SavingsRecord>>> = { minute: new Map(), hour: new Map() };
@@ -38,9 +42,15 @@ export class SavingsHistory {
   private readonly unsaved: Readonly<Record<SavingsPeriod, Set<number>>> = { minute: new Set(), hour: new Set() };
   private dropped = false;
 
-  /** Starts from `kept` (read from the store), less what is older than the history keeps at `now`. */
+  /**
+   * Starts from `kept` (read from the store), less what is outside the history at `now`, and less what is not a
+   * point (`savingsRecordOf`: the store leaves those out already; this holds for any table).
+   */
   constructor(kept: readonly SavingsRecord[], now: number) {
-    for (const record of kept) this.points[record.period].set(record.at, record);
+    for (const read of kept) {
+      const record = savingsRecordOf(read.period, read.at, read.byOutcome);
+      if (record) this.points[record.period].set(record.at, record);
+    }
     this.expire(now);
     // What the store holds beyond the bound goes with the next write, not with a write of its own at start.
     this.dropped = false;
@@ -58,20 +68,21 @@ export class SavingsHistory {
     this.expire(now);
   }
 
-  /** Per period, the start of the oldest point kept at `now`. */
-  keepFrom(now: number): Readonly<Record<SavingsPeriod, number>> {
-    return { minute: this.oldestKept('minute', now), hour: this.oldestKept('hour', now) };
+  /** Per period, the starts of the oldest and the newest point kept at `now` (the current period's). */
+  kept(now: number): SavingsKept {
+    return { minute: this.keptSpan('minute', now), hour: this.keptSpan('hour', now) };
   }
 
-  private oldestKept(period: SavingsPeriod, now: number): number {
-    return startOf(period, now) - KEPT_MS[period] + PERIOD_MS[period];
+  private keptSpan(period: SavingsPeriod, now: number): { from: number; to: number } {
+    const to = startOf(period, now);
+    return { from: to - KEPT_MS[period] + PERIOD_MS[period], to };
   }
 
   private expire(now: number): void {
     for (const period of PERIODS) {
-      const from = this.oldestKept(period, now);
+      const { from, to } = this.keptSpan(period, now);
       for (const at of this.points[period].keys()) {
-        if (at >= from) continue;
+        if (at >= from && at <= to) continue;
         this.points[period].delete(at);
         this.unsaved[period].delete(at);
         this.dropped = true;

@@ -1,12 +1,22 @@
-import type { OutcomeBytes, SavingsPeriod, SavingsRecord } from '../store/records.js';
+import type { OutcomeBytes, SavingsKept, SavingsRecord } from '../store/records.js';
 import type { Metrics } from './metrics.js';
 import { MINUTE_MS, SavingsHistory, type SavingsHistoryView, startOf } from './savings-history.js';
 
 /** What the recorder needs of the store (`ImageStore`): the history's records, and writing them. */
 export interface SavingsTable {
+  /** What is kept; what is damaged left out (the store reports it, and removes it with the next write). */
   savingsRecords(): SavingsRecord[];
-  /** False when the write failed: the store reports why and never throws it. */
-  putSavings(points: readonly SavingsRecord[], keepFrom: Readonly<Record<SavingsPeriod, number>>): Promise<boolean>;
+  /** Writes `points` and removes the points outside `kept`. False when the write failed: the store reports why and never throws it. */
+  putSavings(points: readonly SavingsRecord[], kept: SavingsKept): Promise<boolean>;
+}
+
+/** What a table keeps, or nothing when it cannot be read: the history is the status page's, never a reason not to start. */
+function keptIn(table: SavingsTable): SavingsRecord[] {
+  try {
+    return table.savingsRecords();
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -36,7 +46,7 @@ export class SavingsRecorder {
     private readonly table: SavingsTable,
     private readonly now: () => number = Date.now,
   ) {
-    this.history = new SavingsHistory(table.savingsRecords(), now());
+    this.history = new SavingsHistory(keptIn(table), now());
   }
 
   /** Samples just before the end of every minute from now on (the timer keeps no process alive). */
@@ -69,7 +79,7 @@ export class SavingsRecorder {
     this.history.add(now, grown);
     if (!this.history.changed) return;
     const points = this.history.takeUnsaved();
-    if (!(await this.table.putSavings(points, this.history.keepFrom(now)))) this.history.putBack(points);
+    if (!(await this.table.putSavings(points, this.history.kept(now)))) this.history.putBack(points);
   }
 
   /** How much the image byte counters grew since the last sample, by outcome (outcomes that did not grow left out). */

@@ -36,6 +36,8 @@ export interface OriginProxy {
 
 interface Exchange {
   readonly handler: ResponseHandler;
+  /** The request's body has no length of its own (chunked; HTTP/2 DATA frames): it goes to the origin chunked. */
+  readonly chunkedBody: boolean;
   readonly done: (outcome: ForwardOutcome) => void;
   /** The origin's response, once it came. */
   originRes?: IncomingMessage;
@@ -59,6 +61,15 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
     ws: true,
   });
   const exchanges = new RequestSlot<IncomingMessage, Exchange>('slimproxy.forward');
+  // http-proxy-3's `deleteLength` pass gives a DELETE or OPTIONS without Content-Length a `Content-Length: 0` and
+  // drops its Transfer-Encoding, body or not: a chunked body then goes to the origin unframed, and runs into the
+  // next request on the keep-alive connection (request smuggling). The framing the request came with is put back.
+  proxy.before('web', 'stream', (req: IncomingMessage) => {
+    if (exchanges.get(req)?.chunkedBody === true) {
+      delete req.headers['content-length'];
+      req.headers['transfer-encoding'] = 'chunked';
+    }
+  });
 
   proxy.on('proxyReq', (proxyReq) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
@@ -94,7 +105,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
         done({ kind: 'refused', reason: refused });
         return;
       }
-      exchanges.set(req, { handler, done });
+      exchanges.set(req, { handler, done, chunkedBody: req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined });
       void proxy.web(req, res, {}, (err: Error) => {
         // The response was whole by its own framing; what the origin sent after it (a body longer than its
         // Content-Length) is no response's: ignored, as browsers do, and the connection is not reused.

@@ -1,11 +1,27 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Database, open, type RootDatabase, type Transaction } from 'lmdb';
-import type { OriginalRecord, OutcomeBytes, ProgressRecord, RequestRecord, SavingsPeriod, SavingsRecord, VariantRecord } from './records.js';
+import { type Database, type Key, open, type RootDatabase, type Transaction } from 'lmdb';
+import { type OriginalRecord, type ProgressRecord, type RequestRecord, type SavingsKept, type SavingsPeriod, type SavingsRecord, savingsRecordOf, type VariantRecord } from './records.js';
 import { freeBytesSync, NEARLY_FULL_BYTES, type StoreFailure, storeFailureOf, storeFailureOfSync, StoreUnavailableError } from './store-failure.js';
 import { digestOf, sha256 } from './digest.js';
 import { copyInSlices, digestInSlices } from './sliced.js';
+import {
+  bytesOwner,
+  originalBytesKey,
+  progressKey,
+  recencyKey,
+  savingsKey,
+  savingsKeyParts,
+  type Segment,
+  segmentRange,
+  slotKey,
+  slotOf,
+  slotRange,
+  storableUrl,
+  UTF8_KEYS,
+  variantBytesKey,
+} from './keys.js';
 
 export { sha256 };
 
@@ -64,25 +80,21 @@ const REQUEST_FLUSH_MS = 1000;
 /** …or as soon as this many originals have requests waiting. */
 const REQUEST_FLUSH_URLS = 1000;
 
-/** Keys of (original, slot): the URL, a separator no URL contains, the slot (see `VariantRecord`). */
-const slotKey = (url: string, slot: string) => `${url}\u0000${slot}`;
-const slotPrefix = (url: string) => `${url}\u0000`;
-/** An original's progress record: one per original, in the range of its slots. */
-const progressKey = (url: string) => slotKey(url, '');
-/** Where bytes live: per original and per (original, slot), never shared, so dropping one never hurts another. */
-const originalBytesKey = (url: string) => `o\u0000${url}`;
-const variantBytesKey = (url: string, slot: string) => `v\u0000${url}\u0000${slot}`;
 /**
- * The shape of variant and progress records. 2: outcomes per (original, experiment), shared by every mark (issue
- * 17); before, a best variant and a progress per (original, mark), dropped at open (the store is a cache).
+ * The layout of the image tables (kept in `meta` as `layout`). 3: keys as plain UTF-8 (`utf8Keys`, hostile review
+ * 19); before it, lmdb's default key encoding, which could not read a long key back. (Earlier still: 2, outcomes
+ * per (original, experiment) shared by every mark (issue 17) and the segmented recency order; 1, a best variant per
+ * mark and one recency order.) A store of another layout has its images dropped at open, every table of them at
+ * once: the store is a cache, and they are fetched and optimised again. The savings history stays (see `keys.ts`).
  */
-const RECORDS_VERSION = 2;
+const LAYOUT = 3;
+/** What `meta` held for the layouts before `layout` was kept. */
+const OLD_LAYOUT_MARKS = ['recency-version', 'records-version'];
 /**
  * The two segments of the eviction order (a segmented LRU, as S3-FIFO and W-TinyLFU keep new entries apart): an
  * original enters on probation and moves to the main segment on its second request. Probation is evicted first
  * while it holds more than `PROBATION_SHARE` of the bound, so a flood of one-off URLs only ever evicts itself.
  */
-type Segment = 'p' | 'm';
 const PROBATION_SHARE = 0.1;
 /** How many of the main segment's least recent originals eviction compares by request count. */
 const MAIN_SAMPLE = 32;
@@ -93,11 +105,6 @@ function withRequests(previous: RequestRecord | undefined, count: number, now: n
   const total = (previous?.count ?? 0) + count;
   return { count: total, lastRequested: now, main: previous?.main === true || total >= 2, held: previous?.held ?? 0 };
 }
-/** Recency index key: the segment, then zero-padded time, so a range read gives a segment's least recent first. */
-const recencyKey = (segment: Segment, time: number, url: string) => `${segment}\u0000${String(time).padStart(15, '0')}\u0000${url}`;
-const segmentRange = (segment: Segment) => ({ start: `${segment}\u0000`, end: `${segment}\u0001` });
-/** Savings history key: the period, then zero-padded time, so a range read gives a period's oldest first. */
-const savingsKey = (period: SavingsPeriod, at: number) => `${period}\u0000${String(at).padStart(15, '0')}`;
 const SAVINGS_PERIODS: readonly SavingsPeriod[] = ['minute', 'hour'];
 
 export interface StoredVariant {
@@ -133,6 +140,12 @@ export interface StoreEvents {
   readonly evicted?: (batch: { readonly originals: number; readonly bytes: number; readonly size: number }) => void;
   /** How many reads are lent now (each holds a read snapshot: LMDB reuses no page it sees), after every change. */
   readonly lent?: (count: number) => void;
+  /**
+   * Entries of a table left out as they were read, once per read of it: damaged (a value that does not decode or
+   * is not what the table holds, a key of no shape the store writes), removed with the next write; or written
+   * in an older layout (`older-layout`), removed at open.
+   */
+  readonly dropped?: (detail: { readonly table: string; readonly entries: number; readonly why: 'damaged' | 'older-layout' }) => void;
 }
 
 export interface StoreOptions {
@@ -165,8 +178,10 @@ export class ImageStore {
   private readonly recency: Database<string, string>;
   private readonly bytes: Database<Buffer, string>;
   private readonly meta: Database<number, string>;
-  /** The savings history (see `putSavings`): beside the images, outside their size and eviction. */
-  private readonly savings: Database<Readonly<Record<string, OutcomeBytes>>, string>;
+  /** The savings history (see `putSavings`): beside the images, outside their size and eviction. What it holds is checked as it is read. */
+  private readonly savings: Database<unknown, Key>;
+  /** Keys of savings history entries found damaged when it was read: removed with its next write. */
+  private damagedSavings: Key[] = [];
   private readonly events: StoreEvents;
   private readonly retryMs: number;
   /** While set: writing failed, and is not tried again before this time (ms since the epoch). */
@@ -204,16 +219,15 @@ export class ImageStore {
       // Records decoded once, then kept by lmdb (its cache follows our writes; a read in a given transaction, as
       // `lend`'s snapshot check, bypasses it): a final image's request read five of them, a third of its CPU in
       // msgpack decoding.
-      this.originals = root.openDB({ name: 'originals', cache: true });
-      this.variants = root.openDB({ name: 'variants', cache: true });
-      this.progress = root.openDB({ name: 'progress', cache: true });
-      this.requests = root.openDB({ name: 'requests', cache: true });
-      this.recency = root.openDB({ name: 'recency', encoding: 'string' });
-      this.bytes = root.openDB({ name: 'bytes', encoding: 'binary' });
+      this.originals = root.openDB({ name: 'originals', cache: true, ...UTF8_KEYS });
+      this.variants = root.openDB({ name: 'variants', cache: true, ...UTF8_KEYS });
+      this.progress = root.openDB({ name: 'progress', cache: true, ...UTF8_KEYS });
+      this.requests = root.openDB({ name: 'requests', cache: true, ...UTF8_KEYS });
+      this.recency = root.openDB({ name: 'recency', encoding: 'string', ...UTF8_KEYS });
+      this.bytes = root.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS });
       this.meta = root.openDB({ name: 'meta' });
       this.savings = root.openDB({ name: 'savings' });
-      this.upgradeRecency();
-      this.upgradeRecords();
+      this.dropOlderLayout();
       this.removeOrphanBytes();
     } catch (err) {
       // A store half opened is closed again: the next attempt starts clean.
@@ -227,31 +241,17 @@ export class ImageStore {
     }
   }
 
-  /** Stores written before the segments had one recency order keyed by time alone: all of it goes on probation. */
-  private upgradeRecency(): void {
-    if (this.meta.get('recency-version') === 2) return;
+  /** A store of another layout (see `LAYOUT`) loses its images, in one transaction; its savings history stays. */
+  private dropOlderLayout(): void {
+    if (this.meta.get('layout') === LAYOUT) return;
+    const originals = this.originals.getCount();
     this.root.transactionSync(() => {
-      for (const { key, value: url } of [...this.recency.getRange({ start: '0', end: ':' })]) {
-        this.recency.removeSync(key);
-        const requests = this.requests.get(url);
-        if (requests) this.recency.putSync(recencyKey('p', requests.lastRequested, url), url);
-      }
-      this.meta.putSync('recency-version', 2);
+      // Emptied whole, keys unread: an older layout's keys may not read back (see `keys.ts`).
+      for (const table of [this.originals, this.variants, this.progress, this.requests, this.recency, this.bytes]) table.clearSync();
+      for (const key of ['bytes', 'probation-bytes', ...OLD_LAYOUT_MARKS]) this.meta.removeSync(key);
+      this.meta.putSync('layout', LAYOUT);
     });
-  }
-
-  /** Variant and progress records of an older shape (see `RECORDS_VERSION`) go, with their bytes; originals stay. */
-  private upgradeRecords(): void {
-    if (this.meta.get('records-version') === RECORDS_VERSION) return;
-    this.root.transactionSync(() => {
-      for (const { key, value } of [...this.variants.getRange({})]) {
-        const [url = '', slot = ''] = key.split('\u0000');
-        this.dropBytes(url, variantBytesKey(url, slot), value.size);
-        this.variants.removeSync(key);
-      }
-      for (const key of [...this.progress.getKeys({})]) this.progress.removeSync(key);
-      this.meta.putSync('records-version', RECORDS_VERSION);
-    });
+    if (originals > 0) this.events.dropped?.({ table: 'originals', entries: originals, why: 'older-layout' });
   }
 
   /** Whether writes are being tried (false for a while after one failed: the disk may be full). */
@@ -325,6 +325,7 @@ export class ImageStore {
    * before means the origin changed the image: its variants and progress are discarded with the old bytes (SPEC §8).
    */
   async putOriginal(record: OriginalRecord, bytes: Buffer): Promise<boolean> {
+    if (!storableUrl(record.url)) return false;
     const key = originalBytesKey(record.url);
     const known = this.originals.get(record.url);
     const staged = known?.digest === record.digest ? undefined : await this.stage(key, bytes);
@@ -531,34 +532,66 @@ export class ImageStore {
   variantsOf(url: string): { slot: string; record: VariantRecord }[] {
     const original = this.originals.get(url);
     if (!original) return [];
-    const prefix = slotPrefix(url);
     const found: { slot: string; record: VariantRecord }[] = [];
     // Keys only from the range, the records from lmdb's cache (a range read decodes every record every time).
-    for (const key of this.variants.getKeys({ start: prefix, end: `${url}\u0001` })) {
+    for (const key of this.variants.getKeys(slotRange(url))) {
       const value = this.variants.get(key);
-      if (value?.originalDigest === original.digest) found.push({ slot: key.slice(prefix.length), record: value });
+      if (value?.originalDigest === original.digest) found.push({ slot: slotOf(key, url), record: value });
     }
     return found;
   }
 
-  /** The savings history kept beside the images, each period's points oldest first. */
+  /**
+   * The savings history kept beside the images, each period's points oldest first. An entry that is not a point
+   * (its value does not decode or is not one, its key is of no shape the store writes: see `savingsRecordOf`) is
+   * left out, reported once (`dropped`) and removed with the next `putSavings`: one damaged entry must not stop the
+   * start or fail the status page. Never throws.
+   */
   savingsRecords(): SavingsRecord[] {
-    return SAVINGS_PERIODS.flatMap((period) =>
-      [...this.savings.getRange({ start: savingsKey(period, 0), end: `${period}\u0001` })].map(({ key, value }) => ({ period, at: Number(key.slice(period.length + 1)), byOutcome: value })),
-    );
+    const records: SavingsRecord[] = [];
+    const damaged: Key[] = [];
+    try {
+      // Every key, not a range per period: whatever else the table holds is found, and goes.
+      for (const key of this.savings.getKeys()) {
+        const parts = savingsKeyParts(key);
+        let record: SavingsRecord | undefined;
+        try {
+          record = parts && savingsRecordOf(parts.period, parts.at, this.savings.get(key));
+        } catch {
+          // A value that does not decode (msgpack's "Data read, but end of buffer not reached").
+        }
+        if (record) records.push(record);
+        else damaged.push(key);
+      }
+    } catch {
+      // The table itself cannot be read through: the history starts from what was read.
+    }
+    this.damagedSavings = damaged;
+    if (damaged.length > 0) this.events.dropped?.({ table: 'savings', entries: damaged.length, why: 'damaged' });
+    return SAVINGS_PERIODS.flatMap((period) => records.filter((record) => record.period === period).sort((a, b) => a.at - b.at));
   }
 
   /**
-   * Writes points of the savings history and removes each period's points from before `keepFrom`, in one
-   * transaction; false when it could not be written (the store reported why). The history bounds itself: it is not
-   * counted in `size` (which `max-size` bounds for images) and eviction never sees it.
+   * Writes points of the savings history and removes each period's points outside what `kept` says, with what was
+   * found damaged, in one transaction; false when it could not be written (the store reported why). The history
+   * bounds itself: it is not counted in `size` (which `max-size` bounds for images) and eviction never sees it.
    */
-  async putSavings(points: readonly SavingsRecord[], keepFrom: Readonly<Record<SavingsPeriod, number>>): Promise<boolean> {
+  async putSavings(points: readonly SavingsRecord[], kept: SavingsKept): Promise<boolean> {
+    const damaged = this.damagedSavings;
     const written = await this.write(() => {
-      // Keys collected first: nothing is removed under a running range read.
-      for (const period of SAVINGS_PERIODS) for (const key of [...this.savings.getKeys({ start: savingsKey(period, 0), end: savingsKey(period, keepFrom[period]) })]) this.savings.removeSync(key);
-      for (const point of points) if (point.at >= keepFrom[point.period]) this.savings.putSync(savingsKey(point.period, point.at), point.byOutcome);
+      // First, so that a point written below under the same key stays.
+      for (const key of damaged) this.savings.removeSync(key);
+      for (const period of SAVINGS_PERIODS) {
+        // Keys collected first: nothing is removed under a running range read. Older than kept, then later.
+        const outside = [
+          ...this.savings.getKeys({ start: savingsKey(period, 0), end: savingsKey(period, kept[period].from) }),
+          ...this.savings.getKeys({ start: savingsKey(period, kept[period].to + 1), end: `${period}\u0001` }),
+        ];
+        for (const key of outside) this.savings.removeSync(key);
+      }
+      for (const point of points) if (point.at >= kept[point.period].from && point.at <= kept[point.period].to) this.savings.putSync(savingsKey(point.period, point.at), point.byOutcome);
     });
+    if (written.ok && this.damagedSavings === damaged) this.damagedSavings = [];
     return written.ok;
   }
 
@@ -715,12 +748,21 @@ export class ImageStore {
     return written.ok ? { previous } : false;
   }
 
-  /** At open: bytes without a record (a crash between a staged write and its transaction) are removed. */
+  /**
+   * At open: bytes without a record (a crash between a staged write and its transaction) are removed, and so is
+   * anything under a key of no shape the store writes (reported: see `dropped`).
+   */
   private removeOrphanBytes(): void {
+    let unknown = 0;
     const orphans = [...this.bytes.getKeys()].filter((key) => {
-      const [kind, url = '', slot] = key.split('\u0000');
-      return kind === 'o' ? !this.originals.doesExist(url) : !this.variants.doesExist(slotKey(url, slot ?? ''));
+      const owner = bytesOwner(key);
+      if (!owner) {
+        unknown += 1;
+        return true;
+      }
+      return owner.slot === undefined ? !this.originals.doesExist(owner.url) : !this.variants.doesExist(slotKey(owner.url, owner.slot));
     });
+    if (unknown > 0) this.events.dropped?.({ table: 'bytes', entries: unknown, why: 'damaged' });
     if (orphans.length === 0) return;
     try {
       this.root.transactionSync(() => {
@@ -756,11 +798,10 @@ export class ImageStore {
     // Safe to forget: whatever relied on it also sees the original's record change.
     this.outcomeWrites.delete(url);
     if (!newBytesStaged) this.dropBytes(url, originalBytesKey(url), original.size);
-    const range = { start: slotPrefix(url), end: `${url}\u0001` };
+    const range = slotRange(url);
     // Keys collected first: nothing is removed under a running range read.
     for (const { key, value } of [...this.variants.getRange(range)]) {
-      const slot = key.slice(slotPrefix(url).length);
-      this.dropBytes(url, variantBytesKey(url, slot), value.size);
+      this.dropBytes(url, variantBytesKey(url, slotOf(key, url)), value.size);
       this.variants.removeSync(key);
     }
     for (const key of [...this.progress.getKeys(range)]) this.progress.removeSync(key);

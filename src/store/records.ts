@@ -69,6 +69,9 @@ export interface RequestRecord {
 /** The two resolutions of the savings history: a point per minute, and per hour. */
 export type SavingsPeriod = 'minute' | 'hour';
 
+/** How long each period of the savings history is. */
+export const SAVINGS_PERIOD_MS: Readonly<Record<SavingsPeriod, number>> = { minute: 60_000, hour: 3_600_000 };
+
 /** Image bytes answered in a period for one outcome (variant, original, skipped, …): as the origin has them, and as sent. */
 export interface OutcomeBytes {
   readonly original: number;
@@ -81,4 +84,31 @@ export interface SavingsRecord {
   /** Where the minute or hour starts (ms since the epoch). */
   readonly at: number;
   readonly byOutcome: Readonly<Record<string, OutcomeBytes>>;
+}
+
+/** Per period, the times of the points the history keeps, both ends included: the store removes the others. */
+export type SavingsKept = Readonly<Record<SavingsPeriod, { readonly from: number; readonly to: number }>>;
+
+/** A byte count as the history keeps it: finite, from 0 to 2⁵³ (the sums of a month of them stay finite and exact). */
+const isByteCount = (value: unknown): value is number => typeof value === 'number' && value >= 0 && value <= Number.MAX_SAFE_INTEGER;
+
+/**
+ * A point of the savings history as read back, or `undefined` when what was read is not one: a value that is not an
+ * object of outcomes, an outcome that is not two byte counts (null, a string, negative, not finite), a time not at
+ * the start of its period. Only what a point holds is kept (no stray fields). Each is drawn and summed by the status
+ * page: one such point made `/status` fail, or drew NaN.
+ */
+export function savingsRecordOf(period: SavingsPeriod, at: number, value: unknown): SavingsRecord | undefined {
+  const periodMs = Object.hasOwn(SAVINGS_PERIOD_MS, period) ? SAVINGS_PERIOD_MS[period] : undefined;
+  if (periodMs === undefined || !Number.isSafeInteger(at) || at < 0 || at % periodMs !== 0) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const byOutcome: Record<string, OutcomeBytes> = {};
+  for (const [outcome, bytes] of Object.entries(value as Record<string, unknown>)) {
+    // An own property of that name would set the object's prototype instead.
+    if (outcome === '__proto__' || typeof bytes !== 'object' || bytes === null) return undefined;
+    const { original, sent } = bytes as Record<string, unknown>;
+    if (!isByteCount(original) || !isByteCount(sent)) return undefined;
+    byOutcome[outcome] = { original, sent };
+  }
+  return { period, at, byOutcome };
 }

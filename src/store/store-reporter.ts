@@ -5,7 +5,7 @@ import type { StoreEvents } from './image-store.js';
 /**
  * What the store's events become for an operator: every failed write counted by reason; one log line a minute at
  * most while writing fails (a full disk fails every write, and a line per request would bury everything else);
- * a line when writing works again, and one per eviction pass.
+ * a line when writing works again, one per eviction pass, and one per table read with entries left out of it.
  */
 export function reportStoreEvents(logger: Logger, metrics: Metrics, everyMs = 60_000): StoreEvents {
   let lastLine = -Infinity;
@@ -30,6 +30,10 @@ export function reportStoreEvents(logger: Logger, metrics: Metrics, everyMs = 60
     },
     lent(count) {
       metrics.storeLentReads.set(count);
+    },
+    dropped({ table, entries, why }) {
+      if (why === 'older-layout') logger.warn({ cause: 'store', table, entries }, 'store: written by an older version: its images were dropped (the store is a cache: they are fetched and optimised again; the savings history stays)');
+      else logger.warn({ cause: 'store', table, entries }, 'store: damaged entries left out');
     },
     evicted({ originals, bytes, size }) {
       metrics.storeEvictions.inc(originals);

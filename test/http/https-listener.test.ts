@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
-import { type ClientHttp2Session, connect as connectHttp2 } from 'node:http2';
-import type { IncomingMessage } from 'node:http';
+import { type ClientHttp2Session, connect as connectHttp2, constants } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
 import { connect as connectTls } from 'node:tls';
@@ -11,9 +12,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { launchChromium } from '../support/browser.js';
 import { selfSignedCertificate, type TestCertificate } from '../support/certificates.js';
-import { fetchRaw } from '../support/client.js';
+import { fetchRaw, sendRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { spawnProxy, startProxy, testConfigXml, type TestProxy, waitForLog, writeTempConfig } from '../support/proxy.js';
 import { until } from '../support/until.js';
 import { assertUpgradePasses } from '../support/upgrade.js';
 
@@ -163,7 +164,7 @@ describe('an HTTPS listener in front of a programmable origin', () => {
 
   before(async () => {
     origin = await startOrigin();
-    proxy = await startProxy({ origin: origin.url, elements: tlsListener(certificate) });
+    proxy = await startProxy({ origin: origin.url, elements: tlsListener(certificate, 'idle-timeout="1"') });
     secure = proxy.running.urls[1]!;
   });
   after(async () => {
@@ -205,6 +206,162 @@ describe('an HTTPS listener in front of a programmable origin', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('frames a request body HTTP/2 gives no length to, for any method: nothing runs into the next request (smuggling)', async () => {
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    const bodies: string[] = [];
+    origin.handle((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        bodies.push(`${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`);
+        res.end('ok');
+      });
+    });
+    const session = connectHttp2(secure.origin, { ca: certificate.cert });
+    try {
+      for (const method of ['GET', 'HEAD', 'DELETE', 'OPTIONS', 'POST']) {
+        const stream = session.request({ ':method': method, ':path': `/body-${method}` }, { endStream: false });
+        stream.end(smuggled);
+        const [response] = (await once(stream, 'response')) as [Record<string, unknown>];
+        stream.resume();
+        await once(stream, 'end');
+        assert.equal(response[':status'], 200, method);
+      }
+    } finally {
+      session.close();
+    }
+    // Each method's body arrived as its body; no request was read out of one.
+    assert.deepEqual(origin.requests.filter((r) => r.url === '/smuggled'), []);
+    for (const method of ['GET', 'DELETE', 'OPTIONS', 'POST']) assert.ok(bodies.includes(`${method} /body-${method} ${smuggled}`), `${method}: ${bodies.join(' | ')}`);
+  });
+
+  it('frames a chunked DELETE over HTTP/1.1 too (http-proxy-3 would send it as Content-Length: 0)', async () => {
+    const bodies: string[] = [];
+    origin.handle((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks).toString());
+        res.end('ok');
+      });
+    });
+    const raw = await sendRaw(Number(proxy.url.port), 'DELETE /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nGET /smuggled HTTP/1.1\r\n\r\n\r\n0\r\n\r\n', 500);
+    assert.match(raw, /^HTTP\/1\.1 200/);
+    assert.deepEqual(bodies, ['GET /smuggled HTTP/1.1\r\n\r\n']);
+    assert.deepEqual(origin.requests.filter((r) => r.url === '/smuggled'), []);
+  });
+
+  it('answers an HTTP/2 client whatever head the origin sends: repeated single-value fields, statuses HTTP/2 has not, trailers, a 204 with a length', async () => {
+    origin.handle((req, res) => {
+      const socket = req.socket;
+      const raw = (head: string, body = '') => socket.end(`HTTP/1.1 ${head}\r\n${body}`);
+      if (req.url === '/twice') raw('200 OK\r\nX-Content-Type-Options: nosniff\r\nX-Content-Type-Options: nosniff\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nContent-Length: 2\r\nConnection: close\r\n', 'ok');
+      else if (req.url === '/999') raw('999 Odd\r\nContent-Length: 2\r\nConnection: close\r\n', 'ok');
+      else if (req.url === '/204') raw('204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n');
+      else if (req.url === '/trailers') {
+        res.writeHead(200, { 'Content-Type': 'text/plain', Trailer: 'X-Checksum' });
+        res.write('body');
+        res.addTrailers({ 'X-Checksum': 'abc123' });
+        res.end();
+      }
+    });
+    const session = connectHttp2(secure.origin, { ca: certificate.cert });
+    try {
+      const twice = await http2Get(session, '/twice');
+      assert.equal(twice.status, 200);
+      assert.equal(twice.headers['x-content-type-options'], 'nosniff');
+      assert.equal(twice.headers['content-type'], 'text/plain', 'the first of a repeated single-value field');
+      assert.equal(twice.body.toString(), 'ok');
+      const odd = await http2Get(session, '/999');
+      assert.equal(odd.status, 502, 'no final status outside 200–599 in HTTP/2');
+      const empty = await http2Get(session, '/204');
+      assert.equal(empty.status, 204);
+      assert.equal(empty.headers['content-length'], undefined);
+      const stream = session.request({ ':path': '/trailers' });
+      const trailers = once(stream, 'trailers') as Promise<[Record<string, unknown>]>;
+      stream.resume();
+      assert.equal((await trailers)[0]['x-checksum'], 'abc123');
+      // The process is alive and the connection usable.
+      assert.equal((await http2Get(session, '/.slimproxy/health')).status, 200);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('refuses CONNECT over HTTP/2 with 405 (a 2xx would open a tunnel)', async () => {
+    const session = connectHttp2(secure.origin, { ca: certificate.cert });
+    try {
+      const stream = session.request({ ':method': 'CONNECT', ':authority': 'elsewhere.example:443' });
+      const [response] = (await once(stream, 'response')) as [Record<string, unknown>];
+      assert.equal(response[':status'], 405);
+      stream.destroy();
+    } finally {
+      session.close();
+    }
+  });
+
+  it(':authority wins over a host field that disagrees', async () => {
+    origin.handle((_req, res) => res.end('ok'));
+    const session = connectHttp2(secure.origin, { ca: certificate.cert });
+    try {
+      await http2Get(session, '/authority', { ':authority': secure.host, host: 'forged.example' });
+    } finally {
+      session.close();
+    }
+    const seen = origin.requests.findLast((request) => request.url === '/authority');
+    assert.equal(seen?.headers['x-forwarded-host'], secure.host);
+  });
+
+  it('aborts the origin request when an HTTP/2 client cancels its stream (not left to the origin timeout)', async () => {
+    let originGone: () => void = () => undefined;
+    const gone = new Promise<void>((resolve) => (originGone = resolve));
+    origin.handle((req) => req.socket.once('close', () => originGone()));
+    const session = connectHttp2(secure.origin, { ca: certificate.cert });
+    const stream = session.request({ ':path': '/hang' });
+    await until(() => origin.requests.some((request) => request.url === '/hang'), () => 'the origin asked');
+    stream.close(constants.NGHTTP2_CANCEL);
+    await gone;
+    session.close();
+  });
+
+  it('resets a stream whose client reads nothing for the idle timeout, while its other streams and a slow origin go on', async () => {
+    const big = Buffer.alloc(8 << 20, 7);
+    origin.handle((req, res) => {
+      if (req.url === '/slow') {
+        // Longer than the idle timeout (1 s), well within the origin timeout.
+        setTimeout(() => res.end('slow but fine'), 2500);
+        return;
+      }
+      res.end(big);
+    });
+    const session = connectHttp2(secure.origin, { ca: certificate.cert });
+    try {
+      // A stream never read, while PINGs keep the connection busy.
+      const stalled = session.request({ ':path': '/big' });
+      stalled.pause();
+      const pinging = setInterval(() => session.ping(() => undefined), 200);
+      const closed = once(stalled, 'close');
+      const slow = http2Get(session, '/slow');
+      await closed;
+      clearInterval(pinging);
+      assert.equal(stalled.rstCode, constants.NGHTTP2_CANCEL);
+      const answer = await slow;
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.toString(), 'slow but fine');
+      await until(() => proxy.logs.some((line) => String(line.msg).includes('HTTP/2 stream reset')), () => 'the drop logged');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('drops a connection that never completes its TLS handshake', async () => {
+    const socket = netConnect(Number(secure.port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    await once(socket, 'close');
   });
 
   it('passes a WebSocket upgrade over HTTP/1.1 on the TLS listener', async () => {
@@ -271,6 +428,37 @@ describe('SIGHUP without an HTTPS listener', () => {
       assert.equal((await fetchRaw(new URL('/.slimproxy/health', proxy.url))).status, 200);
     } finally {
       await proxy.stop();
+    }
+  });
+});
+
+describe('SIGHUP while the proxy stops', () => {
+  it('does not end the process: the response in flight finishes and the stop ends with exit code 0', async () => {
+    let finish: () => void = () => undefined;
+    const origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Length': '10' });
+      res.write('01234');
+      finish = () => res.end('56789');
+    });
+    const proxy = await spawnProxy(writeTempConfig(testConfigXml({ origin: origin.url })));
+    try {
+      const req = httpRequest(new URL('/slow', proxy.url), { agent: false });
+      req.end();
+      const [res] = (await once(req, 'response')) as [IncomingMessage];
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await until(() => chunks.length > 0, () => 'the first half');
+      proxy.child.kill('SIGTERM');
+      await waitForLog(proxy, (line) => String(line.msg).startsWith('stopping'));
+      proxy.child.kill('SIGHUP');
+      await waitForLog(proxy, (line) => line.msg === 'SIGHUP while stopping: nothing to reload');
+      finish();
+      await once(res, 'end');
+      assert.equal(Buffer.concat(chunks).toString(), '0123456789');
+      assert.equal(await proxy.exited, 0);
+    } finally {
+      proxy.child.kill('SIGKILL');
+      await origin.close();
     }
   });
 });

@@ -108,6 +108,44 @@ describe('signed image-option URLs (<image-api key salt>)', () => {
     assert.equal(await dimensions(marked), '80x53');
   });
 
+  it('an unsigned Sec-CH-DPR is held to a few steps: every float a client sends makes at most one transform per step, and option sets that make the same pixels share one variant', { timeout: 120_000 }, async () => {
+    const storeBytes = async () => metricSamples(await metricsText(signed), 'slimproxy_store_bytes')[0]!.value;
+    const path = signImageUrl('/hinted.jpg?size=120&fm=webp', SIGNING);
+    // Without a hint: the original and the DPR-1 variant are stored; from here only new variants add bytes.
+    const plain = await fetchRaw(new URL(path, signed.url));
+    assert.equal(plain.status, 200);
+    assert.equal(await dimensions(plain), '120x80');
+    const before = await storeBytes();
+    // [hint, the step it counts as]: the nearest of 1, 1.5, 2, 2.5, 3 (halfway up), held to 1 below and 3 above.
+    const hints: [string, number][] = [
+      ['1.00001', 1], ['1.2', 1], ['1.2499', 1], ['0.5', 1],
+      ['1.25', 1.5], ['1.4', 1.5], ['1.5', 1.5], ['1.74', 1.5],
+      ['1.75', 2], ['2.00001', 2], ['2.00002', 2], ['2.00003', 2], ['2.1', 2], ['2.2', 2],
+      ['2.4', 2.5], ['2.625', 2.5],
+      ['2.75', 3], ['3', 3], ['3.5', 3], ['4', 3], ['10', 3],
+    ];
+    const bodies = new Map<number, Buffer>([[1, plain.body]]);
+    for (const [hint, step] of hints) {
+      const response = await fetchRaw(new URL(path, signed.url), { headers: { 'Sec-CH-DPR': hint } });
+      assert.equal(response.status, 200, hint);
+      assert.equal(response.headers.vary, 'Sec-CH-DPR');
+      assert.equal(await dimensions(response), `${120 * step}x${80 * step}`, `Sec-CH-DPR ${hint}`);
+      const same = bodies.get(step);
+      if (same) assert.deepEqual(response.body, same, `Sec-CH-DPR ${hint}: the bytes of every hint of step ${step}`);
+      else bodies.set(step, response.body);
+    }
+    assert.deepEqual([...bodies.keys()].sort((a, b) => a - b), [1, 1.5, 2, 2.5, 3]);
+    const made = [...bodies].filter(([step]) => step !== 1).reduce((sum, [, body]) => sum + body.length, 0);
+    assert.equal((await storeBytes()) - before, made, 'one variant stored per step, none per float');
+    // The slot is the effective transform: the same 240x160 WebP asked for in other words is the step-2 variant.
+    for (const other of ['/hinted.jpg?size=240&fm=webp', '/hinted.jpg?size=120&dpr=2&fm=webp', '/hinted.jpg?size=240x5000&fm=webp&resize_algorithm=auto']) {
+      const response = await fetchRaw(new URL(signImageUrl(other, SIGNING), signed.url));
+      assert.equal(response.status, 200, other);
+      assert.deepEqual(response.body, bodies.get(2), other);
+    }
+    assert.equal((await storeBytes()) - before, made, 'nothing new stored for the same pixels');
+  });
+
   it('only option URLs need a signature: a plain image URL and a marked one go through as before', async () => {
     const plain = await fetchRaw(new URL('/plain.jpg?v=1', signed.url));
     assert.equal(plain.status, 200);

@@ -28,11 +28,14 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
   let origin: TestOrigin;
   let proxy: TestProxy;
   let off: TestProxy;
+  /** The photo turned a quarter by its EXIF orientation: 640×427 in its header, 427×640 upright. */
+  let turned: Buffer;
   const get = (path: string, headers: Record<string, string> = {}) => fetchRaw(new URL(path, proxy.url), { headers });
   before(async () => {
+    turned = await sharp(photo).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer();
     origin = await startOrigin((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      const images: Record<string, [Buffer, string]> = { '/photo.jpg': [photo, 'image/jpeg'], '/logo.png': [logo, 'image/png'], '/starfield.jpg': [spacer, 'image/jpeg'] };
+      const images: Record<string, [Buffer, string]> = { '/photo.jpg': [photo, 'image/jpeg'], '/logo.png': [logo, 'image/png'], '/starfield.jpg': [spacer, 'image/jpeg'], '/turned.jpg': [turned, 'image/jpeg'] };
       const image = images[path!];
       if (image) {
         res.writeHead(200, { 'Content-Type': image[1], 'Cache-Control': 'max-age=300', ETag: `"${path}"` });
@@ -131,6 +134,21 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
     const cropped = await get('/photo.jpg?crop=200,100&size=100&fm=webp&q=70');
     assert.equal(await dimensions(cropped), '100x50');
     assert.equal(described(cropped).operations, 'crop 200x100, resize 100x50 lanczos3, webp q70');
+  });
+
+  it('kept by the effective transform, either way up: option sets share a variant only when they make the same pixels however EXIF turns the image', async () => {
+    const header = await sharp(turned).metadata();
+    assert.equal(`${header.width}x${header.height}x${header.orientation}`, '640x427x6');
+    // Upright by its header both would be 300x200; turned as it is shown, they are not the same image.
+    const box = await get('/turned.jpg?size=300x200&fm=webp');
+    assert.equal(await dimensions(box), '133x200');
+    const wide = await get('/turned.jpg?size=300&fm=webp');
+    assert.equal(await dimensions(wide), '300x450');
+    // Never enlarged: a box wider than the image is no box at all, and its variant is the one with no size.
+    const unsized = await get('/turned.jpg?fm=webp&q=70');
+    const huge = await get('/turned.jpg?size=5000&fm=webp&q=70');
+    assert.equal(await dimensions(huge), '427x640');
+    assert.equal(huge.headers.etag, unsized.headers.etag);
   });
 
   it('made once, then served from the store with the original’s lifetime and an ETag', async () => {

@@ -4,10 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SavingsHistoryView, SavingsPoint } from '../../src/observability/savings-history.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { SavingsRecorder } from '../../src/observability/savings-recorder.js';
+import { ImageStore } from '../../src/store/image-store.js';
 import { fetchRaw } from '../support/client.js';
 import { metricSamples } from '../support/metrics-text.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy } from '../support/proxy.js';
+import { answered, SAVINGS_DAMAGE, writeSavingsTable } from '../support/savings.js';
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/launch-poster.jpg', PROJECT_ROOT));
 
@@ -86,6 +90,73 @@ describe('the savings history through the proxy (issue 19)', () => {
       assert.match(page, label('Last 30 days, per hour'));
     } finally {
       await second.stop(5000);
+    }
+  });
+  it('starts on a store whose history holds damaged points: /status and /api/status show the points kept, the damage is logged once (hostile review 19)', async () => {
+    const store = join(mkdtempSync(join(tmpdir(), 'slimproxy-savings-')), 'store');
+    // A point of this minute, as a proxy before wrote it.
+    const table = new ImageStore(store, 256 * 2 ** 20);
+    const metrics = createMetrics();
+    const recorder = new SavingsRecorder(metrics, table);
+    answered(metrics, 'variant', 3000, 1000);
+    await recorder.stop();
+    const kept = recorder.view();
+    await table.close();
+    // Each kind of damage in a minute of its own before it: a value that does not decode stopped the start.
+    const thisMinute = Math.floor(Date.now() / 60_000) * 60_000;
+    await writeSavingsTable(store, (raw) => SAVINGS_DAMAGE.forEach(({ write }, i) => write(raw, thisMinute - (i + 1) * 60_000)));
+
+    const proxy = await startProxy({ origin: origin.url, elements: `<image-compression/><store path="${store}" max-size="256MiB"/>` });
+    try {
+      const admin = proxy.running.adminUrl!;
+      const api = await fetchRaw(new URL('api/status', admin));
+      assert.equal(api.status, 200);
+      assert.deepEqual((JSON.parse(api.body.toString()) as ApiStatus).savings, kept);
+      const page = await fetchRaw(new URL('status', admin));
+      assert.equal(page.status, 200);
+      assert.match(page.body.toString(), /Last 48 hours, per minute: 2\.9 KB from the origin, 1000 B sent, 2 KB saved/);
+      assert.doesNotMatch(page.body.toString(), /NaN/);
+      const lines = proxy.logs.filter((line) => line.msg === 'store: damaged entries left out');
+      assert.deepEqual(
+        lines.map(({ table, entries }) => ({ table, entries })),
+        [{ table: 'savings', entries: SAVINGS_DAMAGE.length }],
+      );
+    } finally {
+      await proxy.stop(5000);
+    }
+  });
+
+  it('answers /api/status in compact JSON: at the history\'s bound (2,880 minutes, 720 hours) under half of it indented (hostile review 19)', async () => {
+    const store = join(mkdtempSync(join(tmpdir(), 'slimproxy-savings-')), 'store');
+    const table = new ImageStore(store, 256 * 2 ** 20);
+    // Four outcomes a point, every minute and hour kept: the most the history ever holds.
+    const point = (i: number) => ({
+      variant: { original: 123_456_789 + i, sent: 23_456_789 + i },
+      original: { original: 9_876_543 + i, sent: 9_876_543 + i },
+      skipped: { original: 555_555 + i, sent: 555_555 + i },
+      'passed-through': { original: 4444 + i, sent: 4444 + i },
+    });
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const points = [
+      ...Array.from({ length: 2880 }, (_, i) => ({ period: 'minute' as const, at: minute - i * 60_000, byOutcome: point(i) })),
+      ...Array.from({ length: 720 }, (_, i) => ({ period: 'hour' as const, at: hour - i * 3_600_000, byOutcome: point(i) })),
+    ];
+    assert.ok(await table.putSavings(points, { minute: { from: 0, to: minute }, hour: { from: 0, to: hour } }));
+    await table.close();
+
+    const proxy = await startProxy({ origin: origin.url, elements: `<image-compression/><store path="${store}" max-size="256MiB"/>` });
+    try {
+      const admin = proxy.running.adminUrl!;
+      const body = (await fetchRaw(new URL('api/status', admin))).body.toString();
+      const status = JSON.parse(body) as ApiStatus;
+      // The oldest minute may have aged out if a minute turned meanwhile.
+      assert.ok(status.savings && status.savings.minutes.length >= 2879 && status.savings.hours.length >= 719);
+      assert.equal(body, `${JSON.stringify(status)}\n`, 'compact');
+      const indented = JSON.stringify(status, null, 2).length;
+      assert.ok(body.length < indented / 2, `${body.length} bytes, ${indented} indented`);
+    } finally {
+      await proxy.stop(5000);
     }
   });
 });

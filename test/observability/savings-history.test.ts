@@ -3,11 +3,14 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
-import { HOUR_MS, MINUTE_MS, type SavingsPoint } from '../../src/observability/savings-history.js';
+import { HOUR_MS, MINUTE_MS, type SavingsHistoryView, type SavingsPoint } from '../../src/observability/savings-history.js';
 import { SavingsRecorder } from '../../src/observability/savings-recorder.js';
+import { renderStatusPage } from '../../src/observability/status-page.js';
+import { statusFromMetrics } from '../../src/observability/status.js';
 import { ImageStore, type StoreOptions } from '../../src/store/image-store.js';
+import { savingsKey } from '../../src/store/keys.js';
 import type { SavingsRecord } from '../../src/store/records.js';
-import { answered, historyStorePath, type TestClock, testClock } from '../support/savings.js';
+import { answered, historyStorePath, SAVINGS_DAMAGE, type TestClock, testClock, writeSavingsTable } from '../support/savings.js';
 import { fill, mountTmpfs, unmount } from '../support/tmpfs.js';
 
 const DAY_MS = 24 * HOUR_MS;
@@ -29,6 +32,16 @@ function recording(path: string, time: TestClock, options: StoreOptions = {}): {
   const store = new ImageStore(path, 256 * 2 ** 20, options);
   const metrics = createMetrics();
   return { store, metrics, recorder: new SavingsRecorder(metrics, store, time.now) };
+}
+
+/** A store at a fresh path holding the minute (and hour) of one answer at `time`, as a proxy stopping left it. */
+async function storeOfOneMinute(time: TestClock, original: number, sent: number): Promise<{ path: string; kept: SavingsHistoryView }> {
+  const path = freshPath();
+  const { store, metrics, recorder } = recording(path, time);
+  answered(metrics, 'variant', original, sent);
+  await recorder.stop();
+  await store.close();
+  return { path, kept: recorder.view() };
 }
 
 const total = (points: readonly SavingsPoint[], side: 'original' | 'sent') => points.reduce((sum, point) => sum + Object.values(point.byOutcome).reduce((s, bytes) => s + bytes[side], 0), 0);
@@ -140,15 +153,10 @@ describe('the savings history', () => {
   });
 
   it('drops at start what aged out while the proxy was stopped', async () => {
-    const path = freshPath();
     const time = testClock(START);
-    let { store, metrics, recorder } = recording(path, time);
-    answered(metrics, 'variant', 1000, 100);
-    await recorder.stop();
-    await store.close();
-
+    const { path } = await storeOfOneMinute(time, 1000, 100);
     time.advance(3 * DAY_MS);
-    ({ store, metrics, recorder } = recording(path, time));
+    const { store, metrics, recorder } = recording(path, time);
     assert.deepEqual(recorder.view(), { minutes: [], hours: [{ at: Date.UTC(2026, 0, 5, 0), byOutcome: { variant: { original: 1000, sent: 100 } } }] });
     time.advance(28 * DAY_MS);
     answered(metrics, 'variant', 50, 10);
@@ -199,5 +207,88 @@ describe('the savings history on a full disk', () => {
     } finally {
       unmount(mount);
     }
+  });
+});
+
+describe('a damaged savings history (hostile review 19)', () => {
+  for (const { what, write } of SAVINGS_DAMAGE) {
+    it(`${what}: left out and reported once, never thrown at the start or at the status page, removed with the next write`, async () => {
+      const time = testClock(START);
+      const { path, kept } = await storeOfOneMinute(time, 3000, 1000);
+      // The minute before the one kept: inside what the history keeps.
+      await writeSavingsTable(path, (table) => write(table, startOfMinute(START) - MINUTE_MS));
+
+      const dropped: unknown[] = [];
+      const { store, metrics, recorder } = recording(path, time, { events: { dropped: (detail) => dropped.push(detail) } });
+      assert.deepEqual(recorder.view(), kept);
+      assert.deepEqual(dropped, [{ table: 'savings', entries: 1, why: 'damaged' }]);
+      // The page as the admin listener renders it, at the test's moment (its charts end at `generatedAt`).
+      const page = renderStatusPage({ ...(await statusFromMetrics(metrics, undefined, () => recorder.view())()), generatedAt: new Date(time.now()).toISOString() });
+      assert.match(page, /Last 48 hours, per minute: 2\.9 KB from the origin, 1000 B sent, 2 KB saved/);
+      assert.doesNotMatch(page, /NaN/);
+
+      time.advance(MINUTE_MS);
+      answered(metrics, 'variant', 500, 100);
+      await recorder.sample();
+      assert.equal(store.savingsRecords().length, 3, 'two minutes and their hour');
+      assert.equal(dropped.length, 1, 'gone from the store with that write');
+      await recorder.stop();
+      await store.close();
+    });
+  }
+});
+
+describe('the savings history when the clock jumps (hostile review 19)', () => {
+  it('holds its bound whatever the clock does: set forward a year and back, no point later than now is kept, in memory or in the store', async () => {
+    const path = freshPath();
+    const time = testClock(START);
+    const { store, metrics, recorder } = recording(path, time);
+    for (let minute = 0; minute < 90; minute += 1) {
+      answered(metrics, 'variant', 1000, 400);
+      await recorder.sample();
+      time.advance(MINUTE_MS);
+    }
+    const corrected = time.now();
+    const times = () => {
+      const view = recorder.view();
+      return { minutes: view.minutes.map((point) => point.at), hours: view.hours.map((point) => point.at) };
+    };
+    // Set forward 400 days: what was kept is older than the history keeps, by this clock.
+    time.advance(400 * DAY_MS);
+    answered(metrics, 'variant', 1000, 400);
+    await recorder.sample();
+    assert.deepEqual(times(), { minutes: [startOfMinute(time.now())], hours: [startOfHour(time.now())] });
+    // Set back: what was recorded ahead of the clock goes too, rather than outlive the bound until the clock gets there.
+    time.set(corrected);
+    answered(metrics, 'skipped', 500, 500);
+    await recorder.sample();
+    assert.deepEqual(times(), { minutes: [startOfMinute(corrected)], hours: [startOfHour(corrected)] });
+    const records = store.savingsRecords();
+    assert.deepEqual({ minutes: periodOf(records, 'minute'), hours: periodOf(records, 'hour') }, recorder.view(), 'the store holds the same');
+    await recorder.stop();
+    await store.close();
+  });
+
+  it('leaves out at start what a store holds later than now, and removes it with the next write', async () => {
+    const time = testClock(START);
+    const { path, kept } = await storeOfOneMinute(time, 3000, 1000);
+    // Ten years ahead, as a clock set forward and then back leaves them.
+    const ahead = START + 10 * 365 * DAY_MS;
+    await writeSavingsTable(path, ({ values }) => {
+      values.putSync(savingsKey('minute', startOfMinute(ahead)), { variant: { original: 1e9, sent: 1 } });
+      values.putSync(savingsKey('hour', startOfHour(ahead)), { variant: { original: 1e9, sent: 1 } });
+    });
+    const { store, metrics, recorder } = recording(path, time);
+    assert.deepEqual(recorder.view(), kept);
+    time.advance(MINUTE_MS);
+    answered(metrics, 'variant', 500, 100);
+    await recorder.sample();
+    assert.deepEqual(
+      store.savingsRecords().map((record) => record.at),
+      [startOfMinute(START), startOfMinute(time.now()), startOfHour(START)],
+      'nothing later than now in the store',
+    );
+    await recorder.stop();
+    await store.close();
   });
 });

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'lmdb';
 import { ImageStore, sha256 } from '../../src/store/image-store.js';
+import { UTF8_KEYS } from '../../src/store/keys.js';
 import type { OriginalRecord, VariantRecord } from '../../src/store/records.js';
+import { writeOldLayoutStore } from '../support/old-store.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
 
 const freshPath = () => join(mkdtempSync(join(tmpdir(), 'slimproxy-store-')), 'store');
@@ -155,14 +157,14 @@ describe('the image store (LMDB)', () => {
     await store.close();
     // Bytes without a record (a crash between the bytes and their record): removed at the next start.
     const raw = open({ path, compression: false });
-    const bytes = raw.openDB({ name: 'bytes', encoding: 'binary' });
+    const bytes = raw.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS });
     await bytes.put('o\u0000/crashed.jpg', v1);
     await bytes.put('v\u0000/large.jpg\u0000ic,webp', variant);
     await raw.close();
     const reopened = new ImageStore(path, 1024 * 2 ** 20);
     await reopened.close();
     const after = open({ path, compression: false });
-    const left = [...after.openDB({ name: 'bytes', encoding: 'binary' }).getKeys()];
+    const left = [...after.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS }).getKeys()];
     await after.close();
     assert.deepEqual(left, ['o\u0000/large.jpg']);
   });
@@ -176,7 +178,7 @@ describe('the image store (LMDB)', () => {
       const { record, v2 } = await storedAndChecked(store, url, size);
       // Other bytes of the same length under the key, behind the store's back (as a write racing a read would).
       const raw = open({ path, compression: false });
-      await raw.openDB({ name: 'bytes', encoding: 'binary' }).put(`o\u0000${url}`, v2);
+      await raw.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS }).put(`o\u0000${url}`, v2);
       assert.equal(await store.getOriginalBytes(record), undefined, `${size} bytes: not passed off as the checked ones`);
     }
     await store.close();
@@ -191,8 +193,8 @@ describe('the image store (LMDB)', () => {
     // store's back: a response that read the old record before it must not get the new bytes under the old digest.
     const raw = open({ path, compression: false });
     await raw.transaction(() => {
-      raw.openDB({ name: 'bytes', encoding: 'binary' }).putSync(`o\u0000${url}`, v2);
-      raw.openDB({ name: 'originals' }).putSync(url, originalRecord(url, v2));
+      raw.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS }).putSync(`o\u0000${url}`, v2);
+      raw.openDB({ name: 'originals', ...UTF8_KEYS }).putSync(url, originalRecord(url, v2));
     });
     assert.equal(await store.getOriginalBytes(record), undefined, 'not passed off as the checked ones');
     assert.ok((await store.getOriginalBytes(originalRecord(url, v2)))?.equals(v2), 'the new version under its own digest');
@@ -208,7 +210,7 @@ describe('the image store (LMDB)', () => {
     await store.close();
     // Damage the stored bytes behind the store's back, as a torn write would.
     const raw = open({ path, compression: false });
-    const bytes = raw.openDB({ name: 'bytes', encoding: 'binary' });
+    const bytes = raw.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS });
     await bytes.put('v\u0000/b.jpg\u0000ic', Buffer.from('variang'));
     await raw.close();
     const reopened = new ImageStore(path, 100 * 2 ** 20);
@@ -228,25 +230,83 @@ describe('the image store (LMDB)', () => {
     await store.close();
   });
 
-  it('drops variant and progress records of the shape before outcomes per experiment at open, keeping originals (issue 17)', async () => {
+  it('keeps keys of any length across a restart: an image URL of 100+ characters and image-API slots, found and served (hostile review 19)', async () => {
     const path = freshPath();
-    const store = new ImageStore(path, 100 * 2 ** 20);
-    const variant = Buffer.from('an old best variant for a mark');
-    await store.putOriginal(originalRecord('/d.jpg', photo), photo);
-    await store.putVariant('/d.jpg', 'ic,webp', variantRecord(photo, variant), variant);
-    await store.putProgress('/d.jpg', { originalDigest: sha256(photo), settings: 's', done: ['jpeg'] });
+    // Past 64 bytes lmdb's default key encoding read `url\0slot` back as an array: such variants were never found,
+    // and a store holding one could not be opened again.
+    const long = `/img/photo.jpg?v=${'a'.repeat(100)}`;
+    const apiSlot = `api:${JSON.stringify({ format: 'webp', quality: 70, size: { width: 150 }, dpr: 1, algorithm: 'lanczos3' })}`;
+    const [webp, api, short] = [Buffer.from('a webp outcome'), Buffer.from('an image-API result'), Buffer.from('an image-API result of a short URL')];
+    let store = new ImageStore(path, 100 * 2 ** 20);
+    await store.putOriginal(originalRecord(long, photo), photo);
+    await store.putVariant(long, 'webp', variantRecord(photo, webp), webp);
+    await store.putVariant(long, apiSlot, variantRecord(photo, api), api);
+    await store.putProgress(long, { originalDigest: sha256(photo), settings: 's', done: ['webp'] });
+    await countRequest(store, long);
+    await store.putOriginal(originalRecord('/a.jpg', photo), photo);
+    await store.putVariant('/a.jpg', apiSlot, variantRecord(photo, short), short);
+    const slots = (url: string) => store.variantsOf(url).map(({ slot }) => slot).sort();
+    assert.deepEqual(slots(long), [apiSlot, 'webp'], 'found while running');
     await store.close();
-    // As a store written before the records' version existed.
-    const raw = open({ path });
-    raw.openDB({ name: 'meta' }).removeSync('records-version');
-    await raw.close();
 
-    const reopened = new ImageStore(path, 100 * 2 ** 20);
-    assert.deepEqual(reopened.variantsOf('/d.jpg'), []);
-    assert.equal(reopened.getProgress('/d.jpg'), undefined);
-    assert.deepEqual(await reopened.getOriginalBytes(reopened.getOriginal('/d.jpg')!), photo);
-    assert.equal(reopened.size, photo.length, 'the variant bytes went too');
-    await reopened.close();
+    store = new ImageStore(path, 100 * 2 ** 20);
+    assert.deepEqual(slots(long), [apiSlot, 'webp'], 'found after the restart');
+    assert.deepEqual(slots('/a.jpg'), [apiSlot]);
+    assert.ok((await store.getVariant(long, apiSlot))?.bytes.equals(api));
+    assert.ok((await store.getVariant('/a.jpg', apiSlot))?.bytes.equals(short));
+    const lent = await store.lendVariant(long, 'webp');
+    assert.ok(lent);
+    assert.ok(lent.lent.bytes.equals(webp));
+    lent.lent.release();
+    assert.deepEqual(store.getProgress(long)?.done, ['webp']);
+    assert.equal(store.getRequests(long)?.count, 1);
+    assert.deepEqual(store.mostRequested(1).map(({ url }) => url), [long]);
+    assert.equal(store.size, 2 * photo.length + webp.length + api.length + short.length, 'no bytes taken for orphans at open');
+    // They go with their original: a new version drops every slot, long keys and all.
+    const changed = Buffer.concat([photo, Buffer.from([1])]);
+    await store.putOriginal(originalRecord(long, changed, '"2"'), changed);
+    assert.deepEqual(store.variantsOf(long), []);
+    assert.equal(store.size, changed.length + photo.length + short.length);
+    await store.close();
+  });
+
+  it('opens a store of the layout before (lmdb\'s default keys): its images are dropped, its savings history stays (hostile review 19)', async () => {
+    const path = freshPath();
+    const long = `/img/photo.jpg?v=${'b'.repeat(100)}`;
+    const apiSlot = `api:${JSON.stringify({ format: 'webp', quality: 70, dpr: 1, algorithm: 'lanczos3' })}`;
+    const minute = Date.UTC(2026, 0, 5, 12, 0);
+    const history = [
+      { period: 'minute' as const, at: minute, byOutcome: { variant: { original: 3000, sent: 1000 } } },
+      { period: 'hour' as const, at: Date.UTC(2026, 0, 5, 12), byOutcome: { variant: { original: 3000, sent: 1000 } } },
+    ];
+    await writeOldLayoutStore(path, photo, [long, '/short.jpg'], apiSlot, history);
+
+    const dropped: unknown[] = [];
+    let store = new ImageStore(path, 100 * 2 ** 20, { events: { dropped: (detail) => dropped.push(detail) } });
+    assert.deepEqual(dropped, [{ table: 'originals', entries: 2, why: 'older-layout' }]);
+    for (const url of [long, '/short.jpg']) {
+      assert.equal(store.getOriginal(url), undefined);
+      assert.deepEqual(store.variantsOf(url), []);
+      assert.equal(store.getProgress(url), undefined);
+      assert.equal(store.getRequests(url), undefined);
+    }
+    assert.equal(store.size, 0);
+    assert.deepEqual(store.savingsRecords(), history);
+    // The images come back as they are fetched again, under keys that read back.
+    const api = Buffer.from('an image-API result');
+    await store.putOriginal(originalRecord(long, photo), photo);
+    await store.putVariant(long, apiSlot, variantRecord(photo, api), api);
+    await store.close();
+    const raw = open({ path, compression: false });
+    const left = [...raw.openDB({ name: 'bytes', encoding: 'binary', ...UTF8_KEYS }).getKeys()];
+    await raw.close();
+    assert.deepEqual(left, [`o\u0000${long}`, `v\u0000${long}\u0000${apiSlot}`], 'the old bytes are gone');
+
+    store = new ImageStore(path, 100 * 2 ** 20, { events: { dropped: (detail) => dropped.push(detail) } });
+    assert.equal(dropped.length, 1, 'dropped once');
+    assert.deepEqual(store.variantsOf(long).map(({ slot }) => slot), [apiSlot]);
+    assert.deepEqual(store.savingsRecords(), history);
+    await store.close();
   });
 
   it('lists the variants of the current original, by slot', async () => {
@@ -347,32 +407,6 @@ describe('the image store (LMDB)', () => {
     assert.ok(store.getOriginal('/popular.jpg'), 'the popular image stayed');
     assert.ok(store.size <= store.maxBytes);
     await store.close();
-  });
-
-  it('a store written before the segments keeps working: its entries go on probation, in their old order', async () => {
-    const path = freshPath();
-    const store = new ImageStore(path, 4 * photo.length + 1000);
-    await store.close();
-    // The old layout: one recency order keyed by zero-padded time, no segments.
-    const raw = open({ path, compression: false });
-    const recency = raw.openDB<string, string>({ name: 'recency', encoding: 'string' });
-    const requests = raw.openDB({ name: 'requests' });
-    const meta = raw.openDB({ name: 'meta' });
-    await requests.put('/old.jpg', { count: 1, lastRequested: 5 });
-    await recency.put(`${String(5).padStart(15, '0')}\u0000/old.jpg`, '/old.jpg');
-    await meta.remove('recency-version');
-    await raw.close();
-    const reopened = new ImageStore(path, 4 * photo.length + 1000);
-    const bytes = Buffer.concat([photo, Buffer.from('old')]);
-    await reopened.putOriginal(originalRecord('/old.jpg', bytes), bytes);
-    for (let i = 0; i < 6; i += 1) {
-      const next = Buffer.concat([photo, Buffer.from(String(i))]);
-      await reopened.putOriginal(originalRecord(`/n${i}.jpg`, next), next);
-      await countRequest(reopened, `/n${i}.jpg`, 100 + i);
-    }
-    assert.equal(reopened.getOriginal('/old.jpg'), undefined, 'the old entry was evicted first (least recent)');
-    assert.ok(reopened.size <= reopened.maxBytes);
-    await reopened.close();
   });
 
   // Hostile review of kept answers: experiments ending after their original was evicted left an entry each, forever.
