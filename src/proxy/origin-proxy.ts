@@ -74,6 +74,14 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
   proxy.on('proxyReq', (proxyReq) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
     limitOriginSilence(proxyReq, origin.timeoutMs);
+    // A `101` to a request that asked for no upgrade: Node destroys the connection and reports neither a response
+    // nor an error, and the client waited for good. It is an origin that broke HTTP: a 502.
+    proxyReq.once('upgrade', (_res, socket: Duplex) => {
+      socket.destroy();
+      proxyReq.destroy();
+      // Node emits no 'error' for a request whose socket it has handed over: the proxy's error path is told here.
+      proxyReq.emit('error', Object.assign(new Error('the origin switched protocols (101) on a request that asked for no upgrade'), { code: 'HPE_UNEXPECTED_UPGRADE' }));
+    });
   });
   proxy.on('proxyRes', (originRes, req, res) => {
     // Counted once per response (a counter update per chunk cost more than the chunk's other handling).

@@ -140,6 +140,13 @@ describe('transparent pass-through', () => {
     assert.equal((await bodyOf(res)).toString(), 'start end');
   });
 
+  it('answers 502 at once when the origin switches protocols (101) on a request that asked for no upgrade', async () => {
+    origin.handle((req) => req.socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGARBAGE'));
+    const res = await fetchRaw(new URL('/switch', proxy.url));
+    assert.equal(res.status, 502);
+    assert.match(res.body.toString(), /invalid HTTP response/);
+  });
+
   it('passes WebSocket upgrades through', async () => {
     await assertUpgradePasses(origin, new URL('/ws', proxy.url));
   });
