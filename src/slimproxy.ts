@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import { type Config, defaultImageCompression, type ImageCompressionConfig, type ListenConfig, readTlsIdentity } from './config/index.js';
+import { type Config, defaultImageCompression, type ImageCompressionConfig, type ListenConfig, readTlsIdentity, type TlsIdentity } from './config/index.js';
 import { createImageRoute } from './http/image-route.js';
 import { ExperimentPool } from './images/experiment-pool.js';
 import { engineSettings, settingsDigest } from './images/settings.js';
@@ -68,7 +68,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
   try {
     for (const listen of config.listeners) {
       // Read again at start (the config load checked them; the files may have changed since).
-      const identity = listen.tls ? readTlsIdentity(listen.tls, (attribute, message) => new Error(`<listen ${attribute}>: ${message}`)) : undefined;
+      const identity = listen.tls ? listenerIdentity(listen.tls) : undefined;
       const publicServer = createPublicServer({ originProxy, documents, images: () => imageSide?.parts()?.route, imageApi: config.imageApi.enabled && config.imageApi, compressing: compression !== null, scaling: config.imageScaling !== null, logger, metrics, trustedProxies: listen.trustedProxies, idleTimeoutMs: listen.idleTimeoutMs, ...(identity ? { tls: identity } : {}) });
       const { server } = publicServer;
       await new Promise<void>((resolve, reject) => {
@@ -174,6 +174,11 @@ function listenerUrl(address: AddressInfo, tls: boolean): URL {
   return new URL(`${tls ? 'https' : 'http'}://${host}:${address.port}/`);
 }
 
+/** A listener's certificate and key, read and checked now (its errors name the attribute). */
+function listenerIdentity(tls: NonNullable<ListenConfig['tls']>): TlsIdentity {
+  return readTlsIdentity(tls, (attribute, message) => new Error(`<listen ${attribute}>: ${message}`));
+}
+
 /** New certificates for new connections; a listener whose files are now bad keeps the one it has, and says so. */
 function reloadListenerCertificates(listeners: readonly Listener[], logger: Logger): void {
   if (listeners.every((listener) => listener.config.tls === null)) {
@@ -183,7 +188,7 @@ function reloadListenerCertificates(listeners: readonly Listener[], logger: Logg
   for (const { config, publicServer, url } of listeners) {
     if (config.tls === null) continue;
     try {
-      publicServer.setIdentity(readTlsIdentity(config.tls, (attribute, message) => new Error(`<listen ${attribute}>: ${message}`)));
+      publicServer.setIdentity(listenerIdentity(config.tls));
       logger.info({ listener: url.href, cert: config.tls.certPath }, 'TLS certificate reloaded: new connections get it');
     } catch (err) {
       logger.error({ listener: url.href, error: (err as Error).message }, 'TLS certificate not reloaded: the listener keeps the one it had');

@@ -6,12 +6,13 @@ import { headWithAddedHeaders } from './request-context.js';
  * HTTP/2 requests reach the same handlers as HTTP/1.1 ones, through Node's compatibility API. What differs is
  * settled here, once, so that no route has to know which protocol it serves:
  * - the request's header object has no pseudo-headers (`:method`, `:path`, `:scheme`, `:authority`: never sent
- *   to the origin, which is spoken to over HTTP/1.1) and carries `host` from `:authority` when the client sent
- *   none (browsers send `:authority` alone), as an HTTP/1.1 request would have it;
- * - a response's head drops the reason phrase (HTTP/2 has none) and the connection-specific fields HTTP/2 forbids
- *   (RFC 9113 §8.2.2: Node refuses the whole head if one is present), and carries the headers added with
- *   `addResponseHeader`, as `ProxyResponse` does for HTTP/1.1;
- * - `destroyed` and `closed` tell a response whose stream is gone, as they do on an HTTP/1.1 response.
+ *   to the origin, which is spoken to over HTTP/1.1), `host` from `:authority`, and a body without a length marked
+ *   chunked (see `http1Headers`);
+ * - a response's head is one HTTP/2 can carry (see `http2Head`: no reason phrase, no connection-specific field,
+ *   single-value fields once, a final status) with the headers added by `addResponseHeader`, as `ProxyResponse`
+ *   gives them for HTTP/1.1; trailers are taken as pairs too;
+ * - `writableFinished`, `destroyed` and `closed` tell a response cut short or whose stream is gone, as they do on
+ *   an HTTP/1.1 response.
  */
 export class ProxyRequest2 extends Http2ServerRequest {
   #headers: IncomingHttpHeaders | undefined;

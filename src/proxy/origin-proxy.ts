@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
@@ -74,14 +74,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
   proxy.on('proxyReq', (proxyReq) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
     limitOriginSilence(proxyReq, origin.timeoutMs);
-    // A `101` to a request that asked for no upgrade: Node destroys the connection and reports neither a response
-    // nor an error, and the client waited for good. It is an origin that broke HTTP: a 502.
-    proxyReq.once('upgrade', (_res, socket: Duplex) => {
-      socket.destroy();
-      proxyReq.destroy();
-      // Node emits no 'error' for a request whose socket it has handed over: the proxy's error path is told here.
-      proxyReq.emit('error', Object.assign(new Error('the origin switched protocols (101) on a request that asked for no upgrade'), { code: 'HPE_UNEXPECTED_UPGRADE' }));
-    });
+    proxyReq.on('upgrade', refuseUnaskedUpgrade);
   });
   proxy.on('proxyRes', (originRes, req, res) => {
     // Counted once per response (a counter update per chunk cost more than the chunk's other handling).
@@ -139,6 +132,18 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       agent.destroy();
     },
   };
+}
+
+/**
+ * A `101` to a request that asked for no upgrade: Node destroys the connection and reports neither a response nor
+ * an error, and the client waited for good. It is an origin that broke HTTP: a 502. (One function for every
+ * request, not a closure each: it is on the path of every proxied request.)
+ */
+function refuseUnaskedUpgrade(this: ClientRequest, _res: IncomingMessage, socket: Duplex): void {
+  socket.destroy();
+  this.destroy();
+  // Node emits no 'error' for a request whose socket it has handed over: the proxy's error path is told here.
+  this.emit('error', Object.assign(new Error('the origin switched protocols (101) on a request that asked for no upgrade'), { code: 'HPE_UNEXPECTED_UPGRADE' }));
 }
 
 /** An exchange can fail in several places at once (request error, origin error, socket close): report the first. */
