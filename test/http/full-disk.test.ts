@@ -85,6 +85,8 @@ describe('a full disk under the store (issue 16, acceptance 1)', () => {
     const metrics = (await fetchRaw(new URL('/metrics', adminUrl()))).body.toString();
     const failures = metricSamples(metrics, 'slimproxy_store_errors_total');
     assert.ok(failures.some((sample) => sample.labels.reason === 'disk-full' && sample.value >= 1), `store errors counted: ${JSON.stringify(failures)}`);
+    // Log lines leave the process in batches (a quarter of a second at most): wait for the first, then count.
+    await waitForLog(proxy, (line) => String(line.msg).startsWith('store: cannot write'));
     const lines = proxy.lines.filter((line) => String(line.msg).startsWith('store: cannot write'));
     assert.equal(lines.length, 1, 'one log line (a minute at most), not one per request');
     assert.equal(lines[0]!.cause, 'store');
