@@ -218,13 +218,3 @@ export function notModifiedDocument(url: string | undefined, requestHeaders: Inc
   const askedOurs = etag.startsWith('"') && headerText(requestHeaders['if-none-match']).includes(`W/${etag}`);
   return askedOurs || mayBeRewrittenDocument(url, requestHeaders.accept);
 }
-
-/**
- * The headers of a `304` that stands for a rewritten document: the origin's, with its strong `ETag` weakened,
- * `User-Agent` merged into `Vary` and, with `shared-caches="private"`, `Cache-Control: private`, as the `200` would
- * have them, whatever the client's `If-None-Match` said (the origin's strong tag names the origin's bytes, not the
- * rewritten ones).
- */
-export function notModifiedHeaders(rawHeaders: readonly string[], sharedCaches: SharedCaches): string[] {
-  return rewrittenDocumentHeaders(rawHeaders, sharedCaches);
-}

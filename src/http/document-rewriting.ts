@@ -6,10 +6,12 @@ import { type Capabilities, capabilitiesFromUserAgent } from '../client/index.js
 import type { Config, ModernFormat } from '../config/index.js';
 import { markValue } from '../marks/index.js';
 import type { ResponseHandler } from '../proxy/origin-proxy.js';
+import { type LinkFieldMarker, UNMARKED } from '../proxy/early-hints.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { RequestSlot } from '../proxy/request-slot.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext, MAX_REWRITTEN_STYLESHEET } from '../rewrite/index.js';
+import { markLinkField, markLinkFields } from '../rewrite/link-header.js';
 import { VIEWPORT_HEADERS } from '../client/viewport.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isDecodingError, lenientDecoder } from './content-decoding.js';
@@ -21,7 +23,6 @@ import {
   mayBeRewrittenDocument,
   neverADocument,
   notModifiedDocument,
-  notModifiedHeaders,
   personalResponse,
   revalidatedHeaders,
   rewritableDocument,
@@ -77,10 +78,12 @@ export interface ResponsePolicy {
   /** Called before the request is forwarded (may add the conditional headers of a cached document). */
   beforeForward(req: IncomingMessage, res: ServerResponse): void;
   readonly handle: ResponseHandler;
+  /** What the `Link` fields of a `103 Early Hints` for this request become. */
+  readonly links: LinkFieldMarker;
 }
 
 /** Everything passes through as it is. */
-export const PASS_THROUGH: ResponsePolicy = { beforeForward: () => undefined, handle: passThrough };
+export const PASS_THROUGH: ResponsePolicy = { beforeForward: () => undefined, handle: passThrough, links: UNMARKED };
 
 interface Exchange {
   readonly marking: MarkingContext;
@@ -108,6 +111,24 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
   function markingOf(req: IncomingMessage): MarkingContext {
     return { site: siteOf(req, settings.fallbackHost), capabilities: offered(capabilitiesFromUserAgent(req.headers['user-agent']), settings.formats) };
   }
+
+  /**
+   * The headers a rewritten page (or its `HEAD`, or a `304` standing for it) goes out with: the origin's, less
+   * what the rewrite changes, and its `Link` preloads of images marked as the page's own `<link>`s are.
+   */
+  function documentHeaders(rawHeaders: readonly string[], res: ServerResponse): string[] {
+    return withClientHints(markLinkFields(rewrittenDocumentHeaders(rawHeaders, sharedCaches), () => linkContext(res)));
+  }
+
+  function linkContext(res: ServerResponse): { base: URL; marking: MarkingContext } {
+    const marking = exchanges.get(res)?.marking ?? markingOf(res.req);
+    return { base: documentUrlOf(res.req, marking), marking };
+  }
+
+  const links: LinkFieldMarker = (res, field) => {
+    const { base, marking } = linkContext(res);
+    return markLinkField(field, base, marking);
+  };
 
   function beforeForward(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'GET' && req.method !== 'HEAD') return;
@@ -143,7 +164,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const ends = vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalResponse(originRes.headers) || forbidsTransform(originRes.headers);
     if (ends) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
     else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
-    const headers = withClientHints(rewrittenDocumentHeaders(originHeaders, sharedCaches));
+    const headers = documentHeaders(originHeaders, res);
     headers.push('Content-Length', String(entry.body.length));
     res.writeHead(200, entry.statusMessage, headers);
     res.end(entry.body, () => done({ bytes: entry.body.length }));
@@ -152,7 +173,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
   /** Headers only: a `HEAD`, or a `304` that stands for a rewritten page. */
   function answerHeaders(originRes: IncomingMessage, res: ServerResponse, status: number, headers: string[], done: Parameters<ResponseHandler>[2]): void {
     originRes.resume();
-    res.writeHead(status, originRes.statusMessage, withClientHints(headers));
+    res.writeHead(status, originRes.statusMessage, headers);
     res.end(() => done({ bytes: 0 }));
   }
 
@@ -167,13 +188,15 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       cache?.delete(exchange.cacheKey, exchange.requestHeaders);
     }
     if (originRes.statusCode === 304 && req.method === 'GET' && notModifiedDocument(req.url, exchange?.requestHeaders ?? req.headers, originRes.headers)) {
-      answerHeaders(originRes, res, 304, notModifiedHeaders(originRes.rawHeaders, sharedCaches), done);
+      // As the `200` would have them, whatever the client's `If-None-Match` said: the origin's strong tag names
+      // the origin's bytes, not the rewritten ones.
+      answerHeaders(originRes, res, 304, documentHeaders(originRes.rawHeaders, res), done);
       return;
     }
     const document = rewritableDocument(req.method, originRes.statusCode, originRes.headers, settings.rewrite.maxBytes);
     if (document && req.method === 'HEAD') {
       // RFC 9110 §9.3.2: the headers GET would get. The origin's Content-Length counted bytes that GET rewrites.
-      answerHeaders(originRes, res, 200, rewrittenDocumentHeaders(originRes.rawHeaders, sharedCaches), done);
+      answerHeaders(originRes, res, 200, documentHeaders(originRes.rawHeaders, res), done);
       return;
     }
     if (!document || (!exchange && req.method !== 'GET')) {
@@ -187,8 +210,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const { kind, coding } = document;
     const req = res.req;
     const { marking } = exchange;
-    // Joined as text: a path such as `//other.example/x` is a path on this site, not a network-path reference.
-    const documentUrl = new URL(marking.site.origin + (req.url ?? '/'));
+    const documentUrl = documentUrlOf(req, marking);
     let compressed = 0;
     if (coding !== 'identity') originRes.on('data', (chunk: Buffer) => (compressed += chunk.length));
     const rewriter =
@@ -201,7 +223,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
 
     // The status line waits for the first bytes of the page: a body that cannot be decoded is then still a 502,
     // not a 200 that ends in nothing.
-    const headers = withClientHints(rewrittenDocumentHeaders(originRes.rawHeaders, sharedCaches));
+    const headers = documentHeaders(originRes.rawHeaders, res);
     let started = false;
     const start = () => {
       if (started || res.headersSent) return;
@@ -268,7 +290,12 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     if (encoder) rewriter.on('data', () => encoder.flush(coding === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH));
   }
 
-  return { beforeForward, handle };
+  return { beforeForward, handle, links };
+}
+
+/** Joined as text: a path such as `//other.example/x` is a path on this site, not a network-path reference. */
+function documentUrlOf(req: IncomingMessage, marking: MarkingContext): URL {
+  return new URL(marking.site.origin + (req.url ?? '/'));
 }
 
 /** A header's value in a raw list (repeats joined), as Node would give it. */

@@ -218,7 +218,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     // The options are ours: the origin sees the URL without them.
     if (options) req.url = options.originUrl;
     const finish = beginRequestLog(req, res, options ? 'image-api' : marked ? 'marked' : 'proxy', logger, metrics);
-    const forward = () => originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish));
+    const forward = () => originProxy.forward(req, res, marked ? passThrough : documents.handle, (outcome) => settle(res, outcome, finish), marked ? undefined : documents.links);
     // An image the route hands back goes to the origin as it is, saying why (SPEC §5.3), as answered ones do.
     const forwardImage = (reason: string) => {
       const value = safeHeaderValue(reason);

@@ -8,6 +8,7 @@ import { classifyOriginFailure, limitOriginSilence, type OriginFailure } from '.
 import { originPath } from './request-target.js';
 import { RequestSlot } from './request-slot.js';
 import { bodyCounter } from './pass-through.js';
+import { forwardEarlyHints, type LinkFieldMarker, UNMARKED } from './early-hints.js';
 
 /** How one forwarded exchange ended, for the request log and metrics. */
 export type ForwardOutcome =
@@ -28,7 +29,8 @@ export type ResponseHandler = (
 export interface OriginProxy {
   /** The origin's address (resolved: for the embedded site, where it listens). */
   readonly target: URL;
-  forward(req: IncomingMessage, res: ServerResponse, handler: ResponseHandler, done: (outcome: ForwardOutcome) => void): void;
+  /** `links` marks the `Link` fields of a `103 Early Hints` the origin sends (by default they pass as they are). */
+  forward(req: IncomingMessage, res: ServerResponse, handler: ResponseHandler, done: (outcome: ForwardOutcome) => void, links?: LinkFieldMarker): void;
   /** Passes a protocol upgrade (WebSocket) through to the origin. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, done: (outcome: ForwardOutcome) => void): void;
   close(): void;
@@ -36,6 +38,7 @@ export interface OriginProxy {
 
 interface Exchange {
   readonly handler: ResponseHandler;
+  readonly links: LinkFieldMarker;
   /** The request's body has no length of its own (chunked; HTTP/2 DATA frames): it goes to the origin chunked. */
   readonly chunkedBody: boolean;
   readonly done: (outcome: ForwardOutcome) => void;
@@ -71,10 +74,12 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
     }
   });
 
-  proxy.on('proxyReq', (proxyReq) => {
+  proxy.on('proxyReq', (proxyReq, req, res) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
     limitOriginSilence(proxyReq, origin.timeoutMs);
     proxyReq.on('upgrade', refuseUnaskedUpgrade);
+    const exchange = exchanges.get(req);
+    if (exchange && res) proxyReq.on('information', (info) => forwardEarlyHints(info, req, res, exchange.links));
   });
   proxy.on('proxyRes', (originRes, req, res) => {
     // Counted once per response (a counter update per chunk cost more than the chunk's other handling).
@@ -99,14 +104,14 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
 
   return {
     target,
-    forward(req, res, handler, reportOnce) {
+    forward(req, res, handler, reportOnce, links = UNMARKED) {
       const done = once(reportOnce);
       const refused = prepare(req, false);
       if (refused !== undefined) {
         done({ kind: 'refused', reason: refused });
         return;
       }
-      exchanges.set(req, { handler, done, chunkedBody: req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined });
+      exchanges.set(req, { handler, links, done, chunkedBody: req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined });
       void proxy.web(req, res, {}, (err: Error) => {
         // The response was whole by its own framing; what the origin sent after it (a body longer than its
         // Content-Length) is no response's: ignored, as browsers do, and the connection is not reused.
