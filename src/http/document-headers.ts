@@ -66,8 +66,8 @@ const NEVER_A_DOCUMENT_PATH = /\.(jpe?g|png|gif|webp|avif|svg|ico|bmp|tiff?|mp4|
  * such `Accept`). A path with a media, archive or other file extension is never one, whatever its `Accept`.
  *
  * Such a request's `Range`/`If-Range` are not forwarded (SPEC §3: the whole page is rewritten and sent as a
- * `200`, a `206` of the origin's bytes could not be spliced with rewritten ones), and the origin's `304` to it
- * gets the rewritten page's `ETag` and `Vary`. Range requests for images, video and downloads pass untouched.
+ * `200`, a `206` of the origin's bytes could not be spliced with rewritten ones). Range requests for images,
+ * video and downloads pass untouched.
  */
 export function mayBeRewrittenDocument(url: string | undefined, accept: string | string[] | undefined): boolean {
   if (neverADocument(url)) return false;
@@ -109,6 +109,7 @@ export function rewrittenDocumentHeaders(rawHeaders: readonly string[], sharedCa
     let value = headers[i + 1]!;
     const lower = name.toLowerCase();
     if (ABOUT_THE_BYTES.has(lower)) continue;
+    if (sharedCaches === 'private' && targetsSharedCaches(lower)) continue;
     if (lower === 'etag' && value.startsWith('"')) value = `W/${value}`;
     if (lower === 'vary') {
       if (varyAt === -1) varyAt = out.length;
@@ -131,6 +132,16 @@ export function rewrittenDocumentHeaders(rawHeaders: readonly string[], sharedCa
     else out[cacheControlAt + 1] = privateCacheControl(cacheControl);
   }
   return out;
+}
+
+/**
+ * Caching fields aimed at one kind of shared cache, which obeys them instead of `Cache-Control` (RFC 9213
+ * `CDN-Cache-Control` and its vendor forms such as `Cloudflare-CDN-Cache-Control`, Fastly's and Varnish's
+ * `Surrogate-Control`, Akamai's `Edge-Control`, nginx's `X-Accel-Expires`): such a CDN caches by URL, and would keep
+ * one browser's page for everyone whatever `private` says.
+ */
+function targetsSharedCaches(name: string): boolean {
+  return name.endsWith('cdn-cache-control') || name === 'surrogate-control' || name === 'edge-control' || name === 'x-accel-expires';
 }
 
 /** A `Cache-Control` field's directives, as written; a comma inside a quoted value does not split. */
@@ -204,17 +215,20 @@ export function revalidatedHeaders(stored: readonly string[], fresh: readonly st
 }
 
 /**
- * Whether the origin's `304` to a conditional `GET` stands for a rewritten document, so that it must carry the
- * rewritten page's `ETag` and `Vary` (RFC 9110 §15.4.5: a `304` sends the fields the `200` would). Yes for a
- * request that may be one (`mayBeRewrittenDocument`), and for a client that revalidates with the weak tag we
- * made of the `304`'s strong one; no when the `304` itself says otherwise (`no-transform`, another media type).
+ * Whether the origin's `304` to a conditional `GET` or `HEAD` may stand for a rewritten document, so that it must
+ * carry the rewritten page's `ETag` and `Vary` (RFC 9110 §15.4.5: a `304` sends the fields the `200` would). A
+ * `304` says nothing of what it confirms, and whoever asks may be a shared cache holding one browser's page: a
+ * `304` without `User-Agent` in its `Vary` makes such a cache serve that page to every browser (a Varnish in front
+ * gave IE 11 Chrome's marks). So yes for every URL that may name a page (an extensionless `/about` with
+ * `Accept: *\/*` and a `Last-Modified` is one), no only for a media, script, font or download path
+ * (`neverADocument`) and when the `304` itself says otherwise (`no-transform`, another media type). A `304` for a
+ * resource that was never rewritten then only gets a weak tag and one more `Vary` name: a cache keeps it apart per
+ * browser, which costs hits, never a wrong answer.
  */
 export function notModifiedDocument(url: string | undefined, requestHeaders: IncomingHttpHeaders, responseHeaders: IncomingHttpHeaders): boolean {
   if (requestHeaders['if-none-match'] === undefined && requestHeaders['if-modified-since'] === undefined) return false;
   if (forbidsTransform(responseHeaders)) return false;
   const mediaType = headerText(responseHeaders['content-type']).toLowerCase().split(';')[0]!.trim();
   if (mediaType !== '' && mediaType !== 'text/html' && mediaType !== 'text/css') return false;
-  const etag = headerText(responseHeaders.etag);
-  const askedOurs = etag.startsWith('"') && headerText(requestHeaders['if-none-match']).includes(`W/${etag}`);
-  return askedOurs || mayBeRewrittenDocument(url, requestHeaders.accept);
+  return !neverADocument(url);
 }

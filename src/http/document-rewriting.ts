@@ -7,6 +7,7 @@ import type { Config, ModernFormat } from '../config/index.js';
 import { markValue } from '../marks/index.js';
 import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { type LinkFieldMarker, UNMARKED } from '../proxy/early-hints.js';
+import { requestHeadersForOrigin } from '../proxy/hop-by-hop.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { RequestSlot } from '../proxy/request-slot.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
@@ -30,6 +31,7 @@ import {
   varyNames,
 } from './document-headers.js';
 import { answerError } from './error-response.js';
+import { headerTokens } from './header-values.js';
 
 /** Brotli's default (11) is for static files; on the fly, 5 keeps most of the gain at a fraction of the CPU. */
 const BROTLI_ON_THE_FLY = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } };
@@ -144,10 +146,16 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     // is a page all the same is marked when its response says so: see `handle`).
     if (req.method !== 'GET' || neverADocument(req.url)) return;
     const marking = markingOf(req);
-    const requestHeaders = { ...h };
-    // The client's own conditional or range request goes to the origin as it is; so does anything personal.
-    const usable = cache && !h['if-none-match'] && !h['if-modified-since'] && !h.range && !h.authorization && !h.cookie;
-    const cacheKey = usable ? [marking.site.origin, req.url, markValue(marking.capabilities), h['accept-encoding'] ?? ''].join(' ') : undefined;
+    // What the origin is sent, before our conditionals are added: a page is kept under what its origin saw. A field
+    // the client's `Connection` names never reaches the origin, and must not key the page the origin sent without
+    // it (RFC 9111 §4.1): else one client's `Connection: accept-language` filed the default page as the German one.
+    const requestHeaders = requestHeadersForOrigin(h);
+    // The client's own conditional or range request goes to the origin as it is; so does anything personal, and a
+    // request that forbids keeping its response (`no-store`, RFC 9111 §5.2.1.5).
+    const usable = cache && !h['if-none-match'] && !h['if-modified-since'] && !h.range && !h.authorization && !h.cookie && !headerTokens(h['cache-control']).includes('no-store');
+    // The `Host` as the origin gets it, byte for byte, not as a URL parser normalises it: `x@victim.test` or
+    // `vict%69m.test` name another virtual host to a server such as nginx, and must not share victim.test's pages.
+    const cacheKey = usable ? [marking.site.protocol, h.host ?? '', req.url, markValue(marking.capabilities), h['accept-encoding'] ?? ''].join(' ') : undefined;
     const revalidating = cacheKey ? cache?.get(cacheKey, requestHeaders) : undefined;
     if (revalidating?.etag) h['if-none-match'] = revalidating.etag;
     else if (revalidating?.lastModified) h['if-modified-since'] = revalidating.lastModified;
@@ -187,7 +195,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       }
       cache?.delete(exchange.cacheKey, exchange.requestHeaders);
     }
-    if (originRes.statusCode === 304 && req.method === 'GET' && notModifiedDocument(req.url, exchange?.requestHeaders ?? req.headers, originRes.headers)) {
+    if (originRes.statusCode === 304 && (req.method === 'GET' || req.method === 'HEAD') && notModifiedDocument(req.url, exchange?.requestHeaders ?? req.headers, originRes.headers)) {
       // As the `200` would have them, whatever the client's `If-None-Match` said: the origin's strong tag names
       // the origin's bytes, not the rewritten ones.
       answerHeaders(originRes, res, 304, documentHeaders(originRes.rawHeaders, res), done);

@@ -12,7 +12,8 @@ import { capabilitiesFromAccept } from '../client/index.js';
 import { type DecodedMark, decodeMarkedUrl, markValue } from '../marks/index.js';
 import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { classifyOriginFailure, isFromOrigin } from '../proxy/origin-failure.js';
-import { addResponseHeader, beginRequestContext, ProxyResponse, requestLogger, trustedProxies } from './request-context.js';
+import { addResponseHeader, beginRequestContext, fromTrustedProxy, ProxyResponse, requestLogger, trustedProxies } from './request-context.js';
+import { forgetForgedForwarding } from '../proxy/forwarded.js';
 import { safeHeaderValue } from './header-values.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { RequestSlot } from '../proxy/request-slot.js';
@@ -184,14 +185,11 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.shouldKeepAlive = false;
     beginRequestContext(req, res, trusted);
+    if (!fromTrustedProxy(req, trusted)) forgetForgedForwarding(req.headers);
     exchanges.set(req.socket, { req, res });
-    if (isHealthRequest(req)) {
-      const finish = beginRequestLog(req, res, 'health', logger, metrics);
-      finish({ bytes: answerHealth(req, res) });
-      return;
-    }
     // One gate for every route (SPEC §5.1): the request target becomes a path before anything reads it, so no
-    // absolute-form target names another host to an image route any more than to the proxy path.
+    // absolute-form target names another host to an image route any more than to the proxy path, and
+    // `GET http://x/.slimproxy/health` is the health check too, never a request for the origin (SPEC §8).
     const target = originPath(req.url ?? '');
     if (!target.ok) {
       const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
@@ -199,6 +197,11 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
       return;
     }
     req.url = target.path;
+    if (isHealthRequest(req)) {
+      const finish = beginRequestLog(req, res, 'health', logger, metrics);
+      finish({ bytes: answerHealth(req, res) });
+      return;
+    }
     // A marked image URL (SPEC §2): served from the store, or (compression off) passed to the origin unmarked.
     const marked = decodeMarkedUrl(req.url);
     if (marked) req.url = marked.url;

@@ -36,6 +36,11 @@ function trusted(list: BlockList | undefined, address: string): boolean {
   return family !== 0 && list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
 }
 
+/** Whether the request's peer is a trusted proxy, whose forwarding fields are believed. */
+export function fromTrustedProxy(req: IncomingMessage, proxies: BlockList | undefined): boolean {
+  return trusted(proxies, req.socket.remoteAddress ?? '');
+}
+
 /**
  * The client's address: the socket's peer, unless that peer is a trusted proxy; then the nearest address in
  * `X-Forwarded-For` (read from the right) that is not a trusted proxy itself. Addresses a client wrote further

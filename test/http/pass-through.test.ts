@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { assertUpgradePasses } from '../support/upgrade.js';
-import { fetchRaw } from '../support/client.js';
+import { fetchRaw, sendRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 
@@ -156,6 +156,13 @@ describe('transparent pass-through', () => {
     const res = await fetchRaw(new URL('/.slimproxy/health', proxy.url));
     assert.equal(res.status, 200);
     assert.deepEqual(JSON.parse(res.body.toString()), { status: 'ok' });
+    assert.equal(origin.requests.length, before);
+  });
+
+  it('answers the health check asked for in absolute form too (hostile review: it reached the origin)', async () => {
+    const before = origin.requests.length;
+    const raw = await sendRaw(proxy.port, 'GET http://x/.slimproxy/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(raw, /^HTTP\/1\.1 200 [^]*\{"status":"ok"\}/);
     assert.equal(origin.requests.length, before);
   });
 
