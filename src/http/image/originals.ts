@@ -17,10 +17,13 @@ export type OriginalOutcome = { readonly record: OriginalRecord } | { readonly f
 /**
  * Client headers that do not go to the origin for an image fetch: its conditionals are answered by us, and the
  * client's negotiation (formats, languages, codings, client hints) must not choose the one original every client
- * is served from (SPEC §5.1: the fetch is neutral).
+ * is served from (SPEC §5.1: the fetch is neutral). Nor do its cookies: what is stored is served to everyone, so
+ * it is fetched as anyone would get it (an image the origin gives only with a login's cookie was stored and then
+ * sent to strangers). An image the origin refuses without them goes to the origin with them, unstored (below).
  */
 const NOT_FORWARDED = new Set([
   'host',
+  'cookie',
   // The fetch is a GET without a body: a client's framing headers would make the origin read the next request on
   // the pooled connection as this one's body (request smuggling into another visitor's image).
   'content-length',
@@ -185,9 +188,20 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       const why = fetched.unbuffered === 'over-budget' ? 'too many image bytes in memory now (max-buffered)' : 'original larger than the store takes';
       return { response: fetched, skip: `${why}: streamed through, not stored` };
     }
-    if (notStorable(req?.headers ?? {}, fetched.status, fetched.headers) || variesByClient(fetched.headers)) return { response: fetched };
+    if (notStorable(req?.headers ?? {}, fetched.status, fetched.headers) || variesByClient(fetched.headers)) {
+      if (req?.headers.cookie === undefined) return { response: fetched };
+      // Fetched without the visitor's cookies, the image is not one to share (a 403, a redirect to a login page, a
+      // 404 for strangers, `private`): the visitor's own request goes to the origin with them, and nothing is kept.
+      discard(fetched);
+      return { forward: `the origin gives no shareable image without the visitor's cookies (${fetched.status}): passed through with them, not stored` };
+    }
     // Only image bytes are kept (SPEC §8): anything else under an image URL is the origin's to send each time.
-    if (!isImageBytes(fetched.body)) return { response: fetched, skip: 'not an image (by its first bytes): passed through, not stored' };
+    if (!isImageBytes(fetched.body)) {
+      if (req?.headers.cookie === undefined) return { response: fetched, skip: 'not an image (by its first bytes): passed through, not stored' };
+      // A login page with a 200 under the image's URL, say: the visitor's cookies may get the image itself.
+      discard(fetched);
+      return { forward: "not an image without the visitor's cookies (by its first bytes): passed through with them, not stored" };
+    }
     // Hashed off the event loop: the body comes back from the digest thread, and is used from here on.
     const { digest, bytes: body } = await digestOf(fetched.body);
     fetched = { ...fetched, body };
