@@ -14,6 +14,7 @@ import type { ForwardOutcome, OriginProxy } from '../proxy/origin-proxy.js';
 import { classifyOriginFailure, isFromOrigin } from '../proxy/origin-failure.js';
 import { addResponseHeader, beginRequestContext, fromTrustedProxy, ProxyResponse, requestLogger, trustedProxies } from './request-context.js';
 import { forgetForgedForwarding } from '../proxy/forwarded.js';
+import { asksForWebSocket, headWithoutUpgrade } from './unwanted-upgrade.js';
 import { safeHeaderValue } from './header-values.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { RequestSlot } from '../proxy/request-slot.js';
@@ -251,6 +252,13 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!asksForWebSocket(req)) {
+      // Answered as the plain request it also is, on the same connection: its head (without the offer) and what
+      // followed it are put back, and the connection is handed to the server as a new one.
+      socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
+      server.emit(tls ? 'secureConnection' : 'connection', socket);
+      return;
+    }
     upgradedSockets.add(socket);
     socket.once('close', () => upgradedSockets.delete(socket));
     socket.on('error', () => socket.destroy());
