@@ -6,6 +6,25 @@ export const PRESCAN_BYTES = 1024;
 
 const ignore = (): void => undefined;
 
+/** An encoding a byte-order mark names. */
+export type ByteOrderMark = 'utf-8' | 'utf-16be' | 'utf-16le';
+
+const BYTE_ORDER_MARKS: readonly (readonly [string, ByteOrderMark])[] = [['\xEF\xBB\xBF', 'utf-8'], ['\xFE\xFF', 'utf-16be'], ['\xFF\xFE', 'utf-16le']];
+
+/**
+ * WHATWG Encoding §6 "BOM sniff", which the HTML standard's encoding sniffing (§13.2.3.2, its first step) and CSS
+ * Syntax (§3.2, through "decode") run before anything else: a byte-order mark names the encoding, over the
+ * Content-Type's charset and the document's own `<meta>` or `@charset`. `head` is the start of a binary string.
+ */
+export function byteOrderMark(head: string): ByteOrderMark | undefined {
+  return BYTE_ORDER_MARKS.find(([mark]) => head.startsWith(mark))?.[1];
+}
+
+/** Whether `head` is the start of a byte-order mark but not all of it: a stream must wait for more bytes (3 at most). */
+export function partialByteOrderMark(head: string): boolean {
+  return BYTE_ORDER_MARKS.some(([mark]) => mark.length > head.length && mark.startsWith(head));
+}
+
 /**
  * "The algorithm for extracting a character encoding from a meta element" (HTML standard §2.6.5), in short:
  * `charset`, white space, `=`, white space, then a quoted value or one running to white space or `;`.
@@ -22,7 +41,8 @@ function charsetInContent(content: string): string | undefined {
  * tokenizer does). `head` is a binary string.
  */
 export function declaredCharset(head: string): string | undefined {
-  if (head.startsWith('\xEF\xBB\xBF')) return 'utf-8';
+  const mark = byteOrderMark(head);
+  if (mark) return mark;
   let charset: string | undefined;
   const tokenizer = new Tokenizer({ sourceCodeLocationInfo: false }, {
     onStartTag: (token) => {

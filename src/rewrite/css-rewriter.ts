@@ -1,3 +1,4 @@
+import { byteOrderMark } from './charset-prescan.js';
 import { type CssUrl, stylesheetImageUrls } from './css-urls.js';
 import { applyEdits, type Edit } from './text-span.js';
 import { type MarkingContext, urlMark } from './url-marker.js';
@@ -17,11 +18,15 @@ export function cssMarkEdits(urls: readonly CssUrl[], offset: number, base: URL,
 /**
  * SPEC §4: a stylesheet with its image URLs marked, byte for byte the same elsewhere. Relative URLs resolve
  * against the stylesheet's own URL. Works on "binary" strings like the HTML rewriter, so any ASCII-compatible
- * charset passes untouched; `charset` (the label the stylesheet came with) says how to read its bytes.
+ * charset passes untouched; `charset` (the label the stylesheet came with) says how to read its bytes. A UTF-16
+ * sheet (by its byte-order mark; a UTF-16 label never gets here, see `rewritableDocument`) is returned as it is.
  */
 export function rewriteStylesheet(css: string, stylesheetUrl: URL, marking: MarkingContext, charset?: string): string {
-  // CSS Syntax §3.2: a byte-order mark wins over the Content-Type's charset, which wins over `@charset`.
-  const declared = css.startsWith('\xEF\xBB\xBF') ? 'utf-8' : (charset ?? charsetRule(css));
+  // CSS Syntax §3.2: a byte-order mark wins over the Content-Type's charset, which wins over `@charset`. A UTF-16
+  // sheet is not ASCII-compatible: its bytes read one by one are not its CSS, so it stays as it is.
+  const mark = byteOrderMark(css);
+  if (mark === 'utf-16be' || mark === 'utf-16le') return css;
+  const declared = mark === 'utf-8' ? mark : (charset ?? charsetRule(css));
   return applyEdits(css, cssMarkEdits(stylesheetImageUrls(css, declared), 0, stylesheetUrl, marking));
 }
 

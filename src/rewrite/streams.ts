@@ -1,12 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { byteOrderMark, partialByteOrderMark } from './charset-prescan.js';
 import { rewriteStylesheet } from './css-rewriter.js';
 import { HtmlRewriter, type HtmlRewriteOptions } from './html-rewriter.js';
 import type { MarkingContext } from './url-marker.js';
-
-/** UTF-16 byte-order marks: a page in UTF-16 is not ASCII-compatible, its markup cannot be read byte-wise. */
-function startsWithUtf16Bom(chunk: Buffer): boolean {
-  return chunk.length >= 2 && ((chunk[0] === 0xfe && chunk[1] === 0xff) || (chunk[0] === 0xff && chunk[1] === 0xfe));
-}
 
 const binary = (text: string) => Buffer.from(text, 'latin1');
 
@@ -38,41 +34,81 @@ const RATIO_FLOOR = 2 ** 20;
  * given: decoded ones, the decoder comes first) the rest passes as it is (SPEC: large pages stream through), and
  * so does a UTF-16 page, the rest of a page whose rewriter holds back more than `maxHeldBytes`, and the rest of a
  * compressed page past `MAX_DECOMPRESSION_RATIO` times the compressed bytes so far (`compressedBytes`).
+ *
+ * The first bytes are held until they tell whether the page starts with a byte-order mark (at most 3, whatever
+ * the chunks the origin's bytes come in): as in a browser (HTML standard §13.2.3.2), a mark decides the encoding
+ * over the Content-Type's charset and the page's `<meta>`. A UTF-16 page is not ASCII-compatible, its markup
+ * cannot be read byte-wise: it passes as it is. A UTF-8 mark goes out as it came, and the rewriter reads the page
+ * after it, as a browser's tokenizer does (its decoder takes the mark away).
  */
 export function htmlRewriteStream(options: HtmlRewriteOptions, maxBytes: number, maxHeldBytes = MAX_HELD_BACK_BYTES, compressedBytes?: () => number): Transform {
-  const rewriter = new HtmlRewriter(options);
+  /** The first bytes, while they may still be the start of a byte-order mark. */
+  let head: Buffer | undefined = Buffer.alloc(0);
+  /** Until the rest of the page passes as it is. */
+  let rewriter: HtmlRewriter | undefined;
   let seen = 0;
   /** Bytes the rewriter has given back (marks make it a little more than it was given: held back is at most less). */
   let written = 0;
-  let rewriting = true;
+  /** Starts reading the page by its first bytes (a byte-order mark, or none); returns what the rewriter has yet to read. */
+  const begin = (stream: Transform, first: Buffer): Buffer => {
+    const mark = byteOrderMark(first.toString('latin1', 0, 3));
+    if (mark === 'utf-16be' || mark === 'utf-16le') return first;
+    if (mark === undefined) {
+      rewriter = new HtmlRewriter(options);
+      return first;
+    }
+    rewriter = new HtmlRewriter({ ...options, charset: mark });
+    stream.push(first.subarray(0, 3));
+    written += 3;
+    return first.subarray(3);
+  };
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      if (seen === 0 && startsWithUtf16Bom(chunk)) rewriting = false;
       seen += chunk.length;
+      if (head) {
+        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+        if (partialByteOrderMark(head.toString('latin1', 0, 3))) {
+          callback();
+          return;
+        }
+        chunk = begin(this, head);
+        head = undefined;
+      }
       const bomb = compressedBytes !== undefined && seen > RATIO_FLOOR && seen > MAX_DECOMPRESSION_RATIO * compressedBytes();
-      if (rewriting && (seen > maxBytes || bomb)) {
-        rewriting = false;
+      if (rewriter && (seen > maxBytes || bomb)) {
         const rest = rewriter.end();
+        rewriter = undefined;
         if (rest !== '') this.push(binary(rest));
       }
-      if (!rewriting) {
-        callback(null, chunk);
+      if (!rewriter) {
+        callback(null, chunk.length === 0 ? undefined : chunk);
         return;
       }
       let out = rewriter.write(chunk.toString('latin1'));
       written += out.length;
       if (seen - written > maxHeldBytes) {
-        rewriting = false;
         out += rewriter.end();
+        rewriter = undefined;
       }
       callback(null, out === '' ? undefined : binary(out));
     },
     flush(callback: TransformCallback) {
-      if (!rewriting) {
+      // The page ended while its first bytes were still held: it is shorter than 3 bytes.
+      let out = '';
+      if (head) {
+        const rest = begin(this, head);
+        head = undefined;
+        if (!rewriter) {
+          callback(null, rest.length === 0 ? undefined : rest);
+          return;
+        }
+        out = rewriter.write(rest.toString('latin1'));
+      }
+      if (!rewriter) {
         callback();
         return;
       }
-      const out = rewriter.end();
+      out += rewriter.end();
       callback(null, out === '' ? undefined : binary(out));
     },
   });

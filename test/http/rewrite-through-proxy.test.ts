@@ -193,6 +193,40 @@ describe('rewriting: encodings, charsets, headers, streaming', () => {
     assert.deepEqual(Buffer.from(withoutMarks(res.body.toString('latin1')), 'latin1'), bytes);
   });
 
+  it('passes a UTF-16 page byte for byte when its site sends the byte-order mark split (byte 0 alone, the rest later)', async () => {
+    // FF FE, then code units whose bytes read "<img src=/a.png>" one by one (椼杭猠捲⼽⹡湰>), then UTF-16LE text.
+    const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('<img src=/a.png>', 'latin1'), Buffer.from('</p><p id=after>text after</p>', 'utf16le')]);
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.write(bytes.subarray(0, 1));
+      setTimeout(() => res.end(bytes.subarray(1)), 50);
+    });
+    const res = await fetchRaw(new URL('/utf16-split.html', proxy.url), { headers: { 'User-Agent': CHROME_UA } });
+    assert.deepEqual(res.body, bytes);
+  });
+
+  it('passes a UTF-16 stylesheet (byte-order mark FF FE) byte for byte', async () => {
+    const bytes = Buffer.from('\xFF\xFEa{background:url(/x.png)}', 'latin1');
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/css' });
+      res.write(bytes.subarray(0, 1));
+      setTimeout(() => res.end(bytes.subarray(1)), 50);
+    });
+    const res = await fetchRaw(new URL('/utf16.css', proxy.url), { headers: { 'User-Agent': CHROME_UA } });
+    assert.deepEqual(res.body, bytes);
+  });
+
+  it('reads a page with a UTF-8 byte-order mark as UTF-8 whatever charset its Content-Type names', async () => {
+    // Read as Shift_JIS, あ's last byte 82 and the backslash after it would pair, and the CSS string end early.
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('<style>p:before{content:"'), Buffer.from([0xe3, 0x81, 0x82]), Buffer.from('\\"; background:url(/a.png)"}</style><p>x<img src="/b.png">')]);
+    origin.handle((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=shift_jis' });
+      res.end(bytes);
+    });
+    const res = await fetchRaw(new URL('/bom-sjis.html', proxy.url), { headers: { 'User-Agent': CHROME_UA } });
+    assert.deepEqual(res.body, Buffer.concat([bytes.subarray(0, -2), Buffer.from('?m=ic,webp,avif,zorro">')]));
+  });
+
   it('keeps real documentation pages byte for byte outside the marks', async () => {
     const dir = new URL('fixtures/pages/', PROJECT_ROOT);
     const files = readdirSync(dir).filter((f) => f.endsWith('.html'));

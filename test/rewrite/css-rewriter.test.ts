@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { rewriteStylesheet } from '../../src/rewrite/index.js';
+import { cssRewriteStream, rewriteStylesheet } from '../../src/rewrite/index.js';
 
 const M = 'm=ic,webp';
 const marking = { site: new URL('http://site.example/'), capabilities: { webp: true, avif: false, zorro: false } };
@@ -53,4 +54,27 @@ describe('CSS rewriting (SPEC §4)', () => {
     const latin1 = Buffer.from('a{background:url(caf\xe9.png)} /* \xe9t\xe9 */', 'latin1').toString('latin1');
     assert.equal(rewrite(latin1), latin1.replace('.png)', `.png?${M})`));
   });
+});
+
+/** What `cssRewriteStream` gives back for `chunks`, each written on its own. */
+async function throughCssStream(chunks: readonly Buffer[], charset?: string): Promise<Buffer> {
+  const stream = cssRewriteStream(new URL('http://site.example/css/site.css'), marking, 2 ** 20, charset);
+  const out: Buffer[] = [];
+  stream.on('data', (piece: Buffer) => out.push(piece));
+  for (const chunk of chunks) stream.write(chunk);
+  stream.end();
+  await once(stream, 'end');
+  return Buffer.concat(out);
+}
+
+describe('a byte-order mark decides how a stylesheet is read (CSS Syntax §3.2)', () => {
+  for (const [name, mark] of [['UTF-16LE', '\xFF\xFE'], ['UTF-16BE', '\xFE\xFF']] as const) {
+    it(`a ${name} stylesheet passes byte for byte, even where its bytes spell url(/x.png) one by one`, async () => {
+      const sheet = `${mark}a{background:url(/x.png)}`;
+      assert.equal(rewrite(sheet), sheet);
+      const bytes = Buffer.from(sheet, 'latin1');
+      assert.deepEqual(await throughCssStream([bytes.subarray(0, 1), bytes.subarray(1)]), bytes, 'byte 0 alone, then the rest');
+      assert.deepEqual(await throughCssStream([...bytes].map((byte) => Buffer.from([byte])), 'utf-8'), bytes, '1 byte at a time, charset=utf-8 in the Content-Type');
+    });
+  }
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HtmlRewriter } from '../../src/rewrite/index.js';
+import { HtmlRewriter, htmlRewriteStream } from '../../src/rewrite/index.js';
 
 const ALL = { webp: true, avif: true, zorro: true };
 const M = 'm=ic,webp,avif,zorro';
@@ -117,5 +117,73 @@ describe('HTML rewriting (SPEC §3)', () => {
     assert.equal(rewriter.write('<html><body><p>Hello</p><img src="a.png">'), '');
     const first = rewriter.write(`<p>${'x'.repeat(1024)}</p><p>more`);
     assert.ok(first.startsWith(`<html><body><p>Hello</p><img src="a.png?${M}"><p>`), first);
+  });
+});
+
+/** What `htmlRewriteStream` gives back for `chunks`, each written on its own, with what came out after each write. */
+function throughHtmlStream(chunks: readonly Buffer[], charset?: string): { out: Buffer; after: Buffer[] } {
+  const stream = htmlRewriteStream(
+    { documentUrl: new URL('http://site.example/'), marking: { site: new URL('http://site.example/'), capabilities: ALL }, lazyAttributes: [], charset },
+    10 * 2 ** 20,
+  );
+  const read = (): Buffer => {
+    const pieces: Buffer[] = [];
+    for (let piece = stream.read() as Buffer | null; piece !== null; piece = stream.read() as Buffer | null) pieces.push(piece);
+    return Buffer.concat(pieces);
+  };
+  const after = chunks.map((chunk) => {
+    stream.write(chunk);
+    return read();
+  });
+  stream.end();
+  return { out: Buffer.concat([...after, read()]), after };
+}
+
+/** `bytes` as the chunks of `sizes` (the last one takes the rest). */
+function split(bytes: Buffer, ...sizes: number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let at = 0;
+  for (const size of sizes) {
+    chunks.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return [...chunks, bytes.subarray(at)];
+}
+
+const oneByOne = (bytes: Buffer) => [...bytes].map((byte) => Buffer.from([byte]));
+
+describe('a byte-order mark decides how a page is read (HTML standard §13.2.3.2), however its bytes are split', () => {
+  for (const [name, mark] of [['UTF-16LE', [0xff, 0xfe]], ['UTF-16BE', [0xfe, 0xff]]] as const) {
+    it(`a ${name} page passes byte for byte, when its first chunk is 1 byte long too`, () => {
+      // Code units whose bytes read "<img src=/a.png>" one by one (as UTF-16LE: 椼杭猠捲⼽⹡湰>): marked, they would
+      // be off by a byte from there on.
+      const page = Buffer.concat([Buffer.from(mark), Buffer.from('<img src=/a.png>', 'latin1'), name === 'UTF-16LE' ? Buffer.from('<p>text</p>', 'utf16le') : Buffer.from('<p>text</p>', 'utf16le').swap16()]);
+      for (const [how, chunks] of [['whole', [page]], ['byte 0 alone', split(page, 1)], ['1 byte at a time', oneByOne(page)]] as const) {
+        assert.deepEqual(throughHtmlStream(chunks).out, page, how);
+        assert.deepEqual(throughHtmlStream(chunks, 'utf-8').out, page, `${how}, with charset=utf-8 in the Content-Type`);
+      }
+    });
+  }
+
+  it('a UTF-8 byte-order mark wins over the Content-Type charset (Shift_JIS would pair 82 5C and end the CSS string early)', () => {
+    // あ is E3 81 82 in UTF-8; read as Shift_JIS, 82 5C is one character and the \" no escape.
+    const page = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('<style>p:before{content:"'), Buffer.from([0xe3, 0x81, 0x82]), Buffer.from('\\"; background:url(/a.png)"}</style><p>x<img src="/b.png">')]);
+    const expected = Buffer.concat([page.subarray(0, -2), Buffer.from(`?${M}">`)]);
+    for (const [how, chunks] of [['whole', [page]], ['the mark split', split(page, 1, 1)], ['1 byte at a time', oneByOne(page)]] as const) {
+      assert.deepEqual(throughHtmlStream(chunks, 'shift_jis').out, expected, how);
+    }
+  });
+
+  it('holds back no more than the first 3 bytes until they tell, and gives a shorter page back at its end', () => {
+    const page = Buffer.from(`\xEF\xBB\xBF<p>Hello</p><img src="a.png"><p>more`, 'latin1');
+    const { out, after } = throughHtmlStream(split(page, 1, 1, 1), 'utf-8');
+    assert.deepEqual(after.slice(0, 2), [Buffer.alloc(0), Buffer.alloc(0)], 'EF, then EF BB: not yet known');
+    assert.deepEqual(after[2], Buffer.from('\xEF\xBB\xBF', 'latin1'), 'EF BB BF: a mark, out as it came');
+    assert.ok(after[3]!.toString('latin1').startsWith(`<p>Hello</p><img src="a.png?${M}">`), 'the page after it streams');
+    assert.deepEqual(out, Buffer.from(`\xEF\xBB\xBF<p>Hello</p><img src="a.png?${M}"><p>more`, 'latin1'));
+    assert.ok(throughHtmlStream([Buffer.from('<p>Hello</p><img src="a.png">')], 'utf-8').after[0]!.length > 0, 'no mark: nothing waits for a third byte');
+    for (const short of ['', '\xEF', '\xEF\xBB', '\xFE', '\xFF', '<']) {
+      assert.deepEqual(throughHtmlStream(oneByOne(Buffer.from(short, 'latin1')), 'utf-8').out, Buffer.from(short, 'latin1'), JSON.stringify(short));
+    }
   });
 });
