@@ -13,7 +13,7 @@ import { FallbackImage } from './http/fallback-image.js';
 import { RedisLink } from './cluster/redis-link.js';
 import { SharedImages } from './cluster/shared-images.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
-import { createAdminServer } from './http/admin-server.js';
+import { createAdminServer, isLoopback } from './http/admin-server.js';
 import { createPublicServer, type PublicServer } from './http/public-server.js';
 import { imagesByState } from './observability/image-status.js';
 import { statusFromMetrics } from './observability/status.js';
@@ -103,7 +103,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
         }
       : undefined;
     const experimentsIdle = imageSide ? () => imageSide.parts()?.queue.idle() ?? Promise.resolve() : undefined;
-    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle);
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle, isLoopback(config.admin.address));
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);

@@ -77,6 +77,19 @@ describe('the admin listener', () => {
     assert.doesNotMatch(page, /<(script|link|img)[^>]+(src|href)="https?:/, 'no outside resources');
   });
 
+  it('on loopback, answers only requests that name the machine: a page cannot read it by a rebound DNS name', async () => {
+    const admin = proxy.running.adminUrl!;
+    for (const host of ['attacker.example', `attacker.example:${admin.port}`, 'localhost.attacker.example', '127.0.0.1.nip.io']) {
+      const refused = await fetchRaw(new URL('api/status', admin), { headers: { host } });
+      assert.equal(refused.status, 421, host);
+      assert.doesNotMatch(refused.body.toString(), /^\{/, `${host}: nothing of the status`);
+    }
+    for (const host of [`127.0.0.1:${admin.port}`, `localhost:${admin.port}`, 'LOCALHOST', `[::1]:${admin.port}`, 'app.localhost']) {
+      const answered = await fetchRaw(new URL('api/status', admin), { headers: { host } });
+      assert.equal(answered.status, 200, host);
+    }
+  });
+
   it('is not reachable on the public port', async () => {
     for (const path of ['/metrics', '/status', '/api/status']) {
       const res = await fetchRaw(new URL(path, proxy.url));
