@@ -18,7 +18,7 @@ import { asksForWebSocket, headWithoutUpgrade } from './unwanted-upgrade.js';
 import { safeHeaderValue } from './header-values.js';
 import { passThrough } from '../proxy/pass-through.js';
 import { RequestSlot } from '../proxy/request-slot.js';
-import { originPath } from '../proxy/request-target.js';
+import { climbsUp, originPath } from '../proxy/request-target.js';
 import { answerError } from './error-response.js';
 import { answerHealth, isHealthRequest } from './health.js';
 import { beginRequestLog, explainClose } from './request-log.js';
@@ -102,6 +102,8 @@ export interface PublicServer {
 export function createPublicServer({ originProxy, documents, images: imagesNow, imageApi = false, compressing = true, scaling = false, logger, metrics, trustedProxies: proxies = [], idleTimeoutMs = 60_000, tls }: PublicServerParts): PublicServer {
   let draining = false;
   const trusted = trustedProxies(proxies);
+  /** `<origin url>` names a path: the site is below it, and no request may climb out of it. */
+  const prefixed = originProxy.target.pathname !== '/';
   const upgradedSockets = new Set<Duplex>();
   const server = tls
     ? createSecureServer({
@@ -198,6 +200,11 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
       return;
     }
     req.url = target.path;
+    if (prefixed && climbsUp(target.path)) {
+      const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
+      settle(res, { kind: 'refused', reason: "a '..' segment under the origin's path prefix" }, finish);
+      return;
+    }
     if (isHealthRequest(req)) {
       const finish = beginRequestLog(req, res, 'health', logger, metrics);
       finish({ bytes: answerHealth(req, res) });

@@ -50,3 +50,37 @@ describe('only the configured origin is ever contacted', () => {
     });
   }
 });
+
+describe("a request never climbs out of the origin URL's path (hostile review: nginx answered /../admin/ under /site/)", () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  let root: TestProxy;
+  before(async () => {
+    origin = await startOrigin((req, res) => res.end(`origin saw ${req.url}`));
+    proxy = await startProxy({ origin: new URL('/site/', origin.url), elements: '<image-compression/>' });
+    root = await startProxy({ origin: origin.url });
+  });
+  after(async () => {
+    await proxy.stop();
+    await root.stop();
+    await origin.close();
+  });
+
+  for (const path of ['/../admin/secret.txt', '/%2e%2e/admin/secret.txt', '/..%2fadmin/secret.txt', '/a/%2E./../../admin/x.jpg', '/..\\admin/secret.jpg?m=ic', '/img/..%5c..%5cadmin/secret.jpg']) {
+    it(`refuses ${path} with 400 and asks the origin nothing`, async () => {
+      const before = origin.requests.length;
+      const raw = await sendRaw(proxy.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.match(raw, /^HTTP\/1\.1 400 /);
+      assert.equal(origin.requests.length, before);
+    });
+  }
+
+  it('passes paths that only look like it, and any path to an origin without a prefix', async () => {
+    for (const path of ['/a..b/c', '/...', '/x/..y', '/q?up=../..']) {
+      const raw = await sendRaw(proxy.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.match(raw, new RegExp(`origin saw /site${path.replace(/[.?]/g, '\\$&')}$`), path);
+    }
+    const raw = await sendRaw(root.port, 'GET /a/../b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(raw, /origin saw \/a\/\.\.\/b$/);
+  });
+});
