@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, Writable } from 'node:stream';
+import { PassThrough, pipeline, Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import { type Capabilities, capabilitiesFromUserAgent } from '../client/index.js';
@@ -136,9 +136,11 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     if (req.method !== 'GET' && req.method !== 'HEAD') return;
     const h = req.headers;
     // SPEC §3: a page is rewritten and sent whole; a range of the origin's bytes cannot be spliced with rewritten
-    // ones. Only for requests that may be for a page or stylesheet (see mayBeRewrittenDocument): ranges of
-    // images, video and downloads go to the origin as they are.
-    if ((h.range !== undefined || h['if-range'] !== undefined) && mayBeRewrittenDocument(req.url, h.accept)) {
+    // ones. Only for requests that may be for a page or stylesheet (see mayBeRewrittenDocument), and for any
+    // resumption (`If-Range`) of a URL that may name one: its validator may be a rewritten page's (a rewritten page
+    // keeps the origin's `Last-Modified`). Ranges of images, video and downloads go to the origin as they are.
+    const resuming = h['if-range'] !== undefined && !neverADocument(req.url);
+    if ((h.range !== undefined || h['if-range'] !== undefined) && (resuming || mayBeRewrittenDocument(req.url, h.accept))) {
       delete h.range;
       delete h['if-range'];
     }
@@ -220,7 +222,6 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     const { marking } = exchange;
     const documentUrl = documentUrlOf(req, marking);
     let compressed = 0;
-    if (coding !== 'identity') originRes.on('data', (chunk: Buffer) => (compressed += chunk.length));
     const rewriter =
       kind === 'html'
         ? htmlRewriteStream({ documentUrl, marking, lazyAttributes: settings.rewrite.lazyAttributes, charset: document.charset }, settings.rewrite.maxBytes, undefined, coding === 'identity' ? undefined : () => compressed)
@@ -233,22 +234,49 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     // not a 200 that ends in nothing.
     const headers = documentHeaders(originRes.rawHeaders, res);
     let started = false;
-    const start = () => {
-      if (started || res.headersSent) return;
+    /** Whether the response is ours to write (not answered meanwhile by the proxy's error path). */
+    const start = (): boolean => {
+      if (started) return !res.destroyed;
+      if (res.headersSent || res.destroyed) return false;
       started = true;
       res.writeHead(200, originRes.statusMessage, headers);
+      return true;
     };
     let bytes = 0;
+    /** Writes handed to the response and not yet to the connection: a cut page is all there before the abort. */
+    let unflushed = 0;
+    let allFlushed: (() => void) | undefined;
+    const flushedOne = () => {
+      unflushed -= 1;
+      if (unflushed === 0) allFlushed?.();
+    };
+    const body = originBody(originRes, (chunk) => (compressed += chunk.length));
     const toClient = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        start();
+        if (!start()) {
+          callback(new Error('the response was answered or closed meanwhile'));
+          return;
+        }
         bytes += chunk.length;
         if (keep && cache && bytes <= cache.maxEntryBytes) keep.push(chunk);
-        if (res.write(chunk)) callback();
+        unflushed += 1;
+        if (res.write(chunk, flushedOne)) callback();
         else res.once('drain', () => callback());
       },
       final(callback) {
-        start();
+        const cut = body.cut();
+        // The origin broke off: what came of the page goes out, then the response is aborted (see below). With
+        // nothing to send, the 502 says more than an empty page would.
+        if (cut) {
+          if (!started) callback(cut);
+          else if (unflushed === 0) callback(cut);
+          else allFlushed = () => callback(cut);
+          return;
+        }
+        if (!start()) {
+          callback(new Error('the response was answered or closed meanwhile'));
+          return;
+        }
         res.end(() => callback());
       },
     });
@@ -257,10 +285,11 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
     };
     res.once('close', clientGone);
 
-    const stages: Stage[] = [originRes, ...decoder, rewriter];
+    const stages: Stage[] = [body.stream, ...decoder, rewriter];
     if (encoder) stages.push(encoder);
     pipeline([...stages, toClient], (err) => {
       res.off('close', clientGone);
+      if (err) originRes.destroy();
       if (!err) {
         if (keep && cache && exchange.cacheKey && bytes <= cache.maxEntryBytes) {
           const vary = varyNames(originRes.headers.vary);
@@ -299,6 +328,32 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
   }
 
   return { beforeForward, handle, links };
+}
+
+/**
+ * The origin's body as far as it came: a stream that ends, instead of failing, where the origin broke off (its
+ * connection closed before the Content-Length or the last chunk, reset, or silent past `<origin timeout>`), so
+ * that the decoder and the rewriter give out what they hold, as a browser shows the part of a page it got; `cut()`
+ * then says so. The bytes the origin's response still held when it broke off go too (a pipe drops them).
+ */
+function originBody(originRes: IncomingMessage, counted: (chunk: Buffer) => void): { readonly stream: PassThrough; cut(): Error | undefined } {
+  const stream = new PassThrough();
+  let cut: Error | undefined;
+  let failure: Error | undefined;
+  originRes.on('data', counted);
+  originRes.on('error', (err) => (failure = err));
+  originRes.once('close', () => {
+    // Complete, or destroyed by us because the client went away or the body could not be decoded.
+    if (originRes.complete || stream.destroyed || stream.writableEnded) return;
+    cut = new Error(`the origin closed the connection before the end of the page${failure ? ` (${failure.message})` : ''}`);
+    for (let chunk = originRes.read() as Buffer | null; chunk !== null; chunk = originRes.read() as Buffer | null) {
+      counted(chunk);
+      stream.write(chunk);
+    }
+    stream.end();
+  });
+  originRes.pipe(stream);
+  return { stream, cut: () => cut };
 }
 
 /** Joined as text: a path such as `//other.example/x` is a path on this site, not a network-path reference. */

@@ -137,6 +137,16 @@ describe('HTTP around a rewritten document (RFC 9110)', () => {
     });
   }
 
+  it('If-Range on a path that may be a page is not forwarded: its validator may be the rewritten page\'s (hostile review)', async () => {
+    // The rewritten 200 keeps the origin's Last-Modified: a client resuming it by date got the origin's bytes.
+    const res = await request('/about', 'GET', { Accept: '*/*', Range: 'bytes=40-', 'If-Range': 'Tue, 01 Dec 2026 10:00:00 GMT' });
+    const seen = origin.requests.at(-1)!;
+    assert.equal(seen.headers.range, undefined);
+    assert.equal(seen.headers['if-range'], undefined);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString(), REWRITTEN);
+  });
+
   it('Range on a video is forwarded and its 206 passes through', async () => {
     const res = await request('/movie.mp4', 'GET', { Accept: '*/*', Range: 'bytes=2-5' });
     assert.equal(origin.requests.at(-1)?.headers.range, 'bytes=2-5');
