@@ -76,10 +76,14 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
         return original('converted image bigger than original');
       }
       const stored = storedVariant(record, made);
-      // Another request may have stored it meanwhile; a store that cannot write still lets this one be sent.
-      if (!store.getVariantRecord(key, slot)) await store.putVariant(key, slot, stored.record, stored.bytes);
+      // Another request may have stored it meanwhile; a store that cannot write still lets this one be sent. Its
+      // own entry of the eviction order: the original's requests (every option set's) say nothing of this one's.
+      if (!store.getVariantRecord(key, slot)) await store.putVariant(key, slot, stored.record, stored.bytes, { ownEntry: true });
       variant = (await store.getVariant(key, slot)) ?? stored;
     }
+    // A second request of this option set takes it off probation; a one-off one is evicted before any image
+    // requested repeatedly (SPEC §8).
+    store.noteVariantRequest(key, slot);
     const headers: Record<string, string | number> = {
       'Content-Type': variant.record.contentType,
       'Cache-Control': imageCacheControl(record, { final: true, inPlace: false, intervalSeconds: parts.intervalSeconds, interimSeconds: parts.interimSeconds }),

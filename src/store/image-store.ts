@@ -8,6 +8,7 @@ import { digestOf, sha256 } from './digest.js';
 import { copyInSlices, digestInSlices } from './sliced.js';
 import {
   bytesOwner,
+  entryParts,
   originalBytesKey,
   progressKey,
   recencyKey,
@@ -92,8 +93,12 @@ const LAYOUT = 3;
 const OLD_LAYOUT_MARKS = ['recency-version', 'records-version'];
 /**
  * The two segments of the eviction order (a segmented LRU, as S3-FIFO and W-TinyLFU keep new entries apart): an
- * original enters on probation and moves to the main segment on its second request. Probation is evicted first
+ * entry enters on probation and moves to the main segment on its second request. Probation is evicted first
  * while it holds more than `PROBATION_SHARE` of the bound, so a flood of one-off URLs only ever evicts itself.
+ * An entry is an original (with its outcomes and conversions, which its own requests ask for), or a variant made to
+ * the order of requests of its own (an image-API option set: `putVariant`'s `ownEntry`). Such a variant is counted
+ * by its own requests, not its original's: an original asked for under many one-off option sets is in the main
+ * segment, and charging their bytes to it carried every one of them there, past the images requested repeatedly.
  */
 const PROBATION_SHARE = 0.1;
 /** How many of the main segment's least recent originals eviction compares by request count. */
@@ -106,6 +111,20 @@ function withRequests(previous: RequestRecord | undefined, count: number, now: n
   return { count: total, lastRequested: now, main: previous?.main === true || total >= 2, held: previous?.held ?? 0 };
 }
 const SAVINGS_PERIODS: readonly SavingsPeriod[] = ['minute', 'hour'];
+
+/** Large bytes written ahead of their record (see `ImageStore.stage`), and whether `size` counts them yet. */
+interface Staged {
+  previous: number;
+  readonly length: number;
+  counted: boolean;
+}
+
+/** What one eviction pass dropped (see `ImageStore.makeRoom`). */
+interface Evicted {
+  readonly originals: number;
+  readonly variants: number;
+  readonly bytes: number;
+}
 
 export interface StoredVariant {
   readonly record: VariantRecord;
@@ -136,8 +155,11 @@ export interface StoreEvents {
   readonly writeFailed?: (reason: StoreFailure, detail: { readonly message: string; readonly paused: boolean }) => void;
   /** A write succeeded again after failures. */
   readonly resumed?: () => void;
-  /** One eviction pass: how many originals went (with their variants) and the bytes freed. */
-  readonly evicted?: (batch: { readonly originals: number; readonly bytes: number; readonly size: number }) => void;
+  /**
+   * One eviction pass: how many originals went (with their variants), how many variants of their own entry went
+   * alone (see `putVariant`), and the bytes freed.
+   */
+  readonly evicted?: (batch: { readonly originals: number; readonly variants: number; readonly bytes: number; readonly size: number }) => void;
   /** How many reads are lent now (each holds a read snapshot: LMDB reuses no page it sees), after every change. */
   readonly lent?: (count: number) => void;
   /**
@@ -198,6 +220,11 @@ export class ImageStore {
   private flushingRequests = new Map<string, { count: number; lastRequested: number }>();
   private flushing: Promise<void> | undefined;
   private requestFlush: NodeJS.Timeout | undefined;
+  /**
+   * Bytes being written ahead of their record (see `stage`): in the map but not yet in `size`. Room is made for
+   * them before they are written, so that the map never holds more than `maxBytes` of counted and staged bytes.
+   */
+  private staging = 0;
   /** Bytes lent and not yet given back; `close` waits for them (the map goes with the store). */
   private lent = 0;
   private allReturned: (() => void) | undefined;
@@ -333,22 +360,26 @@ export class ImageStore {
     const written = await this.write(() => {
       const previous = this.originals.get(record.url);
       // Every stored original has a place in the eviction order, even before its first counted request.
-      if (!this.requests.doesExist(record.url)) {
-        const now = Date.now();
-        this.requests.putSync(record.url, { count: 0, lastRequested: now, main: false, held: 0 });
-        this.recency.putSync(recencyKey('p', now, record.url), record.url);
-      }
+      if (!this.requests.doesExist(record.url)) this.enterProbation(record.url);
       if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous, staged !== undefined);
-      if (staged) this.accountBytes(record.url, key, staged.previous, bytes.length);
+      if (staged) this.accountBytes(key, this.unstage(staged), bytes.length, record.url);
       else if (!previous || previous.digest !== record.digest) this.putBytes(record.url, key, bytes);
       this.originals.putSync(record.url, record);
-    });
+      return this.makeRoom();
+    }).finally(() => staged && this.unstage(staged));
     if (!written.ok) return false;
     // Its digest was just computed from these very bytes: their first read need not hash them again (the
     // fingerprint still ties that to the bytes read).
     if (bytes.length >= FINGERPRINTED_BYTES) this.remember(key, record.digest, bytes, record.digest);
-    await this.evict();
+    this.reportEvicted(written.value);
     return true;
+  }
+
+  /** Inside a transaction: a new entry of the eviction order (see `PROBATION_SHARE`), on probation, no request yet. */
+  private enterProbation(entry: string): void {
+    const now = Date.now();
+    this.requests.putSync(entry, { count: 0, lastRequested: now, main: false, held: 0 });
+    this.recency.putSync(recencyKey('p', now, entry), entry);
   }
 
   /** Updates validators or freshness without touching the bytes (a `304` from the origin). */
@@ -379,8 +410,13 @@ export class ImageStore {
     return lent ? { record, lent } : undefined;
   }
 
-  /** Keeps a variant in a slot, replacing what it held (whose bytes go); false when it could not be written. */
-  async putVariant(url: string, slot: string, record: VariantRecord, bytes: Buffer): Promise<boolean> {
+  /**
+   * Keeps a variant in a slot, replacing what it held (whose bytes go); false when it could not be written.
+   * `ownEntry`: a variant made to the order of requests of its own (an image-API option set), which the original's
+   * requests say nothing about: it enters the eviction order on its own, on probation, counted by
+   * `noteVariantRequest` and evicted alone (or with its original). Otherwise it belongs to its original's entry.
+   */
+  async putVariant(url: string, slot: string, record: VariantRecord, bytes: Buffer, options: { readonly ownEntry?: boolean } = {}): Promise<boolean> {
     const bytesKey = variantBytesKey(url, slot);
     const staged = await this.stage(bytesKey, bytes);
     if (staged === false) return false;
@@ -389,23 +425,35 @@ export class ImageStore {
       if (!original || original.digest !== record.originalDigest) {
         // Its original changed or went meanwhile (with its variants): the staged bytes have no record.
         if (staged) this.bytes.removeSync(bytesKey);
-        return false;
+        return { stored: false, evicted: this.makeRoom() };
       }
       const key = slotKey(url, slot);
       const previous = this.variants.get(key);
+      const previousOwner = this.ownerOf(url, key);
+      if (options.ownEntry && previousOwner === url) {
+        // Kept before as its original's: those bytes go with that entry's count, the new ones with its own.
+        if (previous && !staged) this.dropBytes(url, bytesKey, previous.size);
+        this.enterProbation(key);
+      }
+      const owner = this.ownerOf(url, key);
       if (staged) {
-        this.accountBytes(url, bytesKey, staged.previous, bytes.length);
+        this.accountBytes(bytesKey, this.unstage(staged), bytes.length, owner, previousOwner);
       } else {
-        if (previous) this.dropBytes(url, bytesKey, previous.size);
-        this.putBytes(url, bytesKey, bytes);
+        if (previous) this.dropBytes(owner, bytesKey, previous.size);
+        this.putBytes(owner, bytesKey, bytes);
       }
       this.variants.putSync(key, record);
-      return true;
-    });
+      return { stored: true, evicted: this.makeRoom() };
+    }).finally(() => staged && this.unstage(staged));
     if (!written.ok) return false;
-    if (written.value) this.outcomesChanged(url);
-    await this.evict();
+    if (written.value.stored) this.outcomesChanged(url);
+    this.reportEvicted(written.value.evicted);
     return true;
+  }
+
+  /** Whose entry of the eviction order holds the bytes of the variant under `key` (a slot key of `url`). */
+  private ownerOf(url: string, key: string): string {
+    return this.requests.doesExist(key) ? key : url;
   }
 
   /**
@@ -475,6 +523,14 @@ export class ImageStore {
     return count;
   }
 
+  /**
+   * Counts a request served a variant kept as an entry of its own (`putVariant`'s `ownEntry`), as `noteRequest`
+   * does for an original: its second request takes it off probation. Nothing is counted for a variant not so kept.
+   */
+  noteVariantRequest(url: string, slot: string, now = Date.now()): number {
+    return this.noteRequest(slotKey(url, slot), now);
+  }
+
   /** Writes the requests noted so far (at once: before closing, or in tests). */
   async flushRequests(): Promise<void> {
     clearTimeout(this.requestFlush);
@@ -487,8 +543,8 @@ export class ImageStore {
     this.pendingRequests = new Map();
     // Not written (the store reported why): the counts are lost, as a cache's statistics may be.
     this.flushing = this.write(() => {
-      // An original evicted meanwhile is not brought back into the eviction order by its late requests.
-      for (const [url, { count, lastRequested }] of batch) if (this.originals.doesExist(url)) this.addRequests(url, count, lastRequested);
+      // An entry evicted meanwhile is not brought back into the eviction order by its late requests.
+      for (const [entry, { count, lastRequested }] of batch) if (this.isStored(entry)) this.addRequests(entry, count, lastRequested);
     }).then(
       () => undefined,
       // `write` reports its failures; whatever else went wrong, a later batch must not wait on this one for ever.
@@ -508,7 +564,12 @@ export class ImageStore {
     this.requestFlush.unref();
   }
 
-  /** Inside a transaction: `count` more requests, the last at `now`; the original moves to the recent end of its segment. */
+  /** Whether an entry of the eviction order is stored: an original, or a variant kept as an entry of its own. */
+  private isStored(entry: string): boolean {
+    return entryParts(entry).slot === undefined ? this.originals.doesExist(entry) : this.requests.doesExist(entry);
+  }
+
+  /** Inside a transaction: `count` more requests, the last at `now`; the entry moves to the recent end of its segment. */
   private addRequests(url: string, count: number, now: number): void {
     const previous = this.requests.get(url);
     if (previous) this.recency.removeSync(recencyKey(segmentOf(previous), previous.lastRequested, url));
@@ -720,17 +781,25 @@ export class ImageStore {
     return (this.bytes as unknown as InPlaceReads).getBinaryFast(key)?.length ?? 0;
   }
 
-  private putBytes(url: string, key: string, bytes: Buffer): void {
+  private putBytes(entry: string, key: string, bytes: Buffer): void {
     const previous = this.storedLength(key);
     this.bytes.putSync(key, bytes);
-    this.accountBytes(url, key, previous, bytes.length);
+    this.accountBytes(key, previous, bytes.length, entry);
   }
 
-  /** Inside a transaction: `key` now holds `length` bytes where it held `previous`. */
-  private accountBytes(url: string, key: string, previous: number, length: number): void {
+  /**
+   * Inside a transaction: `key` now holds `length` bytes, held by `entry`, where it held `previous`, held by
+   * `previousEntry`.
+   */
+  private accountBytes(key: string, previous: number, length: number, entry: string, previousEntry = entry): void {
     this.verified.delete(key);
     this.meta.putSync('bytes', Math.max(0, this.size - previous) + length);
-    this.held(url, length - previous);
+    if (previousEntry === entry) {
+      this.held(entry, length - previous);
+    } else {
+      this.held(previousEntry, -previous);
+      this.held(entry, length);
+    }
   }
 
   /**
@@ -740,12 +809,28 @@ export class ImageStore {
    * leaves without a record are removed at the next start. Returns the length they replaced, `undefined` for
    * bytes small enough to go with their transaction, `false` when they could not be written.
    */
-  private async stage(key: string, bytes: Buffer): Promise<{ previous: number } | undefined | false> {
+  private async stage(key: string, bytes: Buffer): Promise<Staged | undefined | false> {
     if (bytes.length < STAGED_BYTES) return undefined;
-    const previous = this.storedLength(key);
+    const staged: Staged = { previous: 0, length: bytes.length, counted: false };
+    // Room first (see `staging`): these bytes land before the transaction that counts them and evicts.
+    this.staging += bytes.length;
+    const room = await this.write(() => this.makeRoom());
+    if (room.ok) this.reportEvicted(room.value);
+    staged.previous = this.storedLength(key);
     this.verified.delete(key);
     const written = await this.attempt(() => this.bytes.put(key, bytes));
-    return written.ok ? { previous } : false;
+    if (written.ok) return staged;
+    this.unstage(staged);
+    return false;
+  }
+
+  /** Staged bytes now counted in `size` (inside their record's transaction), or given up: the length they replaced. */
+  private unstage(staged: Staged): number {
+    if (!staged.counted) {
+      staged.counted = true;
+      this.staging -= staged.length;
+    }
+    return staged.previous;
   }
 
   /**
@@ -773,20 +858,30 @@ export class ImageStore {
     }
   }
 
-  private dropBytes(url: string, key: string, size: number): void {
+  private dropBytes(entry: string, key: string, size: number): void {
     this.verified.delete(key);
     if (!this.bytes.doesExist(key)) return;
     this.bytes.removeSync(key);
     this.meta.putSync('bytes', Math.max(0, this.size - size));
-    this.held(url, -size);
+    this.held(entry, -size);
   }
 
-  /** Inside a transaction: what an original (with its variants) holds changed by `delta` bytes. */
-  private held(url: string, delta: number): void {
-    const requests = this.requests.get(url);
+  /** Inside a transaction: what an entry (an original with its variants, or a variant of its own) holds changed by `delta` bytes. */
+  private held(entry: string, delta: number): void {
+    if (delta === 0) return;
+    const requests = this.requests.get(entry);
     if (!requests) return;
-    this.requests.putSync(url, { ...requests, held: Math.max(0, (requests.held ?? 0) + delta) });
+    this.requests.putSync(entry, { ...requests, held: Math.max(0, (requests.held ?? 0) + delta) });
     if (!requests.main) this.addProbationBytes(delta);
+  }
+
+  /** Inside a transaction: an entry leaves the eviction order (what it held is gone already). */
+  private forgetEntry(entry: string): void {
+    const requests = this.requests.get(entry);
+    if (!requests) return;
+    if (!requests.main) this.addProbationBytes(-(requests.held ?? 0));
+    this.requests.removeSync(entry);
+    this.recency.removeSync(recencyKey(segmentOf(requests), requests.lastRequested, entry));
   }
 
   private addProbationBytes(delta: number): void {
@@ -801,8 +896,10 @@ export class ImageStore {
     const range = slotRange(url);
     // Keys collected first: nothing is removed under a running range read.
     for (const { key, value } of [...this.variants.getRange(range)]) {
-      this.dropBytes(url, variantBytesKey(url, slotOf(key, url)), value.size);
+      const owner = this.ownerOf(url, key);
+      this.dropBytes(owner, variantBytesKey(url, slotOf(key, url)), value.size);
       this.variants.removeSync(key);
+      if (owner !== url) this.forgetEntry(owner);
     }
     for (const key of [...this.progress.getKeys(range)]) this.progress.removeSync(key);
   }
@@ -827,35 +924,46 @@ export class ImageStore {
   }
 
   /**
-   * Drops originals (with everything that belongs to them) until the store is within its bound: the least
-   * recently requested on probation while probation holds more than its share, else the least recently requested
-   * of the main segment.
+   * Inside the transaction of every write that adds bytes: drops entries until the bytes counted, with those being
+   * staged, are within the bound: on probation the least recently requested while probation holds more than its
+   * share, else from the main segment (see `victimIn`). In the write's own transaction, so that no committed state
+   * of the store is over its bound (evicting in a write of its own after it left each write over the bound until
+   * then, and over it for good when that write failed).
    */
-  private async evict(): Promise<void> {
-    if (this.size <= this.maxBytes) return;
+  private makeRoom(): Evicted {
     const before = this.size;
-    const written = await this.write(() => {
-      let originals = 0;
-      while (this.size > this.maxBytes) {
-        const first: Segment = this.probationBytes > this.maxBytes * PROBATION_SHARE ? 'p' : 'm';
-        // One at a time, read before removing: nothing is removed under a running range read.
-        const victim = this.victimIn(first) ?? this.victimIn(first === 'p' ? 'm' : 'p');
-        if (!victim) break;
-        const url = victim.value;
+    let originals = 0;
+    let variants = 0;
+    while (this.size + this.staging > this.maxBytes) {
+      const first: Segment = this.probationBytes > this.maxBytes * PROBATION_SHARE ? 'p' : 'm';
+      // One at a time, read before removing: nothing is removed under a running range read.
+      const victim = this.victimIn(first) ?? this.victimIn(first === 'p' ? 'm' : 'p');
+      if (!victim) break;
+      const entry = victim.value;
+      const { url, slot } = entryParts(entry);
+      if (slot === undefined) {
         const original = this.originals.get(url);
         if (original) {
           this.forgetDerived(url, original);
           this.originals.removeSync(url);
           originals += 1;
         }
-        const requests = this.requests.get(url);
-        if (requests && !requests.main) this.addProbationBytes(-(requests.held ?? 0));
-        this.requests.removeSync(url);
-        this.recency.removeSync(victim.key);
+      } else {
+        const variant = this.variants.get(entry);
+        if (variant) {
+          this.dropBytes(entry, variantBytesKey(url, slot), variant.size);
+          this.variants.removeSync(entry);
+          variants += 1;
+        }
       }
-      return originals;
-    });
-    if (!written.ok || written.value === 0) return;
-    this.events.evicted?.({ originals: written.value, bytes: Math.max(0, before - this.size), size: this.size });
+      this.forgetEntry(entry);
+      // Whatever the records said, the victim leaves the order: the loop always ends.
+      this.recency.removeSync(victim.key);
+    }
+    return { originals, variants, bytes: Math.max(0, before - this.size) };
+  }
+
+  private reportEvicted(evicted: Evicted): void {
+    if (evicted.originals + evicted.variants > 0) this.events.evicted?.({ ...evicted, size: this.size });
   }
 }

@@ -69,6 +69,16 @@ export function bytesOwner(key: unknown): { readonly url: string; readonly slot?
 }
 
 /**
+ * What an entry of the eviction order names (the value of its recency key, the key of its request record): an
+ * original by its URL, or a variant kept as an entry of its own by its slot key (see `ImageStore.putVariant`). A URL
+ * never holds the separator (`storableUrl`), so a key that does is a variant's.
+ */
+export function entryParts(entry: string): { readonly url: string; readonly slot?: string } {
+  const at = entry.indexOf('\u0000');
+  return at < 0 ? { url: entry } : { url: entry.slice(0, at), slot: entry.slice(at + 1) };
+}
+
+/**
  * The two segments of the eviction order (see `ImageStore`): probation ('p') and main ('m'). Recency index key:
  * the segment, then zero-padded time, then the URL, so a range read gives a segment's least recent first.
  */

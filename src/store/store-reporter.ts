@@ -35,9 +35,9 @@ export function reportStoreEvents(logger: Logger, metrics: Metrics, everyMs = 60
       if (why === 'older-layout') logger.warn({ cause: 'store', table, entries }, 'store: written by an older version: its images were dropped (the store is a cache: they are fetched and optimised again; the savings history stays)');
       else logger.warn({ cause: 'store', table, entries }, 'store: damaged entries left out');
     },
-    evicted({ originals, bytes, size }) {
-      metrics.storeEvictions.inc(originals);
-      logger.info({ evictedOriginals: originals, freedBytes: bytes, storeBytes: size }, 'store: evicted the least useful originals to stay within max-size');
+    evicted({ originals, variants, bytes, size }) {
+      if (originals > 0) metrics.storeEvictions.inc(originals);
+      logger.info({ evictedOriginals: originals, evictedVariants: variants, freedBytes: bytes, storeBytes: size }, 'store: evicted the least useful originals to stay within max-size');
     },
   };
 }

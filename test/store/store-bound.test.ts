@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ImageStore, sha256 } from '../../src/store/image-store.js';
+import { slotKey } from '../../src/store/keys.js';
+import type { OriginalRecord, VariantRecord } from '../../src/store/records.js';
+import { PROJECT_ROOT } from '../support/proxy.js';
+
+const freshPath = () => join(mkdtempSync(join(tmpdir(), 'slimproxy-bound-')), 'store');
+const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
+
+function originalRecord(url: string, bytes: Buffer): OriginalRecord {
+  return { url, digest: sha256(bytes), size: bytes.length, contentType: 'image/jpeg', etag: '"1"', validatedAt: Date.now() };
+}
+
+function transformRecord(original: Buffer, bytes: Buffer): VariantRecord {
+  return { originalDigest: sha256(original), digest: sha256(bytes), size: bytes.length, experiment: 'transform', format: 'jpeg', contentType: 'image/jpeg', dssim: 0, createdAt: Date.now() };
+}
+
+/** An original of its own bytes (the photo and `name`), stored. */
+async function putImage(store: ImageStore, name: string): Promise<Buffer> {
+  const bytes = Buffer.concat([photo, Buffer.from(name)]);
+  await store.putOriginal(originalRecord(name, bytes), bytes);
+  return bytes;
+}
+
+async function countRequest(store: ImageStore, url: string, now: number): Promise<void> {
+  store.noteRequest(url, now);
+  await store.flushRequests();
+}
+
+describe('the store within max-size, whatever the mix of writes (SPEC §8)', () => {
+  it('no committed state is over the bound: a reader between writes never sees the store over max-size', async () => {
+    const store = new ImageStore(freshPath(), 4 * photo.length + 1000);
+    let peak = 0;
+    let watching = true;
+    // Reads what is committed at every turn of the event loop while the writes go on.
+    const watch = (async () => {
+      while (watching) {
+        peak = Math.max(peak, store.size);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    for (let i = 0; i < 16; i += 1) {
+      const bytes = await putImage(store, `/p${i}.jpg`);
+      await store.putVariant(`/p${i}.jpg`, 'transform:{"w":1}', transformRecord(bytes, photo.subarray(0, 20_000)), photo.subarray(0, 20_000), { ownEntry: true });
+    }
+    watching = false;
+    await watch;
+    assert.ok(peak <= store.maxBytes, `the store was seen at ${peak} bytes, over its ${store.maxBytes}`);
+    await store.close();
+  });
+
+  it('variants of their own entry (image-API option sets): one-off ones of an image requested all day evict only themselves', async () => {
+    const store = new ImageStore(freshPath(), 10 * photo.length + 1000);
+    let clock = 1000;
+    for (let i = 0; i < 5; i += 1) {
+      await putImage(store, `/real${i}.jpg`);
+      await countRequest(store, `/real${i}.jpg`, (clock += 1));
+      await countRequest(store, `/real${i}.jpg`, (clock += 1));
+    }
+    const big = await putImage(store, '/big.jpg');
+    const transform = (n: number) => photo.subarray(n, n + Math.floor(photo.length / 2));
+    // An option set requested twice, as a page that uses it would.
+    await store.putVariant('/big.jpg', 'transform:kept', transformRecord(big, transform(0)), transform(0), { ownEntry: true });
+    await countRequest(store, '/big.jpg', (clock += 1));
+    store.noteVariantRequest('/big.jpg', 'transform:kept', (clock += 1));
+    store.noteVariantRequest('/big.jpg', 'transform:kept', (clock += 1));
+    await store.flushRequests();
+    // The flood: every request a new option set of /big.jpg (the original is requested by each).
+    for (let n = 1; n <= 100; n += 1) {
+      await countRequest(store, '/big.jpg', (clock += 1));
+      const slot = `transform:${n}`;
+      await store.putVariant('/big.jpg', slot, transformRecord(big, transform(n)), transform(n), { ownEntry: true });
+      store.noteVariantRequest('/big.jpg', slot, (clock += 1));
+      await store.flushRequests();
+      assert.ok(store.size <= store.maxBytes, `after option set ${n}: ${store.size}`);
+    }
+    for (let i = 0; i < 5; i += 1) assert.ok(store.getOriginal(`/real${i}.jpg`), `/real${i}.jpg was evicted by one-off option sets`);
+    assert.ok(store.getOriginal('/big.jpg'), 'the image they were made of stays');
+    assert.ok(store.getVariantRecord('/big.jpg', 'transform:kept'), 'the option set requested twice stays');
+    assert.ok(store.getVariantRecord('/big.jpg', 'transform:100'), 'a new option set still gets in');
+    assert.equal(store.getVariantRecord('/big.jpg', 'transform:1'), undefined, 'the oldest one-off option set went');
+    assert.equal(store.getRequests(slotKey('/big.jpg', 'transform:1')), undefined, 'and left the eviction order');
+
+    // A changed original takes its option sets with it, and their places in the eviction order.
+    const changed = Buffer.concat([big, Buffer.from('v2')]);
+    await store.putOriginal(originalRecord('/big.jpg', changed), changed);
+    assert.equal(store.variantsOf('/big.jpg').length, 0);
+    assert.equal(store.getRequests(slotKey('/big.jpg', 'transform:kept')), undefined);
+    assert.equal(store.getRequests(slotKey('/big.jpg', 'transform:100')), undefined);
+    assert.equal(store.size, 5 * (photo.length + '/realN.jpg'.length) + changed.length, 'only the originals are counted');
+    await store.close();
+  });
+});
