@@ -27,7 +27,22 @@ export function rewriteStylesheet(css: string, stylesheetUrl: URL, marking: Mark
   const mark = byteOrderMark(css);
   if (mark === 'utf-16be' || mark === 'utf-16le') return css;
   const declared = mark === 'utf-8' ? mark : (charset ?? charsetRule(css));
-  return applyEdits(css, cssMarkEdits(stylesheetImageUrls(css, declared), 0, stylesheetUrl, marking));
+  const edits = cssMarkEdits(stylesheetImageUrls(css, declared), 0, stylesheetUrl, marking);
+  if (declared !== undefined || !MAY_READ_OTHERWISE.test(css)) return applyEdits(css, edits);
+  // No label at all: a browser reads the sheet in its page's encoding (CSS Syntax §3.2, the environment encoding),
+  // which the proxy does not know. In Shift_JIS, GBK or Big5 a byte after a lead byte is half of a character (表 is
+  // 95 5C: no backslash), so the marks are those every reading agrees on, or none: the sheet stays as it is.
+  for (const family of ['shift_jis', 'gbk', 'big5']) {
+    if (!sameEdits(edits, cssMarkEdits(stylesheetImageUrls(css, family), 0, stylesheetUrl, marking))) return css;
+  }
+  return applyEdits(css, edits);
+}
+
+/** A byte above 0x7F followed by one a legacy multi-byte charset may read as its trail byte (0x40–0x7E). */
+const MAY_READ_OTHERWISE = /[\x80-\xff][\x40-\x7e]/;
+
+function sameEdits(a: readonly Edit[], b: readonly Edit[]): boolean {
+  return a.length === b.length && a.every((edit, i) => edit.start === b[i]!.start && edit.end === b[i]!.end && edit.text === b[i]!.text);
 }
 
 /** A stylesheet's own `@charset "…";` rule (CSS Syntax §3.2: only this exact form, at the very start). */

@@ -78,3 +78,25 @@ describe('a byte-order mark decides how a stylesheet is read (CSS Syntax §3.2)'
     });
   }
 });
+
+describe('a stylesheet with no charset label: only the marks every ASCII-compatible reading agrees on (hostile review)', () => {
+  // 表 in Shift_JIS is 95 5C: read byte by byte, 5C is a backslash that escapes the quote after it, and the rest of
+  // the line becomes a declaration; a Shift_JIS page's browser reads a string. Binary strings, as the rewriter has.
+  const sjis = '.a::before{content:"\x95\x5c"} .b::before{content:"; background:url(/z.png); "}';
+
+  it('leaves a sheet that a Shift_JIS, GBK or Big5 page would read otherwise as it is', () => {
+    assert.equal(rewrite(sjis), sjis);
+  });
+
+  it('marks it when its label says how to read it', () => {
+    assert.equal(rewriteStylesheet(sjis, new URL('http://site.example/a.css'), marking, 'shift_jis'), sjis);
+    assert.equal(rewriteStylesheet(sjis, new URL('http://site.example/a.css'), marking, 'utf-8'), sjis.replace('/z.png', `/z.png?${M}`));
+  });
+
+  it('still marks a sheet whose other bytes every reading agrees on (UTF-8 text, Latin-1 text)', () => {
+    const utf8 = '/* caf\xc3\xa9 */ a{background:url(/bg.png)} b::after{content:"\xc3\xa9{"}';
+    assert.equal(rewrite(utf8), utf8.replace('/bg.png', `/bg.png?${M}`));
+    const latin1 = 'a{background:url(/bg.png)} b::after{content:"\xe9t\xe9"}';
+    assert.equal(rewrite(latin1), latin1.replace('/bg.png', `/bg.png?${M}`));
+  });
+});
