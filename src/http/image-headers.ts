@@ -88,19 +88,47 @@ export interface ImageLifetime {
 }
 
 /**
+ * How old the answers made from a stored original are (RFC 9111 §4.2.3), seconds: the time since the origin last
+ * confirmed its bytes, plus the age they already had then (the origin's `Age`: a cache in front of it). Every
+ * answer made from the original says so in `Age` (§5.1), whatever it sends (a variant, the original, a skipped
+ * one), or a cache downstream would count the origin's lifetime afresh from its copy. `undefined` when the
+ * origin's confirmation was withdrawn (`validatedAt` 0: served only when the origin cannot be reached).
+ */
+export function ageOf(original: OriginalRecord, now: number): number | undefined {
+  if (original.validatedAt <= 0) return undefined;
+  return Math.max(0, Math.floor((now - original.validatedAt) / 1000)) + (original.age ?? 0);
+}
+
+/**
+ * The lifetime the origin gave its response for a browser (RFC 9111 §4.2.1), seconds counted from its age 0 as
+ * `ageOf` counts: `max-age` (`s-maxage` is for shared caches), else `Expires`; 0 when it says to revalidate every
+ * time or gives a lifetime that is no lifetime (already expired, §5.3); `undefined` when it gives none.
+ */
+function originLifetime(original: OriginalRecord): number | undefined {
+  const cc = cacheDirectives(original.cacheControl);
+  if (cc.has('no-cache') || cc.has('no-store')) return 0;
+  if (cc.has('max-age')) return deltaSeconds(cc.get('max-age')) ?? 0;
+  if (original.expires === undefined) return undefined;
+  const expires = httpDate(original.expires);
+  const born = original.validatedAt - (original.age ?? 0) * 1000;
+  return Number.isFinite(expires) ? Math.max(0, Math.floor((expires - born) / 1000)) : 0;
+}
+
+/**
  * SPEC §5.5 and §7. Before final: `private, no-transform` with an explicit short lifetime (or `no-cache`), so that
  * no browser keeps the interim bytes heuristically (RFC 9111 §4.2.2: a share of the time since `Last-Modified`,
  * months for an old image) after a better variant exists. Final: `public, no-transform` (`private` in place) with
- * the origin's lifetime and directives, or the interval's.
+ * the origin's lifetime and directives, or the interval's. Either goes out with the `Age` of `ageOf` (at `now`).
  */
-export function imageCacheControl(original: OriginalRecord, lifetime: ImageLifetime): string {
+export function imageCacheControl(original: OriginalRecord, lifetime: ImageLifetime, now = Date.now()): string {
   const scope = lifetime.inPlace ? 'private, no-transform' : 'public, no-transform';
   const cc = cacheDirectives(original.cacheControl);
   if (!lifetime.final) {
-    // Never longer than the origin's own lifetime: an image it says to revalidate every time stays so.
-    const originSeconds = cc.has('no-cache') || cc.has('no-store') ? 0 : cc.has('max-age') ? Number(cc.get('max-age')) : Infinity;
-    const seconds = Math.min(lifetime.interimSeconds, Number.isFinite(originSeconds) ? originSeconds : Infinity);
-    return `private, no-transform, ${seconds > 0 ? `max-age=${seconds}` : 'no-cache'}`;
+    // What is left is `max-age` − `Age` (RFC 9111 §4.2.3): `interimSeconds` from now, never more than the origin's
+    // own lifetime leaves (an `Expires` already past, an `Age` near its `max-age`, `no-cache`: revalidate every time).
+    const age = ageOf(original, now);
+    const left = age === undefined ? 0 : Math.min(lifetime.interimSeconds, (originLifetime(original) ?? Infinity) - age);
+    return `private, no-transform, ${age !== undefined && left > 0 ? `max-age=${age + left}` : 'no-cache'}`;
   }
   if (lifetime.intervalSeconds > 0) {
     const seconds = lifetime.intervalSeconds;

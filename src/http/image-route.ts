@@ -48,8 +48,12 @@ export function createImageRoute(parts: ImageRouteParts) {
   metrics.sources.storeBytes = () => store.size;
   metrics.sources.keptAnswers = () => answers;
 
-  /** Keeps an answer that holds while its original and outcomes are the same and fresh (headers made safe now, bytes copied). */
-  function keep(key: string, made: { readonly record: OriginalRecord; readonly generation: number; readonly waitingFor?: readonly string[] }, headers: Record<string, string | number>, aged: boolean, bytes: Buffer, outcome: string): void {
+  /**
+   * Keeps an answer that holds while its original and outcomes are the same and fresh (headers made safe now, bytes
+   * copied). Its `Age` is each response's own (`sendKept`), under the same `max-age`: an interim answer's window then
+   * counts from when it was made, never past what the origin's lifetime leaves.
+   */
+  function keep(key: string, made: { readonly record: OriginalRecord; readonly generation: number; readonly waitingFor?: readonly string[] }, headers: Record<string, string | number>, bytes: Buffer, outcome: string): void {
     const { record } = made;
     const head: string[] = [];
     for (const [name, value] of Object.entries(safeHeaders(headers))) if (name !== 'Age') head.push(name, String(value));
@@ -59,7 +63,7 @@ export function createImageRoute(parts: ImageRouteParts) {
     bytes.copy(body);
     const etag = headers.ETag === undefined ? undefined : String(headers.ETag);
     const lastModified = headers['Last-Modified'] === undefined ? undefined : String(headers['Last-Modified']);
-    answers.set(key, { ...made, freshUntil: freshUntil(record, parts), head, etag, lastModified, aged, body, outcome }, Date.now());
+    answers.set(key, { ...made, freshUntil: freshUntil(record, parts), head, etag, lastModified, body, outcome }, Date.now());
   }
 
   /**
@@ -78,7 +82,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       if (res.destroyed) return CLIENT_GONE;
       const count = store.noteRequest(resolved.source.key, now);
       if (kept.waitingFor) experiments.raise(kept.waitingFor, count);
-      return sendKept(metrics, req, res, kept, kept.aged ? ageOf(kept.record, now) : undefined);
+      return sendKept(metrics, req, res, kept);
     }
     const found = await storedOriginal(parts, originals, req, res, resolved.source);
     if ('answer' in found) return found.answer;
@@ -99,7 +103,7 @@ export function createImageRoute(parts: ImageRouteParts) {
       const why = record.skip ?? 'nothing known of this image';
       if (!promised(bytesType(record, original.lent.bytes), false)) return hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
       const headers = originalHeaders(record, why);
-      keep(answerKey, { record, generation }, headers, false, original.lent.bytes, 'skipped');
+      keep(answerKey, { record, generation }, headers, original.lent.bytes, 'skipped');
       return sendImage(metrics, req, res, headers, original.lent, record, 'skipped');
     }
     // Its type as its first bytes said when it was probed.
@@ -163,7 +167,6 @@ export function createImageRoute(parts: ImageRouteParts) {
       'Content-Type': made?.contentType ?? originalType,
       'Cache-Control': imageCacheControl(record, { final, inPlace, intervalSeconds: parts.intervalSeconds, interimSeconds: parts.interimSeconds }),
       ...(final && record.expires && parts.intervalSeconds === 0 && /^[\x20-\x7e]+$/.test(record.expires) ? { Expires: record.expires } : {}),
-      ...(final && record.validatedAt > 0 ? { Age: ageOf(record, Date.now()) } : {}),
       // Each coding is its own representation (RFC 9110 §8.8.3): its own tag, and `Vary` says what chose it.
       ETag: imageEtag(made?.digest ?? record.digest, made?.contentEncoding === 'gzip' ? (coding ?? 'identity') : undefined),
       ...(lastModified ? { 'Last-Modified': lastModified } : {}),
@@ -176,19 +179,11 @@ export function createImageRoute(parts: ImageRouteParts) {
     // Kept when a repeat would get the same: final, or waiting for experiments all under way (not in a cluster, whose
     // other instances may find better bytes meanwhile); not what a content coding chose by the client's
     // Accept-Encoding.
-    if ((final || waitingFor) && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, { record, generation, waitingFor }, headers, final && record.validatedAt > 0, body.bytes, made ? 'variant' : 'original');
+    if ((final || waitingFor) && !shared && variant?.record.contentEncoding !== 'gzip') keep(answerKey, { record, generation, waitingFor }, headers, body.bytes, made ? 'variant' : 'original');
     return sendImage(metrics, req, res, headers, body, record, made ? 'variant' : 'original');
   }
 
   return { serve, ...createImageApiRoute(parts, originals) };
-}
-
-/**
- * A final response goes on with the lifetime the origin (or the interval) gave when it last confirmed the bytes:
- * its age says how much of it is gone (RFC 9111 §5.1), or a cache downstream would start it afresh.
- */
-function ageOf(record: OriginalRecord, now: number): number {
-  return Math.max(0, Math.floor((now - record.validatedAt) / 1000)) + (record.age ?? 0);
 }
 
 export type ImageRoute = ReturnType<typeof createImageRoute>;

@@ -20,8 +20,6 @@ export interface KeptAnswer {
   /** Its validators, for conditional requests. */
   readonly etag: string | undefined;
   readonly lastModified: string | undefined;
-  /** Whether the response carries an `Age` (a final answer the origin or the interval gave a lifetime to). */
-  readonly aged: boolean;
   /** Bytes of their own (never a view of the store's map: they outlive any read transaction). */
   readonly body: Buffer;
   /** How it is counted in `slimproxy_image_responses_total`. */

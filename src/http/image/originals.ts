@@ -87,6 +87,19 @@ function originAge(headers: IncomingHttpHeaders): number {
   return deltaSeconds(headerText(headers.age)) ?? 0;
 }
 
+/**
+ * Whether a `304` confirms the stored original (RFC 9111 §4.3.4): it does unless it carries an entity tag that is
+ * not the stored one: a strong tag must be the stored tag, strong and character for character; a weak one must be
+ * it by the weak comparison (RFC 9110 §8.8.3.2). A `304` without one (against RFC 9110 §15.4.5, but common) is
+ * taken as the confirmation it answers.
+ */
+function confirms(stored: OriginalRecord, notModified: IncomingHttpHeaders): boolean {
+  const tag = headerText(notModified.etag).trim();
+  if (tag === '') return true;
+  if (!tag.startsWith('W/')) return stored.etag === tag;
+  return stored.etag !== undefined && stored.etag.replace(/^W\//, '') === tag.slice(2);
+}
+
 /** Lets go of an origin response not sent to anyone: its hold on the budget, and its stream (and connection). */
 export function discard(fetched: FetchedResponse): void {
   fetched.reservation?.release();
@@ -168,6 +181,15 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       requestLogger(logger, req).warn({ image: key, cause: 'origin', error: (err as Error).message }, 'origin unreachable: the stored image is served without revalidation');
       metrics.imageResponses.inc({ outcome: 'stale' });
       return { record };
+    }
+    if (fetched.status === 304 && record && !confirms(record, fetched.headers)) {
+      // The origin's 304 names bytes other than the stored ones (RFC 9111 §4.3.4: a strong validator no stored
+      // response has updates none of them, and the stored one is not used): the original is asked for in full. If
+      // that fails, so does the request, as a first fetch's would: the stored bytes are no longer the origin's.
+      requestLogger(logger, req).warn({ image: key, cause: 'origin', stored: record.etag ?? null, confirmed: headerText(fetched.headers.etag) }, "origin's 304 names another ETag than the stored original's: fetched in full");
+      discard(fetched);
+      record = undefined;
+      fetched = await fetcher.fetch(source.path, originRequestHeaders(req, source, undefined), parts.maxOriginalBytes, parts.budget);
     }
     const answered = Date.now();
     if (fetched.status === 304 && record) {

@@ -8,7 +8,7 @@ import { type LentBytes, ownBytes } from '../../store/image-store.js';
 import type { OriginalRecord } from '../../store/records.js';
 import type { FallbackImage } from '../fallback-image.js';
 import { safeHeaderValue, safeHeaders } from '../header-values.js';
-import { notModified } from '../image-headers.js';
+import { ageOf, notModified } from '../image-headers.js';
 import { endWithLent } from '../lent-body.js';
 import type { KeptAnswer } from './kept-answers.js';
 import { discard } from './originals.js';
@@ -34,16 +34,21 @@ async function streamTo(res: ServerResponse, body: Readable): Promise<ImageAnswe
 }
 
 /**
- * Step 6: sends an image with its headers (which carry its ETag): 304 with the validators, lifetime and `Vary`
- * when the client has it, the body otherwise, counted by `outcome`.
+ * Step 6: sends an image made from the stored original `record` with its headers (which carry its ETag and
+ * lifetime) and the original's `Age`: 304 with the validators, lifetime and `Vary` when the client has it, the body
+ * otherwise, counted by `outcome`.
  */
 export function sendImage(metrics: Metrics, req: IncomingMessage, res: ServerResponse, given: Record<string, string | number>, sent: Buffer | LentBytes, record: OriginalRecord, outcome: string): ImageAnswer {
+  // Here, for every answer made from a stored original: its lifetime is the origin's (or counted as the origin's),
+  // and without its age a cache downstream would start it afresh (RFC 9111 §5.1).
+  const age = ageOf(record, Date.now());
   // The one gate of every image answer's headers: a value Node would refuse never turns an image into a 502.
-  return sendSafe(metrics, req, res, safeHeaders(given), Buffer.isBuffer(sent) ? ownBytes(sent) : sent, record.size, outcome);
+  return sendSafe(metrics, req, res, safeHeaders(age === undefined ? given : { ...given, Age: age }), Buffer.isBuffer(sent) ? ownBytes(sent) : sent, record.size, outcome);
 }
 
-/** A kept final answer (see `KeptAnswers`): its head is safe and whole already, less this moment's `Age`. */
-export function sendKept(metrics: Metrics, req: IncomingMessage, res: ServerResponse, answer: KeptAnswer, age: number | undefined): ImageAnswer {
+/** A kept answer (see `KeptAnswers`): its head is safe and whole already, less this moment's `Age` (as `sendImage`). */
+export function sendKept(metrics: Metrics, req: IncomingMessage, res: ServerResponse, answer: KeptAnswer): ImageAnswer {
+  const age = ageOf(answer.record, Date.now());
   const head = age === undefined ? answer.head : [...answer.head, 'Age', String(age)];
   if (notModified(req.headers, answer.etag, answer.lastModified)) {
     const kept: string[] = [];
@@ -92,7 +97,7 @@ export function answerOriginal(metrics: Metrics, req: IncomingMessage, res: Serv
   return sendImage(metrics, req, res, originalHeaders(record, why), bytes, record, 'skipped');
 }
 
-/** The headers of the stored original sent as it is: the origin's, and why it is (`X-Slimproxy-Skip`). */
+/** The headers of the stored original sent as it is: the origin's (its `Age` is `sendImage`'s), and why it is (`X-Slimproxy-Skip`). */
 export function originalHeaders(record: OriginalRecord, why: string): Record<string, string | number> {
   return {
     ...record.fields,

@@ -19,7 +19,7 @@ import { startOrigin, type TestOrigin } from '../../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../../support/proxy.js';
 
 const record = (digest: string): OriginalRecord => ({ url: '/a.jpg', digest, size: 1000, contentType: 'image/jpeg', validatedAt: 1000 });
-const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): KeptAnswer => ({ record: of, generation, freshUntil, head: ['Content-Type', 'image/webp'], etag: undefined, lastModified: undefined, aged: false, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
+const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): KeptAnswer => ({ record: of, generation, freshUntil, head: ['Content-Type', 'image/webp'], etag: undefined, lastModified: undefined, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
 
 describe('final answers kept in memory', () => {
   it('an answer holds only for the very record it was made from, with no variant written since, while that original is fresh', () => {
