@@ -250,7 +250,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       unflushed -= 1;
       if (unflushed === 0) allFlushed?.();
     };
-    const body = originBody(originRes, (chunk) => (compressed += chunk.length));
+    const body = originBody(originRes, coding === 'identity' ? undefined : (chunk) => (compressed += chunk.length));
     const toClient = new Writable({
       write(chunk: Buffer, _encoding, callback) {
         if (!start()) {
@@ -264,17 +264,20 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
         else res.once('drain', () => callback());
       },
       final(callback) {
+        // The origin broke off: the status line and headers (nothing may have been sent yet: the page was short,
+        // or held back by the rewriter) and what came of the page, rewritten as far as the rewriter could, go out,
+        // as a browser shows what it got of such a page (a blank one if nothing); once they are on the connection
+        // the response is aborted (see below), as it is when the origin breaks off later. The empty write flushes
+        // the head, and completes after the writes before it.
         const cut = body.cut();
-        // The origin broke off: what came of the page goes out, then the response is aborted (see below). With
-        // nothing to send, the 502 says more than an empty page would.
-        if (cut) {
-          if (!started) callback(cut);
-          else if (unflushed === 0) callback(cut);
-          else allFlushed = () => callback(cut);
-          return;
-        }
         if (!start()) {
           callback(new Error('the response was answered or closed meanwhile'));
+          return;
+        }
+        if (cut) {
+          unflushed += 1;
+          allFlushed = () => callback(cut);
+          res.write(Buffer.alloc(0), flushedOne);
           return;
         }
         res.end(() => callback());
@@ -320,7 +323,7 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
       }
       // Too late for an error status: cut the response so it cannot pass for a complete, shorter page.
       if (started) res.destroy(error);
-      done({ bytes, error });
+      done({ bytes, error, ...(undecodable || body.cut() !== undefined ? { cause: 'origin' as const } : {}) });
     });
     // Streaming (SPEC §3): each rewritten piece leaves the compressor at once instead of waiting for its window.
     // Registered after the pipeline so that it runs after the piece has been written to the compressor.
@@ -332,22 +335,23 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
 
 /**
  * The origin's body as far as it came: a stream that ends, instead of failing, where the origin broke off (its
- * connection closed before the Content-Length or the last chunk, reset, or silent past `<origin timeout>`), so
- * that the decoder and the rewriter give out what they hold, as a browser shows the part of a page it got; `cut()`
- * then says so. The bytes the origin's response still held when it broke off go too (a pipe drops them).
+ * connection closed before the Content-Length or the last chunk), so that the decoder and the rewriter give out
+ * what they hold, as a browser shows the part of a page it got; `cut()` then says so. The bytes the origin's
+ * response still held when it broke off go too (a pipe drops them). (A reset or a timeout also fails the request
+ * to the origin: the proxy's error path answers first, and `start()` then finds the response taken.)
  */
-function originBody(originRes: IncomingMessage, counted: (chunk: Buffer) => void): { readonly stream: PassThrough; cut(): Error | undefined } {
+function originBody(originRes: IncomingMessage, counted?: (chunk: Buffer) => void): { readonly stream: PassThrough; cut(): Error | undefined } {
   const stream = new PassThrough();
   let cut: Error | undefined;
   let failure: Error | undefined;
-  originRes.on('data', counted);
+  if (counted) originRes.on('data', counted);
   originRes.on('error', (err) => (failure = err));
   originRes.once('close', () => {
     // Complete, or destroyed by us because the client went away or the body could not be decoded.
     if (originRes.complete || stream.destroyed || stream.writableEnded) return;
     cut = new Error(`the origin closed the connection before the end of the page${failure ? ` (${failure.message})` : ''}`);
     for (let chunk = originRes.read() as Buffer | null; chunk !== null; chunk = originRes.read() as Buffer | null) {
-      counted(chunk);
+      counted?.(chunk);
       stream.write(chunk);
     }
     stream.end();

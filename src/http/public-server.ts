@@ -144,7 +144,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   function settle(res: ServerResponse, outcome: ForwardOutcome, finish: ReturnType<typeof beginRequestLog>): void {
     switch (outcome.kind) {
       case 'response':
-        finish({ bytes: outcome.bytes, error: outcome.error?.message, aborted: outcome.error !== undefined });
+        finish({ bytes: outcome.bytes, error: outcome.error?.message, aborted: outcome.error !== undefined, ...(outcome.cause ? { cause: outcome.cause } : {}) });
         return;
       case 'refused':
         metrics.refusedRequests.inc({ reason: outcome.reason });

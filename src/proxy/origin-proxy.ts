@@ -12,7 +12,7 @@ import { forwardEarlyHints, type LinkFieldMarker, UNMARKED } from './early-hints
 
 /** How one forwarded exchange ended, for the request log and metrics. */
 export type ForwardOutcome =
-  | { readonly kind: 'response'; readonly bytes: number; readonly error?: Error }
+  | { readonly kind: 'response'; readonly bytes: number; readonly error?: Error; readonly cause?: 'origin' }
   | { readonly kind: 'failed'; readonly failure: OriginFailure; readonly error: Error; readonly responseStarted: boolean }
   | { readonly kind: 'refused'; readonly reason: string };
 
@@ -23,7 +23,8 @@ export type ForwardOutcome =
 export type ResponseHandler = (
   originRes: IncomingMessage,
   res: ServerResponse,
-  done: (outcome: { bytes: number; error?: Error }) => void,
+  /** `cause: 'origin'` when the origin broke the response off (else an error is the client's going away). */
+  done: (outcome: { bytes: number; error?: Error; cause?: 'origin' }) => void,
 ) => void;
 
 export interface OriginProxy {
