@@ -31,6 +31,7 @@ import {
   varyNames,
 } from './document-headers.js';
 import { answerError } from './error-response.js';
+import { confirmsStored } from './confirms.js';
 import { headerTokens } from './header-values.js';
 
 /** Brotli's default (11) is for static files; on the fly, 5 keeps most of the gain at a fraction of the CPU. */
@@ -166,12 +167,15 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
 
   function serveCached(exchange: Exchange, entry: CachedDocument, originRes: IncomingMessage, res: ServerResponse, done: Parameters<ResponseHandler>[2]): void {
     originRes.resume();
-    const originHeaders = revalidatedHeaders(entry.originHeaders, originRes.rawHeaders);
+    // A `304` naming another entity tag confirms nothing (RFC 9111 §4.3.4): the kept page goes once more with its
+    // own headers (its own tag: a client revalidating with it is told the truth next time), and no more.
+    const confirmed = confirmsStored(entry.etag, originRes.headers);
+    const originHeaders = confirmed ? revalidatedHeaders(entry.originHeaders, originRes.rawHeaders) : entry.originHeaders;
     const vary = varyNames(headerValue(originHeaders, 'vary'));
     // A 304 that now says `Vary: *` (or names other headers) ends the entry: this answer is the last from it. So
     // does one that makes the page personal (`Set-Cookie`, `private`, `no-store`: its headers are this visitor's
     // alone, RFC 9111 §3.1, §4.3.4) or forbids the rewrite from now on (`no-transform`, RFC 9110 §7.7).
-    const ends = vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalResponse(originRes.headers) || forbidsTransform(originRes.headers);
+    const ends = !confirmed || vary === '*' || vary.join() !== (entry.vary ?? []).join() || personalResponse(originRes.headers) || forbidsTransform(originRes.headers);
     if (ends) cache?.delete(exchange.cacheKey!, exchange.requestHeaders);
     else cache?.set(exchange.cacheKey!, { ...entry, originHeaders }, exchange.requestHeaders);
     const headers = documentHeaders(originHeaders, res);

@@ -135,3 +135,39 @@ describe('rewritten documents are kept and revalidated', () => {
     }
   });
 });
+
+describe('a 304 that names another ETag confirms nothing (RFC 9111 §4.3.4; hostile review)', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  let version = 1;
+  before(async () => {
+    // A sloppy origin: any conditional request gets a 304 with the current tag, whether it matches or not.
+    origin = await startOrigin((req, res) => {
+      if (req.headers['if-none-match'] !== undefined) {
+        res.writeHead(304, { ETag: `"v${version}"` });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/html', ETag: `"v${version}"` });
+      res.end(`<p>version ${version}<img src="/a.png">`);
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  it('the kept page is never labelled with the new tag, and the next view fetches the page whole', async () => {
+    const get = () => fetchRaw(new URL('/sloppy.html', proxy.url), { headers: { 'User-Agent': CHROME_UA } });
+    await get();
+    version = 2;
+    const once = await get();
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], '"v1"');
+    assert.match(once.body.toString(), /version 1/);
+    assert.equal(once.headers.etag, 'W/"v1"', 'the kept bytes keep their own tag: never the tag of bytes they are not');
+    const next = await get();
+    assert.equal(origin.requests.at(-1)?.headers['if-none-match'], undefined, 'the entry is gone');
+    assert.match(next.body.toString(), /version 2/);
+  });
+});

@@ -5,6 +5,7 @@ import { withForwardedFields } from '../../proxy/forwarded.js';
 import type { FetchedResponse } from '../../proxy/origin-fetch.js';
 import type { OriginalRecord } from '../../store/records.js';
 import { digestOf } from '../../store/digest.js';
+import { confirmsStored } from '../confirms.js';
 import { cacheDirectives, headerText, headerTokens } from '../header-values.js';
 import { deltaSeconds, freshUntil, keptFields, notStorable, staleWhileRevalidateMs } from '../image-headers.js';
 import type { ImageSource } from '../image-source.js';
@@ -85,19 +86,6 @@ function mayServeStale(record: OriginalRecord): boolean {
 /** The origin's `Age` (a cache in front of it held the response that long), 0 when absent or not a number. */
 function originAge(headers: IncomingHttpHeaders): number {
   return deltaSeconds(headerText(headers.age)) ?? 0;
-}
-
-/**
- * Whether a `304` confirms the stored original (RFC 9111 §4.3.4): it does unless it carries an entity tag that is
- * not the stored one: a strong tag must be the stored tag, strong and character for character; a weak one must be
- * it by the weak comparison (RFC 9110 §8.8.3.2). A `304` without one (against RFC 9110 §15.4.5, but common) is
- * taken as the confirmation it answers.
- */
-function confirms(stored: OriginalRecord, notModified: IncomingHttpHeaders): boolean {
-  const tag = headerText(notModified.etag).trim();
-  if (tag === '') return true;
-  if (!tag.startsWith('W/')) return stored.etag === tag;
-  return stored.etag !== undefined && stored.etag.replace(/^W\//, '') === tag.slice(2);
 }
 
 /** Lets go of an origin response not sent to anyone: its hold on the budget, and its stream (and connection). */
@@ -182,7 +170,7 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       metrics.imageResponses.inc({ outcome: 'stale' });
       return { record };
     }
-    if (fetched.status === 304 && record && !confirms(record, fetched.headers)) {
+    if (fetched.status === 304 && record && !confirmsStored(record.etag, fetched.headers)) {
       // The origin's 304 names bytes other than the stored ones (RFC 9111 §4.3.4: a strong validator no stored
       // response has updates none of them, and the stored one is not used): the original is asked for in full. If
       // that fails, so does the request, as a first fetch's would: the stored bytes are no longer the origin's.
