@@ -83,7 +83,7 @@ export function neverADocument(url = '/'): boolean {
 }
 
 /** Fields that describe the origin's exact bytes, wrong once the body is rewritten. */
-const ABOUT_THE_BYTES = new Set(['content-length', 'content-md5', 'digest', 'content-digest', 'repr-digest', 'accept-ranges']);
+export const ABOUT_THE_BYTES: ReadonlySet<string> = new Set(['content-length', 'content-md5', 'digest', 'content-digest', 'repr-digest', 'accept-ranges']);
 
 /**
  * `<rewrite shared-caches>` (SPEC §3): `vary`, a rewritten document tells shared caches by `Vary: User-Agent`

@@ -8,7 +8,7 @@ import { markValue } from '../marks/index.js';
 import type { ResponseHandler } from '../proxy/origin-proxy.js';
 import { type LinkFieldMarker, UNMARKED } from '../proxy/early-hints.js';
 import { requestHeadersForOrigin } from '../proxy/hop-by-hop.js';
-import { passThrough } from '../proxy/pass-through.js';
+import { passThrough, trailerPairs } from '../proxy/pass-through.js';
 import { RequestSlot } from '../proxy/request-slot.js';
 import { type CachedDocument, DocumentCache } from '../rewrite/document-cache.js';
 import { cssRewriteStream, htmlRewriteStream, type MarkingContext, MAX_REWRITTEN_STYLESHEET } from '../rewrite/index.js';
@@ -17,6 +17,7 @@ import { VIEWPORT_HEADERS } from '../client/viewport.js';
 import type { Metrics } from '../observability/metrics.js';
 import { isDecodingError, lenientDecoder } from './content-decoding.js';
 import {
+  ABOUT_THE_BYTES,
   type RewritableDocument,
   type ContentCoding,
   forbidsTransform,
@@ -284,6 +285,9 @@ export function createDocumentRewriting(settings: RewriteSettings): ResponsePoli
           res.write(Buffer.alloc(0), flushedOne);
           return;
         }
+        // The origin's trailers go too (RFC 9110 §6.5), less those about its exact bytes (a digest of the
+        // unrewritten page would be wrong), as they would on the page passed through.
+        if (originRes.rawTrailers.length > 0) res.addTrailers(trailerPairs(originRes.rawTrailers, ABOUT_THE_BYTES));
         res.end(() => callback());
       },
     });

@@ -28,10 +28,16 @@ export function bodyCounter(originRes: IncomingMessage): { readonly bytes: numbe
   return counter;
 }
 
-/** Trailers as [name, value] pairs, keeping repeats and spelling (`res.addTrailers` takes this form). */
-function trailerPairs(rawTrailers: readonly string[]): [string, string][] {
+/**
+ * Trailers as [name, value] pairs, keeping repeats and spelling (`res.addTrailers` takes this form), less those
+ * `dropped` names (lower-case).
+ */
+export function trailerPairs(rawTrailers: readonly string[], dropped?: ReadonlySet<string>): [string, string][] {
   const pairs: [string, string][] = [];
-  for (let i = 0; i + 1 < rawTrailers.length; i += 2) pairs.push([rawTrailers[i] as string, rawTrailers[i + 1] as string]);
+  for (let i = 0; i + 1 < rawTrailers.length; i += 2) {
+    if (dropped?.has(rawTrailers[i]!.toLowerCase())) continue;
+    pairs.push([rawTrailers[i] as string, rawTrailers[i + 1] as string]);
+  }
   return pairs;
 }
 

@@ -334,3 +334,28 @@ describe('the Cache-Control of a rewritten document, by <rewrite shared-caches>'
     });
   }
 });
+
+describe("a rewritten page keeps the origin's trailers (hostile review: they were dropped)", () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html', Trailer: 'Server-Timing, Content-MD5' });
+      res.write('<p>one<img src="/a.png">');
+      res.addTrailers({ 'Server-Timing': 'db;dur=53', 'Content-MD5': 'Q2hlY2sgSW50ZWdyaXR5IQ==' });
+      res.end('<p>two');
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  it('passes them, less a digest of the unrewritten bytes', async () => {
+    const res = await fetchRaw(new URL('/trailers.html', proxy.url), { headers: { 'User-Agent': CHROME_UA, TE: 'trailers' } });
+    assert.equal(res.body.toString(), '<p>one<img src="/a.png?m=ic,webp,avif,zorro"><p>two');
+    assert.equal(res.trailers['server-timing'], 'db;dur=53');
+    assert.equal(res.trailers['content-md5'], undefined);
+  });
+});
