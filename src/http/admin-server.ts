@@ -57,7 +57,9 @@ export function isLoopback(address: string): boolean {
  */
 function namesThisMachine(host: string | undefined): boolean {
   if (host === undefined) return true;
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(host);
+  if (host.startsWith('[') && !bracketed) return false;
+  const name = bracketed ? bracketed[1]! : host.replace(/:\d*$/, '');
   return isIP(name) !== 0 || name.toLowerCase() === 'localhost' || name.toLowerCase().endsWith('.localhost');
 }
 

@@ -39,6 +39,8 @@ export class ConnectionWatch {
     const tls = !(server instanceof Server);
     server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       if (tls && (socket as TLSSocket).alpnProtocol === 'h2') return;
+      // A connection handed to the server again (an upgrade offer answered as a plain request) is watched already.
+      if (this.sockets.has(socket)) return;
       const watched: Watched = { responses: new Set(), readAtRest: 0, flushed: 0, since: Date.now() };
       this.sockets.set(socket, watched);
       socket.once('close', () => {

@@ -261,11 +261,27 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!asksForWebSocket(req)) {
       // Answered as the plain request it also is, on the same connection: its head (without the offer) and what
-      // followed it are put back, and the connection is handed to the server as a new one.
-      socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
-      server.emit(tls ? 'secureConnection' : 'connection', socket);
+      // followed it are put back, and the connection is handed to the server as a new one, once the responses
+      // to the requests before it on the connection (pipelined) are out: the new connection would queue its own
+      // behind them, and nothing would ever let it go. Node leaves the socket paused meanwhile.
+      const again = () => {
+        socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
+        server.emit(tls ? 'secureConnection' : 'connection', socket);
+      };
+      const before = exchanges.get(socket as Socket)?.res;
+      if (before && !before.writableFinished && !before.destroyed) before.once('close', again);
+      else again();
       return;
     }
+    // The gates of every request (see the 'request' listener): no `..` out of the origin's path, no forged
+    // forwarding fields.
+    if (prefixed && climbsUp(req.url ?? '/')) {
+      metrics.refusedRequests.inc({ reason: "a '..' segment under the origin's path prefix" });
+      socket.on('error', () => socket.destroy());
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (!fromTrustedProxy(req, trusted)) forgetForgedForwarding(req.headers);
     upgradedSockets.add(socket);
     socket.once('close', () => upgradedSockets.delete(socket));
     socket.on('error', () => socket.destroy());

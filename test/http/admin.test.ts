@@ -79,7 +79,7 @@ describe('the admin listener', () => {
 
   it('on loopback, answers only requests that name the machine: a page cannot read it by a rebound DNS name', async () => {
     const admin = proxy.running.adminUrl!;
-    for (const host of ['attacker.example', `attacker.example:${admin.port}`, 'localhost.attacker.example', '127.0.0.1.nip.io']) {
+    for (const host of ['attacker.example', `attacker.example:${admin.port}`, 'localhost.attacker.example', '127.0.0.1.nip.io', '[::1].evil.com', '[::1']) {
       const refused = await fetchRaw(new URL('api/status', admin), { headers: { host } });
       assert.equal(refused.status, 421, host);
       assert.doesNotMatch(refused.body.toString(), /^\{/, `${host}: nothing of the status`);

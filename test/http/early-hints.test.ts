@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type IncomingHttpHeaders, request } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { connect as connectHttp2 } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { selfSignedCertificate } from '../support/certificates.js';
@@ -43,7 +43,19 @@ describe('Link preloads and 103 Early Hints: the image the page preloads is the 
   const certificate = selfSignedCertificate();
 
   before(async () => {
-    origin = await startOrigin((req, res) => {
+    origin = await startOrigin(pages);
+    proxy = await startProxy({
+      origin: origin.url,
+      elements: `<image-compression/><listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}"/>`,
+    });
+  });
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  /** The origin: a page with Link preloads and a 103 before it, a script with the same 103. */
+  function pages(req: IncomingMessage, res: ServerResponse): void {
       if (req.url === '/page.html' || req.url === '/script.js') {
         // Written on the socket as an origin would: Node's own writeEarlyHints refuses the imagesrcset value.
         res.socket?.write(`HTTP/1.1 103 Early Hints\r\nLink: ${HERO}, ${STYLE}\r\nLink: ${SRCSET}\r\nX-Other: 1\r\n\r\n`);
@@ -60,16 +72,7 @@ describe('Link preloads and 103 Early Hints: the image the page preloads is the 
       }
       res.writeHead(200, { 'Content-Type': 'text/html', ETag: '"p1"', 'Cache-Control': 'max-age=0', Link: [`${HERO}, ${STYLE}`, SRCSET] });
       res.end(req.method === 'HEAD' ? undefined : PAGE);
-    });
-    proxy = await startProxy({
-      origin: origin.url,
-      elements: `<image-compression/><listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}"/>`,
-    });
-  });
-  after(async () => {
-    await proxy.stop();
-    await origin.close();
-  });
+  }
 
   it("marks a page's Link preloads of its images as the <img> it preloads for, and nothing else", async () => {
     const page = await get(new URL('/page.html', proxy.url));
@@ -107,6 +110,22 @@ describe('Link preloads and 103 Early Hints: the image the page preloads is the 
     const script = await get(new URL('/script.js', proxy.url));
     assert.deepEqual(script.hints, [{ status: 103, link: `</img/hero.jpg?${MARK}>; rel=preload; as=image, ${STYLE}` }]);
     assert.equal(script.body, 'void 0;');
+  });
+
+  it("a link-value that would make Node's check backtrack for minutes is left out, and the proxy answers (review 2)", async () => {
+    const slow = `</img/slow.jpg>${'; a=b=c'.repeat(22)}; x="y z"`;
+    origin.handle((req, res) => {
+      res.socket?.write(`HTTP/1.1 103 Early Hints\r\nLink: ${slow}, ${HERO}\r\n\r\n`);
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end(`${req.url}`);
+    });
+    try {
+      const answer = await get(new URL('/redos', proxy.url));
+      assert.deepEqual(answer.hints, [{ status: 103, link: `</img/hero.jpg?${MARK}>; rel=preload; as=image` }]);
+      assert.equal(answer.body, '/redos');
+    } finally {
+      origin.handle(pages);
+    }
   });
 
   it('sends no 103 to an HTTP/1.0 client (it cannot read one)', async () => {
