@@ -24,12 +24,13 @@ export function originPath(target: string): OriginPath {
 
 /**
  * Whether a path climbs up with a `..` segment, in any spelling a server may decode into one (`%2e%2e`, `..%2f`,
- * `..\`): under an origin URL with a path (`<origin url="http://host/site/">`) the origin resolves it above the
+ * `..\`, `..;/`): under an origin URL with a path (`<origin url="http://host/site/">`) the origin resolves it above the
  * prefix (nginx answered `/../admin/secret.txt` from `/admin/`). Browsers remove such segments before they send a
  * URL, so a request that still has one is refused rather than resolved.
  */
 export function climbsUp(path: string): boolean {
   const end = path.search(/[?#]/);
   const decoded = (end === -1 ? path : path.slice(0, end)).replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
-  return decoded.split(/[/\\]/).includes('..');
+  // A segment's parameters (`..;x=1`, RFC 3986 §3.3) are no part of its name to Tomcat and Spring: `/..;/` climbs.
+  return decoded.split(/[/\\]/).some((segment) => segment.split(';')[0] === '..');
 }

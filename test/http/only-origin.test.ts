@@ -66,7 +66,7 @@ describe("a request never climbs out of the origin URL's path (hostile review: n
     await origin.close();
   });
 
-  for (const path of ['/../admin/secret.txt', '/%2e%2e/admin/secret.txt', '/..%2fadmin/secret.txt', '/a/%2E./../../admin/x.jpg', '/..\\admin/secret.jpg?m=ic', '/img/..%5c..%5cadmin/secret.jpg']) {
+  for (const path of ['/../admin/secret.txt', '/%2e%2e/admin/secret.txt', '/..%2fadmin/secret.txt', '/a/%2E./../../admin/x.jpg', '/..\\admin/secret.jpg?m=ic', '/img/..%5c..%5cadmin/secret.jpg', '/..;/admin/secret.txt', '/a/..;jsessionid=1/../x']) {
     it(`refuses ${path} with 400 and asks the origin nothing`, async () => {
       const before = origin.requests.length;
       const raw = await sendRaw(proxy.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
