@@ -92,3 +92,41 @@ describe('experiments belong to the image, choices to the mark (issue 17)', () =
     assert.equal(lossless?.value, 1, 'rejected: it cannot win');
   });
 });
+
+describe('one image under several URLs is one image: its outcomes are taken, not made again (hostile review)', () => {
+  let origin: TestOrigin;
+  let proxy: TestProxy;
+  before(async () => {
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
+      res.end(photo);
+    });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression preset="balanced"/>' });
+  });
+  after(async () => {
+    await proxy.stop(5000);
+    await origin.close();
+  });
+
+  /** Requests `path` (one experiment started per request) until its answer is final. */
+  async function untilFinal(path: string): Promise<Buffer> {
+    for (let round = 0; round < 12; round += 1) {
+      const res = await fetchRaw(new URL(path, proxy.url));
+      await proxy.running.experimentsIdle();
+      if (String(res.headers['cache-control']).startsWith('public')) return res.body;
+    }
+    throw new Error(`${path} never final`);
+  }
+
+  it('a second URL of the same bytes runs no experiment and is served the same bytes', async () => {
+    const first = await untilFinal('/same.jpg?v=1&m=ic,webp,avif');
+    const ran = await runs(proxy);
+    const second = await untilFinal('/same.jpg?v=2&m=ic,webp,avif');
+    const after = await runs(proxy);
+    const shared = (await proxy.running.metrics.experiments.get()).values.filter((v) => v.labels.outcome === 'shared').reduce((sum, v) => sum + v.value, 0);
+    assert.ok(shared > 0, 'outcomes were taken from the first URL');
+    const runNow = Object.values(after).reduce((a, b) => a + b, 0) - shared;
+    assert.equal(runNow, Object.values(ran).reduce((a, b) => a + b, 0), 'no experiment ran again');
+    assert.ok(second.equals(first), 'the same best bytes');
+  });
+});

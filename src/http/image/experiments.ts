@@ -49,12 +49,55 @@ export interface Experiments {
 }
 
 /** The experiments side of the marked-image route: what runs in the background, and what the cluster shares. */
+/** Digests whose URLs are remembered, and URLs per digest (see `siblings`). */
+const SIBLINGS_KEPT = 10_000;
+const SIBLINGS_PER_DIGEST = 8;
+
 export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, originals: Originals): Experiments {
   const { store, queue, pool, settings, limits, logger, metrics, shared } = parts;
   const { settingsKey } = outcomes;
 
   /** The queue's key of an experiment on an original: one job whatever mark asked for it. */
   const jobKey = (key: string, name: string) => `${key}\u0000${name}`;
+
+  /**
+   * Store keys seen with each original digest (least recently seen out, at most `SIBLINGS_KEPT` digests): one
+   * image under several URLs (`/a.jpg?v=1`, `?v=2`, a junk query string) is one image, and an experiment's outcome
+   * belongs to it (SPEC §6), as the cluster shares it by digest through Redis. Without it each URL ran every
+   * experiment again (a hostile review: 30 CPU seconds of AVIF per junk query string of one photo).
+   */
+  const siblings = new Map<string, Set<string>>();
+  function seen(key: string, digest: string): void {
+    const keys = siblings.get(digest) ?? new Set<string>();
+    siblings.delete(digest);
+    keys.add(key);
+    if (keys.size > SIBLINGS_PER_DIGEST) keys.delete(keys.values().next().value!);
+    siblings.set(digest, keys);
+    if (siblings.size > SIBLINGS_KEPT) siblings.delete(siblings.keys().next().value!);
+  }
+
+  /**
+   * An outcome of `name` that another URL of the same original has (same digest, same settings), taken instead of
+   * running the experiment again: its bytes kept under this URL too, the experiment done. Whether it was.
+   */
+  async function takeFromSibling(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<boolean> {
+    for (const other of siblings.get(record.digest) ?? []) {
+      if (other === key) continue;
+      const original = store.getOriginal(other);
+      if (original?.digest !== record.digest || !outcomes.doneFor(other, original).includes(name)) continue;
+      const kept = store.getVariantRecord(other, name);
+      if (kept && outcomes.isOutcome(name, kept) && kept.originalDigest === record.digest) {
+        const variant = await store.getVariant(other, name);
+        if (!variant || !(await store.putVariant(key, name, variant.record, Buffer.from(variant.bytes)))) continue;
+      } else if (kept) {
+        continue;
+      }
+      await outcomes.addProgress(key, record, [name], mark);
+      metrics.experiments.inc({ experiment: name, outcome: 'shared' });
+      return true;
+    }
+    return false;
+  }
 
   /** The experiments of the mark's plan that have not run on the original. */
   function remainingFor(key: string, capabilities: Capabilities, record: OriginalRecord): ExperimentName[] {
@@ -68,6 +111,7 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
   }
 
   async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<Schedule> {
+    seen(key, record.digest);
     const remaining = remainingFor(key, capabilities, record);
     if (remaining.length === 0) return FINAL;
     const elsewhere = await shared?.leasedElsewhere(record.digest, remaining);
@@ -223,6 +267,7 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
    * and smaller than the original (SPEC §6), and the experiment as done.
    */
   async function experiment(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<void> {
+    if (await takeFromSibling(key, mark, record, name)) return;
     // Read now, not when queued: a queue of thousands of jobs holds no image bytes.
     const bytes = await store.getOriginalBytes(record);
     if (!bytes) return;
