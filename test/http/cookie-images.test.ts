@@ -61,6 +61,16 @@ describe("the store keeps only what the origin gives everyone: a visitor's cooki
     });
   }
 
+  it('a repeat with cookies goes to the origin once, with them: no cookie-less request first each time', async () => {
+    await get('/private/repeat.jpg?m=ic', 'session=ok');
+    const before = origin.requests.length;
+    const again = await get('/private/repeat.jpg?m=ic', 'session=ok');
+    assert.ok(again.body.equals(photo));
+    assert.deepEqual(origin.requests.slice(before).map((r) => r.headers.cookie), ['session=ok']);
+    const stranger = await get('/private/repeat.jpg?m=ic');
+    assert.equal(stranger.status, 403, 'a stranger is still asked for as anyone');
+  });
+
   it("a public image is fetched without the visitor's cookies and stored for everyone", async () => {
     const before = origin.requests.length;
     const first = await get('/public/earth.jpg?m=ic', 'session=ok; _ga=1');

@@ -104,12 +104,28 @@ export interface Originals {
   original(req: IncomingMessage | undefined, source: ImageSource): Promise<OriginalOutcome>;
 }
 
+/** How long an original refused without cookies is believed to need them (see `needCookies`), and how many. */
+const NEED_COOKIES_MS = 60_000;
+const NEED_COOKIES_KEPT = 10_000;
+
 export function createOriginals(parts: ImageRouteParts): Originals {
   const { store, fetcher, limits, logger, metrics } = parts;
   /** Fetches (or revalidations) of originals under way, by store key. */
   const inFlight = new Map<string, Promise<OriginalOutcome>>();
   /** Revalidations of stale originals served meanwhile (`stale-while-revalidate`), by store key. */
   const revalidating = new Set<string>();
+  /**
+   * Originals the origin gave no shareable image for without a visitor's cookies, until when that answer is
+   * believed: a request with cookies for one goes to the origin with them at once, instead of asking without them
+   * first every time (two origin requests for each view of a private image). Oldest first out, bounded.
+   */
+  const needCookies = new Map<string, number>();
+  const onlyWithCookies = (key: string, reason: string): OriginalOutcome => {
+    needCookies.delete(key);
+    needCookies.set(key, Date.now() + NEED_COOKIES_MS);
+    if (needCookies.size > NEED_COOKIES_KEPT) needCookies.delete(needCookies.keys().next().value!);
+    return { forward: reason };
+  };
 
   async function original(req: IncomingMessage | undefined, source: ImageSource): Promise<OriginalOutcome> {
     const pending = inFlight.get(source.key);
@@ -159,6 +175,9 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       revalidateInBackground(source);
       return { record };
     }
+    if (req?.headers.cookie !== undefined && (needCookies.get(key) ?? 0) > now) {
+      return { forward: "the origin gave no shareable image without the visitor's cookies a moment ago: passed through with them, not stored" };
+    }
     let fetched: FetchedResponse;
     try {
       fetched = await fetcher.fetch(source.path, originRequestHeaders(req, source, record), parts.maxOriginalBytes, parts.budget);
@@ -203,14 +222,14 @@ export function createOriginals(parts: ImageRouteParts): Originals {
       // Fetched without the visitor's cookies, the image is not one to share (a 403, a redirect to a login page, a
       // 404 for strangers, `private`): the visitor's own request goes to the origin with them, and nothing is kept.
       discard(fetched);
-      return { forward: `the origin gives no shareable image without the visitor's cookies (${fetched.status}): passed through with them, not stored` };
+      return onlyWithCookies(key, `the origin gives no shareable image without the visitor's cookies (${fetched.status}): passed through with them, not stored`);
     }
     // Only image bytes are kept (SPEC §8): anything else under an image URL is the origin's to send each time.
     if (!isImageBytes(fetched.body)) {
       if (req?.headers.cookie === undefined) return { response: fetched, skip: 'not an image (by its first bytes): passed through, not stored' };
       // A login page with a 200 under the image's URL, say: the visitor's cookies may get the image itself.
       discard(fetched);
-      return { forward: "not an image without the visitor's cookies (by its first bytes): passed through with them, not stored" };
+      return onlyWithCookies(key, "not an image without the visitor's cookies (by its first bytes): passed through with them, not stored");
     }
     // Hashed off the event loop: the body comes back from the digest thread, and is used from here on.
     const { digest, bytes: body } = await digestOf(fetched.body);
