@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type InformationEvent, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
@@ -38,6 +38,8 @@ export interface OriginProxy {
 }
 
 interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
   readonly handler: ResponseHandler;
   readonly links: LinkFieldMarker;
   /** The request's body has no length of its own (chunked; HTTP/2 DATA frames): it goes to the origin chunked. */
@@ -75,12 +77,15 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
     }
   });
 
-  proxy.on('proxyReq', (proxyReq, req, res) => {
+  proxy.on('proxyReq', (proxyReq, req) => {
     // Idle timeout on the origin socket: covers waiting for the response headers and a body that stalls.
     limitOriginSilence(proxyReq, origin.timeoutMs);
     proxyReq.on('upgrade', refuseUnaskedUpgrade);
     const exchange = exchanges.get(req);
-    if (exchange && res) proxyReq.on('information', (info) => forwardEarlyHints(info, req, res, exchange.links));
+    if (exchange) {
+      hinted.set(proxyReq, exchange);
+      proxyReq.on('information', forwardInformation);
+    }
   });
   proxy.on('proxyRes', (originRes, req, res) => {
     // Counted once per response (a counter update per chunk cost more than the chunk's other handling).
@@ -112,7 +117,7 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
         done({ kind: 'refused', reason: refused });
         return;
       }
-      exchanges.set(req, { handler, links, done, chunkedBody: req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined });
+      exchanges.set(req, { req, res, handler, links, done, chunkedBody: req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined });
       void proxy.web(req, res, {}, (err: Error) => {
         // The response was whole by its own framing; what the origin sent after it (a body longer than its
         // Content-Length) is no response's: ignored, as browsers do, and the connection is not reused.
@@ -150,6 +155,15 @@ function refuseUnaskedUpgrade(this: ClientRequest, _res: IncomingMessage, socket
   this.destroy();
   // Node emits no 'error' for a request whose socket it has handed over: the proxy's error path is told here.
   this.emit('error', Object.assign(new Error('the origin switched protocols (101) on a request that asked for no upgrade'), { code: 'HPE_UNEXPECTED_UPGRADE' }));
+}
+
+/** The exchange an origin request belongs to, for the 1xx it may get (see `forwardInformation`). */
+const hinted = new RequestSlot<ClientRequest, Exchange>('slimproxy.hinted');
+
+/** A 1xx from the origin goes to the exchange's client (one function for every request, not a closure each). */
+function forwardInformation(this: ClientRequest, info: InformationEvent): void {
+  const exchange = hinted.get(this);
+  if (exchange) forwardEarlyHints(info, exchange.req, exchange.res, exchange.links);
 }
 
 /** An exchange can fail in several places at once (request error, origin error, socket close): report the first. */

@@ -3,7 +3,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { launchChromium } from '../support/browser.js';
-import { selfSignedCertificate } from '../support/certificates.js';
+import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
@@ -32,7 +32,7 @@ describe('Chromium acts on a marked 103 over HTTP/2: the image the page shows is
     });
     proxy = await startProxy({
       origin: origin.url,
-      elements: `<image-compression/><listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}"/>`,
+      elements: `<image-compression/>${tlsListener(certificate)}`,
     });
   });
   after(async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { connect as connectHttp2 } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import { selfSignedCertificate } from '../support/certificates.js';
+import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { sendRaw } from '../support/client.js';
 import { CHROME_UA } from '../support/marks.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
@@ -46,7 +46,7 @@ describe('Link preloads and 103 Early Hints: the image the page preloads is the 
     origin = await startOrigin(pages);
     proxy = await startProxy({
       origin: origin.url,
-      elements: `<image-compression/><listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}"/>`,
+      elements: `<image-compression/>${tlsListener(certificate)}`,
     });
   });
   after(async () => {

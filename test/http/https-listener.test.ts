@@ -11,7 +11,7 @@ import { connect as connectTls } from 'node:tls';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { launchChromium } from '../support/browser.js';
-import { selfSignedCertificate, type TestCertificate } from '../support/certificates.js';
+import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { fetchRaw, sendRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { spawnProxy, startProxy, testConfigXml, type TestProxy, waitForLog, writeTempConfig } from '../support/proxy.js';
@@ -20,11 +20,6 @@ import { assertUpgradePasses } from '../support/upgrade.js';
 
 const CHROME_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 const PAGES = ['/', '/about.html', '/gallery.html', '/products/index.html', '/products/specs.html'];
-
-/** A TLS listener next to the plain one (the test config's), with this certificate. */
-function tlsListener(certificate: TestCertificate, attributes = ''): string {
-  return `<listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}" ${attributes}/>`;
-}
 
 /** curl's answer: the protocol it spoke, the status, the body (curl writes it to stdout, the rest after a marker). */
 async function curl(url: URL, args: readonly string[] = []): Promise<{ version: string; status: number; body: Buffer }> {

@@ -4,7 +4,7 @@ import { connect as connectHttp2, constants } from 'node:http2';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
-import { selfSignedCertificate } from '../support/certificates.js';
+import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { fetchRaw } from '../support/client.js';
 import { CHROME_UA } from '../support/marks.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
@@ -85,7 +85,7 @@ describe('a page the origin breaks off: what came of it reaches the client, rewr
     });
     await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
     const { port } = origin.address() as { port: number };
-    const tls = `<listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}"/>`;
+    const tls = tlsListener(certificate);
     proxy = await startProxy({ origin: new URL(`http://127.0.0.1:${port}/`), elements: `<image-compression preset="balanced"/>${tls}` });
   });
   after(async () => {

@@ -5,7 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { selfSignedCertificate } from '../support/certificates.js';
+import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { sendRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
@@ -30,7 +30,7 @@ describe('an Upgrade the proxy does not take is ignored, and the request answere
 
   before(async () => {
     origin = await startOrigin(echo);
-    proxy = await startProxy({ origin: origin.url, listenAttributes: '', elements: `<listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}"/>` });
+    proxy = await startProxy({ origin: origin.url, elements: tlsListener(certificate) });
   });
   after(async () => {
     await proxy.stop();

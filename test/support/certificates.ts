@@ -22,3 +22,8 @@ export function selfSignedCertificate(commonName = 'localhost'): TestCertificate
   ], { stdio: 'ignore' });
   return { certPath, keyPath, cert: readFileSync(certPath) };
 }
+
+/** A TLS listener (loopback, ephemeral port) with this certificate, to put next to a test config's plain one. */
+export function tlsListener(certificate: TestCertificate, attributes = ''): string {
+  return `<listen address="127.0.0.1" port="0" tls-cert="${certificate.certPath}" tls-key="${certificate.keyPath}" ${attributes}/>`;
+}
