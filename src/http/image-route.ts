@@ -50,7 +50,7 @@ export function createImageRoute(parts: ImageRouteParts) {
 
   /**
    * Keeps an answer that holds while its original and outcomes are the same and fresh (headers made safe now, bytes
-   * copied). Its `Age` is each response's own (`sendKept`), under the same `max-age`: an interim answer's window then
+   * copied if it is kept). Its `Age` is each response's own (`sendKept`), under the same `max-age`: an interim answer's window then
    * counts from when it was made, never past what the origin's lifetime leaves.
    */
   function keep(key: string, made: { readonly record: OriginalRecord; readonly generation: number; readonly waitingFor?: readonly string[] }, headers: Record<string, string | number>, bytes: Buffer, outcome: string): void {
@@ -58,12 +58,9 @@ export function createImageRoute(parts: ImageRouteParts) {
     const head: string[] = [];
     for (const [name, value] of Object.entries(safeHeaders(headers))) if (name !== 'Age') head.push(name, String(value));
     head.push('Content-Length', String(bytes.length));
-    // A copy of its own, outside Node's shared pool (a small Buffer.from would keep a whole 8 KB slab alive).
-    const body = Buffer.allocUnsafeSlow(bytes.length);
-    bytes.copy(body);
     const etag = headers.ETag === undefined ? undefined : String(headers.ETag);
     const lastModified = headers['Last-Modified'] === undefined ? undefined : String(headers['Last-Modified']);
-    answers.set(key, { ...made, freshUntil: freshUntil(record, parts), head, etag, lastModified, body, outcome }, Date.now());
+    answers.set(key, { ...made, freshUntil: freshUntil(record, parts), head, etag, lastModified, outcome }, bytes, Date.now());
   }
 
   /**

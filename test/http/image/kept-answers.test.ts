@@ -19,24 +19,39 @@ import { startOrigin, type TestOrigin } from '../../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../../support/proxy.js';
 
 const record = (digest: string): OriginalRecord => ({ url: '/a.jpg', digest, size: 1000, contentType: 'image/jpeg', validatedAt: 1000 });
-const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): KeptAnswer => ({ record: of, generation, freshUntil, head: ['Content-Type', 'image/webp'], etag: undefined, lastModified: undefined, body: Buffer.alloc(bytes, 1), outcome: 'variant' });
+const answer = (of: OriginalRecord, bytes: number, freshUntil = 10_000, generation = 0): [Omit<KeptAnswer, 'body'>, Buffer] => [
+  { record: of, generation, freshUntil, head: ['Content-Type', 'image/webp'], etag: undefined, lastModified: undefined, outcome: 'variant' },
+  Buffer.alloc(bytes, 1),
+];
+
+/** Bytes that tell which of their properties were read (a copy reads every index; a look at the size only `length`). */
+function watchedBytes(length: number): { bytes: Uint8Array; read: Set<string> } {
+  const read = new Set<string>();
+  const bytes = new Proxy(new Uint8Array(length).fill(7), {
+    get(target, name) {
+      if (typeof name === 'string') read.add(/^\d+$/.test(name) ? 'an index' : name);
+      return Reflect.get(target, name) as unknown;
+    },
+  });
+  return { bytes, read };
+}
 
 describe('final answers kept in memory', () => {
   it('an answer holds only for the very record it was made from, with no variant written since, while that original is fresh', () => {
     const answers = new KeptAnswers(new MemoryBudget(64 << 20));
     const stored = record('d1');
-    answers.set('k', answer(stored, 100), 0);
+    answers.set('k', ...answer(stored, 100), 0);
     assert.equal(answers.get('k', stored, 0, 5000)?.body.length, 100);
     // An equal record read again after a write is another object: the record changed (revalidated, replaced).
     assert.equal(answers.get('k', { ...stored }, 0, 5000), undefined);
-    answers.set('k', answer(stored, 100), 0);
+    answers.set('k', ...answer(stored, 100), 0);
     // A variant written since (for another mark, say) may be smaller than what was chosen.
     assert.equal(answers.get('k', stored, 1, 5000), undefined);
-    answers.set('k', answer(stored, 100), 0);
+    answers.set('k', ...answer(stored, 100), 0);
     assert.equal(answers.get('k', stored, 0, 10_000), undefined, 'stale at freshUntil');
     assert.equal(answers.get('k', undefined, 0, 5000), undefined, 'the original is gone from the store');
     // Stale already when made (no-cache, or served while revalidated): never kept, it could never be used.
-    answers.set('k', answer(stored, 100, 5000), 5000);
+    answers.set('k', ...answer(stored, 100, 5000), 5000);
     assert.equal(answers.count, 0);
     assert.equal(answers.bytes, 0);
   });
@@ -46,7 +61,7 @@ describe('final answers kept in memory', () => {
     const answers = new KeptAnswers(budget);
     const stored = record('d');
     for (let i = 0; i < 40; i += 1) {
-      answers.set(`k${i}`, answer(stored, 50_000), 0);
+      answers.set(`k${i}`, ...answer(stored, 50_000), 0);
       // k0 is asked for all along.
       answers.get('k0', stored, 0, 0);
       assert.ok(answers.bytes <= 1 << 20, `${answers.bytes} bytes kept`);
@@ -57,16 +72,16 @@ describe('final answers kept in memory', () => {
     assert.notEqual(answers.get('k0', stored, 0, 0), undefined, 'used recently: kept');
     assert.equal(answers.get('k1', stored, 0, 0), undefined, 'the least recently used went first');
     // Over a sixteenth of the room: never kept (one image must not push out all the others).
-    answers.set('big', answer(stored, (1 << 20) / 16), 0);
+    answers.set('big', ...answer(stored, (1 << 20) / 16), 0);
     assert.equal(answers.get('big', stored, 0, 0), undefined);
     // Replaced: the old bytes are given back.
     const before = budget.used;
-    answers.set('k0', answer(stored, 10), 0);
+    answers.set('k0', ...answer(stored, 10), 0);
     assert.equal(budget.used, before - 50_000 + 10);
     // Many tiny answers under long URLs: their names are what costs, and are counted.
     const names = new KeptAnswers(new MemoryBudget(8 << 20));
     const long = { ...stored, url: `/a.svg?${'x'.repeat(850)}` };
-    for (let i = 0; i < 5000; i += 1) names.set(`${long.url}${i}\u0000ic\u0000marked`, answer(long, 41), 0);
+    for (let i = 0; i < 5000; i += 1) names.set(`${long.url}${i}\u0000ic\u0000marked`, ...answer(long, 41), 0);
     assert.ok(names.count < 400, `${names.count} answers of 41 bytes under 1 MiB`);
   });
 
@@ -74,14 +89,36 @@ describe('final answers kept in memory', () => {
     const budget = new MemoryBudget(16 << 20);
     const inFlight = budget.reserve(16 << 20);
     const answers = new KeptAnswers(budget);
-    answers.set('k', answer(record('d'), 1000), 0);
+    answers.set('k', ...answer(record('d'), 1000), 0);
     assert.equal(answers.count, 0);
     inFlight?.release();
-    answers.set('k', answer(record('d'), 1000), 0);
+    answers.set('k', ...answer(record('d'), 1000), 0);
     assert.equal(answers.count, 1);
     const small = new KeptAnswers(new MemoryBudget(4 << 20));
-    small.set('k', answer(record('d'), 1000), 0);
+    small.set('k', ...answer(record('d'), 1000), 0);
     assert.equal(small.count, 0);
+  });
+
+  it('copies the bytes of an answer it keeps, and does not touch those of one it will not keep', () => {
+    const budget = new MemoryBudget(16 << 20);
+    const answers = new KeptAnswers(budget);
+    const [made] = answer(record('d'), 0);
+    // Too large (over a sixteenth of the eighth), stale, no room: only the size is looked at. (A 50 MB original
+    // asked for again and again was copied whole on every request, for nothing.)
+    for (const [why, bytes, freshUntil, keptBy] of [
+      ['too large', watchedBytes((2 << 20) / 16 + 1), 10_000, answers],
+      ['stale', watchedBytes(1000), 0, answers],
+      ['no room', watchedBytes(1000), 10_000, new KeptAnswers(new MemoryBudget(4 << 20))],
+    ] as const) {
+      keptBy.set(why, { ...made, freshUntil }, bytes.bytes, 0);
+      assert.equal(keptBy.count, 0, why);
+      assert.deepEqual([...bytes.read].filter((name) => name !== 'length' && name !== 'byteLength'), [], `${why}: nothing but the size read`);
+    }
+    const kept = watchedBytes(1000);
+    answers.set('kept', made, kept.bytes, 0);
+    assert.ok(kept.read.has('an index'), 'copied');
+    const body = answers.get('kept', made.record, 0, 0)?.body;
+    assert.ok(body && body.length === 1000 && body.every((byte) => byte === 7));
   });
 });
 
