@@ -406,10 +406,11 @@ describe('faults and load (issue 16, acceptance 3)', () => {
     assert.ok(peakAnon > 0 && peakAnon < budget, `peak RSS (allocated) ${Math.round(peakAnon / 2 ** 20)} MB under ${Math.round(budget / 2 ** 20)} MB`);
     assert.ok(loopDelays.length >= 8, 'event-loop delay sampled');
     // The issue asks for a p99 under 50 ms; on this 2-core machine, shared with the 64 clients and the origin of
-    // this test, the intervals measure 23–44 ms since experiments run in processes at a lower priority (29–56 ms
-    // before), the first (a cold start: every original fetched and stored at once) 54–80 ms (see the issue's
-    // note). prom-client's figure is Node's `monitorEventLoopDelay`, which counts its 10 ms sampling interval in:
-    // the delay proper is about 10 ms less.
+    // this test, the intervals measure 17–37 ms (2026-12-07, 5 runs; 52–71 ms in most intervals before 3827ffb,
+    // where kept image answers copied every large body whatever its size), the first (a cold start: every
+    // original fetched and stored at once, the store's map growing) 37–58 ms (see the issue's note). prom-client's
+    // figure is Node's `monitorEventLoopDelay`, which counts its 10 ms sampling interval in: the delay proper is
+    // about 10 ms less.
     // A test cannot hold a figure on a shared machine: asserted here is that the loop never stalls for a second.
     assert.ok(
       loopDelays.every((sample) => sample.p99 < 1),
