@@ -3,10 +3,13 @@ import { VIEWPORT_HEADERS, viewportClass } from '../client/viewport.js';
 import { type ExperimentOutcome, wireSize } from '../images/experiment.js';
 import { TransformQueue } from '../optimizer/transform-queue.js';
 import { imageCacheControl, imageDescription, imageEtag } from './image-headers.js';
-import { type ImageOptions, transformSlot } from './image-options.js';
+import type { Capabilities } from '../client/index.js';
+import { type ImageOptions, refusedFormats, transformSlot } from './image-options.js';
 import type { Originals } from './image/originals.js';
 import type { ImageAnswer, ImageRouteParts } from './image/parts.js';
+import { bytesType } from './image/bytes-type.js';
 import { answerOriginal, sendImage } from './image/send.js';
+import { allowedByMark } from './mark-promise.js';
 import { lendOriginal, storedOriginal } from './image/stored-original.js';
 import { resolveImage } from './image/resolve.js';
 import { storedVariant } from './stored-variant.js';
@@ -43,10 +46,14 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
     if ('answer' in found) return found.answer;
     const { record, hold } = found;
     const key = found.source.key;
+    // A marked URL's promise (SPEC §5.5) holds for every answer: bytes in a format its mark does not allow are the
+    // origin's to answer, to this client's own Accept.
+    const promised = (type: string, madeByUs: boolean) => !options.mark || allowedByMark(type, options.mark, madeByUs);
     // The original as it is, saying why; or, without room for its bytes now, the origin's.
     const original = async (why: string): Promise<ImageAnswer> => {
       const lent = await lendOriginal(parts, found);
       if ('answer' in lent) return lent.answer;
+      if (!promised(bytesType(record, lent.lent.bytes), false)) return hold.handBack(`${why}; in a format the mark does not allow: the origin answers`);
       return answerOriginal(metrics, req, res, record, lent.lent, why);
     };
     if (record.skip) return original(record.skip);
@@ -81,6 +88,8 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
       if (!store.getVariantRecord(key, slot)) await store.putVariant(key, slot, stored.record, stored.bytes, { ownEntry: true });
       variant = (await store.getVariant(key, slot)) ?? stored;
     }
+    // What the transform makes follows the mark (`refuse`); a stored variant that does not is not sent.
+    if (!promised(bytesType(variant.record, variant.bytes), true)) return original('transformed image in a format the mark does not allow');
     // A second request of this option set takes it off probation; a one-off one is evicted before any image
     // requested repeatedly (SPEC §8).
     store.noteVariantRequest(key, slot);
@@ -101,15 +110,17 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
    * instead of compression), in its own format at a high fixed quality. No class (a desktop, an unknown client):
    * forwarded as it is.
    */
-  async function scaled(req: IncomingMessage, res: ServerResponse, url: string): Promise<ImageAnswer> {
+  async function scaled(req: IncomingMessage, res: ServerResponse, url: string, mark: Capabilities | undefined): Promise<ImageAnswer> {
     const viewport = viewportClass(req.headers);
     if (viewport.width === undefined) return { kind: 'forward', reason: 'no viewport class: not scaled' };
+    const refuse = refusedFormats(mark);
     return transformed(req, res, {
-      transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto' },
+      transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto', ...(refuse.length > 0 ? { refuse } : {}) },
       originUrl: url,
       vary: [...VIEWPORT_HEADERS],
       encoding: { method: 'none', quality: SCALED_QUALITY },
       onlyWiderThan: viewport.width,
+      ...(mark ? { mark } : {}),
     });
   }
 

@@ -36,6 +36,8 @@ export interface ImageOptions {
   readonly encoding?: Partial<EngineSettings>;
   /** Send the original as it is when it is no wider than this (scaling: nothing to do). */
   readonly onlyWiderThan?: number;
+  /** A marked URL's capabilities: what is sent must be in a format they allow (SPEC §5.5), the original too. */
+  readonly mark?: Capabilities;
 }
 
 /** A bad option value: the answer is `status` (400) with this message. */
@@ -70,6 +72,14 @@ const positiveInteger = (text: string) => (/^\d{1,5}$/.test(text) && Number(text
 function acceptedFormats(headers: IncomingHttpHeaders): OutputFormat[] {
   const accepts = capabilitiesFromAccept(headerText(headers.accept));
   return (['avif', 'webp'] as const).filter((format) => accepts[format]);
+}
+
+/**
+ * What a marked URL's answer must not be in, the original's own format included (a WebP resized for `m=ic`): a
+ * mark is a promise on whatever is sent (SPEC §5.5).
+ */
+export function refusedFormats(mark: Capabilities | undefined): OutputFormat[] {
+  return mark ? (['webp', 'avif'] as const).filter((f) => !mark[f]) : [];
 }
 
 /**
@@ -209,8 +219,10 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
     crop = { width, height };
   }
 
+  const refuse = refusedFormats(mark);
   const transform: ImageTransform = {
     ...(format === undefined ? {} : { format }),
+    ...(refuse.length === 0 ? {} : { refuse }),
     ...(quality === undefined ? {} : { quality }),
     ...(autoquality === undefined ? {} : { autoquality }),
     ...(size === undefined ? {} : { size }),
@@ -222,6 +234,7 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
     transform,
     originUrl: kept.length > 0 ? `${path}?${kept.join('&')}` : path,
     vary,
+    ...(mark ? { mark } : {}),
   };
 }
 
@@ -240,7 +253,7 @@ export interface HeaderSize {
  */
 export function transformSlot(options: Pick<ImageOptions, 'transform' | 'encoding'>, size: HeaderSize | undefined): string {
   const { transform, encoding } = options;
-  const encodes = { format: transform.format, quality: transform.quality, autoquality: transform.autoquality, encoding };
+  const encodes = { format: transform.format, refuse: transform.refuse, quality: transform.quality, autoquality: transform.autoquality, encoding };
   if (!size) return `transform:${JSON.stringify({ transform, encoding })}`;
   const upright = reshapePlan(transform, size.width, size.height);
   const turned = size.width === size.height ? upright : reshapePlan(transform, size.height, size.width);

@@ -248,7 +248,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     }
     if (optimising && (marked || inPlace)) {
       const image = (marked ?? inPlace)!;
-      (scaling ? optimising.scaled(req, res, image.url) : optimising.serve(req, res, image, inPlace !== undefined)).then(
+      (scaling ? optimising.scaled(req, res, image.url, marked?.capabilities) : optimising.serve(req, res, image, inPlace !== undefined)).then(
         (answer) => (answer.kind === 'answered' ? finish({ bytes: answer.bytes, ...(answer.error === undefined ? {} : { error: answer.error, cause: answer.cause, aborted: true }) }) : forwardImage(answer.reason)),
         (err: Error) => imageFailed(req, res, err, finish, forward),
       );

@@ -6,6 +6,11 @@ export type OutputFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 export interface ImageTransform {
   /** An explicit format, or `auto`: the smallest of those the client's Accept names, and the fallback. */
   readonly format?: OutputFormat | { readonly auto: readonly OutputFormat[]; readonly fallback?: OutputFormat };
+  /**
+   * Formats the result must not be in, whatever `format` says (a marked URL: the formats its mark does not allow,
+   * SPEC §5.5); the original's own format among them gives way to JPEG, or PNG for transparency.
+   */
+  readonly refuse?: readonly OutputFormat[];
   readonly quality?: number | 'lossless';
   readonly autoquality?: {
     readonly method: QualityMethod;

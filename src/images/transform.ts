@@ -24,12 +24,14 @@ function sameFormat(original: Original): OutputFormat {
 }
 
 function candidates(transform: ImageTransform, original: Original): OutputFormat[] {
+  const refused = (f: OutputFormat) => transform.refuse?.includes(f) === true;
+  const everyClient: OutputFormat = original.transparent ? 'png' : 'jpeg';
   const format = transform.format;
-  if (format === undefined) return [sameFormat(original)];
-  if (typeof format === 'string') return [format];
+  if (format === undefined) return [refused(sameFormat(original)) ? everyClient : sameFormat(original)];
+  if (typeof format === 'string') return [refused(format) ? everyClient : format];
   // AVIF alpha renders wrong in some Chromium builds (see experiments/avif.ts): not offered for transparency.
-  const modern = format.auto.filter((f) => !(f === 'avif' && original.transparent));
-  const fallback = format.fallback ?? (original.transparent ? 'png' : 'jpeg');
+  const modern = format.auto.filter((f) => !(f === 'avif' && original.transparent) && !refused(f));
+  const fallback = format.fallback !== undefined && !refused(format.fallback) ? format.fallback : everyClient;
   return [...new Set([...modern, fallback])];
 }
 

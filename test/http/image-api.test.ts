@@ -30,12 +30,17 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
   let off: TestProxy;
   /** The photo turned a quarter by its EXIF orientation: 640×427 in its header, 427×640 upright. */
   let turned: Buffer;
+  /** The photo and the logo as WebP (the logo keeps its transparency). */
+  let webpPhoto: Buffer;
+  let webpLogo: Buffer;
   const get = (path: string, headers: Record<string, string> = {}) => fetchRaw(new URL(path, proxy.url), { headers });
   before(async () => {
     turned = await sharp(photo).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer();
+    webpPhoto = await sharp(photo).webp({ quality: 80 }).toBuffer();
+    webpLogo = await sharp(logo).webp({ quality: 80 }).toBuffer();
     origin = await startOrigin((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      const images: Record<string, [Buffer, string]> = { '/photo.jpg': [photo, 'image/jpeg'], '/logo.png': [logo, 'image/png'], '/starfield.jpg': [spacer, 'image/jpeg'], '/turned.jpg': [turned, 'image/jpeg'] };
+      const images: Record<string, [Buffer, string]> = { '/photo.jpg': [photo, 'image/jpeg'], '/logo.png': [logo, 'image/png'], '/starfield.jpg': [spacer, 'image/jpeg'], '/turned.jpg': [turned, 'image/jpeg'], '/photo.webp': [webpPhoto, 'image/webp'], '/logo.webp': [webpLogo, 'image/webp'] };
       const image = images[path!];
       if (image) {
         res.writeHead(200, { 'Content-Type': image[1], 'Cache-Control': 'max-age=300', ETag: `"${path}"` });
@@ -81,6 +86,29 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
     assert.equal(avif.headers['content-type'], 'image/avif');
     assert.ok(origin.requests.some((r) => r.url === '/photo.jpg?v=3'), 'other query parameters stay');
     assert.ok(!origin.requests.some((r) => /format=|fm=|q=|size=|crop=|dpr=/.test(r.url)), origin.requests.map((r) => r.url).join(' '));
+  });
+
+  it('a marked URL gets only formats its mark allows, the original’s own format included (SPEC §5.5)', async () => {
+    // A WebP original resized for `m=ic` (IE 11): JPEG, or PNG for transparency; never the original's WebP.
+    const ie = await get('/photo.webp?size=100&m=ic');
+    assert.equal(ie.status, 200);
+    assert.equal(ie.headers['content-type'], 'image/jpeg');
+    assert.equal((await sharp(ie.body).metadata()).format, 'jpeg');
+    assert.equal(await dimensions(ie), '100x67');
+    const alpha = await get('/logo.webp?size=50&m=ic');
+    assert.equal(alpha.headers['content-type'], 'image/png');
+    assert.equal((await sharp(alpha.body).metadata()).format, 'png');
+    // An explicit format the mark does not allow gives way the same way; a mark that allows WebP keeps it.
+    assert.equal((await get('/photo.webp?size=100&fm=webp&m=ic')).headers['content-type'], 'image/jpeg');
+    assert.equal((await get('/photo.webp?size=100&m=ic,webp')).headers['content-type'], 'image/webp');
+    // Unmarked, the same options keep the origin's format: a slot of its own, not the marked one's.
+    const plain = await get('/photo.webp?size=100');
+    assert.equal(plain.headers['content-type'], 'image/webp');
+    assert.equal((await get('/photo.webp?size=100&m=ic')).headers['content-type'], 'image/jpeg');
+    // Nothing to reshape and the JPEG no smaller than the WebP: the original would be sent as it is, but not to
+    // this mark: the origin answers, saying why.
+    const same = await get('/photo.webp?size=5000&q=100&m=ic');
+    assert.match(String(same.headers['x-slimproxy-skip']), /format the mark does not allow: the origin answers/);
   });
 
   it('format=auto: the best the Accept header allows, the fallback otherwise, with Vary: Accept', async () => {

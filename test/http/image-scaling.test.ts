@@ -16,12 +16,17 @@ describe('<image-scaling/>: images scaled to the viewport width class instead of
   let proxy: TestProxy;
   const get = (path: string, headers: Record<string, string>) => fetchRaw(new URL(path, proxy.url), { headers });
   const widthOf = async (body: Buffer) => (await sharp(body).metadata()).width;
+  let wideWebp: Buffer;
   before(async () => {
+    wideWebp = await sharp(wide).webp({ quality: 80 }).toBuffer();
     origin = await startOrigin((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (path === '/wide.jpg') {
         res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=60' });
         res.end(wide);
+      } else if (path === '/wide.webp') {
+        res.writeHead(200, { 'Content-Type': 'image/webp', 'Cache-Control': 'max-age=60' });
+        res.end(wideWebp);
       } else if (path === '/narrow.png') {
         res.writeHead(200, { 'Content-Type': 'image/png', 'Cache-Control': 'max-age=60' });
         res.end(narrow);
@@ -52,6 +57,15 @@ describe('<image-scaling/>: images scaled to the viewport width class instead of
     assert.equal(image.headers.vary, 'User-Agent, Sec-CH-Viewport-Width, Sec-CH-DPR');
     assert.match(String(image.headers['x-slimproxy-image']), /^operations=resize 1280x640 lanczos3, jpeg q90; experiment=transform/);
     assert.ok(image.body.length < wide.length);
+  });
+
+  it('scales a WebP original for a mark without WebP into JPEG, never WebP (SPEC §5.5)', async () => {
+    const image = await get('/wide.webp?m=ic', { 'User-Agent': PHONE_UA });
+    assert.equal(image.headers['content-type'], 'image/jpeg');
+    assert.equal((await sharp(image.body).metadata()).format, 'jpeg');
+    assert.equal(await widthOf(image.body), 1280);
+    // A mark with WebP keeps the original's format.
+    assert.equal((await get('/wide.webp?m=ic,webp', { 'User-Agent': PHONE_UA })).headers['content-type'], 'image/webp');
   });
 
   it('uses client hints when the browser sends them: viewport × DPR, to the next class up', async () => {
