@@ -139,6 +139,16 @@ export const transform: Experiment = {
       const size = (outcome.variant.transfer?.bytes ?? outcome.variant.bytes).length;
       if (!best || size < best.bytes.length) best = outcome.variant;
     }
+    if (!best && operations.length > 0) {
+      // A reshape asked for is the answer even when no quality reaches the target (tiny thumbnails often do not):
+      // the highest quality allowed, saying what fell short, rather than the full-size original.
+      const format = formats[formats.length - 1]!;
+      const highest = settingsForEncodes.formatBounds?.[format]?.max ?? settingsForEncodes.maxQuality;
+      const outcome = await encodeAs(format, source, asked, { ...settingsForEncodes, method: 'none', quality: highest });
+      encodes += outcome.encodes;
+      if (outcome.ok) best = { ...outcome.variant, shortfall: `${reasons.join('; ')}: sent at quality ${highest}` };
+      else reasons.push(`${format} at quality ${highest}: ${outcome.reason}`);
+    }
     const ms = Math.round(performance.now() - startedAt);
     if (!best) return { ok: false, reason: reasons.join('; '), encodes, ms };
     const quality = best.quality === undefined ? (best.lossless ? 'lossless' : '') : `q${best.quality}`;

@@ -33,14 +33,18 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
   /** The photo and the logo as WebP (the logo keeps its transparency). */
   let webpPhoto: Buffer;
   let webpLogo: Buffer;
+  /** A flat drawing: shrunk to a few pixels, no JPEG quality keeps it under d. */
+  let drawing: Buffer;
   const get = (path: string, headers: Record<string, string> = {}) => fetchRaw(new URL(path, proxy.url), { headers });
   before(async () => {
     turned = await sharp(photo).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer();
     webpPhoto = await sharp(photo).webp({ quality: 80 }).toBuffer();
     webpLogo = await sharp(logo).webp({ quality: 80 }).toBuffer();
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600"><rect width="800" height="600" fill="#3a7bd5"/><circle cx="400" cy="300" r="180" fill="#ffcc00"/><text x="400" y="320" font-size="64" text-anchor="middle" fill="#222">slimproxy</text></svg>`;
+    drawing = await sharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer();
     origin = await startOrigin((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      const images: Record<string, [Buffer, string]> = { '/photo.jpg': [photo, 'image/jpeg'], '/logo.png': [logo, 'image/png'], '/starfield.jpg': [spacer, 'image/jpeg'], '/turned.jpg': [turned, 'image/jpeg'], '/photo.webp': [webpPhoto, 'image/webp'], '/logo.webp': [webpLogo, 'image/webp'] };
+      const images: Record<string, [Buffer, string]> = { '/photo.jpg': [photo, 'image/jpeg'], '/logo.png': [logo, 'image/png'], '/starfield.jpg': [spacer, 'image/jpeg'], '/turned.jpg': [turned, 'image/jpeg'], '/photo.webp': [webpPhoto, 'image/webp'], '/logo.webp': [webpLogo, 'image/webp'], '/drawing.jpg': [drawing, 'image/jpeg'] };
       const image = images[path!];
       if (image) {
         res.writeHead(200, { 'Content-Type': image[1], 'Cache-Control': 'max-age=300', ETag: `"${path}"` });
@@ -109,6 +113,16 @@ describe('image API: explicit options on image URLs (<image-api enabled="true"/>
     // this mark: the origin answers, saying why.
     const same = await get('/photo.webp?size=5000&q=100&m=ic');
     assert.match(String(same.headers['x-slimproxy-skip']), /format the mark does not allow: the origin answers/);
+  });
+
+  it('a size asked for is the answer even when no quality reaches d: the highest quality, saying so, never the full-size original', async () => {
+    for (const size of [10, 40]) {
+      const thumbnail = await get(`/drawing.jpg?size=${size}`);
+      assert.equal(thumbnail.status, 200);
+      assert.equal(await dimensions(thumbnail), `${size}x${(size * 3) / 4}`);
+      assert.ok(thumbnail.body.length < drawing.length / 4, `${thumbnail.body.length} bytes`);
+      if (thumbnail.headers['x-slimproxy-skip'] !== undefined) assert.match(String(thumbnail.headers['x-slimproxy-skip']), /sent at quality \d+/);
+    }
   });
 
   it('format=auto: the best the Accept header allows, the fallback otherwise, with Vary: Accept', async () => {
