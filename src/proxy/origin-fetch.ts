@@ -3,6 +3,7 @@ import { PassThrough, pipeline, type Readable } from 'node:stream';
 import type { MemoryBudget, Reservation } from '../http/memory-budget.js';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { fromOrigin, limitOriginSilence } from './origin-failure.js';
+import { isWritableStatus, unwritableStatusError, writableReason } from './origin-status.js';
 
 export interface FetchedResponse {
   readonly status: number;
@@ -67,8 +68,13 @@ export class OriginFetcher {
           agent: this.agent,
         },
         (res) => {
+          if (!isWritableStatus(res.statusCode)) {
+            res.destroy();
+            reject(unwritableStatusError(res.statusCode));
+            return;
+          }
           response = res;
-          const head = { status: res.statusCode ?? 502, statusMessage: res.statusMessage ?? '', headers: res.headers, rawHeaders: res.rawHeaders };
+          const head = { status: res.statusCode, statusMessage: writableReason(res.statusCode, res.statusMessage), headers: res.headers, rawHeaders: res.rawHeaders };
           const declared = Number(res.headers['content-length']);
           const known = Number.isSafeInteger(declared) && declared >= 0;
           const reservation = budget ? budget.reserve(known ? declared : 0) : undefined;

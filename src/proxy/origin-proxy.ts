@@ -9,6 +9,7 @@ import { originPath } from './request-target.js';
 import { RequestSlot } from './request-slot.js';
 import { bodyCounter } from './pass-through.js';
 import { forwardEarlyHints, type LinkFieldMarker, UNMARKED } from './early-hints.js';
+import { isWritableStatus, unwritableStatusError, writableReason } from './origin-status.js';
 
 /** How one forwarded exchange ended, for the request log and metrics. */
 export type ForwardOutcome =
@@ -96,6 +97,14 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       originRes.resume();
       return;
     }
+    // A status or reason phrase Node's server would throw on (the process with it): a 502, or the standard phrase.
+    if (!isWritableStatus(originRes.statusCode)) {
+      originRes.destroy();
+      const err = unwritableStatusError(originRes.statusCode);
+      exchange.done({ kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: false });
+      return;
+    }
+    originRes.statusMessage = writableReason(originRes.statusCode, originRes.statusMessage);
     exchange.originRes = originRes;
     exchange.handler(originRes, res, (outcome) => exchange.done({ kind: 'response', ...outcome }));
   });

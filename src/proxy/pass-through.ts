@@ -29,13 +29,34 @@ export function bodyCounter(originRes: IncomingMessage): { readonly bytes: numbe
 }
 
 /**
- * Trailers as [name, value] pairs, keeping repeats and spelling (`res.addTrailers` takes this form), less those
+ * Fields never passed on as trailers: what RFC 9110 §6.5.1 says no trailer may carry (framing, routing,
+ * authentication, response control data, how to process the content) and the hop-by-hop ones, which HTTP/2 refuses
+ * outright (Node throws from inside the stream when asked to send `Connection` or `Transfer-Encoding` as a
+ * trailer: an uncaught exception, the whole process with it).
+ */
+const NEVER_TRAILERS: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer',
+  'content-length', 'content-encoding', 'content-type', 'content-range', 'host', 'authorization',
+  'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'set-cookie', 'cache-control', 'expires',
+  'age', 'date', 'vary', 'location', 'retry-after',
+]);
+
+/**
+ * Trailers as [name, value] pairs, keeping repeats and spelling (`res.addTrailers` takes this form), less the
+ * fields no trailer may carry (`NEVER_TRAILERS`, pseudo-fields, those a `Connection` trailer names) and those
  * `dropped` names (lower-case).
  */
 export function trailerPairs(rawTrailers: readonly string[], dropped?: ReadonlySet<string>): [string, string][] {
   const pairs: [string, string][] = [];
+  let listed: Set<string> | undefined;
   for (let i = 0; i + 1 < rawTrailers.length; i += 2) {
-    if (dropped?.has(rawTrailers[i]!.toLowerCase())) continue;
+    if (rawTrailers[i]!.toLowerCase() === 'connection') {
+      for (const token of rawTrailers[i + 1]!.split(',')) (listed ??= new Set()).add(token.trim().toLowerCase());
+    }
+  }
+  for (let i = 0; i + 1 < rawTrailers.length; i += 2) {
+    const name = rawTrailers[i]!.toLowerCase();
+    if (NEVER_TRAILERS.has(name) || name.startsWith(':') || listed?.has(name) || dropped?.has(name)) continue;
     pairs.push([rawTrailers[i] as string, rawTrailers[i + 1] as string]);
   }
   return pairs;
