@@ -120,6 +120,11 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
         Http2ServerResponse: ProxyResponse2,
       })
     : createServer({ requireHostHeader: false, ServerResponse: ProxyResponse });
+  // Every field the parser read reaches `req.headers`: Node keeps only the first 2000 by default while its parser
+  // still frames the body by a `Content-Length` after them, so a GET whose length the proxy never saw carried a
+  // second request to the origin (request smuggling). The header section is bounded by its size (16 KiB) anyway.
+  // (Read from the server object for HTTP/1.1 on the TLS listener too.)
+  Object.assign(server, { maxHeadersCount: 0 });
   // The exchange a socket is busy with, for the lines about its drop.
   const exchanges = new RequestSlot<Socket, { readonly req: IncomingMessage; readonly res: ServerResponse }>('slimproxy.exchange');
   // A response none of which the client took for the idle time is dropped (the client reads nothing, and holds the

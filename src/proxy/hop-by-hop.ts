@@ -21,8 +21,15 @@ export function connectionListed(connection: string | string[] | undefined): Set
 
 const NONE_LISTED: ReadonlySet<string> = new Set();
 
+/**
+ * Fields a `Connection` listing never takes away: how the message is framed and where it goes. Node's parser framed
+ * the body by `Content-Length` whatever `Connection` said; dropped, a GET's body went on unframed and the origin
+ * read it as the next request on the connection (request smuggling). nginx ignores such listings too.
+ */
+const NEVER_UNLISTED = new Set(['content-length', 'transfer-encoding', 'host']);
+
 function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
-  return HOP_BY_HOP.has(name) || listed.has(name);
+  return HOP_BY_HOP.has(name) || (listed.has(name) && !NEVER_UNLISTED.has(name));
 }
 
 /** Whether the client accepts trailers (`TE: trailers`), which we can honour since trailers are passed on. */
