@@ -26,6 +26,7 @@ import type { ImageRoute } from './image-route.js';
 import { IMAGE_PATH, ImageOptionError, type ImageOptions, readImageOptions } from './image-options.js';
 import type { ImageSigning } from './image-signature.js';
 import type { ResponsePolicy } from './document-rewriting.js';
+import { inTurn } from './pipeline-turns.js';
 
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;
@@ -190,7 +191,8 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   }
 
   // An HTTP/2 request is handled as an HTTP/1.1 one: what differs is settled by ProxyRequest2 and ProxyResponse2.
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => inTurn(req, res, () => handleRequest(req, res)));
+  function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (draining) res.shouldKeepAlive = false;
     beginRequestContext(req, res, trusted);
     if (!fromTrustedProxy(req, trusted)) forgetForgedForwarding(req.headers);
@@ -261,7 +263,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     }
     if (!marked) documents.beforeForward(req, res);
     forward();
-  });
+  }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (!asksForWebSocket(req)) {
