@@ -5,52 +5,35 @@ import { RequestSlot } from '../proxy/request-slot.js';
 /** Requests one HTTP/1.1 connection may have waiting behind the one being answered; past it the client is cut off. */
 export const MAX_PIPELINED = 64;
 
-interface Turns {
-  busy: boolean;
-  readonly waiting: (() => void)[];
-}
-
-const turnsOf = new RequestSlot<Socket, Turns>('slimproxy.turns');
+/** How many requests of a connection wait for their turn (only ever set on a connection that pipelines). */
+const waitingOf = new RequestSlot<Socket, { count: number }>('slimproxy.waiting');
 
 /**
- * Handles the requests of one HTTP/1.1 connection one at a time, each once the response before it has closed, as
+ * Handles the requests of one HTTP/1.1 connection one at a time, each once the response before it has finished, as
  * nginx does (RFC 9112 §9.3.2 allows parallel handling only of safe methods). Node emits every pipelined request as
  * soon as it is parsed: one write of 3,000 GETs opened 3,000 origin connections at once, and two pipelined POSTs
- * reached the origin together. A connection with more than `MAX_PIPELINED` requests waiting is closed (browsers
- * do not pipeline). HTTP/2 streams are the session's to bound (`maxConcurrentStreams`).
+ * reached the origin together. Node gives a response its socket (`'socket'`) only when every response before it on
+ * the connection has finished, so that is the turn: nothing to pay on a connection that does not pipeline. A
+ * connection with more than `MAX_PIPELINED` requests waiting is closed (browsers do not pipeline). An HTTP/2
+ * response has its socket at once; streams are the session's to bound (`maxConcurrentStreams`).
  */
 export function inTurn(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
-  if (req.httpVersionMajor !== 1) {
+  if (res.socket !== null) {
     handle();
     return;
   }
   const socket = req.socket;
-  let turns = turnsOf.get(socket);
-  if (!turns) turnsOf.set(socket, (turns = { busy: false, waiting: [] }));
-  const state = turns;
-  const run = () => {
-    state.busy = true;
-    res.once('close', next);
-    handle();
-  };
-  function next(): void {
-    for (let waiting = state.waiting.shift(); waiting; waiting = state.waiting.shift()) {
-      waiting();
-      if (state.busy) return;
-    }
-    state.busy = false;
-  }
-  if (!state.busy) {
-    run();
-    return;
-  }
-  if (state.waiting.length >= MAX_PIPELINED) {
+  let waiting = waitingOf.get(socket);
+  if (!waiting) waitingOf.set(socket, (waiting = { count: 0 }));
+  if (waiting.count >= MAX_PIPELINED) {
     socket.destroy();
     return;
   }
-  // One closed meanwhile (the client went away: see ConnectionWatch) is not handled, and passes the turn on.
-  state.waiting.push(() => {
-    if (res.destroyed) return;
-    run();
+  const counted = waiting;
+  counted.count += 1;
+  // A connection closed meanwhile never gives the response its socket: it is not handled (see ConnectionWatch).
+  res.once('socket', () => {
+    counted.count -= 1;
+    handle();
   });
 }
