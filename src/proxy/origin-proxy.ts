@@ -1,10 +1,10 @@
-import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type InformationEvent, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, type ClientRequest, type IncomingMessage, type InformationEvent, type ServerResponse, STATUS_CODES } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { ProxyServer } from 'http-proxy-3';
 import type { OriginConfig } from '../config/index.js';
 import { requestHeadersForOrigin } from './hop-by-hop.js';
-import { classifyOriginFailure, limitOriginSilence, type OriginFailure } from './origin-failure.js';
+import { classifyOriginFailure, limitOriginSilence, type OriginFailure, OriginTimeoutError } from './origin-failure.js';
 import { originPath } from './request-target.js';
 import { RequestSlot } from './request-slot.js';
 import { bodyCounter } from './pass-through.js';
@@ -88,6 +88,19 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       proxyReq.on('information', forwardInformation);
     }
   });
+  // The origin's answer to a WebSocket upgrade is waited for `<origin timeout>` (a request the origin never answers
+  // held two sockets for ever); the tunnel after a 101 has no timeout of ours: a quiet WebSocket is not a stalled one.
+  const wsAnswered = new RequestSlot<IncomingMessage, true>('slimproxy.ws-answered');
+  proxy.on('proxyReqWs', (proxyReq: ClientRequest, req: IncomingMessage) => {
+    const timer = setTimeout(() => proxyReq.destroy(new OriginTimeoutError(origin.timeoutMs)), origin.timeoutMs);
+    const answered = () => {
+      clearTimeout(timer);
+      wsAnswered.set(req, true);
+    };
+    proxyReq.once('upgrade', answered);
+    proxyReq.once('response', answered);
+    proxyReq.once('close', () => clearTimeout(timer));
+  });
   proxy.on('proxyRes', (originRes, req, res) => {
     // Counted once per response (a counter update per chunk cost more than the chunk's other handling).
     const received = bodyCounter(originRes);
@@ -144,7 +157,11 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       }
       socket.once('close', () => done({ kind: 'response', bytes: 0 }));
       void proxy.ws(req, socket, head, {}, (err: Error) => {
-        done({ kind: 'failed', failure: classifyOriginFailure(err), error: err, responseStarted: true });
+        const failure = classifyOriginFailure(err);
+        const responseStarted = wsAnswered.get(req) === true;
+        // No answer from the origin yet: the client is told so (502/504) before the connection is closed.
+        if (!responseStarted && socket.writable) socket.write(`HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        done({ kind: 'failed', failure, error: err, responseStarted });
       });
     },
     close() {
