@@ -253,7 +253,8 @@ function startImageParts(config: Config, compression: ImageCompressionConfig, or
   // This process decodes what it probes and transforms once (experiments have processes of their own): libvips'
   // operation cache would hold up to 50 MB of results nobody asks for again.
   sharp.cache(false);
-  const pool = new ExperimentPool(config.limits.maxImageProcesses, (experiment, seconds) => metrics.experimentCpu.inc({ experiment }, seconds));
+  // A process is let grow past max-experiment-memory by half (libvips' and the allocator's own) before it is replaced.
+  const pool = new ExperimentPool(config.limits.maxImageProcesses, (experiment, seconds) => metrics.experimentCpu.inc({ experiment }, seconds), { maxTaskMs: config.limits.maxExperimentMs, maxRssBytes: 1.5 * config.limits.maxExperimentBytes });
   const queue = new ExperimentQueue(config.limits.maxImageProcesses, 10_000);
   const fetcher = new OriginFetcher(originUrl, config.origin.timeoutMs, (bytes) => metrics.originBytes.inc(bytes));
   const settings = engineSettings(compression);

@@ -117,6 +117,8 @@ export interface Config {
     readonly maxBufferedBytes: number;
     /** Memory one experiment worker may use for decoded pixels and DSSIM planes. */
     readonly maxExperimentBytes: number;
+    /** `<limits max-experiment-time>` in ms: an experiment or transform still running after it is stopped. */
+    readonly maxExperimentMs: number;
   };
   readonly admin: { readonly enabled: boolean; readonly address: string; readonly port: number };
   readonly log: { readonly level: LogLevel };

@@ -30,6 +30,7 @@ const DEFAULTS = {
    */
   maxBufferedBytes: 256 * 2 ** 20,
   maxExperimentBytes: 2 ** 30,
+  maxExperimentSeconds: 300,
   /** Transforms of the image API waiting for a worker; beyond it the original is sent (a few seconds of work). */
   imageApiMaxQueue: 64,
   /** As nginx's `send_timeout`: a client that takes no byte for a minute is gone or hostile. */
@@ -209,6 +210,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
       maxImageProcesses: limits['max-image-processes'] ?? DEFAULTS.maxImageProcesses,
       maxBufferedBytes: limits['max-buffered'] ?? DEFAULTS.maxBufferedBytes,
       maxExperimentBytes: limits['max-experiment-memory'] ?? DEFAULTS.maxExperimentBytes,
+      maxExperimentMs: (limits['max-experiment-time'] ?? DEFAULTS.maxExperimentSeconds) * 1000,
     },
     admin: {
       enabled: admin.enabled ?? true,

@@ -91,6 +91,7 @@ export const CONFIG_SCHEMA = {
     'max-image-processes': integer(1, 256),
     'max-buffered': byteSize(1 << 20),
     'max-experiment-memory': byteSize(64 << 20),
+    'max-experiment-time': integer(1, 86_400),
   },
   admin: {
     enabled: boolean,

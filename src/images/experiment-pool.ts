@@ -21,7 +21,20 @@ interface Pending {
   task: ExperimentTask;
   readonly urgent: boolean;
   readonly resolve: (outcome: ExperimentOutcome) => void;
+  /** Its deadline's timer while it runs; `overran` once the deadline stopped it. */
+  deadline?: NodeJS.Timeout;
+  overran?: boolean;
 }
+
+/** What bounds one task: its time, and what its process may keep of memory after it. */
+export interface PoolBounds {
+  /** A task still running after this is stopped (its process killed) and fails saying so (`max-experiment-time`). */
+  readonly maxTaskMs: number;
+  /** A process resident above this after a task is replaced rather than kept (`max-experiment-memory`). */
+  readonly maxRssBytes: number;
+}
+
+const UNBOUNDED: PoolBounds = { maxTaskMs: Infinity, maxRssBytes: Infinity };
 
 /**
  * Work a request waits for (a conversion, an image-options transform) queued at most this many per process: each
@@ -47,6 +60,7 @@ export class ExperimentPool {
   constructor(
     readonly size: number,
     private readonly onCpu: (experiment: ExperimentName, seconds: number) => void = () => undefined,
+    private readonly bounds: PoolBounds = UNBOUNDED,
   ) {}
 
   get running(): number {
@@ -102,6 +116,15 @@ export class ExperimentPool {
       const pending = this.queue.shift()!;
       this.busy.set(worker, pending);
       worker.send(pending.task);
+      if (Number.isFinite(this.bounds.maxTaskMs)) {
+        const running = worker;
+        pending.deadline = setTimeout(() => {
+          if (this.busy.get(running) !== pending) return;
+          // Encoders cannot be interrupted: the process goes, and its 'exit' fails the task with this reason.
+          pending.overran = true;
+          running.kill('SIGKILL');
+        }, this.bounds.maxTaskMs).unref();
+      }
       pending.task = { ...pending.task, bytes: NO_BYTES };
     }
   }
@@ -111,17 +134,22 @@ export class ExperimentPool {
     worker.on('message', (reply: WorkerReply) => {
       const pending = this.busy.get(worker);
       if (!pending || pending.task.id !== reply.id) return;
+      clearTimeout(pending.deadline);
       this.busy.delete(worker);
       this.onCpu(pending.task.experiment, reply.cpuSeconds);
       pending.resolve(restoreBuffers(reply.outcome));
-      if (!this.closed) this.idle.push(worker);
+      // libvips and the allocator keep what a large image took: a process grown past the bound is not kept.
+      if ((reply.rssBytes ?? 0) > this.bounds.maxRssBytes) stop(worker).catch(() => undefined);
+      else if (!this.closed) this.idle.push(worker);
       this.dispatch();
     });
     const fail = (why: string) => {
       const pending = this.busy.get(worker);
       this.busy.delete(worker);
+      clearTimeout(pending?.deadline);
+      const reason = pending?.overran ? `stopped after ${Math.round(this.bounds.maxTaskMs / 1000)} s (max-experiment-time)` : why;
       // Ended by close(): the experiment did not fail, it was stopped (and runs again after a restart).
-      pending?.resolve({ ok: false, reason: this.closed ? 'shutting down' : why, encodes: 0, ms: 0 });
+      pending?.resolve({ ok: false, reason: this.closed ? 'shutting down' : reason, encodes: 0, ms: 0 });
       this.dispatch();
     };
     worker.on('error', (err) => fail(`experiment process failed: ${err.message}`));

@@ -44,7 +44,7 @@ process.on('message', (task: ExperimentTask) => {
   runTask(task)
     .then((outcome) => {
       const cpu = process.cpuUsage(before);
-      process.send?.({ id: task.id, outcome, cpuSeconds: (cpu.user + cpu.system) / 1e6 } satisfies WorkerReply);
+      process.send?.({ id: task.id, outcome, cpuSeconds: (cpu.user + cpu.system) / 1e6, rssBytes: process.memoryUsage.rss() } satisfies WorkerReply);
     })
     // Only sending can fail here, once the proxy is gone: 'disconnect' ends this process.
     .catch(() => undefined);

@@ -15,4 +15,6 @@ export interface WorkerReply {
   readonly outcome: ExperimentOutcome;
   /** CPU the experiment took, every thread of its process counted (libvips encodes on several). */
   readonly cpuSeconds: number;
+  /** The process's resident memory after it (bytes): a process grown past its bound is replaced. */
+  readonly rssBytes?: number;
 }

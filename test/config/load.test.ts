@@ -48,6 +48,7 @@ describe('config: presets and overrides', () => {
     assert.equal(config.limits.maxImageProcesses, 2);
     assert.equal(config.limits.maxBufferedBytes, 256 * 2 ** 20);
     assert.equal(config.limits.maxExperimentBytes, 2 ** 30);
+    assert.equal(config.limits.maxExperimentMs, 300_000);
     assert.equal(config.intervalCachingSeconds, 0);
     assert.deepEqual(config.rewrite, { lazyAttributes: ['data-src', 'data-srcset'], maxBytes: 20e6, cacheBytes: 64 * 2 ** 20, sharedCaches: 'vary' });
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.imageCompression) && Object.isFrozen(config.rewrite));
@@ -55,13 +56,15 @@ describe('config: presets and overrides', () => {
 
   it('reads the limits of issue 16: max-buffered, max-experiment-memory, idle-timeout, trusted-proxies', () => {
     const config = parseConfig(
-      `<config>${ORIGIN}<listen idle-timeout="7.5" trusted-proxies="127.0.0.1 10.0.0.0/8, ::1"/><limits max-buffered="64MiB" max-experiment-memory="512MiB"/></config>`,
+      `<config>${ORIGIN}<listen idle-timeout="7.5" trusted-proxies="127.0.0.1 10.0.0.0/8, ::1"/><limits max-buffered="64MiB" max-experiment-memory="512MiB" max-experiment-time="60"/></config>`,
       FILE,
     );
     assert.equal(config.listeners[0]!.idleTimeoutMs, 7500);
     assert.deepEqual(config.listeners[0]!.trustedProxies, ['127.0.0.1', '10.0.0.0/8', '::1']);
     assert.equal(config.limits.maxBufferedBytes, 64 * 2 ** 20);
     assert.equal(config.limits.maxExperimentBytes, 512 * 2 ** 20);
+    assert.equal(config.limits.maxExperimentMs, 60_000);
+    assert.throws(() => parseConfig(`<config>${ORIGIN}<limits max-experiment-time="0"/></config>`, FILE), /max-experiment-time/);
     for (const bad of ['trusted-proxies="10.0.0.0/33"', 'trusted-proxies="example.com"', 'trusted-proxies="10.0.0.1/8/2"', 'idle-timeout="0"']) {
       assert.throws(() => parseConfig(`<config>${ORIGIN}<listen ${bad}/></config>`, FILE), /<listen/, bad);
     }

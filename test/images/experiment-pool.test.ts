@@ -67,6 +67,36 @@ describe('experiments in processes of their own', () => {
     assert.ok(pool.pids.every((p) => !crashed.includes(p)));
   });
 
+  it('stops a task that runs past max-experiment-time, saying so, and replaces a process grown past its memory bound (hostile review)', async () => {
+    // An AVIF search on a photo takes seconds here; 100 ms is far less. (A 7000×7000 noise image took 258 s.)
+    const bounded = new ExperimentPool(1, undefined, { maxTaskMs: 100, maxRssBytes: Infinity });
+    try {
+      const started = Date.now();
+      const running = bounded.run('avif', photo, SETTINGS, LIMITS);
+      const [first] = bounded.pids;
+      assert.ok(first !== undefined);
+      assert.deepEqual(await running, { ok: false, reason: 'stopped after 0 s (max-experiment-time)', encodes: 0, ms: 0 });
+      assert.ok(Date.now() - started < 5000, 'stopped, not finished');
+      // The process was killed, not left to finish: the next task goes to another one.
+      assert.ok(!alive(first), 'the overrunning process is gone');
+      const next = bounded.run('avif', photo, SETTINGS, LIMITS);
+      assert.ok(bounded.pids.length === 1 && !bounded.pids.includes(first), `a new process: ${first} → ${bounded.pids.join(", ")}`);
+      assert.match(JSON.stringify(await next), /max-experiment-time/);
+    } finally {
+      await bounded.close();
+    }
+    // Every process over a bound of 1 byte after its task: none is kept for the next.
+    const small = new ExperimentPool(1, undefined, { maxTaskMs: 60_000, maxRssBytes: 1 });
+    try {
+      assert.ok((await small.run('jpeg', photo, SETTINGS, LIMITS)).ok);
+      const first = small.pids;
+      assert.ok((await small.run('jpeg', photo, SETTINGS, LIMITS)).ok);
+      assert.ok(small.pids.every((p) => !first.includes(p)), `a new process for the second task: ${first.join(", ")} → ${small.pids.join(", ")}`);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('counts the CPU each experiment took in its process, and a close stops (not fails) what runs', async () => {
     const cpu: [string, number][] = [];
     const own = new ExperimentPool(1, (experiment, seconds) => cpu.push([experiment, seconds]));
