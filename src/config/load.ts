@@ -173,7 +173,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
     );
     imageCompression = null;
   }
-  const imageApi = buildImageApi(elements, source, warnings);
+  const imageApi = buildImageApi(elements, source);
   if (elements['fallback-image'] && !imageCompression && !imageScaling && !imageApi.enabled) {
     warnings.push(
       '<fallback-image> has no effect without <image-compression>, <image-scaling> or <image-api enabled="true">: only the image URLs slimproxy serves get it',
@@ -261,15 +261,16 @@ function buildListeners(elements: ParsedElements, source: string): ListenConfig[
   return listeners.map(({ line: _line, ...listener }) => listener);
 }
 
-function buildImageApi(elements: ParsedElements, source: string, warnings: string[]): Config['imageApi'] {
+function buildImageApi(elements: ParsedElements, source: string): Config['imageApi'] {
   const values = valuesOf(elements, 'image-api');
   const where = `${source}:${elements['image-api']?.line ?? 0}: <image-api>`;
-  // A short key can be found by trying them all offline from one signed URL (HMAC-SHA256 keys: 32 bytes, RFC 2104).
-  if (values.key !== undefined && values.key.length < 32) {
-    warnings.push(`${where}: key is ${values.key.length / 2} bytes: signatures made with it can be forged by trying every key; use at least 16 bytes (openssl rand -hex 32)`);
-  }
   if ((values.key === undefined) !== (values.salt === undefined)) {
     throw new ConfigError(`${where}: ${values.key === undefined ? 'key' : 'salt'} is missing; signed option URLs need both key and salt (hex, as imgproxy's IMGPROXY_KEY and IMGPROXY_SALT)`);
+  }
+  // A short key can be found by trying them all offline from one signed URL (HMAC-SHA256 keys: 32 bytes, RFC 2104):
+  // signing with one would only look safe.
+  if (values.key !== undefined && values.key.length < 32) {
+    throw new ConfigError(`${where}: key is ${values.key.length / 2} bytes: signatures made with it can be forged by trying every key; use at least 16 bytes (openssl rand -hex 32)`);
   }
   return {
     enabled: values.enabled ?? false,

@@ -289,8 +289,11 @@ describe('config: listeners and signing (issue 19)', () => {
   });
 
   it('reads <image-api key salt max-queue> (hex, both or neither)', () => {
-    const config = parseConfig(`<config>${ORIGIN}<image-api enabled="true" key="943B421C9EB07C83" salt="520f986b998545b4" max-queue="8"/></config>`, FILE);
-    assert.deepEqual(config.imageApi, { enabled: true, signing: { key: '943b421c9eb07c83', salt: '520f986b998545b4' }, maxQueue: 8 });
+    const config = parseConfig(`<config>${ORIGIN}<image-api enabled="true" key="943B421C9EB07C83943B421C9EB07C83" salt="520f986b998545b4" max-queue="8"/></config>`, FILE);
+    assert.deepEqual(config.imageApi, { enabled: true, signing: { key: '943b421c9eb07c83943b421c9eb07c83', salt: '520f986b998545b4' }, maxQueue: 8 });
+    // A key that can be found by trying them all is refused, not warned about (hostile review).
+    assert.match(errorOf(`<config>${ORIGIN}<image-api enabled="true" key="00" salt="00"/></config>`), /key is 1 bytes: signatures made with it can be forged/);
+    assert.match(errorOf(`<config>${ORIGIN}<image-api enabled="true" key="${'ab'.repeat(15)}" salt="00"/></config>`), /key is 15 bytes/);
     assert.match(errorOf(`<config>${ORIGIN}<image-api enabled="true" key="00ff"/></config>`), /<image-api>: salt is missing/);
     assert.match(errorOf(`<config>${ORIGIN}<image-api enabled="true" key="0f0" salt="00"/></config>`), /key must be an even number of hex digits/);
   });
