@@ -207,6 +207,15 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
       return;
     }
     req.url = target.path;
+    // A body in a transfer coding besides chunked (`gzip, chunked`) would reach the origin re-chunked, its coding
+    // lost on the way: 501, as nginx answers (RFC 9112 §6.1).
+    const coding = req.headers['transfer-encoding'];
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+      const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
+      metrics.refusedRequests.inc({ reason: 'transfer coding' });
+      finish({ bytes: answerError(res, 501, 'a request body in a transfer coding other than chunked'), error: 'transfer coding' });
+      return;
+    }
     if (prefixed && climbsUp(target.path)) {
       const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
       settle(res, { kind: 'refused', reason: "a '..' segment under the origin's path prefix" }, finish);

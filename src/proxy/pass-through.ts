@@ -62,6 +62,13 @@ export function trailerPairs(rawTrailers: readonly string[], dropped?: ReadonlyS
   return pairs;
 }
 
+/** A flat header list without its `Content-Length` fields. */
+function withoutContentLength(head: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < head.length; i += 2) if (head[i]!.toLowerCase() !== 'content-length') kept.push(head[i]!, head[i + 1]!);
+  return kept;
+}
+
 /**
  * Sends the origin's response to the client as it is: status, reason phrase, headers (less hop-by-hop) and
  * trailers, body streamed with back-pressure and never buffered. If the origin's body fails midway the client's
@@ -70,7 +77,9 @@ export function trailerPairs(rawTrailers: readonly string[], dropped?: ReadonlyS
  * throws a DOMException into it for every response, a third of what a pass-through costs the proxy.)
  */
 export function passThrough(originRes: IncomingMessage, res: ServerResponse, done: (outcome: BodyOutcome) => void): void {
-  res.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, responseHeadersForClient(originRes.rawHeaders));
+  const head = responseHeadersForClient(originRes.rawHeaders);
+  // A 204 has no content, so no length to state (RFC 9110 §8.6): a sloppy origin's is not passed on.
+  res.writeHead(originRes.statusCode ?? 502, originRes.statusMessage, originRes.statusCode === 204 ? withoutContentLength(head) : head);
   const received = bodyCounter(originRes);
   // Registered before the pipeline so it runs before the pipeline ends the response: trailers must be added
   // before `end()`. They only come on a chunked response (HTTP/1.1 without Content-Length), and are only sent on

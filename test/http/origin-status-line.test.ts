@@ -35,6 +35,8 @@ describe('origin status lines and trailers Node cannot write: never the process 
           // /status-099/x.bin: the status line as given, then a whole body.
           const status = decodeURIComponent(name.split('/')[1]!.slice('status-'.length));
           socket.end(Buffer.concat([Buffer.from(`${head(status)}Content-Length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+        } else if (name === '/no-content') {
+          socket.end('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
         } else if (name.startsWith('/trailers/')) {
           const chunk = `${body.length.toString(16)}\r\n`;
           socket.end(Buffer.concat([Buffer.from(`${head('200 OK')}Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${chunk}`), body, Buffer.from(`\r\n0\r\n${FORBIDDEN_TRAILERS.join('\r\n')}\r\nX-Checksum: abc\r\n\r\n`)]));
@@ -96,6 +98,12 @@ describe('origin status lines and trailers Node cannot write: never the process 
       if (!file.endsWith('.jpg') && !file.includes('?m=')) assert.equal(h2.trailers['x-checksum'], 'abc');
     });
   }
+
+  it('a 204 goes without the Content-Length a sloppy origin gave it (RFC 9110 §8.6)', async () => {
+    const raw = await sendRaw(proxy.port, 'GET /no-content HTTP/1.1\r\nHost: site\r\nConnection: close\r\n\r\n');
+    assert.match(raw, /^HTTP\/1\.1 204 /);
+    assert.doesNotMatch(raw, /content-length/i);
+  });
 
   it('the proxy is still up', async () => {
     assert.equal((await fetchRaw(new URL('/.slimproxy/health', proxy.url))).status, 200);

@@ -38,6 +38,13 @@ describe('a request body reaches the origin framed as the parser read it: never 
     ['Content-Length after 2000 fields', `GET /outer HTTP/1.1\r\nHost: x\r\n${'a: b\r\n'.repeat(2001)}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`],
     ['Transfer-Encoding named in Connection', `GET /outer HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`],
   ];
+  it('a body in a transfer coding besides chunked gets 501, and never reaches the origin', async () => {
+    const before = origin.requests.length;
+    const answer = await sendRaw(proxy.port, 'POST /coded HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 501 /);
+    assert.equal(origin.requests.length, before);
+  });
+
   for (const [name, attack] of attacks) {
     it(`${name}: the origin gets one request, with the body and its length`, async () => {
       const before = origin.requests.length;
