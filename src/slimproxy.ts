@@ -103,7 +103,16 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
         }
       : undefined;
     const experimentsIdle = imageSide ? () => imageSide.parts()?.queue.idle() ?? Promise.resolve() : undefined;
-    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle, isLoopback(config.admin.address));
+    const loopback = isLoopback(config.admin.address);
+    // Off loopback, any Host name is answered (a scraper may use the service's DNS name): the operator is told what
+    // that exposes, once, at start.
+    if (!loopback) {
+      logger.warn(
+        { address: config.admin.address, port: config.admin.port },
+        'the admin listener is not on loopback: it answers any Host name, so a web page can read the status, metrics and stored images through DNS rebinding; keep its port behind a firewall',
+      );
+    }
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle, loopback);
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);

@@ -97,6 +97,16 @@ describe('the admin listener', () => {
     }
   });
 
+  it('off loopback, says at start what it exposes (any Host name is answered there)', async () => {
+    const open = await startProxy({ origin: origin.url, elements: '<admin address="0.0.0.0" port="0"/>' });
+    try {
+      assert.ok(open.logs.some((line) => line.level === 'warn' && /admin listener is not on loopback/.test(String(line.msg))), 'warned');
+    } finally {
+      await open.stop();
+    }
+    assert.ok(!proxy.logs.some((line) => /admin listener is not on loopback/.test(String(line.msg))), 'not on loopback');
+  });
+
   it('can be switched off', async () => {
     const off = await startProxy({ origin: origin.url, elements: '<admin enabled="false"/>' });
     try {
