@@ -27,6 +27,7 @@ import { IMAGE_PATH, ImageOptionError, type ImageOptions, readImageOptions } fro
 import type { ImageSigning } from './image-signature.js';
 import type { ResponsePolicy } from './document-rewriting.js';
 import { inTurn } from './pipeline-turns.js';
+import { loopsBack, withOwnVia } from '../proxy/via.js';
 
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;
@@ -216,6 +217,14 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
       finish({ bytes: answerError(res, 501, 'a request body in a transfer coding other than chunked'), error: 'transfer coding' });
       return;
     }
+    if (loopsBack(req.headers.via)) {
+      const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
+      metrics.refusedRequests.inc({ reason: 'loop' });
+      finish({ bytes: answerError(res, 508, 'this request has been through this proxy already: does the origin point back at it?'), error: 'loop' });
+      return;
+    }
+    // Every request the proxy sends on for this one (to the origin, for its image) says it came through here.
+    req.headers.via = withOwnVia(req.headers.via);
     if (prefixed && climbsUp(target.path)) {
       const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
       settle(res, { kind: 'refused', reason: "a '..' segment under the origin's path prefix" }, finish);
