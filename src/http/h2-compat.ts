@@ -112,17 +112,21 @@ export class ProxyResponse2 extends Http2ServerResponse<ProxyRequest2> {
     }
   }
 
-  /** Trailers as HTTP/1.1's `addTrailers` takes them too: a list of [name, value] pairs, repeats kept. */
+  /**
+   * Trailers as HTTP/1.1's `addTrailers` takes them too: a list of [name, value] pairs. Repeats of a name are
+   * joined into one value (RFC 9110 §5.3): Node's HTTP/2 throws from inside the stream, the process with it, on a
+   * repeated field it allows once (`Last-Modified`, `X-Content-Type-Options`, …).
+   */
   override addTrailers(trailers: OutgoingHttpHeaders | readonly [string, string][]): void {
     if (!isPairList(trailers)) {
       super.addTrailers(trailers);
       return;
     }
-    const merged: Record<string, string | string[]> = {};
+    const merged: Record<string, string> = {};
     for (const [name, value] of trailers) {
       const key = name.toLowerCase();
       const before = merged[key];
-      merged[key] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
+      merged[key] = before === undefined ? value : `${before}, ${value}`;
     }
     super.addTrailers(merged);
   }

@@ -35,7 +35,7 @@ export function bodyCounter(originRes: IncomingMessage): { readonly bytes: numbe
  * trailer: an uncaught exception, the whole process with it).
  */
 const NEVER_TRAILERS: ReadonlySet<string> = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'trailer',
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'http2-settings', 'trailer',
   'content-length', 'content-encoding', 'content-type', 'content-range', 'host', 'authorization',
   'proxy-authorization', 'www-authenticate', 'proxy-authenticate', 'set-cookie', 'cache-control', 'expires',
   'age', 'date', 'vary', 'location', 'retry-after',
