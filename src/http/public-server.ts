@@ -306,6 +306,23 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // An upgrade with a body: http-proxy-3 sends the head only, and the origin would read the body's bytes (or the
+    // next request on a reused connection) as the next request: smuggling. No WebSocket client sends one.
+    const length = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+      metrics.refusedRequests.inc({ reason: 'upgrade with a body' });
+      socket.on('error', () => socket.destroy());
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // Loops as on the 'request' path (Via).
+    if (loopsBack(req.headers.via)) {
+      metrics.refusedRequests.inc({ reason: 'loop' });
+      socket.on('error', () => socket.destroy());
+      socket.end('HTTP/1.1 508 Loop Detected\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    req.headers.via = withOwnVia(req.headers.via);
     if (!fromTrustedProxy(req, trusted)) forgetForgedForwarding(req.headers);
     upgradedSockets.add(socket);
     socket.once('close', () => upgradedSockets.delete(socket));

@@ -98,7 +98,13 @@ export function createOriginProxy(target: URL, origin: OriginConfig, onBody: (by
       wsAnswered.set(req, true);
     };
     proxyReq.once('upgrade', answered);
-    proxyReq.once('response', answered);
+    proxyReq.once('response', () => {
+      answered();
+      // Not a tunnel: a response like any other, under `<origin timeout>` while its body comes, and its connection
+      // never reused (the origin may still wait for an upgrade's body it was promised).
+      proxyReq.shouldKeepAlive = false;
+      limitOriginSilence(proxyReq, origin.timeoutMs);
+    });
     proxyReq.once('close', () => clearTimeout(timer));
   });
   proxy.on('proxyRes', (originRes, req, res) => {

@@ -7,7 +7,7 @@ import { startProxy, type TestProxy } from '../support/proxy.js';
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 
 /** What a client gets on a raw connection within `ms`: the bytes, and whether the connection was closed. */
-function upgradeRequest(port: number, path: string, ms: number, then?: (socket: Socket) => void): Promise<{ text: string; closed: boolean }> {
+function upgradeRequest(port: number, path: string, ms: number, then?: (socket: Socket) => void, extra = ''): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let text = '';
@@ -22,7 +22,7 @@ function upgradeRequest(port: number, path: string, ms: number, then?: (socket: 
     });
     socket.on('error', () => undefined);
     socket.on('close', () => (closed = true));
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n${UPGRADE}\r\n`);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n${UPGRADE}${extra}\r\n`);
     setTimeout(() => {
       socket.destroy();
       resolve({ text, closed });
@@ -42,6 +42,11 @@ describe('WebSocket upgrades: the origin answers within its timeout, the tunnel 
     origin.server.on('upgrade', (req, socket) => {
       socket.on('error', () => undefined);
       if (req.url === '/never') return;
+      if (req.url === '/stall') {
+        // Not an upgrade: a response whose body stops coming.
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+        return;
+      }
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
       // An echo that stays quiet until spoken to.
       socket.on('data', (chunk: Buffer) => socket.write(chunk));
@@ -57,6 +62,32 @@ describe('WebSocket upgrades: the origin answers within its timeout, the tunnel 
     const { text, closed } = await upgradeRequest(proxy.port, '/never', 2500);
     assert.match(text, /^HTTP\/1\.1 504 Gateway Timeout\r\n/);
     assert.ok(closed, 'closed');
+  });
+
+  it('a non-101 answer whose body stalls is cut after the origin timeout, like any response', async () => {
+    const { text, closed } = await upgradeRequest(proxy.port, '/stall', 2500);
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.ok(closed, 'closed after the origin timeout');
+  });
+
+  it('an upgrade with a body is refused (400) and never reaches the origin (second review: smuggling)', async () => {
+    const before = origin.requests.length;
+    let upgrades = 0;
+    origin.server.on('upgrade', () => (upgrades += 1));
+    for (const extra of ['Content-Length: 40\r\n', 'Transfer-Encoding: chunked\r\n']) {
+      const { text } = await upgradeRequest(proxy.port, '/chat', 300, undefined, extra);
+      assert.match(text, /^HTTP\/1\.1 400 /, extra);
+    }
+    assert.equal(upgrades, 0);
+    assert.equal(origin.requests.length, before);
+  });
+
+  it('an upgrade that has been through this proxy already gets 508 (Via, as plain requests)', async () => {
+    await fetch(new URL('/plain', proxy.url));
+    const via = String(origin.requests.at(-1)?.headers.via);
+    assert.match(via, /slimproxy-/);
+    const { text } = await upgradeRequest(proxy.port, '/chat', 300, undefined, `Via: ${via}\r\n`);
+    assert.match(text, /^HTTP\/1\.1 508 /);
   });
 
   it('a WebSocket quiet for longer than the origin timeout stays open and still carries data', async () => {
