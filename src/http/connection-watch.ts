@@ -65,6 +65,26 @@ export class ConnectionWatch {
     setInterval(() => this.check(), Math.max(100, Math.min(1000, idleTimeoutMs / 4))).unref();
   }
 
+  /**
+   * Calls `then` once every response on `socket` has closed, pipelined ones queued behind the one being answered
+   * included (at once when there is none); never, if the connection closes first.
+   */
+  afterResponses(socket: Socket, then: () => void): void {
+    const watched = this.sockets.get(socket);
+    const pending = watched ? [...watched.responses].filter((res) => !res.destroyed && !res.writableFinished) : [];
+    if (pending.length === 0) {
+      then();
+      return;
+    }
+    let left = pending.length;
+    for (const res of pending) {
+      res.once('close', () => {
+        left -= 1;
+        if (left === 0 && !socket.destroyed) then();
+      });
+    }
+  }
+
   /** Destroys every connection (a stop whose grace period is over). */
   closeAll(): void {
     for (const socket of this.sockets.keys()) socket.destroy();

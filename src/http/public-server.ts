@@ -293,9 +293,7 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
         socket.unshift(Buffer.concat([headWithoutUpgrade(req), head]));
         server.emit(tls ? 'secureConnection' : 'connection', socket);
       };
-      const before = exchanges.get(socket as Socket)?.res;
-      if (before && !before.writableFinished && !before.destroyed) before.once('close', again);
-      else again();
+      watch.afterResponses(socket as Socket, again);
       return;
     }
     // The gates of every request (see the 'request' listener): no `..` out of the origin's path, no forged

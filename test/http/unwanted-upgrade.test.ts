@@ -88,7 +88,7 @@ describe('an Upgrade the proxy does not take is ignored, and the request answere
 
   it('answers an offer pipelined behind a request still being answered (review 2: it was never answered)', async () => {
     origin.handle((req, res) => {
-      const delay = req.url === '/slow' ? 300 : 0;
+      const delay = req.url?.startsWith('/slow') ? 300 : 0;
       setTimeout(() => {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         res.end(`${req.method} ${req.url} body=`);
@@ -97,6 +97,10 @@ describe('an Upgrade the proxy does not take is ignored, and the request answere
     try {
       const raw = await sendRaw(proxy.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n');
       assert.match(raw, /^HTTP\/1\.1 200 [^]*GET \/slow body=[^]*HTTP\/1\.1 200 [^]*GET \/two body=/);
+      // Behind two, the second waiting its turn (third review: the offer waited for the first only, and was never
+      // answered).
+      const three = await sendRaw(proxy.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?2 HTTP/1.1\r\nHost: x\r\n\r\nGET /three HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n');
+      assert.match(three, /^HTTP\/1\.1 200 [^]*GET \/slow body=[^]*HTTP\/1\.1 200 [^]*GET \/slow\?2 body=[^]*HTTP\/1\.1 200 [^]*GET \/three body=/);
     } finally {
       origin.handle(echo);
     }
