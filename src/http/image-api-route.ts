@@ -39,7 +39,10 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
    * pool and kept in the store next to the marks' variants, with the original's lifetime. A result bigger than an
    * original of the same dimensions is not sent: the original is, saying so.
    */
-  async function transformed(req: IncomingMessage, res: ServerResponse, options: ImageOptions): Promise<ImageAnswer> {
+  async function transformed(req: IncomingMessage, res: ServerResponse, asked: ImageOptions): Promise<ImageAnswer> {
+    // What the mark does not allow is refused by the transform itself (the original's own format included).
+    const refuse = refusedFormats(asked.mark);
+    const options = refuse.length === 0 ? asked : { ...asked, transform: { ...asked.transform, refuse } };
     const resolved = resolveImage(req, options.originUrl, parts.hostMode);
     if ('forward' in resolved) return { kind: 'forward', reason: resolved.forward };
     const found = await storedOriginal(parts, originals, req, res, resolved.source);
@@ -113,9 +116,8 @@ export function createImageApiRoute(parts: ImageRouteParts, originals: Originals
   async function scaled(req: IncomingMessage, res: ServerResponse, url: string, mark: Capabilities | undefined): Promise<ImageAnswer> {
     const viewport = viewportClass(req.headers);
     if (viewport.width === undefined) return { kind: 'forward', reason: 'no viewport class: not scaled' };
-    const refuse = refusedFormats(mark);
     return transformed(req, res, {
-      transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto', ...(refuse.length > 0 ? { refuse } : {}) },
+      transform: { size: { width: viewport.width }, dpr: 1, algorithm: 'auto' },
       originUrl: url,
       vary: [...VIEWPORT_HEADERS],
       encoding: { method: 'none', quality: SCALED_QUALITY },

@@ -219,10 +219,8 @@ export function readImageOptions(url: string, headers: IncomingHttpHeaders, mark
     crop = { width, height };
   }
 
-  const refuse = refusedFormats(mark);
   const transform: ImageTransform = {
     ...(format === undefined ? {} : { format }),
-    ...(refuse.length === 0 ? {} : { refuse }),
     ...(quality === undefined ? {} : { quality }),
     ...(autoquality === undefined ? {} : { autoquality }),
     ...(size === undefined ? {} : { size }),

@@ -50,8 +50,8 @@ export function createImageRoute(parts: ImageRouteParts) {
 
   /**
    * Keeps an answer that holds while its original and outcomes are the same and fresh (headers made safe now, bytes
-   * copied if it is kept). Its `Age` is each response's own (`sendKept`), under the same `max-age`: an interim answer's window then
-   * counts from when it was made, never past what the origin's lifetime leaves.
+   * copied if it is kept). Its `Age` is each response's own (`sendKept`), under the same `max-age`: an interim
+   * answer's window then counts from when it was made, never past what the origin's lifetime leaves.
    */
   function keep(key: string, made: { readonly record: OriginalRecord; readonly generation: number; readonly waitingFor?: readonly string[] }, headers: Record<string, string | number>, bytes: Buffer, outcome: string): void {
     const { record } = made;

@@ -29,6 +29,9 @@ import type { ResponsePolicy } from './document-rewriting.js';
 import { inTurn } from './pipeline-turns.js';
 import { loopsBack, withOwnVia } from '../proxy/via.js';
 
+/** What a request that has been through this proxy already is told (`508`). */
+const LOOP_EXPLANATION = 'this request has been through this proxy already: does the origin point back at it?';
+
 export interface PublicServerParts {
   readonly originProxy: OriginProxy;
   /** What happens to documents: rewritten (and cached), or passed through. */
@@ -192,6 +195,20 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
   }
 
   // An HTTP/2 request is handled as an HTTP/1.1 one: what differs is settled by ProxyRequest2 and ProxyResponse2.
+  /** A request answered here with an error status, never forwarded; counted and logged by `reason`. */
+  function refuseRequest(req: IncomingMessage, res: ServerResponse, status: 501 | 508, reason: string, explanation: string): void {
+    const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
+    metrics.refusedRequests.inc({ reason });
+    finish({ bytes: answerError(res, status, explanation), error: reason });
+  }
+
+  /** An upgrade request answered here with an error status on its socket, never forwarded; counted by `reason`. */
+  function refuseUpgrade(socket: Duplex, status: 400 | 508, reason: string): void {
+    metrics.refusedRequests.inc({ reason });
+    socket.on('error', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
   server.on('request', (req: IncomingMessage, res: ServerResponse) => inTurn(req, res, () => handleRequest(req, res)));
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (draining) res.shouldKeepAlive = false;
@@ -212,15 +229,11 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     // lost on the way: 501, as nginx answers (RFC 9112 §6.1).
     const coding = req.headers['transfer-encoding'];
     if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
-      const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
-      metrics.refusedRequests.inc({ reason: 'transfer coding' });
-      finish({ bytes: answerError(res, 501, 'a request body in a transfer coding other than chunked'), error: 'transfer coding' });
+      refuseRequest(req, res, 501, 'transfer coding', 'a request body in a transfer coding other than chunked');
       return;
     }
     if (loopsBack(req.headers.via)) {
-      const finish = beginRequestLog(req, res, 'proxy', logger, metrics);
-      metrics.refusedRequests.inc({ reason: 'loop' });
-      finish({ bytes: answerError(res, 508, 'this request has been through this proxy already: does the origin point back at it?'), error: 'loop' });
+      refuseRequest(req, res, 508, 'loop', LOOP_EXPLANATION);
       return;
     }
     // Every request the proxy sends on for this one (to the origin, for its image) says it came through here.
@@ -299,25 +312,19 @@ export function createPublicServer({ originProxy, documents, images: imagesNow, 
     // The gates of every request (see the 'request' listener): no `..` out of the origin's path, no forged
     // forwarding fields.
     if (prefixed && climbsUp(req.url ?? '/')) {
-      metrics.refusedRequests.inc({ reason: "a '..' segment under the origin's path prefix" });
-      socket.on('error', () => socket.destroy());
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 400, "a '..' segment under the origin's path prefix");
       return;
     }
     // An upgrade with a body: http-proxy-3 sends the head only, and the origin would read the body's bytes (or the
     // next request on a reused connection) as the next request: smuggling. No WebSocket client sends one.
     const length = req.headers['content-length'];
     if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
-      metrics.refusedRequests.inc({ reason: 'upgrade with a body' });
-      socket.on('error', () => socket.destroy());
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 400, 'upgrade with a body');
       return;
     }
     // Loops as on the 'request' path (Via).
     if (loopsBack(req.headers.via)) {
-      metrics.refusedRequests.inc({ reason: 'loop' });
-      socket.on('error', () => socket.destroy());
-      socket.end('HTTP/1.1 508 Loop Detected\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 508, 'loop');
       return;
     }
     req.headers.via = withOwnVia(req.headers.via);

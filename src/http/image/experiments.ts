@@ -48,11 +48,11 @@ export interface Experiments {
   decodableVariant(key: string, record: OriginalRecord, bytes: Buffer): Promise<StoredVariant | undefined>;
 }
 
-/** The experiments side of the marked-image route: what runs in the background, and what the cluster shares. */
 /** Digests whose URLs are remembered, and URLs per digest (see `siblings`). */
 const SIBLINGS_KEPT = 10_000;
 const SIBLINGS_PER_DIGEST = 8;
 
+/** The experiments side of the marked-image route: what runs in the background, and what the cluster shares. */
 export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, originals: Originals): Experiments {
   const { store, queue, pool, settings, limits, logger, metrics, shared } = parts;
   const { settingsKey } = outcomes;
