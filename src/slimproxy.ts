@@ -13,7 +13,7 @@ import { FallbackImage } from './http/fallback-image.js';
 import { RedisLink } from './cluster/redis-link.js';
 import { SharedImages } from './cluster/shared-images.js';
 import { startStaticOrigin, type StaticOrigin } from './embedded/static-origin.js';
-import { createAdminServer, isLoopback } from './http/admin-server.js';
+import { adminHostRule, createAdminServer } from './http/admin-server.js';
 import { createPublicServer, type PublicServer } from './http/public-server.js';
 import { imagesByState } from './observability/image-status.js';
 import { statusFromMetrics } from './observability/status.js';
@@ -103,16 +103,7 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
         }
       : undefined;
     const experimentsIdle = imageSide ? () => imageSide.parts()?.queue.idle() ?? Promise.resolve() : undefined;
-    const loopback = isLoopback(config.admin.address);
-    // Off loopback, any Host name is answered (a scraper may use the service's DNS name): the operator is told what
-    // that exposes, once, at start.
-    if (!loopback) {
-      logger.warn(
-        { address: config.admin.address, port: config.admin.port },
-        'the admin listener is not on loopback: it answers any Host name, so a web page can read the status, metrics and stored images through DNS rebinding; keep its port behind a firewall',
-      );
-    }
-    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle, loopback);
+    admin = createAdminServer(metrics, statusFromMetrics(metrics, images, () => imageSide?.parts()?.savings.view()), () => imageSide?.parts()?.store, experimentsIdle, adminHostRule(config.admin.hosts));
     const adminServer = admin;
     await new Promise<void>((resolve, reject) => {
       adminServer.once('error', reject);

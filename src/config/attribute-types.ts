@@ -192,6 +192,20 @@ export const addressList: AttributeType<readonly string[]> = {
   },
 };
 
+/**
+ * Host names, space- or comma-separated, such as "status.example.net slimproxy-1.internal", or `*` alone for any
+ * name: the names the admin listener answers besides IP addresses and `localhost`.
+ */
+export const hostNames: AttributeType<readonly string[]> = {
+  allowed: 'a space-separated list of host names such as "status.example.net slimproxy-1", or "*" for any',
+  parse(raw) {
+    const names = raw.split(/[\s,]+/).filter((n) => n !== '').map((n) => n.toLowerCase().replace(/\.$/, ''));
+    if (names.length === 0) return undefined;
+    if (names.includes('*')) return names.length === 1 ? names : undefined;
+    return names.every((n) => /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$/.test(n)) ? names : undefined;
+  },
+};
+
 /** A space-separated list of HTML attribute names, e.g. "data-src data-srcset". */
 export const attributeNames: AttributeType<readonly string[]> = {
   allowed: 'a space-separated list of attribute names such as "data-src data-srcset"',

@@ -120,7 +120,13 @@ export interface Config {
     /** `<limits max-experiment-time>` in ms: an experiment or transform still running after it is stopped. */
     readonly maxExperimentMs: number;
   };
-  readonly admin: { readonly enabled: boolean; readonly address: string; readonly port: number };
+  readonly admin: {
+    readonly enabled: boolean;
+    readonly address: string;
+    readonly port: number;
+    /** Host names answered besides IP addresses, `localhost` and the machine's own name; `['*']`: any. */
+    readonly hosts: readonly string[];
+  };
   readonly log: { readonly level: LogLevel };
   /** Things worth saying at start that do not stop it. */
   readonly warnings: readonly string[];

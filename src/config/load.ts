@@ -216,6 +216,7 @@ function buildConfig(elements: ParsedElements, source: string): Config {
       enabled: admin.enabled ?? true,
       address: admin.address ?? DEFAULTS.admin.address,
       port: admin.port ?? DEFAULTS.admin.port,
+      hosts: admin.hosts ?? [],
     },
     log: { level: valuesOf(elements, 'log').level ?? 'info' },
     warnings,

@@ -8,6 +8,7 @@ import {
   fallbackUrl,
   formatQualities,
   hexBytes,
+  hostNames,
   integer,
   listenAddress,
   nonEmptyText,
@@ -97,6 +98,7 @@ export const CONFIG_SCHEMA = {
     enabled: boolean,
     address: listenAddress,
     port: integer(0, 65535),
+    hosts: hostNames,
   },
   log: {
     level: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { sniffImageType } from '../images/probe.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ImageStore } from '../store/image-store.js';
@@ -41,41 +42,45 @@ async function adminImage(store: ImageStore, query: URLSearchParams): Promise<Ad
 }
 
 /**
+ * Which `Host` fields the admin listener answers: an IP address, `localhost` (and names under `.localhost`), the
+ * machine's own name, and the names `<admin hosts>` adds (`*`: any). Someone who reaches the listener on purpose
+ * (a browser on the machine, curl, a tunnel, a scraper) names it so; a web page that makes a browser ask for it
+ * by a DNS name it rebound to the listener's address sends that name and is refused: the status of the site and
+ * the store's images are not a page's to read (DNS rebinding), on loopback or on an internal network alike.
+ */
+export function adminHostRule(configured: readonly string[], machine: string = hostname()): (host: string | undefined) => boolean {
+  if (configured.includes('*')) return () => true;
+  const own = machine.toLowerCase();
+  const names = new Set([...configured, own, own.split('.')[0]!].filter((name) => name !== ''));
+  return (host) => {
+    if (host === undefined) return true;
+    const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(host);
+    if (host.startsWith('[') && !bracketed) return false;
+    const name = (bracketed ? bracketed[1]! : host.replace(/:\d*$/, '')).toLowerCase().replace(/\.$/, '');
+    return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost') || names.has(name);
+  };
+}
+
+/**
  * The admin listener (SPEC §8), apart from the public one: `/metrics` (Prometheus text), `/api/status` (JSON) and
  * `/status` (the page a site owner opens). Loopback by default; nothing here is reachable on the public port.
- */
-/** Whether an address is the machine's own loopback (the admin listener's default, 127.0.0.1). */
-export function isLoopback(address: string): boolean {
-  return address === 'localhost' || address === '::1' || /^127\./.test(address) || address === '::ffff:127.0.0.1';
-}
-
-/**
- * Whether a `Host` names the machine by an address or as `localhost`, as someone who reaches a loopback listener
- * on purpose does (a browser, curl, a tunnel, a scraper on the same machine). A web page that makes a browser ask
- * for the admin listener by a DNS name it rebound to 127.0.0.1 sends that name, and is refused: the store's
- * images and the status of the site are not a page's to read (DNS rebinding).
- */
-function namesThisMachine(host: string | undefined): boolean {
-  if (host === undefined) return true;
-  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(host);
-  if (host.startsWith('[') && !bracketed) return false;
-  const name = bracketed ? bracketed[1]! : host.replace(/:\d*$/, '');
-  return isIP(name) !== 0 || name.toLowerCase() === 'localhost' || name.toLowerCase().endsWith('.localhost');
-}
-
-/**
  * `experimentsIdle`: for `/api/idle`, which answers once no experiment is queued or running here (deploy scripts
- * draining an instance; tests of several instances as processes). `loopback`: the listener is on a loopback
- * address, where only requests that name the machine by address or as `localhost` are answered.
+ * draining an instance; tests of several instances as processes). `answersHost`: see `adminHostRule`.
  */
-export function createAdminServer(metrics: Metrics, status: StatusSource, storeNow?: () => ImageStore | undefined, experimentsIdle?: () => Promise<void>, loopback = false): Server {
+export function createAdminServer(
+  metrics: Metrics,
+  status: StatusSource,
+  storeNow?: () => ImageStore | undefined,
+  experimentsIdle?: () => Promise<void>,
+  answersHost: (host: string | undefined) => boolean = adminHostRule([]),
+): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const send = (code: number, type: string, body: string, policy = INERT_CSP) => {
       res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), 'Content-Security-Policy': policy, ...NOSNIFF });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    if (loopback && !namesThisMachine(req.headers.host)) {
-      send(421, 'text/plain; charset=utf-8', 'Misdirected Request: the admin listener answers requests for an IP address or localhost only\n');
+    if (!answersHost(req.headers.host)) {
+      send(421, 'text/plain; charset=utf-8', 'Misdirected Request: the admin listener answers requests for an IP address, localhost, this machine\'s name or a name listed in <admin hosts="…">\n');
       return;
     }
     // Whatever fails in a page of the admin listener is that page's 500, never an unhandled rejection.

@@ -71,6 +71,15 @@ describe('config: presets and overrides', () => {
     assert.throws(() => parseConfig(`<config>${ORIGIN}<limits max-experiment-memory="1MiB"/></config>`, FILE), /max-experiment-memory/);
   });
 
+  it('reads <admin hosts>: host names, or * alone', () => {
+    assert.deepEqual(parseConfig(`<config>${ORIGIN}</config>`, FILE).admin.hosts, []);
+    assert.deepEqual(parseConfig(`<config>${ORIGIN}<admin hosts="Status.Example.net. slimproxy-1,metrics_2"/></config>`, FILE).admin.hosts, ['status.example.net', 'slimproxy-1', 'metrics_2']);
+    assert.deepEqual(parseConfig(`<config>${ORIGIN}<admin hosts="*"/></config>`, FILE).admin.hosts, ['*']);
+    for (const bad of ['', '* status.example.net', 'status.example.net:8001', 'http://status.example.net', 'a..b', '-', 'x'.repeat(64)]) {
+      assert.throws(() => parseConfig(`<config>${ORIGIN}<admin hosts="${bad}"/></config>`, FILE), /<admin[\s\S]*hosts/, bad);
+    }
+  });
+
   it('reads <rewrite shared-caches> (SPEC §3: behind caches that ignore Vary, rewritten pages are private)', () => {
     for (const value of ['vary', 'private'] as const) {
       assert.equal(parseConfig(`<config>${ORIGIN}<image-compression/><rewrite shared-caches="${value}"/></config>`, FILE).rewrite.sharedCaches, value);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw } from '../support/client.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
@@ -97,14 +98,29 @@ describe('the admin listener', () => {
     }
   });
 
-  it('off loopback, says at start what it exposes (any Host name is answered there)', async () => {
-    const open = await startProxy({ origin: origin.url, elements: '<admin address="0.0.0.0" port="0"/>' });
+  it('off loopback too, answers only names that it is told or that name the machine (an internal network is rebindable as well)', async () => {
+    const open = await startProxy({ origin: origin.url, elements: '<admin address="0.0.0.0" port="0" hosts="status.example.net, Slimproxy-1."/>' });
     try {
-      assert.ok(open.logs.some((line) => line.level === 'warn' && /admin listener is not on loopback/.test(String(line.msg))), 'warned');
+      const admin = new URL(`http://127.0.0.1:${open.running.adminUrl!.port}/api/status`);
+      for (const host of ['attacker.example', 'status.example.net.attacker.example', 'slimproxy-10', 'example.net']) {
+        const refused = await fetchRaw(admin, { headers: { host } });
+        assert.equal(refused.status, 421, host);
+        assert.match(refused.body.toString(), /<admin hosts/, `${host}: says how to allow a name`);
+      }
+      for (const host of ['status.example.net', `STATUS.example.net.:${admin.port}`, 'slimproxy-1', `${hostname()}:${admin.port}`, '10.1.2.3', 'localhost']) {
+        const answered = await fetchRaw(admin, { headers: { host } });
+        assert.equal(answered.status, 200, host);
+      }
     } finally {
       await open.stop();
     }
-    assert.ok(!proxy.logs.some((line) => /admin listener is not on loopback/.test(String(line.msg))), 'not on loopback');
+    const any = await startProxy({ origin: origin.url, elements: '<admin address="0.0.0.0" port="0" hosts="*"/>' });
+    try {
+      const answered = await fetchRaw(new URL(`http://127.0.0.1:${any.running.adminUrl!.port}/api/status`), { headers: { host: 'attacker.example' } });
+      assert.equal(answered.status, 200, 'hosts="*" answers any name');
+    } finally {
+      await any.stop();
+    }
   });
 
   it('can be switched off', async () => {
