@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { startRawOrigin, type RawOrigin } from '../support/origin.js';
 import { fetchRaw } from '../support/client.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
@@ -27,26 +28,20 @@ function rawHead(port: number, path: string): Promise<{ status: number; head: Bu
 
 /** Found by the hostile review of issue 16: one such response ended the proxy process. */
 describe('origin header values pass byte for byte, whatever their order (Latin-1 Content-Disposition after Content-Length)', () => {
-  let origin: Server;
+  let origin: RawOrigin;
   let proxy: TestProxy;
   before(async () => {
     // As nginx and Apache write them: Content-Length before Content-Disposition, the filename in Latin-1.
-    origin = createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.once('data', (request: Buffer) => {
-        const path = request.toString('latin1').split(' ')[1] ?? '/';
-        const body = path.startsWith('/photo') ? jpeg : path.startsWith('/page') ? Buffer.from('<p><img src="/photo.jpg"></p>') : Buffer.from('not an image at all');
-        const type = path.startsWith('/photo') || path.startsWith('/fake') ? 'image/jpeg' : path.startsWith('/page') ? 'text/html' : 'application/octet-stream';
-        socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\nCache-Control: max-age=600\r\nContent-Disposition: `), DISPOSITION, Buffer.from('\r\nConnection: close\r\n\r\n'), body]));
-      });
+    origin = await startRawOrigin((socket, path) => {
+      const body = path.startsWith('/photo') ? jpeg : path.startsWith('/page') ? Buffer.from('<p><img src="/photo.jpg"></p>') : Buffer.from('not an image at all');
+      const type = path.startsWith('/photo') || path.startsWith('/fake') ? 'image/jpeg' : path.startsWith('/page') ? 'text/html' : 'application/octet-stream';
+      socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: ${type}\r\nContent-Length: ${body.length}\r\nCache-Control: max-age=600\r\nContent-Disposition: `), DISPOSITION, Buffer.from('\r\nConnection: close\r\n\r\n'), body]));
     });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const address = origin.address() as { port: number };
-    proxy = await startProxy({ origin: new URL(`http://127.0.0.1:${address.port}/`), elements: '<image-compression/>' });
+    proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
   });
   after(async () => {
     await proxy.stop();
-    await new Promise<void>((resolve) => origin.close(() => resolve()));
+    await origin.close();
   });
 
   for (const path of ['/file.bin', '/fake.jpg?m=ic', '/fake.jpg', '/photo.jpg?m=ic,webp', '/photo.jpg?m=ic,webp', '/photo.jpg', '/page.html']) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
-import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { startRawOrigin, type RawOrigin } from '../support/origin.js';
 import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { fetchRaw, sendRaw } from '../support/client.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
@@ -18,42 +18,36 @@ const FORBIDDEN_TRAILERS = ['HTTP2-Settings: AAMAAABk', 'Connection: x-private',
  * connection-specific trailer. Each was an uncaught exception: the whole proxy down on one origin response.
  */
 describe('origin status lines and trailers Node cannot write: never the process down', () => {
-  let origin: Server;
+  let origin: RawOrigin;
   let proxy: TestProxy;
   let session: ClientHttp2Session;
   const certificate = selfSignedCertificate();
   before(async () => {
-    origin = createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.once('data', (request: Buffer) => {
-        const path = request.toString('latin1').split(' ')[1] ?? '/';
-        const name = path.split('?')[0]!;
-        const type = name.endsWith('.jpg') ? 'image/jpeg' : name.endsWith('.html') ? 'text/html' : 'application/octet-stream';
-        const body = name.endsWith('.jpg') ? jpeg : Buffer.from(name.endsWith('.html') ? '<p><img src="/photo.jpg"></p>' : 'some bytes');
-        const head = (status: string) => `HTTP/1.1 ${status}\r\nContent-Type: ${type}\r\nCache-Control: max-age=600\r\nConnection: close\r\n`;
-        if (name.startsWith('/status-')) {
-          // /status-099/x.bin: the status line as given, then a whole body.
-          const status = decodeURIComponent(name.split('/')[1]!.slice('status-'.length));
-          socket.end(Buffer.concat([Buffer.from(`${head(status)}Content-Length: ${body.length}\r\n\r\n`, 'latin1'), body]));
-        } else if (name === '/no-content') {
-          socket.end('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
-        } else if (name.startsWith('/trailers/')) {
-          const chunk = `${body.length.toString(16)}\r\n`;
-          socket.end(Buffer.concat([Buffer.from(`${head('200 OK')}Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${chunk}`), body, Buffer.from(`\r\n0\r\n${FORBIDDEN_TRAILERS.join('\r\n')}\r\nX-Checksum: abc\r\nX-Content-Type-Options: nosniff\r\nX-Content-Type-Options: nosniff\r\n\r\n`)]));
-        } else {
-          socket.end(`HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-        }
-      });
+    origin = await startRawOrigin((socket, path) => {
+      const name = path.split('?')[0]!;
+      const type = name.endsWith('.jpg') ? 'image/jpeg' : name.endsWith('.html') ? 'text/html' : 'application/octet-stream';
+      const body = name.endsWith('.jpg') ? jpeg : Buffer.from(name.endsWith('.html') ? '<p><img src="/photo.jpg"></p>' : 'some bytes');
+      const head = (status: string) => `HTTP/1.1 ${status}\r\nContent-Type: ${type}\r\nCache-Control: max-age=600\r\nConnection: close\r\n`;
+      if (name.startsWith('/status-')) {
+        // /status-099/x.bin: the status line as given, then a whole body.
+        const status = decodeURIComponent(name.split('/')[1]!.slice('status-'.length));
+        socket.end(Buffer.concat([Buffer.from(`${head(status)}Content-Length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+      } else if (name === '/no-content') {
+        socket.end('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nConnection: close\r\n\r\n');
+      } else if (name.startsWith('/trailers/')) {
+        const chunk = `${body.length.toString(16)}\r\n`;
+        socket.end(Buffer.concat([Buffer.from(`${head('200 OK')}Transfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${chunk}`), body, Buffer.from(`\r\n0\r\n${FORBIDDEN_TRAILERS.join('\r\n')}\r\nX-Checksum: abc\r\nX-Content-Type-Options: nosniff\r\nX-Content-Type-Options: nosniff\r\n\r\n`)]));
+      } else {
+        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      }
     });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const { port } = origin.address() as { port: number };
-    proxy = await startProxy({ origin: new URL(`http://127.0.0.1:${port}/`), elements: `<image-compression/>${tlsListener(certificate)}` });
+    proxy = await startProxy({ origin: origin.url, elements: `<image-compression/>${tlsListener(certificate)}` });
     session = connectHttp2(proxy.running.urls[1]!.origin, { ca: certificate.cert });
   });
   after(async () => {
     session?.close();
     await proxy.stop();
-    await new Promise<void>((resolve) => origin.close(() => resolve()));
+    await origin.close();
   });
 
   const h2Get = (path: string) =>

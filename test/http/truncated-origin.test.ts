@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect as connectHttp2, constants } from 'node:http2';
-import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
+import { startRawOrigin, type RawOrigin } from '../support/origin.js';
 import { selfSignedCertificate, tlsListener } from '../support/certificates.js';
 import { fetchRaw } from '../support/client.js';
 import { CHROME_UA } from '../support/marks.js';
@@ -65,32 +65,26 @@ const BROKEN: Record<string, Buffer> = {
 
 /** Found by the hostile review (bytes, item 4): a page the origin broke off was a 502, where browsers show its start. */
 describe('a page the origin breaks off: what came of it reaches the client, rewritten, and the response is aborted', () => {
-  let origin: Server;
+  let origin: RawOrigin;
   let proxy: TestProxy;
   const certificate = selfSignedCertificate();
 
   before(async () => {
-    origin = createServer((socket) => {
-      socket.on('error', () => undefined);
-      socket.once('data', (request: Buffer) => {
-        const path = request.toString('latin1').split(' ')[1] ?? '/';
-        const response = BROKEN[path];
-        if (!response) {
-          socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
-          return;
-        }
-        // Destroyed once the bytes are on their way: no last chunk, 5000 bytes short of the Content-Length.
-        socket.write(response, () => setTimeout(() => socket.destroy(), 50));
-      });
+    origin = await startRawOrigin((socket, path) => {
+      const response = BROKEN[path];
+      if (!response) {
+        socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      // Destroyed once the bytes are on their way: no last chunk, 5000 bytes short of the Content-Length.
+      socket.write(response, () => setTimeout(() => socket.destroy(), 50));
     });
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const { port } = origin.address() as { port: number };
     const tls = tlsListener(certificate);
-    proxy = await startProxy({ origin: new URL(`http://127.0.0.1:${port}/`), elements: `<image-compression preset="balanced"/>${tls}` });
+    proxy = await startProxy({ origin: origin.url, elements: `<image-compression preset="balanced"/>${tls}` });
   });
   after(async () => {
     await proxy.stop();
-    await new Promise<void>((resolve) => origin.close(() => resolve()));
+    await origin.close();
   });
 
   const get = (path: string, acceptEncoding = 'identity') => fetchRaw(new URL(path, proxy.url), { headers: { 'User-Agent': CHROME_UA, 'Accept-Encoding': acceptEncoding } });

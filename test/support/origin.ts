@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -69,5 +69,27 @@ export function servingFiles(files: Readonly<Record<string, readonly [contentTyp
     }
     res.writeHead(200, { 'Content-Type': file[0], 'Cache-Control': cacheControl });
     res.end(file[1]);
+  };
+}
+
+export interface RawOrigin {
+  readonly url: URL;
+  close(): Promise<void>;
+}
+
+/**
+ * An origin that writes its answers byte by byte on the socket, for what Node's server would refuse to write (a
+ * status line out of range, a trailer no one may send, a body cut short): `answer` gets the socket and the target
+ * of the request that came first on it.
+ */
+export async function startRawOrigin(answer: (socket: Socket, target: string) => void): Promise<RawOrigin> {
+  const server = createTcpServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', (request: Buffer) => answer(socket, request.toString('latin1').split(' ')[1] ?? '/'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
