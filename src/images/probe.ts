@@ -1,4 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
+import { unkeptRendering } from './rendering-facts.js';
 import { type ImageType, structuralFault } from './structure.js';
 
 /** Image types by their first bytes (never by extension or `Content-Type`: both lie on legacy sites). */
@@ -115,5 +116,7 @@ export async function probeImage(bytes: Uint8Array, limits: ProbeLimits): Promis
   if (frames > 1 && width * height * frames > limits.maxPixels) {
     return { ok: false, reason: `animation larger than the maximum image area decoded: ${width}x${height} x ${frames} frames > ${(limits.maxPixels / 1e6).toFixed(1)} MP` };
   }
+  const unkept = unkeptRendering(type, bytes, metadata);
+  if (unkept) return { ok: false, reason: unkept };
   return { ok: true, facts: { type, width, height, frames, hasAlpha: metadata.hasAlpha === true } };
 }

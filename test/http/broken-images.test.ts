@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { animationBombGif, badCrcPng, decompressionBombPng, zeroedTablesJpeg } from '../support/bad-images.js';
+import { animationBombGif, badCrcPng, decompressionBombPng, pngChunk, zeroedTablesJpeg } from '../support/bad-images.js';
+import { apng, exifBlock, jpegWithExif, png, u32 } from '../support/rendering-images.js';
 import { fetchRaw } from '../support/client.js';
 import { servingFiles, startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
@@ -36,6 +37,12 @@ describe('broken images: the origin’s bytes, a one-line reason, never a 502 (i
       '/empty.png': ['image/png', Buffer.alloc(0)],
       '/animation-bomb.gif': ['image/gif', animationBombGif(7000, 300)],
       '/decompression-bomb.png': ['image/png', decompressionBombPng(30_000, 30_000)],
+      // Found by the fidelity review: whole images whose look a variant would not keep (see rendering-facts.test).
+      '/animated.png': ['image/png', apng()],
+      '/gamma.png': ['image/png', png([pngChunk('gAMA', u32(100000))])],
+      '/cmyk.jpg': ['image/jpeg', await sharp(photo).resize(200).toColourspace('cmyk').jpeg().toBuffer()],
+      '/at-144-dpi.jpg': ['image/jpeg', await jpegWithExif(exifBlock(144, 2, { width: 96, height: 64 }))],
+      '/turned.webp': ['image/webp', await sharp(photo).resize(200).webp().withMetadata({ orientation: 6 }).toBuffer()],
     });
     origin = await startOrigin(servingFiles(corpus));
     proxy = await startProxy({ origin: origin.url, elements: '<image-compression/>' });
@@ -72,6 +79,11 @@ describe('broken images: the origin’s bytes, a one-line reason, never a 502 (i
     assert.match(skipped.get('/animation-bomb.gif')!, /7000x7000 x 300 frames/);
     assert.match(skipped.get('/decompression-bomb.png')!, /maximum image area/);
     assert.match(skipped.get('/zeroed-tables.jpg')!, /Bogus marker length VipsJpeg/);
+    assert.match(skipped.get('/animated.png')!, /APNG/);
+    assert.match(skipped.get('/gamma.png')!, /gAMA/);
+    assert.match(skipped.get('/cmyk.jpg')!, /CMYK/);
+    assert.match(skipped.get('/at-144-dpi.jpg')!, /96x64/);
+    assert.match(skipped.get('/turned.webp')!, /orientation 6/);
     const health = await fetchRaw(new URL('/.slimproxy/health', proxy.url));
     assert.equal(health.status, 200);
     assert.equal(proxy.logs.filter((line) => line.status === 502).length, 0, 'no 502 logged');
