@@ -20,6 +20,7 @@ import { statusFromMetrics } from './observability/status.js';
 import { SavingsRecorder } from './observability/savings-recorder.js';
 import { createDocumentRewriting, PASS_THROUGH } from './http/document-rewriting.js';
 import type { Logger } from './observability/log.js';
+import { sampleEventLoopDelay } from './observability/loop-delay.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { createOriginProxy } from './proxy/origin-proxy.js';
 import { reportStoreEvents } from './store/store-reporter.js';
@@ -115,6 +116,8 @@ export async function startSlimproxy(config: Config, logger: Logger): Promise<Ru
       await embedded?.close();
       throw new Error(`admin listener on ${config.admin.address}:${config.admin.port}: ${err.message}`);
     });
+    // Sampled while there is a listener to read it.
+    adminServer.once('close', sampleEventLoopDelay(metrics.eventLoopDelay));
   }
   const adminAddress = admin?.address() as AddressInfo | undefined;
   const adminUrl = adminAddress ? new URL(`http://${adminAddress.family === 'IPv6' ? `[${adminAddress.address}]` : adminAddress.address}:${adminAddress.port}/`) : undefined;

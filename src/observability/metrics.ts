@@ -76,6 +76,8 @@ export interface Metrics {
   readonly originBytes: Counter;
   /** How long experiments take, by kind. */
   readonly experimentDuration: Histogram<'experiment'>;
+  /** Time between the turns of a 10 ms timer (see loop-delay.ts), cumulative. */
+  readonly eventLoopDelay: Histogram;
   /** CPU of experiments, in their own processes (which `process_cpu_seconds_total` does not count). */
   readonly experimentCpu: Counter<'experiment'>;
   /** `<cluster>`: 1 while Redis is reachable, 0 in local-only mode (absent without a cluster). */
@@ -226,6 +228,12 @@ export function createMetrics(): Metrics {
     unbuffered: new Counter({ name: 'slimproxy_unbuffered_total', help: 'Image bodies streamed through unbuffered and unstored: over max-buffered, or too large to keep', labelNames: ['what'], registers: [registry] }),
     failures: new Counter({ name: 'slimproxy_failures_total', help: 'Responses that failed, by cause: origin, store, client, encoder, proxy', labelNames: ['cause'], registers: [registry] }),
     experimentCpu: new Counter({ name: 'slimproxy_experiment_cpu_seconds_total', help: 'CPU seconds experiments took in their processes (all threads), by kind; process_cpu_seconds_total counts only the proxy', labelNames: ['experiment'], registers: [registry] }),
+    eventLoopDelay: new Histogram({
+      name: 'slimproxy_event_loop_delay_seconds',
+      help: 'Time between the turns of a 10 ms timer: 0.01 on an idle loop, more when a turn holds it (cumulative, unlike nodejs_eventloop_lag_*)',
+      buckets: [0.011, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
     experimentDuration: new Histogram({
       name: 'slimproxy_experiment_duration_seconds',
       help: 'Experiment run time, by kind',

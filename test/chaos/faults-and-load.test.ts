@@ -257,6 +257,23 @@ function memoryOfOne(pid: number): { anon: number; hwm: number } {
   }
 }
 
+/** The cumulative buckets of the proxy's event-loop delay histogram (`le` → count), from a /metrics text. */
+function loopBuckets(text: string): Map<number, number> {
+  return new Map(metricSamples(text, 'slimproxy_event_loop_delay_seconds_bucket').map((sample) => [sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le), sample.value]));
+}
+
+/**
+ * The p99 of the samples between scrapes, over windows (each `[from, to]`), as the least bucket bound under which
+ * 99% of them fall (a histogram's p99 is known to its bucket).
+ */
+function p99Between(windows: readonly (readonly [Map<number, number>, Map<number, number>])[]): number {
+  const bounds = [...windows[0]![1].keys()].sort((a, b) => a - b);
+  const within = (bound: number) => windows.reduce((sum, [from, to]) => sum + (to.get(bound) ?? 0) - (from.get(bound) ?? 0), 0);
+  const total = within(Infinity);
+  if (!(total > 0)) return Infinity;
+  return bounds.find((bound) => within(bound) >= 0.99 * total) ?? Infinity;
+}
+
 describe('faults and load (issue 16, acceptance 3)', () => {
   let origin: FlappingOrigin;
   let images: Image[];
@@ -315,18 +332,22 @@ describe('faults and load (issue 16, acceptance 3)', () => {
 
     // Event-loop delay p99 since the previous scrape (prom-client resets its histogram on every scrape), every 5 s.
     const loopDelays: { at: number; p99: number }[] = [];
+    // The histogram's buckets: at the start, before the kill, after the restart's first interval, at the end.
+    const windows: [Map<number, number>, Map<number, number>][] = [];
+    let windowStart: Map<number, number> | undefined;
     const scrape = async () => {
       const res = await getText(new URL('/metrics', admin), 5000);
-      const p99 = res ? metricSamples(res.body, 'nodejs_eventloop_lag_p99_seconds')[0]?.value : undefined;
-      return p99;
+      return res ? { p99: metricSamples(res.body, 'nodejs_eventloop_lag_p99_seconds')[0]?.value, buckets: loopBuckets(res.body) } : undefined;
     };
+    windowStart = (await scrape())?.buckets;
     const loop = (async () => {
       while (running) {
         await new Promise((resolve) => setTimeout(resolve, 5000));
         const at = Date.now();
-        const p99 = await scrape();
+        const scraped = await scrape();
         // The first interval after the restart holds the start (stores opening, workers starting).
-        if (p99 !== undefined && !(restart && at < restart.to + 6000)) loopDelays.push({ at: at - started, p99 });
+        if (scraped?.p99 !== undefined && !(restart && at < restart.to + 6000)) loopDelays.push({ at: at - started, p99: scraped.p99 });
+        if (scraped && restart && restart.to !== 0 && at >= restart.to + 6000 && !windowStart) windowStart = scraped.buckets;
       }
     })();
 
@@ -379,6 +400,9 @@ describe('faults and load (issue 16, acceptance 3)', () => {
     // The kill -9 and the restart, halfway.
     const killer = (async () => {
       await new Promise((resolve) => setTimeout(resolve, KILL_AT_MS));
+      const beforeKill = (await scrape())?.buckets;
+      if (windowStart && beforeKill) windows.push([windowStart, beforeKill]);
+      windowStart = undefined;
       restart = { from: Date.now(), to: 0 };
       proxy.child.kill('SIGKILL');
       await proxy.exited;
@@ -388,6 +412,8 @@ describe('faults and load (issue 16, acceptance 3)', () => {
     })();
 
     await Promise.all([...clients, killer]);
+    const atEnd = (await scrape())?.buckets;
+    if (windowStart && atEnd) windows.push([windowStart, atEnd]);
     running = false;
     await Promise.all([health, loop, memory, ...silent]);
     const silentDrops = proxies.flatMap((p) => p.lines).filter((line) => String(line.msg).startsWith('client read nothing for the idle timeout')).length;
@@ -396,7 +422,8 @@ describe('faults and load (issue 16, acceptance 3)', () => {
     const counts = results.reduce<Record<string, number>>((all, r) => ({ ...all, [r.kind]: (all[r.kind] ?? 0) + 1 }), {});
     const bad = results.filter((r) => r.kind === 'bad');
     const budget = MAX_BUFFERED + MAX_EXPERIMENT_MEMORY + MARGIN;
-    const summary = { counts, restartMs: restart ? restart.to - restart.from : undefined, silentDrops, healthFailures, peakAnonMB: Math.round(peakAnon / 2 ** 20), peakRssWithFilePagesMB: Math.round(peakHwm / 2 ** 20), budgetMB: Math.round(budget / 2 ** 20), loopDelays };
+    const loopP99OutsideRestart = windows.length === 2 ? p99Between(windows) : undefined;
+    const summary = { counts, restartMs: restart ? restart.to - restart.from : undefined, silentDrops, healthFailures, peakAnonMB: Math.round(peakAnon / 2 ** 20), peakRssWithFilePagesMB: Math.round(peakHwm / 2 ** 20), budgetMB: Math.round(budget / 2 ** 20), loopP99OutsideRestart, loopDelays };
     console.log(`chaos: ${JSON.stringify(summary)}`);
     assert.deepEqual(bad.slice(0, 5), [], `responses neither the origin's bytes nor a true variant: ${bad.length}`);
     assert.ok((counts['origin-bytes'] ?? 0) + (counts.variant ?? 0) > 1000, 'the load was real');
@@ -405,6 +432,7 @@ describe('faults and load (issue 16, acceptance 3)', () => {
     assert.deepEqual(healthFailures, [], 'health answered throughout but for the restart');
     assert.ok(peakAnon > 0 && peakAnon < budget, `peak RSS (allocated) ${Math.round(peakAnon / 2 ** 20)} MB under ${Math.round(budget / 2 ** 20)} MB`);
     assert.ok(loopDelays.length >= 8, 'event-loop delay sampled');
+    assert.ok(loopP99OutsideRestart !== undefined && loopP99OutsideRestart > 0, 'the event-loop histogram covers both runs of the proxy');
     // The issue asks for a p99 under 50 ms; on this 2-core machine, shared with the 64 clients and the origin of
     // this test, the intervals measure 17–37 ms (2026-12-07, 5 runs; 52–71 ms in most intervals before 3827ffb,
     // where kept image answers copied every large body whatever its size), the first (a cold start: every

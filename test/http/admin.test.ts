@@ -56,6 +56,19 @@ describe('the admin listener', () => {
     assert.ok(sampleValue(text, 'slimproxy_client_bytes_total') > photo.length);
   });
 
+  it('samples the event loop into a cumulative histogram: a turn that holds the loop 150 ms is counted over 0.1 s', async () => {
+    const admin = proxy.running.adminUrl!;
+    const over = (text: string) => sampleValue(text, 'slimproxy_event_loop_delay_seconds_count') - sampleValue(text, 'slimproxy_event_loop_delay_seconds_bucket', 'le="0.1"');
+    const before = (await fetchRaw(new URL('metrics', admin))).body.toString();
+    // The proxy runs in this process: hold its loop, then let the sampling timer (overdue, so first) take its turn.
+    const until = Date.now() + 150;
+    while (Date.now() < until);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    const after = (await fetchRaw(new URL('metrics', admin))).body.toString();
+    assert.ok(over(after) >= over(before) + 1, `a turn over 0.1 s counted: ${over(before)} → ${over(after)}`);
+    assert.ok(sampleValue(after, 'slimproxy_event_loop_delay_seconds_count') > sampleValue(before, 'slimproxy_event_loop_delay_seconds_count'), 'cumulative');
+  });
+
   it('serves /api/status and /status with the same totals, images by state and the most requested', async () => {
     const admin = proxy.running.adminUrl!;
     await fetchRaw(new URL('/a.jpg?m=ic', proxy.url)); // the plan for ic has one experiment: now final
