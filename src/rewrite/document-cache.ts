@@ -1,3 +1,5 @@
+import { KEPT_ENTRY_OVERHEAD, ownCopy } from '../memory/kept-bytes.js';
+
 /** A rewritten document kept for the next visitor with the same mark, and the origin response it came from. */
 export interface CachedDocument {
   /** The origin's response headers (raw list), to rebuild the client's from after a `304`. */
@@ -87,7 +89,7 @@ export class DocumentCache {
     this.remove(id);
     const cost = costOf(key, variant, entry);
     if (cost > this.maxEntryBytes) return;
-    this.entries.set(id, { key, variant, entry });
+    this.entries.set(id, { key, variant, entry: { ...entry, body: ownCopy(entry.body) } });
     const variants = this.varyByKey.get(key);
     this.varyByKey.set(key, { vary, variants: (variants?.variants ?? 0) + 1 });
     this.size += cost;
@@ -119,6 +121,7 @@ export class DocumentCache {
   }
 }
 
+/** An entry's memory as counted: the body, its strings (two bytes a character at most) and the entry itself. */
 function costOf(key: string, variant: string, entry: CachedDocument): number {
-  return key.length + variant.length + entry.body.length + entry.originHeaders.reduce((sum, h) => sum + h.length, 0);
+  return KEPT_ENTRY_OVERHEAD + entry.body.length + 2 * (key.length + variant.length + entry.originHeaders.reduce((sum, h) => sum + h.length, 0));
 }

@@ -1,3 +1,4 @@
+import { KEPT_ENTRY_OVERHEAD, ownCopy } from '../../memory/kept-bytes.js';
 import type { OriginalRecord } from '../../store/records.js';
 import type { MemoryBudget, Reservation } from '../memory-budget.js';
 
@@ -100,10 +101,7 @@ export class KeptAnswers {
     }
     // The budget is shared with bodies in flight: when they hold it all, nothing more is kept.
     if (!this.reservation.grow(size)) return;
-    // A copy of its own, outside Node's shared pool (a small Buffer.from would keep a whole 8 KB slab alive), and
-    // never a view of the store's map (it outlives any read transaction).
-    const body = Buffer.allocUnsafeSlow(bytes.length);
-    body.set(bytes);
+    const body = ownCopy(bytes);
     this.held += size;
     this.entries.set(key, { ...answer, body });
   }
@@ -116,12 +114,9 @@ export class KeptAnswers {
   }
 }
 
-/** What an entry takes beyond its body and strings (its objects, the map's slot): a generous bound. */
-const ENTRY_OVERHEAD = 1024;
-
 /** An entry's memory as counted: the body, and the strings that name it (two bytes a character at most). */
 function sizeOf(key: string, answer: Omit<KeptAnswer, 'body'>, bodyLength: number): number {
-  let size = bodyLength + ENTRY_OVERHEAD + 2 * (key.length + answer.record.url.length);
+  let size = bodyLength + KEPT_ENTRY_OVERHEAD + 2 * (key.length + answer.record.url.length);
   for (const job of answer.waitingFor ?? []) size += 2 * job.length;
   for (const field of answer.head) size += 2 * field.length;
   return size;
