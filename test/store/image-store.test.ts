@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'lmdb';
-import { ImageStore, sha256 } from '../../src/store/image-store.js';
+import { ImageStore, sha256, storedCost } from '../../src/store/image-store.js';
 import { UTF8_KEYS } from '../../src/store/keys.js';
 import type { OriginalRecord, VariantRecord } from '../../src/store/records.js';
 import { writeOldLayoutStore } from '../support/old-store.js';
@@ -67,7 +67,7 @@ describe('the image store (LMDB)', () => {
     assert.equal(await reopened.getVariant('/a.jpg', 'ic'), undefined);
     assert.deepEqual(reopened.getProgress('/a.jpg')?.done, ['jpeg', 'webp']);
     assert.equal(reopened.getRequests('/a.jpg')?.count, 1);
-    assert.equal(reopened.size, photo.length + variant.length);
+    assert.equal(reopened.size, storedCost('/a.jpg', undefined, photo.length) + storedCost('/a.jpg', 'ic,webp', variant.length));
     await reopened.close();
   });
 
@@ -142,18 +142,18 @@ describe('the image store (LMDB)', () => {
     const variant = Buffer.alloc(5 * 2 ** 20, 3);
     await store.putOriginal(originalRecord('/large.jpg', v1), v1);
     await store.putVariant('/large.jpg', 'ic', variantRecord(v1, variant), variant);
-    assert.equal(store.size, v1.length + variant.length);
+    assert.equal(store.size, storedCost('/large.jpg', undefined, v1.length) + storedCost('/large.jpg', 'ic', variant.length));
     assert.ok((await store.getOriginalBytes(originalRecord('/large.jpg', v1)))?.equals(v1));
     assert.ok((await store.getVariant('/large.jpg', 'ic'))?.bytes.equals(variant));
     // The origin changed it: new bytes, the variant gone, the size what is held.
     await store.putOriginal(originalRecord('/large.jpg', v2, '"2"'), v2);
-    assert.equal(store.size, v2.length);
+    assert.equal(store.size, storedCost('/large.jpg', undefined, v2.length));
     assert.equal(await store.getVariant('/large.jpg', 'ic'), undefined);
     assert.equal(await store.getOriginalBytes(originalRecord('/large.jpg', v1)), undefined, 'the old record finds no bytes of its own');
     assert.ok((await store.getOriginalBytes(originalRecord('/large.jpg', v2)))?.equals(v2));
     // A variant whose original changed meanwhile leaves no bytes behind.
     await store.putVariant('/large.jpg', 'ic', variantRecord(v1, variant), variant);
-    assert.equal(store.size, v2.length);
+    assert.equal(store.size, storedCost('/large.jpg', undefined, v2.length));
     await store.close();
     // Bytes without a record (a crash between the bytes and their record): removed at the next start.
     const raw = open({ path, compression: false });
@@ -261,12 +261,13 @@ describe('the image store (LMDB)', () => {
     assert.deepEqual(store.getProgress(long)?.done, ['webp']);
     assert.equal(store.getRequests(long)?.count, 1);
     assert.deepEqual(store.mostRequested(1).map(({ url }) => url), [long]);
-    assert.equal(store.size, 2 * photo.length + webp.length + api.length + short.length, 'no bytes taken for orphans at open');
+    const expected = storedCost(long, undefined, photo.length) + storedCost(long, 'webp', webp.length) + storedCost(long, apiSlot, api.length) + storedCost('/a.jpg', undefined, photo.length) + storedCost('/a.jpg', apiSlot, short.length);
+    assert.equal(store.size, expected, 'no bytes taken for orphans at open');
     // They go with their original: a new version drops every slot, long keys and all.
     const changed = Buffer.concat([photo, Buffer.from([1])]);
     await store.putOriginal(originalRecord(long, changed, '"2"'), changed);
     assert.deepEqual(store.variantsOf(long), []);
-    assert.equal(store.size, changed.length + photo.length + short.length);
+    assert.equal(store.size, storedCost(long, undefined, changed.length) + storedCost('/a.jpg', undefined, photo.length) + storedCost('/a.jpg', apiSlot, short.length));
     await store.close();
   });
 
@@ -332,7 +333,7 @@ describe('the image store (LMDB)', () => {
     await store.putOriginal(originalRecord('/c.jpg', changed, '"2"'), changed);
     assert.equal(await store.getVariant('/c.jpg', 'ic,webp'), undefined);
     assert.equal(store.getProgress('/c.jpg'), undefined);
-    assert.equal(store.size, changed.length);
+    assert.equal(store.size, storedCost('/c.jpg', undefined, changed.length));
     // A variant made from the old bytes is refused.
     await store.putVariant('/c.jpg', 'ic,webp', variantRecord(photo, variant), variant);
     assert.equal(await store.getVariant('/c.jpg', 'ic,webp'), undefined);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ImageStore, sha256 } from '../../src/store/image-store.js';
+import { ImageStore, sha256, storedCost } from '../../src/store/image-store.js';
 import { slotKey } from '../../src/store/keys.js';
 import type { OriginalRecord, VariantRecord } from '../../src/store/records.js';
 import { PROJECT_ROOT } from '../support/proxy.js';
@@ -53,6 +53,24 @@ describe('the store within max-size, whatever the mix of writes (SPEC §8)', () 
     await store.close();
   });
 
+  // Found by a hostile review (floods): the bound counted only the bodies; 10,000 originals of 375 B under
+  // 800-character URLs grew a 4 MiB store's file to 152 MB (records, keys and LMDB's pages), evicting nothing.
+  it('counts what each entry costs on disk: tiny originals under long URLs keep the file near max-size', async () => {
+    const path = freshPath();
+    const maxBytes = 2 * 2 ** 20;
+    const store = new ImageStore(path, maxBytes);
+    const tiny = photo.subarray(0, 375);
+    for (let i = 0; i < 1500; i += 1) {
+      const url = `/img/${String(i).padStart(6, '0')}.jpg?${'x'.repeat(790)}`;
+      await store.putOriginal(originalRecord(url, tiny), tiny);
+      if (i % 3 === 0) await countRequest(store, url, 1000 + i);
+    }
+    assert.ok(store.size <= maxBytes, `${store.size} counted`);
+    await store.close();
+    const file = statSync(join(path, 'data.mdb')).size;
+    assert.ok(file <= 4 * maxBytes, `the store's file is ${(file / 2 ** 20).toFixed(1)} MB for a ${maxBytes / 2 ** 20} MiB bound`);
+  });
+
   it('variants of their own entry (image-API option sets): one-off ones of an image requested all day evict only themselves', async () => {
     const store = new ImageStore(freshPath(), 10 * photo.length + 1000);
     let clock = 1000;
@@ -91,7 +109,7 @@ describe('the store within max-size, whatever the mix of writes (SPEC §8)', () 
     assert.equal(store.variantsOf('/big.jpg').length, 0);
     assert.equal(store.getRequests(slotKey('/big.jpg', 'transform:kept')), undefined);
     assert.equal(store.getRequests(slotKey('/big.jpg', 'transform:100')), undefined);
-    assert.equal(store.size, 5 * (photo.length + '/realN.jpg'.length) + changed.length, 'only the originals are counted');
+    assert.equal(store.size, 5 * storedCost('/real0.jpg', undefined, photo.length + '/realN.jpg'.length) + storedCost('/big.jpg', undefined, changed.length), 'only the originals are counted');
     await store.close();
   });
 });
