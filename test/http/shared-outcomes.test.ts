@@ -97,9 +97,11 @@ describe('one image under several URLs is one image: its outcomes are taken, not
   let origin: TestOrigin;
   let proxy: TestProxy;
   before(async () => {
-    origin = await startOrigin((_req, res) => {
+    // Under /flood/, other bytes of the same picture (one byte after its end): an image of its own.
+    const other = Buffer.concat([photo, Buffer.from([0])]);
+    origin = await startOrigin((req, res) => {
       res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
-      res.end(photo);
+      res.end(req.url?.startsWith('/flood/') ? other : photo);
     });
     proxy = await startProxy({ origin: origin.url, elements: '<image-compression preset="balanced"/>' });
   });
@@ -107,6 +109,15 @@ describe('one image under several URLs is one image: its outcomes are taken, not
     await proxy.stop(5000);
     await origin.close();
   });
+
+  /** Experiments that ran (their outcomes not taken from another URL), by name. */
+  async function ran(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const { labels, value } of (await proxy.running.metrics.experiments.get()).values) {
+      if (labels.outcome !== 'shared') counts[String(labels.experiment)] = (counts[String(labels.experiment)] ?? 0) + value;
+    }
+    return counts;
+  }
 
   /** Requests `path` (one experiment started per request) until its answer is final. */
   async function untilFinal(path: string): Promise<Buffer> {
@@ -128,5 +139,24 @@ describe('one image under several URLs is one image: its outcomes are taken, not
     const runNow = Object.values(after).reduce((a, b) => a + b, 0) - shared;
     assert.equal(runNow, Object.values(ran).reduce((a, b) => a + b, 0), 'no experiment ran again');
     assert.ok(second.equals(first), 'the same best bytes');
+  });
+
+  // Found by a hostile review (floods): 500 junk query strings of one photo, sent at once, ran 466 AVIF searches
+  // (340 times the CPU of one): the URLs remembered per image were the last 8, and each URL queued its own jobs.
+  it('a flood of URLs of the same bytes, all at once: each experiment runs once, every URL gets its outcomes', async () => {
+    const before = await ran();
+    const urls = Array.from({ length: 30 }, (_, i) => `/flood/photo.jpg?junk=${i}&m=ic,webp,avif`);
+    const answers = new Map<string, Buffer>();
+    for (let round = 0; round < 12 && answers.size < urls.length; round += 1) {
+      const responses = await Promise.all(urls.map(async (url) => [url, await fetchRaw(new URL(url, proxy.url))] as const));
+      for (const [url, res] of responses) if (String(res.headers['cache-control']).startsWith('public')) answers.set(url, res.body);
+      await proxy.running.experimentsIdle();
+    }
+    assert.equal(answers.size, urls.length, 'every URL final');
+    assert.equal(new Set([...answers.values()].map((body) => body.toString('base64'))).size, 1, 'the same best bytes for all');
+    const after = await ran();
+    const again = Object.entries(after).filter(([name, count]) => count - (before[name] ?? 0) > 1);
+    assert.deepEqual(again, [], 'no experiment ran twice for the image');
+    assert.ok(Object.entries(after).some(([name, count]) => count > (before[name] ?? 0)), 'its experiments ran');
   });
 });

@@ -65,15 +65,22 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
    * image under several URLs (`/a.jpg?v=1`, `?v=2`, a junk query string) is one image, and an experiment's outcome
    * belongs to it (SPEC §6), as the cluster shares it by digest through Redis. Without it each URL ran every
    * experiment again (a hostile review: 30 CPU seconds of AVIF per junk query string of one photo).
+   * Each digest has an owner, the first of its URLs still stored with those bytes: its experiments are the image's,
+   * the other URLs wait for them and take their outcomes, however many URLs come after (a flood of 500 query
+   * strings of one photo pushed it out of the few URLs remembered and ran 466 AVIF searches, a second review).
    */
-  const siblings = new Map<string, Set<string>>();
-  function seen(key: string, digest: string): void {
-    const keys = siblings.get(digest) ?? new Set<string>();
+  const siblings = new Map<string, { owner: string; recent: Set<string> }>();
+  function seen(key: string, digest: string): string {
+    const known = siblings.get(digest);
     siblings.delete(digest);
-    keys.add(key);
-    if (keys.size > SIBLINGS_PER_DIGEST) keys.delete(keys.values().next().value!);
-    siblings.set(digest, keys);
+    const ownerHolds = known !== undefined && (known.owner === key || store.getOriginal(known.owner)?.digest === digest);
+    const entry = ownerHolds ? known : { owner: key, recent: known?.recent ?? new Set<string>() };
+    entry.recent.delete(key);
+    entry.recent.add(key);
+    if (entry.recent.size > SIBLINGS_PER_DIGEST) entry.recent.delete(entry.recent.values().next().value!);
+    siblings.set(digest, entry);
     if (siblings.size > SIBLINGS_KEPT) siblings.delete(siblings.keys().next().value!);
+    return entry.owner;
   }
 
   /**
@@ -81,7 +88,8 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
    * running the experiment again: its bytes kept under this URL too, the experiment done. Whether it was.
    */
   async function takeFromSibling(key: string, mark: string, record: OriginalRecord, name: ExperimentName): Promise<boolean> {
-    for (const other of siblings.get(record.digest) ?? []) {
+    const known = siblings.get(record.digest);
+    for (const other of new Set([...(known ? [known.owner] : []), ...(known?.recent ?? [])])) {
       if (other === key) continue;
       const original = store.getOriginal(other);
       if (original?.digest !== record.digest || !outcomes.doneFor(other, original).includes(name)) continue;
@@ -111,26 +119,37 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
   }
 
   async function scheduleNext(key: string, mark: string, capabilities: Capabilities, record: OriginalRecord, requests: number): Promise<Schedule> {
-    seen(key, record.digest);
+    const owner = seen(key, record.digest);
     const remaining = remainingFor(key, capabilities, record);
     if (remaining.length === 0) return FINAL;
     const elsewhere = await shared?.leasedElsewhere(record.digest, remaining);
     const open = remaining.filter((name) => !elsewhere?.has(name));
+    // An experiment runs under the image's owner (its first URL with these bytes) until the owner has it done; this
+    // URL then takes the outcome (a copy, see `takeFromSibling`). However many URLs the image has, each experiment
+    // runs once.
+    const ownerRecord = owner === key ? record : store.getOriginal(owner);
+    const ownerDone = owner === key || !ownerRecord ? [] : outcomes.doneFor(owner, ownerRecord);
+    const runsAt = (name: ExperimentName) => (ownerRecord && owner !== key && !ownerDone.includes(name) ? owner : key);
+    const jobFor = (name: ExperimentName) => jobKey(runsAt(name), name);
+    const offer = (name: ExperimentName, priority: number) => {
+      const at = runsAt(name);
+      queue.offer(jobKey(at, name), priority, () => runExperiment(at, mark, at === key ? record : ownerRecord!, name));
+    };
     // Each request starts at most one experiment: the first its plan needs that nobody works on yet. Those
     // already waiting are raised to the image's count: a hot image's later experiments are as wanted as its first
     // (raised only while the first waited, they queued behind every image asked for twice).
-    const next = open.find((name) => !queue.has(jobKey(key, name)));
+    const next = open.find((name) => !queue.has(jobFor(name)));
     for (const name of open) {
-      if (name !== next && queue.has(jobKey(key, name))) queue.offer(jobKey(key, name), requests, () => runExperiment(key, mark, record, name));
+      if (name !== next && queue.has(jobFor(name))) offer(name, requests);
     }
     if (next) {
       // Busy here: offered to the cluster as well, so that an idle instance can take it (work stealing).
-      if (shared && queue.running >= queue.concurrency) shared.offer({ key, mark, experiment: next, originalDigest: record.digest }, requests).catch(logFailure(logger, 'cluster: offering an experiment'));
-      queue.offer(jobKey(key, next), requests, () => runExperiment(key, mark, record, next));
+      if (shared && queue.running >= queue.concurrency) shared.offer({ key: runsAt(next), mark, experiment: next, originalDigest: record.digest }, requests).catch(logFailure(logger, 'cluster: offering an experiment'));
+      offer(next, requests);
       return NOT_FINAL;
     }
     // Nothing started: all that is left waits or runs here (in a cluster, maybe elsewhere: not said).
-    return shared ? NOT_FINAL : { final: false, waitingFor: open.map((name) => jobKey(key, name)) };
+    return shared ? NOT_FINAL : { final: false, waitingFor: open.map(jobFor) };
   }
 
   function stillWaiting(waitingFor: readonly string[]): boolean {
