@@ -101,8 +101,13 @@ const OLD_LAYOUT_MARKS = ['recency-version', 'records-version'];
  * segment, and charging their bytes to it carried every one of them there, past the images requested repeatedly.
  */
 const PROBATION_SHARE = 0.1;
-/** How many of the main segment's least recent originals eviction compares by request count. */
+/** How many of the main segment's least and most recent entries eviction compares by their requests. */
 const MAIN_SAMPLE = 32;
+/**
+ * Requests count half as much for every day since an entry's last: popular images of the past give way to those of
+ * today, and a burst of new URLs requested twice does not outweigh images requested all week.
+ */
+const MAIN_HALF_LIFE_MS = 24 * 3600 * 1000;
 const segmentOf = (requests: RequestRecord | undefined): Segment => (requests?.main ? 'm' : 'p');
 
 /** A request record with `count` more requests, the last at `now`: a second request takes it off probation. */
@@ -932,12 +937,21 @@ export class ImageStore {
    */
   private victimIn(segment: Segment): { key: string; value: string } | undefined {
     if (segment === 'p') return [...this.recency.getRange({ ...segmentRange('p'), limit: 1 })][0];
+    // The least recent of the main segment and its most recent (where entries promoted just now are: a flood of
+    // URLs requested twice each took the main segment's least recent, popular images, one after the other, when only
+    // those were compared), compared by their requests halved for every `MAIN_HALF_LIFE_MS` since their last.
+    const range = segmentRange('m');
+    const oldest = [...this.recency.getRange({ ...range, limit: MAIN_SAMPLE })];
+    const newest = [...this.recency.getRange({ start: range.end, end: range.start, reverse: true, limit: MAIN_SAMPLE })];
+    const candidates = [...new Map([...oldest, ...newest].map((entry) => [entry.key, entry])).values()].map((entry) => ({ entry, requests: this.requests.get(entry.value) }));
+    // Ages from the latest request among them: the clock of the records, whatever the machine's says now.
+    const latest = Math.max(...candidates.map(({ requests }) => requests?.lastRequested ?? 0));
     let victim: { key: string; value: string } | undefined;
-    let fewest = Infinity;
-    for (const entry of [...this.recency.getRange({ ...segmentRange('m'), limit: MAIN_SAMPLE })]) {
-      const count = this.requests.get(entry.value)?.count ?? 0;
-      if (count < fewest) {
-        fewest = count;
+    let lowest = Infinity;
+    for (const { entry, requests } of candidates) {
+      const score = (requests?.count ?? 0) * 0.5 ** (Math.max(0, latest - (requests?.lastRequested ?? 0)) / MAIN_HALF_LIFE_MS);
+      if (score < lowest) {
+        lowest = score;
         victim = entry;
       }
     }

@@ -71,6 +71,36 @@ describe('the store within max-size, whatever the mix of writes (SPEC §8)', () 
     assert.ok(file <= 4 * maxBytes, `the store's file is ${(file / 2 ** 20).toFixed(1)} MB for a ${maxBytes / 2 ** 20} MiB bound`);
   });
 
+  // Found by a hostile review (floods): 200 junk URLs requested twice each got past probation, and eviction compared
+  // only the main segment's least recent entries: the popular images, evicted one after the other (189 of 220).
+  it('URLs requested twice each (a flood past probation) evict each other, not images requested all along', async () => {
+    // More images requested all along than eviction compares at either end of the main segment (32).
+    const store = new ImageStore(freshPath(), 70 * (photo.length + 2000));
+    let clock = 1_000_000;
+    for (let i = 0; i < 60; i += 1) {
+      await putImage(store, `/real${i}.jpg`);
+      for (let n = 0; n < 5; n += 1) await countRequest(store, `/real${i}.jpg`, (clock += 1000));
+    }
+    for (let i = 0; i < 100; i += 1) {
+      await putImage(store, `/junk.jpg?${i}`);
+      await countRequest(store, `/junk.jpg?${i}`, (clock += 10));
+      await countRequest(store, `/junk.jpg?${i}`, (clock += 10));
+      assert.ok(store.size <= store.maxBytes);
+    }
+    const kept = Array.from({ length: 60 }, (_, i) => `/real${i}.jpg`).filter((url) => store.getOriginal(url));
+    assert.equal(kept.length, 60, `real images evicted by the flood: ${60 - kept.length}`);
+    // A day later, images no one asked for since give way to new ones requested twice.
+    clock += 7 * 24 * 3600 * 1000;
+    for (let i = 0; i < 60; i += 1) {
+      await putImage(store, `/new${i}.jpg`);
+      await countRequest(store, `/new${i}.jpg`, (clock += 10));
+      await countRequest(store, `/new${i}.jpg`, (clock += 10));
+    }
+    const fresh = Array.from({ length: 60 }, (_, i) => `/new${i}.jpg`).filter((url) => store.getOriginal(url));
+    assert.ok(fresh.length >= 50, `new images kept a week later: ${fresh.length} of 60`);
+    await store.close();
+  });
+
   it('variants of their own entry (image-API option sets): one-off ones of an image requested all day evict only themselves', async () => {
     const store = new ImageStore(freshPath(), 10 * photo.length + 1000);
     let clock = 1000;
