@@ -1,3 +1,4 @@
+import { crc32, inflateSync } from 'node:zlib';
 import type { Metadata } from 'sharp';
 import type { ImageType } from './structure.js';
 
@@ -35,7 +36,9 @@ const SRGB_GAMA = 45455;
 /**
  * PNG chunks before the image data that browsers apply and libvips does not: an animation (APNG), and a colour
  * encoding given by cICP, or by gAMA/cHRM where no sRGB or iCCP chunk overrides them (iCCP is converted by
- * libvips like any profile). Walks the chunks by their lengths only (the structure check has vetted them).
+ * libvips like any profile). Read as libpng reads them: a colour chunk with a bad CRC is ignored, so is a second
+ * gAMA or cHRM, an sRGB chunk of the wrong length and an iCCP chunk whose profile does not inflate. Walks the
+ * chunks by their lengths only (the structure check has vetted them).
  */
 function pngRenderingFault(bytes: Uint8Array): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -46,23 +49,38 @@ function pngRenderingFault(bytes: Uint8Array): string | undefined {
     const length = view.getUint32(at);
     const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
     const data = at + 8;
-    if (type === 'IDAT' || type === 'IEND' || data + length > bytes.length) break;
+    if (type === 'IDAT' || type === 'IEND' || data + length + 4 > bytes.length) break;
+    at = data + length + 4;
     if (type === 'acTL') return 'animated PNG (APNG): libvips reads its default image only, a variant would not move';
-    if (type === 'cICP' && length >= 2) {
-      const [primaries, transfer] = [bytes[data]!, bytes[data + 1]!];
+    if (!COLOUR_CHUNKS.has(type) || crc32(bytes.subarray(data - 4, data + length)) >>> 0 !== view.getUint32(data + length)) continue;
+    const body = bytes.subarray(data, data + length);
+    if (type === 'cICP' && length === 4) {
+      const [primaries, transfer] = [body[0]!, body[1]!];
       // 1/13: BT.709 primaries with the sRGB curve, which is sRGB.
       if (primaries !== 1 || transfer !== 13) return `PNG colour encoding in a cICP chunk (primaries ${primaries}, transfer ${transfer}): browsers apply it, libvips does not`;
     }
-    if (type === 'sRGB' || type === 'iCCP') srgbOrProfile = true;
-    if (type === 'gAMA' && length === 4) gama = view.getUint32(data);
-    if (type === 'cHRM' && length === 32) chrm = Array.from({ length: 8 }, (_, i) => view.getUint32(data + 4 * i));
-    at = data + length + 4;
+    if ((type === 'sRGB' && length === 1) || (type === 'iCCP' && profileInflates(body))) srgbOrProfile = true;
+    if (type === 'gAMA' && length === 4 && gama === undefined) gama = view.getUint32(data);
+    if (type === 'cHRM' && length === 32 && chrm === undefined) chrm = Array.from({ length: 8 }, (_, i) => view.getUint32(data + 4 * i));
   }
   if (srgbOrProfile) return undefined;
   // Within 1% of 1/2.2.
   if (gama !== undefined && Math.abs(gama - SRGB_GAMA) > 455) return `PNG gamma ${(100000 / gama).toFixed(2)} (gAMA chunk): browsers apply it, libvips does not`;
   if (chrm && chrm.some((value, i) => Math.abs(value - SRGB_CHRM[i]!) > 1000)) return "PNG primaries other than sRGB's (cHRM chunk): browsers apply them, libvips does not";
   return undefined;
+}
+
+const COLOUR_CHUNKS = new Set(['cICP', 'sRGB', 'iCCP', 'gAMA', 'cHRM']);
+
+/** An iCCP chunk as libpng takes it: a name of 1–79 bytes, a NUL, method 0, and a zlib stream that inflates. */
+function profileInflates(body: Uint8Array): boolean {
+  const nul = body.indexOf(0);
+  if (nul < 1 || nul > 79 || body[nul + 1] !== 0) return false;
+  try {
+    return inflateSync(body.subarray(nul + 2), { maxOutputLength: 16 * 2 ** 20 }).length >= 132;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -79,7 +97,9 @@ export function exifDensitySize(exif: Uint8Array, width: number, height: number)
   const dimX = tiff.exif.get(0xa002)?.[0];
   const dimY = tiff.exif.get(0xa003)?.[0];
   if (unit !== 2 || !resX || !resY || !dimX || !dimY || !(resX > 0 && resY > 0)) return undefined;
-  if (Math.round((dimX * resX) / 72) !== width || Math.round((dimY * resY) / 72) !== height) return undefined;
+  // Whichever way a browser rounds (the dimensions from the size at that resolution, or back): both are taken.
+  const matches = (dim: number, res: number, physical: number) => Math.round((dim * res) / 72) === physical || Math.round((physical * 72) / res) === dim;
+  if (!matches(dimX, resX, width) || !matches(dimY, resY, height)) return undefined;
   return dimX === width && dimY === height ? undefined : { width: dimX, height: dimY };
 }
 

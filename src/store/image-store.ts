@@ -390,7 +390,7 @@ export class ImageStore {
       if (staged) this.accountBytes(key, this.unstage(staged), bytes.length, record.url);
       else if (!previous || previous.digest !== record.digest) this.putBytes(record.url, key, bytes);
       this.originals.putSync(record.url, record);
-      return this.makeRoom();
+      return this.makeRoom(record.url);
     }).finally(() => staged && this.unstage(staged));
     if (!written.ok) return false;
     // Its digest was just computed from these very bytes: their first read need not hash them again (the
@@ -468,7 +468,7 @@ export class ImageStore {
         this.putBytes(owner, bytesKey, bytes);
       }
       this.variants.putSync(key, record);
-      return { stored: true, evicted: this.makeRoom() };
+      return { stored: true, evicted: this.makeRoom(owner) };
     }).finally(() => staged && this.unstage(staged));
     if (!written.ok) return false;
     if (written.value.stored) this.outcomesChanged(url);
@@ -935,8 +935,8 @@ export class ImageStore {
    * of its `MAIN_SAMPLE` least recent (the oldest among equals), so that URLs requested just twice (a flood that
    * passed probation) go before an image requested all day.
    */
-  private victimIn(segment: Segment): { key: string; value: string } | undefined {
-    if (segment === 'p') return [...this.recency.getRange({ ...segmentRange('p'), limit: 1 })][0];
+  private victimIn(segment: Segment, kept?: string): { key: string; value: string } | undefined {
+    if (segment === 'p') return [...this.recency.getRange({ ...segmentRange('p'), limit: 2 })].find((entry) => entry.value !== kept);
     // The least recent of the main segment and its most recent (where entries promoted just now are: a flood of
     // URLs requested twice each took the main segment's least recent, popular images, one after the other, when only
     // those were compared), compared by their requests halved for every `MAIN_HALF_LIFE_MS` since their last.
@@ -949,6 +949,7 @@ export class ImageStore {
     let victim: { key: string; value: string } | undefined;
     let lowest = Infinity;
     for (const { entry, requests } of candidates) {
+      if (entry.value === kept) continue;
       const score = (requests?.count ?? 0) * 0.5 ** (Math.max(0, latest - (requests?.lastRequested ?? 0)) / MAIN_HALF_LIFE_MS);
       if (score < lowest) {
         lowest = score;
@@ -961,18 +962,20 @@ export class ImageStore {
   /**
    * Inside the transaction of every write that adds bytes: drops entries until the bytes counted, with those being
    * staged, are within the bound: on probation the least recently requested while probation holds more than its
-   * share, else from the main segment (see `victimIn`). In the write's own transaction, so that no committed state
-   * of the store is over its bound (evicting in a write of its own after it left each write over the bound until
-   * then, and over it for good when that write failed).
+   * share, else from the main segment (see `victimIn`), the entry `kept` (the one written) last. In the write's own
+   * transaction, so that no committed state of the store is over its bound (evicting in a write of its own after it
+   * left each write over the bound until then, and over it for good when that write failed).
    */
-  private makeRoom(): Evicted {
+  private makeRoom(kept?: string): Evicted {
     const before = this.size;
     let originals = 0;
     let variants = 0;
     while (this.size + this.staging > this.maxBytes) {
       const first: Segment = this.probationBytes > this.maxBytes * PROBATION_SHARE ? 'p' : 'm';
       // One at a time, read before removing: nothing is removed under a running range read.
-      const victim = this.victimIn(first) ?? this.victimIn(first === 'p' ? 'm' : 'p');
+      const other: Segment = first === 'p' ? 'm' : 'p';
+      // The entry being written goes last: a variant's write never evicts its own image while another can go.
+      const victim = this.victimIn(first, kept) ?? this.victimIn(other, kept) ?? this.victimIn(first) ?? this.victimIn(other);
       if (!victim) break;
       const entry = victim.value;
       const { url, slot } = entryParts(entry);

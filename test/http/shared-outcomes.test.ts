@@ -3,13 +3,18 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { sniffImageType } from '../../src/images/probe.js';
 import { capabilitiesOfMark } from '../../src/marks/index.js';
+import { pngChunk } from '../support/bad-images.js';
 import { fetchRaw } from '../support/client.js';
+import { png } from '../support/rendering-images.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { PROJECT_ROOT, startProxy, type TestProxy } from '../support/proxy.js';
 
 const photo = readFileSync(new URL('fixtures/site/img/photos/night-lights.jpg', PROJECT_ROOT));
 const texture = readFileSync(new URL('fixtures/site/img/bg/brick.png', PROJECT_ROOT));
 const MARKS = ['ic', 'ic,webp', 'ic,webp,avif,zorro'];
+/** A PNG whose header (and CRCs) are right and whose image data is not zlib. */
+// Signature (8) and IHDR (25) of a right PNG, then an IDAT of garbage with a right CRC, then IEND.
+const undecodablePng = Buffer.concat([png().subarray(0, 33), pngChunk('IDAT', Buffer.from('this is not a zlib stream at all, whatever the header says')), pngChunk('IEND', Buffer.alloc(0))]);
 
 /** Experiments run so far, by name (any outcome). */
 async function runs(proxy: TestProxy): Promise<Record<string, number>> {
@@ -100,6 +105,12 @@ describe('one image under several URLs is one image: its outcomes are taken, not
     // Under /flood/, other bytes of the same picture (one byte after its end): an image of its own.
     const other = Buffer.concat([photo, Buffer.from([0])]);
     origin = await startOrigin((req, res) => {
+      // Under /broken/, a PNG whose header reads and whose image data does not decode.
+      if (req.url?.startsWith('/broken/')) {
+        res.writeHead(200, { 'Content-Type': 'image/png', 'Cache-Control': 'max-age=3600' });
+        res.end(undecodablePng);
+        return;
+      }
       res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'max-age=3600' });
       res.end(req.url?.startsWith('/flood/') ? other : photo);
     });
@@ -159,4 +170,24 @@ describe('one image under several URLs is one image: its outcomes are taken, not
     assert.deepEqual(again, [], 'no experiment ran twice for the image');
     assert.ok(Object.entries(after).some(([name, count]) => count > (before[name] ?? 0)), 'its experiments ran');
   });
+
+  // Found by the review of that fix: a second URL of an image that cannot be decoded waited for the first's
+  // experiment for good, never final, and each of its requests ran the failing decode again.
+  it('a second URL of an image that cannot be decoded is passed through too, after at most its own try', async () => {
+    const first = await untilSkipped('/broken/a.png?m=ic,webp,avif');
+    const second = await untilSkipped('/broken/a.png?v=2&m=ic,webp,avif');
+    assert.match(first, /decode/);
+    assert.match(second, /decode/);
+    const rejected = (await proxy.running.metrics.experiments.get()).values.filter((v) => v.labels.outcome === 'rejected').reduce((sum, v) => sum + v.value, 0);
+    assert.ok(rejected <= 2, `decodes tried: ${rejected}`);
+  });
+
+  async function untilSkipped(path: string): Promise<string> {
+    for (let round = 0; round < 8; round += 1) {
+      const res = await fetchRaw(new URL(path, proxy.url));
+      await proxy.running.experimentsIdle();
+      if (res.headers['x-slimproxy-skip']) return String(res.headers['x-slimproxy-skip']);
+    }
+    throw new Error(`${path} never passed through`);
+  }
 });

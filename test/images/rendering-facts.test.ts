@@ -39,9 +39,26 @@ describe('originals whose look a variant would not keep are passed through, sayi
     assert.equal(await reason(png([pngChunk('sRGB', Buffer.from([0])), gama(100000)])), undefined, 'an sRGB chunk overrides gAMA');
   });
 
+  // Found by the review of that change: chunks libpng ignores made the proxy take a gAMA chunk as overridden.
+  it('PNG colour chunks read as libpng reads them: the first gAMA, no damaged sRGB or iCCP', async () => {
+    const gama = (value: number) => pngChunk('gAMA', u32(value));
+    const damaged = (chunk: Buffer) => Buffer.concat([chunk.subarray(0, chunk.length - 1), Buffer.from([chunk.at(-1)! ^ 1])]);
+    assert.match((await reason(png([gama(100000), gama(45455)]))) ?? '', /gamma 1\.00/, 'the first gAMA counts');
+    assert.match((await reason(png([pngChunk('iCCP', Buffer.from('name\0\0not zlib at all', 'latin1')), gama(100000)]))) ?? '', /gamma 1\.00/, 'a profile that does not inflate');
+    assert.match((await reason(png([damaged(pngChunk('sRGB', Buffer.from([0]))), gama(100000)]))) ?? '', /gamma 1\.00/, 'an sRGB chunk with a bad CRC');
+    assert.match((await reason(png([pngChunk('sRGB', Buffer.alloc(0)), gama(100000)]))) ?? '', /gamma 1\.00/, 'an empty sRGB chunk');
+    // A real profile does override gAMA (libvips converts by it).
+    const tagged = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).withIccProfile('p3').png().toBuffer();
+    const iccp = pngChunkOf(tagged, 'iCCP');
+    assert.ok(iccp, 'sharp wrote an iCCP chunk');
+    assert.equal(await reason(png([iccp, gama(100000)])), undefined, 'a profile that inflates');
+  });
+
   it('a JPEG whose EXIF resolution sets the size browsers draw it at (the HTML standard, Chromium)', async () => {
     assert.match((await reason(await jpegWithExif(exifBlock(144, 2, { width: 96, height: 64 })))) ?? '', /draw it at 96x64, not 192x128/);
     assert.match((await reason(await jpegWithExif(exifBlock(36, 2, { width: 384, height: 256 })))) ?? '', /draw it at 384x256/);
+    // Rounding either way (review): 192 px at 144 dpi is 96; 191 px rounds to 96 one way, and 96 back to 192 the other.
+    assert.deepEqual(exifDensitySize(exifBlock(144, 2, { width: 96, height: 64 }), 191, 128), { width: 96, height: 64 });
     // Browsers ignore it when the dimensions do not match the resolution, at 72 dpi, or in centimetres.
     assert.equal(await reason(await jpegWithExif(exifBlock(144, 2, { width: 100, height: 64 }))), undefined, 'dimensions that do not match');
     assert.equal(await reason(await jpegWithExif(exifBlock(72, 2, { width: 192, height: 128 }))), undefined, '72 dpi');
@@ -58,3 +75,13 @@ describe('originals whose look a variant would not keep are passed through, sayi
     assert.equal(await reason(await image.clone().webp().toBuffer()), undefined, 'a plain WebP');
   });
 });
+
+/** The whole chunk (length, type, data, CRC) of the first `type` chunk of a PNG. */
+function pngChunkOf(file: Buffer, type: string): Buffer | undefined {
+  for (let at = 8; at + 12 <= file.length; ) {
+    const length = file.readUInt32BE(at);
+    if (file.toString('latin1', at + 4, at + 8) === type) return file.subarray(at, at + 12 + length);
+    at += 12 + length;
+  }
+  return undefined;
+}

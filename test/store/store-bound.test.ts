@@ -101,6 +101,30 @@ describe('the store within max-size, whatever the mix of writes (SPEC §8)', () 
     await store.close();
   });
 
+  // Found by the review of that change: the image whose variant was being written, requested twice just now, had
+  // the lowest score and was evicted by that very write (its experiment's CPU lost).
+  it("a write never evicts the image it writes for while another can go", async () => {
+    // Room for 39 images: the variant's write must evict one.
+    const store = new ImageStore(freshPath(), 39 * photo.length + 38 * 2000);
+    let clock = 1_000_000;
+    for (let i = 0; i < 38; i += 1) {
+      await putImage(store, `/old${i}.jpg`);
+      for (let n = 0; n < 5; n += 1) await countRequest(store, `/old${i}.jpg`, (clock += 1000));
+    }
+    const fresh = await putImage(store, '/new.jpg');
+    await countRequest(store, '/new.jpg', (clock += 10));
+    await countRequest(store, '/new.jpg', (clock += 10));
+    const variant = Buffer.from(photo);
+    const record = { ...transformRecord(fresh, variant), experiment: 'avif', format: 'avif', contentType: 'image/avif' };
+    assert.ok(await store.putVariant('/new.jpg', 'avif', record, variant));
+    assert.ok(store.getOriginal('/new.jpg'), 'the image stays');
+    assert.ok(store.getVariantRecord('/new.jpg', 'avif'), 'and its variant');
+    assert.ok(store.size <= store.maxBytes);
+    const others = Array.from({ length: 38 }, (_, i) => `/old${i}.jpg`).filter((url) => store.getOriginal(url)).length;
+    assert.equal(others, 37, `one of the others went: ${others} left, ${store.size} of ${store.maxBytes}`);
+    await store.close();
+  });
+
   it('variants of their own entry (image-API option sets): one-off ones of an image requested all day evict only themselves', async () => {
     const store = new ImageStore(freshPath(), 10 * photo.length + 1000);
     let clock = 1000;

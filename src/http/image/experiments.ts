@@ -127,9 +127,11 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
     // An experiment runs under the image's owner (its first URL with these bytes) until the owner has it done; this
     // URL then takes the outcome (a copy, see `takeFromSibling`). However many URLs the image has, each experiment
     // runs once.
+    // An owner that cannot be decoded (passed through, saying why) runs nothing more: this URL finds that out for itself.
     const ownerRecord = owner === key ? record : store.getOriginal(owner);
-    const ownerDone = owner === key || !ownerRecord ? [] : outcomes.doneFor(owner, ownerRecord);
-    const runsAt = (name: ExperimentName) => (ownerRecord && owner !== key && !ownerDone.includes(name) ? owner : key);
+    const ownerWorks = ownerRecord !== undefined && ownerRecord.skip === undefined;
+    const ownerDone = owner === key || !ownerWorks ? [] : outcomes.doneFor(owner, ownerRecord);
+    const runsAt = (name: ExperimentName) => (ownerWorks && owner !== key && !ownerDone.includes(name) ? owner : key);
     const jobFor = (name: ExperimentName) => jobKey(runsAt(name), name);
     const offer = (name: ExperimentName, priority: number) => {
       const at = runsAt(name);
