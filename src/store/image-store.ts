@@ -387,7 +387,9 @@ export class ImageStore {
       // Every stored original has a place in the eviction order, even before its first counted request.
       if (!this.requests.doesExist(record.url)) this.enterProbation(record.url);
       if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous, staged !== undefined);
-      if (staged) this.accountBytes(key, this.unstage(staged), bytes.length, record.url);
+      // What the key held as counted is what its record said: bytes of a concurrent write that landed since the
+      // staging read were never counted (two staged writes of one URL counted both, for good: a review).
+      if (staged) this.accountBytes(key, (this.unstage(staged), previous?.size ?? 0), bytes.length, record.url);
       else if (!previous || previous.digest !== record.digest) this.putBytes(record.url, key, bytes);
       this.originals.putSync(record.url, record);
       return this.makeRoom(record.url);
@@ -462,7 +464,8 @@ export class ImageStore {
       }
       const owner = this.ownerOf(url, key);
       if (staged) {
-        this.accountBytes(bytesKey, this.unstage(staged), bytes.length, owner, previousOwner);
+        this.unstage(staged);
+        this.accountBytes(bytesKey, previous?.size ?? 0, bytes.length, owner, previousOwner);
       } else {
         if (previous) this.dropBytes(owner, bytesKey, previous.size);
         this.putBytes(owner, bytesKey, bytes);

@@ -323,6 +323,20 @@ describe('the image store (LMDB)', () => {
     await store.close();
   });
 
+  // Found by a review (2026-12-08): two staged writes of one URL at once were both counted, for good.
+  it('counts what a URL holds after concurrent writes of it, large bytes (staged) or small', async () => {
+    for (const [first, second] of [[5 << 20, (5 << 20) + 1], [5 << 20, 1000], [1000, (5 << 20) + 1]] as const) {
+      const store = new ImageStore(freshPath(), 64 * 2 ** 20);
+      const a = Buffer.alloc(first, 1);
+      const b = Buffer.alloc(second, 2);
+      await Promise.all([store.putOriginal(originalRecord('/race.jpg', a), a), store.putOriginal(originalRecord('/race.jpg', b, '"2"'), b)]);
+      const held = store.getOriginal('/race.jpg')!;
+      assert.ok((await store.getOriginalBytes(held))?.length === held.size, 'the record names the bytes kept');
+      assert.equal(store.size, storedCost('/race.jpg', undefined, held.size), `${first} and ${second} at once`);
+      await store.close();
+    }
+  });
+
   it('discards the variants of an original that changed', async () => {
     const store = new ImageStore(freshPath(), 100 * 2 ** 20);
     const variant = Buffer.from('old variant');
