@@ -61,6 +61,16 @@ export function adminHostRule(configured: readonly string[], machine: string = h
   };
 }
 
+/** A request target in absolute form (`http://host/path`), parsed; `undefined` for any other form. */
+function absoluteTarget(url: string | undefined): URL | undefined {
+  if (!url || !/^https?:\/\//i.test(url)) return undefined;
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The admin listener (SPEC §8), apart from the public one: `/metrics` (Prometheus text), `/api/status` (JSON) and
  * `/status` (the page a site owner opens). Loopback by default; nothing here is reachable on the public port.
@@ -79,7 +89,10 @@ export function createAdminServer(
       res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), 'Content-Security-Policy': policy, ...NOSNIFF });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    if (!answersHost(req.headers.host)) {
+    // An absolute-form target names the host itself, and its Host field is ignored (RFC 9112 §3.2.2).
+    const target = absoluteTarget(req.url);
+    if (target) req.url = `${target.pathname}${target.search}`;
+    if (!answersHost(target ? target.host : req.headers.host)) {
       send(421, 'text/plain; charset=utf-8', 'Misdirected Request: the admin listener answers requests for an IP address, localhost, this machine\'s name or a name listed in <admin hosts="…">\n');
       return;
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { fetchRaw } from '../support/client.js';
@@ -102,6 +103,21 @@ describe('the admin listener', () => {
       const answered = await fetchRaw(new URL('api/status', admin), { headers: { host } });
       assert.equal(answered.status, 200, host);
     }
+  });
+
+  // Found by a review (2026-12-08): an absolute-form target was judged by its Host field and then not found.
+  it('takes the host of an absolute-form target, not the Host field (RFC 9112 §3.2.2)', async () => {
+    const admin = proxy.running.adminUrl!;
+    const raw = (target: string, host: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(admin.port), admin.hostname, () => socket.end(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('end', () => resolve(text.split('\r\n')[0]!));
+        socket.on('error', reject);
+      });
+    assert.equal(await raw(`http://127.0.0.1:${admin.port}/api/status`, 'attacker.example'), 'HTTP/1.1 200 OK', 'the target names the machine');
+    assert.equal(await raw('http://attacker.example/api/status', `127.0.0.1:${admin.port}`), 'HTTP/1.1 421 Misdirected Request', 'the target names another host');
   });
 
   it('is not reachable on the public port', async () => {
