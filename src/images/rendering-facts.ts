@@ -1,6 +1,6 @@
-import { crc32, inflateSync } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
 import type { Metadata } from 'sharp';
-import type { ImageType } from './structure.js';
+import { type ImageType, pngChunkCrcHolds, pngChunks } from './structure.js';
 
 /**
  * What a browser draws from an image file that a variant would not carry: the experiments decode with libvips to
@@ -37,31 +37,27 @@ const SRGB_GAMA = 45455;
  * PNG chunks before the image data that browsers apply and libvips does not: an animation (APNG), and a colour
  * encoding given by cICP, or by gAMA/cHRM where no sRGB or iCCP chunk overrides them (iCCP is converted by
  * libvips like any profile). Read as libpng reads them: a colour chunk with a bad CRC is ignored, so is a second
- * gAMA or cHRM, an sRGB chunk of the wrong length and an iCCP chunk whose profile does not inflate. Walks the
- * chunks by their lengths only (the structure check has vetted them).
+ * gAMA or cHRM, an sRGB chunk of the wrong length and an iCCP chunk whose profile does not inflate.
  */
 function pngRenderingFault(bytes: Uint8Array): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let gama: number | undefined;
   let chrm: number[] | undefined;
   let srgbOrProfile = false;
-  for (let at = 8; at + 12 <= bytes.length; ) {
-    const length = view.getUint32(at);
-    const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
-    const data = at + 8;
-    if (type === 'IDAT' || type === 'IEND' || data + length + 4 > bytes.length) break;
-    at = data + length + 4;
+  for (const chunk of pngChunks(bytes)) {
+    const { type, data, end } = chunk;
+    if (type === 'IDAT' || type === 'IEND' || end + 4 > bytes.length) break;
     if (type === 'acTL') return 'animated PNG (APNG): libvips reads its default image only, a variant would not move';
-    if (!COLOUR_CHUNKS.has(type) || crc32(bytes.subarray(data - 4, data + length)) >>> 0 !== view.getUint32(data + length)) continue;
-    const body = bytes.subarray(data, data + length);
-    if (type === 'cICP' && length === 4) {
+    if (!COLOUR_CHUNKS.has(type) || !pngChunkCrcHolds(bytes, chunk)) continue;
+    const body = bytes.subarray(data, end);
+    if (type === 'cICP' && body.length === 4) {
       const [primaries, transfer] = [body[0]!, body[1]!];
       // 1/13: BT.709 primaries with the sRGB curve, which is sRGB.
       if (primaries !== 1 || transfer !== 13) return `PNG colour encoding in a cICP chunk (primaries ${primaries}, transfer ${transfer}): browsers apply it, libvips does not`;
     }
-    if ((type === 'sRGB' && length === 1) || (type === 'iCCP' && profileInflates(body))) srgbOrProfile = true;
-    if (type === 'gAMA' && length === 4 && gama === undefined) gama = view.getUint32(data);
-    if (type === 'cHRM' && length === 32 && chrm === undefined) chrm = Array.from({ length: 8 }, (_, i) => view.getUint32(data + 4 * i));
+    if ((type === 'sRGB' && body.length === 1) || (type === 'iCCP' && profileInflates(body))) srgbOrProfile = true;
+    if (type === 'gAMA' && body.length === 4 && gama === undefined) gama = view.getUint32(data);
+    if (type === 'cHRM' && body.length === 32 && chrm === undefined) chrm = Array.from({ length: 8 }, (_, i) => view.getUint32(data + 4 * i));
   }
   if (srgbOrProfile) return undefined;
   // Within 1% of 1/2.2.

@@ -54,22 +54,43 @@ const END_OF_IMAGE = Buffer.from([0xff, 0xd9]);
 /** CRCs are checked up to this size: beyond, the check would hold the event loop for milliseconds per request. */
 const CRC_CHECKED_BYTES = 8 * 2 ** 20;
 
+/** A PNG chunk found by `pngChunks`: its type, where its data starts and ends (its CRC follows). */
+export interface PngChunk {
+  readonly type: string;
+  readonly data: number;
+  readonly end: number;
+}
+
+/**
+ * The chunks of a PNG in file order, by their lengths only: each whose head fits in `bytes`, the last possibly
+ * running past its end (`end + 4 > bytes.length`: the caller decides what that means).
+ */
+export function* pngChunks(bytes: Uint8Array): Generator<PngChunk> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 8; at + 12 <= bytes.length; ) {
+    const data = at + 8;
+    const end = data + view.getUint32(at);
+    yield { type: String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!), data, end };
+    at = end + 4;
+  }
+}
+
+/** Whether a chunk's CRC (over its type and data) is right. */
+export function pngChunkCrcHolds(bytes: Uint8Array, chunk: PngChunk): boolean {
+  const stored = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(chunk.end);
+  return crc32(bytes.subarray(chunk.data - 4, chunk.end)) >>> 0 === stored;
+}
+
 /**
  * A PNG's chunks are walked to IEND; the critical ones must match their CRC (as libpng, and so Chromium, checks)
  * in a file of up to `CRC_CHECKED_BYTES` (a larger one is left to the decoder).
  */
 function pngFault(bytes: Uint8Array): string | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 8;
-  while (at + 12 <= bytes.length) {
-    const length = view.getUint32(at);
-    const end = at + 12 + length;
-    if (end > bytes.length) return 'truncated PNG: a chunk runs past the end of the file';
-    const type = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!, bytes[at + 6]!, bytes[at + 7]!);
+  for (const chunk of pngChunks(bytes)) {
+    if (chunk.end + 4 > bytes.length) return 'truncated PNG: a chunk runs past the end of the file';
     // Critical chunks: the first letter upper-case.
-    if (bytes.length <= CRC_CHECKED_BYTES && type.charCodeAt(0) < 0x61 && crc32(bytes.subarray(at + 4, end - 4)) !== view.getUint32(end - 4)) return `damaged PNG: bad CRC in its ${type} chunk`;
-    if (type === 'IEND') return undefined;
-    at = end;
+    if (bytes.length <= CRC_CHECKED_BYTES && chunk.type.charCodeAt(0) < 0x61 && !pngChunkCrcHolds(bytes, chunk)) return `damaged PNG: bad CRC in its ${chunk.type} chunk`;
+    if (chunk.type === 'IEND') return undefined;
   }
   return 'truncated PNG: no IEND chunk';
 }

@@ -119,7 +119,7 @@ const SAVINGS_PERIODS: readonly SavingsPeriod[] = ['minute', 'hour'];
 
 /** Large bytes written ahead of their record (see `ImageStore.stage`), and whether `size` counts them yet. */
 interface Staged {
-  previous: number;
+  /** As counted against `max-size` (see `onDisk`). */
   readonly length: number;
   counted: boolean;
 }
@@ -387,10 +387,13 @@ export class ImageStore {
       // Every stored original has a place in the eviction order, even before its first counted request.
       if (!this.requests.doesExist(record.url)) this.enterProbation(record.url);
       if (previous && previous.digest !== record.digest) this.forgetDerived(record.url, previous, staged !== undefined);
-      // What the key held as counted is what its record said: bytes of a concurrent write that landed since the
-      // staging read were never counted (two staged writes of one URL counted both, for good: a review).
-      if (staged) this.accountBytes(key, (this.unstage(staged), previous?.size ?? 0), bytes.length, record.url);
-      else if (!previous || previous.digest !== record.digest) this.putBytes(record.url, key, bytes);
+      // What the key held, as counted, is what its record said (see `stage`).
+      if (staged) {
+        this.unstage(staged);
+        this.accountBytes(key, previous?.size ?? 0, bytes.length, record.url);
+      } else if (!previous || previous.digest !== record.digest) {
+        this.putBytes(record.url, key, bytes);
+      }
       this.originals.putSync(record.url, record);
       return this.makeRoom(record.url);
     }).finally(() => staged && this.unstage(staged));
@@ -835,17 +838,18 @@ export class ImageStore {
    * Large bytes are written ahead of their record's transaction, by lmdb's write thread (an asynchronous put):
    * inside a transaction LMDB copies them into the map on the event loop, 30–40 ms for 40 MB. Until the record
    * follows, readers of the old record find bytes that do not match its digest (so none are sent); bytes a crash
-   * leaves without a record are removed at the next start. Returns the length they replaced, `undefined` for
-   * bytes small enough to go with their transaction, `false` when they could not be written.
+   * leaves without a record are removed at the next start. What they replace is counted by the record that named
+   * it, in the record's transaction: bytes a concurrent write left under the key were never counted (reading the key
+   * here, two staged writes of one URL were both counted, for good). `undefined` for bytes small enough to go with
+   * their transaction, `false` when they could not be written.
    */
   private async stage(key: string, bytes: Buffer): Promise<Staged | undefined | false> {
     if (bytes.length < STAGED_BYTES) return undefined;
-    const staged: Staged = { previous: 0, length: onDisk(key, bytes.length), counted: false };
+    const staged: Staged = { length: onDisk(key, bytes.length), counted: false };
     // Room first (see `staging`): these bytes land before the transaction that counts them and evicts.
     this.staging += staged.length;
     const room = await this.write(() => this.makeRoom());
     if (room.ok) this.reportEvicted(room.value);
-    staged.previous = this.storedLength(key);
     this.verified.delete(key);
     const written = await this.attempt(() => this.bytes.put(key, bytes));
     if (written.ok) return staged;
@@ -853,13 +857,11 @@ export class ImageStore {
     return false;
   }
 
-  /** Staged bytes now counted in `size` (inside their record's transaction), or given up: the length they replaced. */
-  private unstage(staged: Staged): number {
-    if (!staged.counted) {
-      staged.counted = true;
-      this.staging -= staged.length;
-    }
-    return staged.previous;
+  /** Staged bytes now counted in `size` (inside their record's transaction), or given up. */
+  private unstage(staged: Staged): void {
+    if (staged.counted) return;
+    staged.counted = true;
+    this.staging -= staged.length;
   }
 
   /**
@@ -934,15 +936,15 @@ export class ImageStore {
   }
 
   /**
-   * Whom a segment gives up: on probation the least recently requested; in the main segment the least requested
-   * of its `MAIN_SAMPLE` least recent (the oldest among equals), so that URLs requested just twice (a flood that
-   * passed probation) go before an image requested all day.
+   * Whom a segment gives up, never `kept`: on probation the least recently requested; in the main segment the one
+   * with the fewest requests, halved for every `MAIN_HALF_LIFE_MS` since its last, among its `MAIN_SAMPLE` least
+   * and most recent (the oldest among equals), so that URLs requested just twice (a flood that passed probation)
+   * go before an image requested all week, and images no one asked for in days before today's.
    */
   private victimIn(segment: Segment, kept?: string): { key: string; value: string } | undefined {
     if (segment === 'p') return [...this.recency.getRange({ ...segmentRange('p'), limit: 2 })].find((entry) => entry.value !== kept);
-    // The least recent of the main segment and its most recent (where entries promoted just now are: a flood of
-    // URLs requested twice each took the main segment's least recent, popular images, one after the other, when only
-    // those were compared), compared by their requests halved for every `MAIN_HALF_LIFE_MS` since their last.
+    // The most recent too, where entries promoted just now are: compared among the least recent alone, a flood of
+    // URLs requested twice each took the popular images there one after the other (a hostile review).
     const range = segmentRange('m');
     const oldest = [...this.recency.getRange({ ...range, limit: MAIN_SAMPLE })];
     const newest = [...this.recency.getRange({ start: range.end, end: range.start, reverse: true, limit: MAIN_SAMPLE })];

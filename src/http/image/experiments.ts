@@ -126,8 +126,8 @@ export function createExperiments(parts: ImageRouteParts, outcomes: Outcomes, or
     const open = remaining.filter((name) => !elsewhere?.has(name));
     // An experiment runs under the image's owner (its first URL with these bytes) until the owner has it done; this
     // URL then takes the outcome (a copy, see `takeFromSibling`). However many URLs the image has, each experiment
-    // runs once.
-    // An owner that cannot be decoded (passed through, saying why) runs nothing more: this URL finds that out for itself.
+    // runs once. An owner that cannot be decoded (passed through, saying why) runs nothing more: this URL finds that
+    // out for itself.
     const ownerRecord = owner === key ? record : store.getOriginal(owner);
     const ownerWorks = ownerRecord !== undefined && ownerRecord.skip === undefined;
     const ownerDone = owner === key || !ownerWorks ? [] : outcomes.doneFor(owner, ownerRecord);
